@@ -1,0 +1,433 @@
+"""One conversation's connection to one peer, as a state machine free of I/O.
+
+A `Session` is fed datagrams (already parsed) and the current time; it returns
+datagrams to send, events for the application, and when it next wants to be
+woken. The trio layer in `node.py` only moves bytes and sleeps; everything
+that decides (the punching schedule, keepalives, retransmission, ordering,
+fragmentation) lives here and is tested without sockets or an event loop.
+
+The rules do not depend on which side offered: both sides probe every
+candidate address of the other, and each side considers the path open when
+a probe of its own comes back acknowledged (so the path works both ways), or
+when the peer's data arrives on it (which the peer only sends after its own
+probe came back).
+
+    IDLE ──start()──▶ PROBING ──probe acked──▶ CONNECTED
+                        │  ▲                      │
+              deadline  │  └──── path timeout ────┘
+                        ▼
+                      FAILED ──start() or a probe from the peer──▶ PROBING
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import os
+from collections import Counter, deque
+from dataclasses import dataclass, field
+
+from . import wire
+
+log = logging.getLogger(__name__)
+
+Address = tuple[str, int]
+
+#: The largest message, in UTF-8 bytes, one send carries.
+MAX_MESSAGE_BYTES = 64 * 1024
+
+
+class State(enum.Enum):
+    IDLE = "idle"
+    """The peer's addresses are not known yet."""
+    PROBING = "probing"
+    """Punching: probing every candidate address of the peer until one answers."""
+    CONNECTED = "connected"
+    """A path works both ways; messages flow."""
+    FAILED = "failed"
+    """No candidate answered before the deadline. Messages wait for the next attempt."""
+
+
+class MessageTooLong(ValueError):
+    """The application asked to send more than MAX_MESSAGE_BYTES."""
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    probe_interval: float = 0.05
+    """First gap between probe rounds while punching; it doubles up to probe_interval_max."""
+    probe_interval_max: float = 1.0
+    punch_timeout: float = 10.0
+    """How long to probe before giving up on every candidate."""
+    keepalive_interval: float = 10.0
+    """Probe an idle open path this often, so NAT mappings stay open."""
+    path_timeout: float = 30.0
+    """An open path that has carried nothing from the peer for this long is lost."""
+    rto_initial: float = 0.5
+    rto_min: float = 0.2
+    rto_max: float = 8.0
+    max_in_flight: int = 256
+    """Unacknowledged DATA datagrams at once; the rest wait."""
+    receive_window: int = 1024
+    """How far ahead of the next expected sequence number we buffer."""
+    max_candidates: int = 8
+
+
+# --- Events -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Connected:
+    remote: Address
+    rtt: float
+
+
+@dataclass(frozen=True, slots=True)
+class PathLost:
+    remote: Address
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class MessageReceived:
+    message_id: bytes
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class MessageDelivered:
+    message_id: bytes
+
+
+Event = Connected | PathLost | Failed | MessageReceived | MessageDelivered
+
+
+@dataclass(slots=True)
+class _OutFragment:
+    seq: int
+    message_id: bytes
+    last: bool
+    payload: bytes
+    tries: int = 0
+    sent_at: float = 0.0
+    resend_at: float = 0.0
+
+
+@dataclass
+class Session:
+    """The connection to one peer. Not thread-safe; one task drives it."""
+
+    local_tag: bytes = field(default_factory=lambda: os.urandom(wire.TAG_SIZE))
+    config: SessionConfig = field(default_factory=SessionConfig)
+
+    def __post_init__(self) -> None:
+        self.state = State.IDLE
+        self.remote_tag: bytes | None = None
+        self.candidates: list[Address] = []
+        self.path: Address | None = None
+        self.rtt: float | None = None
+        #: Datagrams dropped, by reason. Bad input never raises; it is counted here.
+        self.dropped: Counter[str] = Counter()
+
+        self._out: list[tuple[bytes, Address]] = []
+        self._events: list[Event] = []
+
+        # Probing.
+        self._probes: dict[bytes, tuple[Address, float]] = {}
+        self._probe_deadline = 0.0
+        self._next_probe_at = 0.0
+        self._probe_gap = self.config.probe_interval
+        self._last_received = 0.0
+        self._last_sent = 0.0
+
+        # Sending.
+        self._next_seq = 0
+        self._pending: deque[_OutFragment] = deque()
+        self._in_flight: dict[int, _OutFragment] = {}
+        self._fragments_left: dict[bytes, int] = {}
+        self._srtt: float | None = None
+        self._rttvar = 0.0
+        self._rto = self.config.rto_initial
+
+        # Receiving.
+        self._expected_seq = 0
+        self._reorder: dict[int, wire.Data] = {}
+        self._assembly: list[bytes] = []
+        self._assembly_size = 0
+        self._discarding = False
+
+    # --- What the driver collects ---------------------------------------------
+
+    def datagrams_to_send(self) -> list[tuple[bytes, Address]]:
+        out, self._out = self._out, []
+        return out
+
+    def events(self) -> list[Event]:
+        events, self._events = self._events, []
+        return events
+
+    def next_timeout(self) -> float | None:
+        """When handle_timeout wants to be called next, or None if never."""
+        if self.state == State.PROBING:
+            return min(self._next_probe_at, self._probe_deadline)
+        if self.state == State.CONNECTED:
+            times = [
+                self._last_received + self.config.path_timeout,
+                self._last_sent + self.config.keepalive_interval,
+            ]
+            times.extend(f.resend_at for f in self._in_flight.values())
+            return min(times)
+        return None
+
+    @property
+    def unacknowledged(self) -> int:
+        """Messages handed to send_message that the peer has not acknowledged yet."""
+        return len(self._fragments_left)
+
+    # --- What the application does ----------------------------------------------
+
+    def start(self, remote_tag: bytes, candidates: list[Address], now: float) -> None:
+        """The peer's tag and addresses arrived through signalling: punch toward them."""
+        if self.remote_tag is not None and remote_tag != self.remote_tag:
+            self._peer_restarted()
+        self.remote_tag = remote_tag
+        self._add_candidates(candidates)
+        if self.state != State.CONNECTED:
+            self._begin_probing(now)
+
+    def send_message(self, message_id: bytes, text: str, now: float) -> None:
+        """Queue a message; it goes out now if connected, else when a path opens."""
+        data = text.encode("utf-8")
+        if len(data) > MAX_MESSAGE_BYTES:
+            raise MessageTooLong(
+                f"message is {len(data)} bytes; the limit is {MAX_MESSAGE_BYTES}"
+            )
+        chunks = [data[i : i + wire.MAX_FRAGMENT] for i in range(0, len(data), wire.MAX_FRAGMENT)]
+        chunks = chunks or [b""]
+        for index, chunk in enumerate(chunks):
+            last = index == len(chunks) - 1
+            self._pending.append(_OutFragment(self._next_seq, message_id, last, chunk))
+            self._next_seq += 1
+        self._fragments_left[message_id] = len(chunks)
+        self._fill_window(now)
+
+    # --- What the network does -----------------------------------------------------
+
+    def datagram_received(self, packet: wire.Packet, source: Address, now: float) -> None:
+        if packet.to_tag != self.local_tag:
+            self.dropped["wrong tag"] += 1
+            return
+        if self.remote_tag is None and isinstance(packet, wire.Probe):
+            # The peer knows our tag, so it saw our offer or answer: it may
+            # punch before its own answer reaches us. Learn its tag from it.
+            self.start(packet.from_tag, [source], now)
+        if packet.from_tag != self.remote_tag:
+            self.dropped["stale tag"] += 1
+            return
+        self._last_received = now
+        match packet:
+            case wire.Probe(txid=txid):
+                self._send(wire.ProbeAck(packet.from_tag, self.local_tag, txid), source, now)
+                if self.state != State.CONNECTED:
+                    self._add_candidates([source])
+                    if self.state != State.PROBING:
+                        self._begin_probing(now)
+            case wire.ProbeAck(txid=txid):
+                probe = self._probes.pop(txid, None)
+                if probe is None:
+                    self.dropped["unknown probe"] += 1
+                    return
+                self._rtt_sample(now - probe[1])
+                self._path_works(source, now)
+            case wire.Data():
+                # The peer sends data only once its own probe came back: this path works.
+                self._path_works(source, now)
+                self._data_received(packet, source, now)
+            case wire.Ack(seq=seq):
+                self._path_works(source, now)
+                self._ack_received(seq, now)
+
+    def handle_timeout(self, now: float) -> None:
+        if self.state == State.PROBING:
+            if now >= self._probe_deadline:
+                self._set_state(State.FAILED)
+                count = len(self.candidates)
+                self._events.append(
+                    Failed(f"no answer from the peer at any of {count} candidate address(es)")
+                )
+            elif now >= self._next_probe_at:
+                self._probe_round(now)
+        elif self.state == State.CONNECTED:
+            assert self.path is not None
+            if now >= self._last_received + self.config.path_timeout:
+                lost = self.path
+                self._events.append(PathLost(lost))
+                self._add_candidates([lost])
+                self._begin_probing(now)
+                return
+            for fragment in self._in_flight.values():
+                if fragment.resend_at <= now:
+                    self._transmit(fragment, now)
+            if now >= self._last_sent + self.config.keepalive_interval:
+                self._send_probe(self.path, now)
+
+    # --- Internals -----------------------------------------------------------------
+
+    def _set_state(self, new: State) -> None:
+        if new != self.state:
+            log.debug("session %s: %s -> %s", self.local_tag.hex(), self.state.value, new.value)
+            self.state = new
+
+    def _add_candidates(self, candidates: list[Address]) -> None:
+        for candidate in candidates:
+            if candidate not in self.candidates:
+                self.candidates.append(candidate)
+        del self.candidates[: max(0, len(self.candidates) - self.config.max_candidates)]
+
+    def _begin_probing(self, now: float) -> None:
+        if not self.candidates or self.remote_tag is None:
+            return
+        self._set_state(State.PROBING)
+        self.path = None
+        self._probe_deadline = now + self.config.punch_timeout
+        self._next_probe_at = now
+        self._probe_gap = self.config.probe_interval
+        self._probe_round(now)
+
+    def _probe_round(self, now: float) -> None:
+        # Forget probes too old to matter, so the table stays small.
+        horizon = now - self.config.punch_timeout
+        self._probes = {t: p for t, p in self._probes.items() if p[1] >= horizon}
+        for candidate in self.candidates:
+            self._send_probe(candidate, now)
+        self._next_probe_at = now + self._probe_gap
+        self._probe_gap = min(self._probe_gap * 2, self.config.probe_interval_max)
+
+    def _send_probe(self, address: Address, now: float) -> None:
+        assert self.remote_tag is not None
+        txid = os.urandom(8)
+        self._probes[txid] = (address, now)
+        self._send(wire.Probe(self.remote_tag, self.local_tag, txid), address, now)
+
+    def _send(self, packet: wire.Packet, address: Address, now: float) -> None:
+        self._out.append((wire.encode(packet), address))
+        self._last_sent = now
+
+    def _path_works(self, source: Address, now: float) -> None:
+        if self.state == State.CONNECTED:
+            return
+        self._set_state(State.CONNECTED)
+        self.path = source
+        self._last_received = now
+        self._events.append(Connected(source, self.rtt if self.rtt is not None else 0.0))
+        # Whatever was in flight on the old path goes again on this one.
+        for fragment in self._in_flight.values():
+            fragment.resend_at = now
+        self._fill_window(now)
+        for fragment in self._in_flight.values():
+            if fragment.resend_at <= now:
+                self._transmit(fragment, now)
+
+    def _peer_restarted(self) -> None:
+        """The peer came back with a new tag: a new instance with no memory of us."""
+        log.debug("session %s: peer restarted", self.local_tag.hex())
+        unacked = sorted(self._in_flight.values(), key=lambda f: f.seq) + list(self._pending)
+        self._in_flight.clear()
+        self._pending.clear()
+        for seq, fragment in enumerate(unacked):
+            fragment.seq, fragment.tries = seq, 0
+            self._pending.append(fragment)
+        self._next_seq = len(unacked)
+        self._expected_seq = 0
+        self._reorder.clear()
+        self._assembly.clear()
+        self._assembly_size = 0
+        self._discarding = False
+        self._probes.clear()
+        self._set_state(State.IDLE)
+        self.path = None
+
+    def _fill_window(self, now: float) -> None:
+        if self.state != State.CONNECTED:
+            return
+        while self._pending and len(self._in_flight) < self.config.max_in_flight:
+            fragment = self._pending.popleft()
+            self._in_flight[fragment.seq] = fragment
+            self._transmit(fragment, now)
+
+    def _transmit(self, fragment: _OutFragment, now: float) -> None:
+        assert self.path is not None and self.remote_tag is not None
+        packet = wire.Data(
+            self.remote_tag,
+            self.local_tag,
+            fragment.seq,
+            fragment.message_id,
+            fragment.last,
+            fragment.payload,
+        )
+        self._send(packet, self.path, now)
+        fragment.tries += 1
+        fragment.sent_at = now
+        # Exponential back-off on each retry (RFC 6298, 5.5), to a cap.
+        backoff = self._rto * (2 ** (fragment.tries - 1))
+        fragment.resend_at = now + min(backoff, self.config.rto_max)
+
+    def _rtt_sample(self, rtt: float) -> None:
+        # RFC 6298, 2.2 and 2.3.
+        self.rtt = rtt
+        if self._srtt is None:
+            self._srtt, self._rttvar = rtt, rtt / 2
+        else:
+            self._rttvar = 0.75 * self._rttvar + 0.25 * abs(self._srtt - rtt)
+            self._srtt = 0.875 * self._srtt + 0.125 * rtt
+        rto = self._srtt + 4 * self._rttvar
+        self._rto = min(max(rto, self.config.rto_min), self.config.rto_max)
+
+    def _ack_received(self, seq: int, now: float) -> None:
+        fragment = self._in_flight.pop(seq, None)
+        if fragment is None:
+            self.dropped["duplicate ack"] += 1
+            return
+        if fragment.tries == 1:  # Karn's rule: only unambiguous samples.
+            self._rtt_sample(now - fragment.sent_at)
+        left = self._fragments_left.get(fragment.message_id, 0) - 1
+        if left <= 0:
+            self._fragments_left.pop(fragment.message_id, None)
+            self._events.append(MessageDelivered(fragment.message_id))
+        else:
+            self._fragments_left[fragment.message_id] = left
+        self._fill_window(now)
+
+    def _data_received(self, packet: wire.Data, source: Address, now: float) -> None:
+        seq = packet.seq
+        if seq >= self._expected_seq + self.config.receive_window:
+            self.dropped["beyond window"] += 1
+            return  # Not acknowledged: the sender tries again later.
+        self._send(wire.Ack(packet.from_tag, self.local_tag, seq), source, now)
+        if seq < self._expected_seq or seq in self._reorder:
+            self.dropped["duplicate data"] += 1
+            return
+        self._reorder[seq] = packet
+        while self._expected_seq in self._reorder:
+            self._deliver_fragment(self._reorder.pop(self._expected_seq))
+            self._expected_seq += 1
+
+    def _deliver_fragment(self, packet: wire.Data) -> None:
+        if not self._discarding:
+            self._assembly.append(packet.fragment)
+            self._assembly_size += len(packet.fragment)
+            if self._assembly_size > MAX_MESSAGE_BYTES:
+                self.dropped["oversize message"] += 1
+                self._discarding = True
+                self._assembly.clear()
+        if packet.last_fragment:
+            if not self._discarding:
+                text = b"".join(self._assembly).decode("utf-8", errors="replace")
+                self._events.append(MessageReceived(packet.message_id, text))
+            self._assembly.clear()
+            self._assembly_size = 0
+            self._discarding = False

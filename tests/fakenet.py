@@ -1,0 +1,92 @@
+"""Two Sessions joined by a simulated link, with no sockets and no event loop.
+
+Time is a plain number the link advances from one due event to the next, so
+seconds of protocol time run in microseconds and every run is reproducible.
+The link can drop, duplicate and delay (and so reorder) datagrams, from a seed.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from dataclasses import dataclass, field
+
+from p2ptui.net import session as sess
+from p2ptui.net import wire
+
+A_ADDR = ("192.0.2.1", 1111)
+B_ADDR = ("192.0.2.2", 2222)
+
+
+@dataclass
+class Link:
+    a: sess.Session
+    b: sess.Session
+    loss: float = 0.0
+    duplicate: float = 0.0
+    max_delay: float = 0.001
+    seed: int = 0
+    now: float = 0.0
+    #: Which way datagrams may flow; set False to cut a direction.
+    a_to_b: bool = True
+    b_to_a: bool = True
+    events: dict[str, list[sess.Event]] = field(default_factory=lambda: {"a": [], "b": []})
+    _queue: list = field(default_factory=list)
+    _counter: int = 0
+
+    def __post_init__(self):
+        self._rng = random.Random(self.seed)
+
+    @classmethod
+    def pair(cls, config: sess.SessionConfig | None = None, **kwargs) -> Link:
+        config = config or sess.SessionConfig()
+        return cls(sess.Session(config=config), sess.Session(config=config), **kwargs)
+
+    def introduce(self) -> None:
+        """What signalling does: each side learns the other's tag and address."""
+        self.b.start(self.a.local_tag, [A_ADDR], self.now)  # B got A's offer: B punches
+        self.a.start(self.b.local_tag, [B_ADDR], self.now)  # A got B's answer
+        self._collect()
+
+    def _collect(self) -> None:
+        for name, source, source_addr, open_ in (
+            ("a", self.a, A_ADDR, lambda: self.a_to_b),
+            ("b", self.b, B_ADDR, lambda: self.b_to_a),
+        ):
+            for data, destination in source.datagrams_to_send():
+                if not open_() or self._rng.random() < self.loss:
+                    continue
+                copies = 2 if self._rng.random() < self.duplicate else 1
+                for _ in range(copies):
+                    at = self.now + self._rng.uniform(0, self.max_delay)
+                    self._counter += 1
+                    heapq.heappush(self._queue, (at, self._counter, data, source_addr, destination))
+            self.events[name].extend(source.events())
+
+    def run(self, until: float) -> None:
+        """Advance time to `until`, delivering datagrams and firing timers as they fall due."""
+        while True:
+            candidates = [t for t in (self.a.next_timeout(), self.b.next_timeout()) if t is not None]
+            if self._queue:
+                candidates.append(self._queue[0][0])
+            next_time = min(candidates, default=None)
+            if next_time is None or next_time > until:
+                self.now = until
+                return
+            self.now = max(self.now, next_time)
+            while self._queue and self._queue[0][0] <= self.now:
+                _, _, data, source, destination = heapq.heappop(self._queue)
+                target = self.a if destination == A_ADDR else self.b if destination == B_ADDR else None
+                if target is not None:
+                    target.datagram_received(wire.parse_untrusted(data), source, self.now)
+            for session in (self.a, self.b):
+                timeout = session.next_timeout()
+                if timeout is not None and timeout <= self.now:
+                    session.handle_timeout(self.now)
+            self._collect()
+
+    def received(self, side: str) -> list[str]:
+        return [e.text for e in self.events[side] if isinstance(e, sess.MessageReceived)]
+
+    def delivered(self, side: str) -> list[bytes]:
+        return [e.message_id for e in self.events[side] if isinstance(e, sess.MessageDelivered)]

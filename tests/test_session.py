@@ -1,0 +1,157 @@
+"""The connection state machine, driven by a simulated link: no sockets, no event loop."""
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from p2ptui.net import session as sess
+from p2ptui.net import wire
+
+from .fakenet import A_ADDR, B_ADDR, Link
+
+
+def test_both_sides_connect_after_introduction():
+    link = Link.pair()
+    link.introduce()
+    link.run(until=1.0)
+    assert link.a.state == link.b.state == sess.State.CONNECTED
+    assert link.a.path == B_ADDR and link.b.path == A_ADDR
+    assert any(isinstance(e, sess.Connected) for e in link.events["a"])
+
+
+def test_messages_flow_both_ways_and_are_acknowledged():
+    link = Link.pair()
+    link.introduce()
+    link.a.send_message(b"m-a-0001", "hello b", link.now)  # queued before the path opens
+    link.run(until=1.0)
+    link.b.send_message(b"m-b-0001", "hello a", link.now)
+    link.run(until=2.0)
+    assert link.received("b") == ["hello b"]
+    assert link.received("a") == ["hello a"]
+    assert link.delivered("a") == [b"m-a-0001"]
+    assert link.delivered("b") == [b"m-b-0001"]
+    assert link.a.unacknowledged == link.b.unacknowledged == 0
+
+
+def test_long_messages_are_fragmented_and_reassembled():
+    text = "ü" * 20_000  # 40,000 bytes of UTF-8: many fragments, characters split across them
+    link = Link.pair()
+    link.introduce()
+    link.a.send_message(b"long0001", text, link.now)
+    link.run(until=2.0)
+    assert link.received("b") == [text]
+    assert link.delivered("a") == [b"long0001"]
+
+
+def test_a_message_over_the_limit_is_refused():
+    session = sess.Session()
+    try:
+        session.send_message(b"big00001", "x" * (sess.MAX_MESSAGE_BYTES + 1), 0.0)
+    except sess.MessageTooLong as exc:
+        assert "limit" in str(exc)
+    else:
+        raise AssertionError("no error")
+    assert session.unacknowledged == 0
+
+
+def test_punching_gives_up_at_the_deadline_with_a_reason():
+    config = sess.SessionConfig(punch_timeout=5.0)
+    link = Link.pair(config, a_to_b=False, b_to_a=False)
+    link.introduce()
+    link.run(until=4.9)
+    assert link.a.state == sess.State.PROBING
+    link.run(until=6.0)
+    assert link.a.state == sess.State.FAILED
+    (failed,) = [e for e in link.events["a"] if isinstance(e, sess.Failed)]
+    assert "no answer" in failed.reason
+
+
+def test_probing_is_bounded():
+    config = sess.SessionConfig(punch_timeout=10.0)
+    link = Link.pair(config, a_to_b=False, b_to_a=False)
+    link.a.start(link.b.local_tag, [B_ADDR, ("192.0.2.9", 9)], 0.0)
+    sent = 0
+    now = 0.0
+    while (timeout := link.a.next_timeout()) is not None:
+        now = timeout
+        link.a.handle_timeout(now)
+        sent += len(link.a.datagrams_to_send())
+    # Two candidates, gaps doubling from 50 ms to 1 s, over 10 s.
+    assert 10 < sent < 40
+    assert now <= 10.0 + 1e-9
+
+
+def test_a_silent_path_is_lost_then_recovered_by_probing():
+    config = sess.SessionConfig(keepalive_interval=1.0, path_timeout=3.0)
+    link = Link.pair(config)
+    link.introduce()
+    link.run(until=1.0)
+    assert link.a.state == sess.State.CONNECTED
+    link.a_to_b = link.b_to_a = False  # the NAT mapping vanished
+    link.run(until=5.0)
+    assert any(isinstance(e, sess.PathLost) for e in link.events["a"])
+    assert link.a.state == sess.State.PROBING
+    link.a_to_b = link.b_to_a = True
+    link.run(until=8.0)
+    assert link.a.state == sess.State.CONNECTED
+
+
+def test_keepalives_hold_an_idle_path_open():
+    config = sess.SessionConfig(keepalive_interval=1.0, path_timeout=3.0)
+    link = Link.pair(config)
+    link.introduce()
+    link.run(until=60.0)
+    assert link.a.state == link.b.state == sess.State.CONNECTED
+    assert not any(isinstance(e, sess.PathLost) for e in link.events["a"] + link.events["b"])
+
+
+def test_datagrams_with_a_wrong_or_stale_tag_are_dropped_and_counted():
+    link = Link.pair()
+    link.introduce()
+    link.run(until=1.0)
+    stranger = wire.Data(link.b.local_tag, b"stranger", 0, b"evil0001", True, b"injected")
+    link.b.datagram_received(stranger, A_ADDR, link.now)
+    misrouted = wire.Data(b"not-mine", link.a.local_tag, 0, b"evil0002", True, b"injected")
+    link.b.datagram_received(misrouted, A_ADDR, link.now)
+    assert link.b.dropped["stale tag"] == 1
+    assert link.b.dropped["wrong tag"] == 1
+    assert link.b.events() == [] and link.received("b") == []
+    assert link.b.state == sess.State.CONNECTED  # a good session is not torn down
+
+
+def test_a_restarted_peer_gets_the_unacknowledged_messages_again():
+    link = Link.pair()
+    link.introduce()
+    link.run(until=1.0)
+    link.b_to_a = False  # acks from B are lost, so A keeps the message unacknowledged
+    link.a.send_message(b"keep0001", "survives a restart", link.now)
+    link.run(until=1.5)
+    assert link.received("b") == ["survives a restart"]
+    assert link.a.unacknowledged == 1
+    # B restarts: a new instance with a new tag, introduced again through signalling.
+    link.b = sess.Session(config=link.b.config)
+    link.b_to_a = True
+    link.events["b"] = []
+    link.introduce()
+    link.run(until=3.0)
+    assert link.received("b") == ["survives a restart"]
+    assert link.delivered("a") == [b"keep0001"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 2**32),
+    loss=st.floats(0.0, 0.4),
+    duplicate=st.floats(0.0, 0.3),
+    max_delay=st.floats(0.0001, 0.2),
+    texts=st.lists(st.text(min_size=1, max_size=3000), min_size=1, max_size=15),
+)
+def test_everything_arrives_exactly_once_in_order(seed, loss, duplicate, max_delay, texts):
+    config = sess.SessionConfig(punch_timeout=1000.0, path_timeout=1000.0)
+    link = Link.pair(config, loss=loss, duplicate=duplicate, max_delay=max_delay, seed=seed)
+    link.introduce()
+    ids = [f"m{i:07d}".encode() for i in range(len(texts))]
+    for message_id, text in zip(ids, texts):
+        link.a.send_message(message_id, text, link.now)
+    link.run(until=600.0)
+    assert link.received("b") == texts
+    assert sorted(link.delivered("a")) == sorted(ids)

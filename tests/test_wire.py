@@ -1,0 +1,75 @@
+"""The datagram format: round trips, and bad input raising WireError only."""
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from p2ptui.net import wire
+
+TAG_A, TAG_B = b"A" * 8, b"B" * 8
+
+PACKETS = [
+    wire.Probe(TAG_A, TAG_B, b"12345678"),
+    wire.ProbeAck(TAG_A, TAG_B, b"12345678"),
+    wire.Data(TAG_A, TAG_B, 7, b"msgid123", True, "héllo".encode()),
+    wire.Data(TAG_A, TAG_B, 2**32 - 1, b"msgid123", False, b"x" * wire.MAX_FRAGMENT),
+    wire.Ack(TAG_A, TAG_B, 42),
+]
+
+
+@pytest.mark.parametrize("packet", PACKETS, ids=lambda p: type(p).__name__)
+def test_round_trip(packet):
+    data = wire.encode(packet)
+    assert len(data) <= wire.MAX_DATAGRAM
+    assert wire.is_ours(data)
+    assert wire.parse_untrusted(data) == packet
+
+
+@pytest.mark.parametrize(
+    "data, error",
+    [
+        (b"", "too short"),
+        (bytes([wire.MAGIC, 9, 1]) + b"\0" * 24, "unknown version"),
+        (bytes([0x00, 1, 1]) + b"\0" * 24, "not a p2ptui datagram"),
+        (bytes([wire.MAGIC, 1, 99]) + b"\0" * 24, "unknown kind"),
+        (wire.encode(PACKETS[0])[:-1], "wrong length"),
+        (wire.encode(PACKETS[4]) + b"x", "wrong length"),
+        (b"\xd2" * (wire.MAX_DATAGRAM + 1), "over"),
+    ],
+)
+def test_bad_datagrams_are_refused_with_a_reason(data, error):
+    with pytest.raises(wire.WireError, match=error):
+        wire.parse_untrusted(data)
+
+
+def test_unknown_flags_are_refused():
+    data = bytearray(wire.encode(PACKETS[2]))
+    data[3 + 16 + 12] = 0x80  # the flags byte
+    with pytest.raises(wire.WireError, match="flags"):
+        wire.parse_untrusted(bytes(data))
+
+
+def test_encode_refuses_an_oversize_fragment():
+    with pytest.raises(ValueError):
+        wire.encode(wire.Data(TAG_A, TAG_B, 0, b"m" * 8, True, b"x" * (wire.MAX_FRAGMENT + 1)))
+
+
+@settings(max_examples=3000)
+@given(st.binary(max_size=1300))
+def test_fuzz_random_bytes_raise_only_wire_error(data):
+    try:
+        wire.parse_untrusted(data)
+    except wire.WireError:
+        pass
+
+
+@settings(max_examples=3000)
+@given(st.sampled_from(PACKETS), st.integers(0, 40), st.binary(min_size=1, max_size=4))
+def test_fuzz_mutated_packets_raise_only_wire_error(packet, position, junk):
+    data = bytearray(wire.encode(packet))
+    position = min(position, len(data))
+    data[position : position + len(junk)] = junk
+    try:
+        wire.parse_untrusted(bytes(data))
+    except wire.WireError:
+        pass
