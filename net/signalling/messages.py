@@ -1,0 +1,220 @@
+"""What signalling carries, whatever the backend: offers, answers and presence.
+
+These records are the same for the built-in server and for Firestore; each
+backend only chooses how to move them. Everything arriving from a backend is
+checked by a `*_untrusted` constructor that raises SignallingDataError, and
+nothing else, so a malformed document is skipped and never kills a listener.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from ..wire import TAG_SIZE
+
+Address = tuple[str, int]
+
+#: A peer name: what users type after /open, so short and plain.
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
+MAX_CANDIDATES = 8
+KEY_HEX_LENGTH = 64  # An Ed25519 public key.
+
+
+class SignallingDataError(ValueError):
+    """A record from the signalling service did not validate."""
+
+
+def valid_name(name: object) -> bool:
+    return isinstance(name, str) and bool(NAME_PATTERN.match(name))
+
+
+def check_name(name: str) -> str:
+    """A name the user gave; raises ValueError with a message for the user."""
+    if not valid_name(name):
+        raise ValueError(
+            f"invalid name {name!r}: use 1-32 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+def _field(data: dict[str, Any], key: str, kind: type) -> Any:
+    value = data.get(key)
+    # bool is an int in Python; a port of True is still wrong.
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise SignallingDataError(f"field {key!r} missing or not {kind.__name__}")
+    return value
+
+
+def _name(data: dict[str, Any], key: str) -> str:
+    value = _field(data, key, str)
+    if not valid_name(value):
+        raise SignallingDataError(f"field {key!r} is not a valid name")
+    return value
+
+
+def _hex(data: dict[str, Any], key: str, length: int) -> str:
+    value = _field(data, key, str)
+    if len(value) != length or not re.fullmatch(r"[0-9a-f]*", value):
+        raise SignallingDataError(f"field {key!r} is not {length} hex digits")
+    return value
+
+
+def _ip(value: object, key: str) -> str:
+    if not isinstance(value, str) or len(value) > 45:
+        raise SignallingDataError(f"field {key!r} is not an IP address")
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise SignallingDataError(f"field {key!r} is not an IP address") from None
+
+
+def _port(value: object, key: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 65536:
+        raise SignallingDataError(f"field {key!r} is not a port")
+    return value
+
+
+def _time(value: object, key: str) -> float:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < 1e11:
+        raise SignallingDataError(f"field {key!r} is not a time")
+    return float(value)
+
+
+def format_address(address: Address) -> str:
+    host, port = address
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def parse_address_untrusted(text: object) -> Address:
+    """'IP:PORT' or '[IPv6]:PORT' into a tuple. Raises SignallingDataError."""
+    if not isinstance(text, str) or len(text) > 64:
+        raise SignallingDataError("address is not a string")
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        raise SignallingDataError(f"bad address {text[:64]!r}")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    return _ip(host, "address"), _port(int(port), "address")
+
+
+def _candidates(data: dict[str, Any]) -> tuple[Address, ...]:
+    value = data.get("candidates")
+    if not isinstance(value, list) or len(value) > MAX_CANDIDATES:
+        raise SignallingDataError("field 'candidates' missing or too long")
+    return tuple(parse_address_untrusted(item) for item in value)
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """A wants to talk to B. The fields of the design notes, plus a tag and candidates."""
+
+    id: str
+    sender: str
+    sender_key: str
+    receiver: str
+    sender_ip: str
+    """The sender's public IP, as STUN saw it."""
+    receiver_ip: str
+    """The receiver's IP as the sender knows it (from presence); empty if unknown."""
+    port: int
+    """The sender's port, the one to punch toward and the one it talks from."""
+    tag: str
+    """The sender's session tag (hex); the receiver's datagrams must name it."""
+    candidates: tuple[Address, ...]
+    """Every address of the sender worth probing, best first."""
+    expires: float
+    """Unix time after which the offer is void."""
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["candidates"] = [format_address(c) for c in self.candidates]
+        return data
+
+    @classmethod
+    def from_dict_untrusted(cls, data: object) -> Offer:
+        if not isinstance(data, dict):
+            raise SignallingDataError("offer is not an object")
+        receiver_ip = _field(data, "receiver_ip", str)
+        return cls(
+            id=_hex(data, "id", 32),
+            sender=_name(data, "sender"),
+            sender_key=_hex(data, "sender_key", KEY_HEX_LENGTH),
+            receiver=_name(data, "receiver"),
+            sender_ip=_ip(data.get("sender_ip"), "sender_ip"),
+            receiver_ip=_ip(receiver_ip, "receiver_ip") if receiver_ip else "",
+            port=_port(data.get("port"), "port"),
+            tag=_hex(data, "tag", TAG_SIZE * 2),
+            candidates=_candidates(data),
+            expires=_time(data.get("expires"), "expires"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """B answers A's offer, after punching toward A: the port B listens on."""
+
+    offer_id: str
+    sender: str
+    sender_key: str
+    receiver: str
+    sender_ip: str
+    port: int
+    tag: str
+    candidates: tuple[Address, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["candidates"] = [format_address(c) for c in self.candidates]
+        return data
+
+    @classmethod
+    def from_dict_untrusted(cls, data: object) -> Answer:
+        if not isinstance(data, dict):
+            raise SignallingDataError("answer is not an object")
+        return cls(
+            offer_id=_hex(data, "offer_id", 32),
+            sender=_name(data, "sender"),
+            sender_key=_hex(data, "sender_key", KEY_HEX_LENGTH),
+            receiver=_name(data, "receiver"),
+            sender_ip=_ip(data.get("sender_ip"), "sender_ip"),
+            port=_port(data.get("port"), "port"),
+            tag=_hex(data, "tag", TAG_SIZE * 2),
+            candidates=_candidates(data),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Presence:
+    """Whether a peer is reachable through signalling now, and as what."""
+
+    name: str
+    online: bool
+    key: str = ""
+    address: Address | None = None
+    """The peer's public address as its last STUN answer saw it, if known."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "online": self.online,
+            "key": self.key,
+            "address": format_address(self.address) if self.address else "",
+        }
+
+    @classmethod
+    def from_dict_untrusted(cls, data: object) -> Presence:
+        if not isinstance(data, dict):
+            raise SignallingDataError("presence is not an object")
+        key = _field(data, "key", str)
+        if key:
+            key = _hex(data, "key", KEY_HEX_LENGTH)
+        address = _field(data, "address", str)
+        return cls(
+            name=_name(data, "name"),
+            online=_field(data, "online", bool),
+            key=key,
+            address=parse_address_untrusted(address) if address else None,
+        )

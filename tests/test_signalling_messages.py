@@ -1,0 +1,90 @@
+"""Offers, answers and presence from untrusted dicts; the line framing."""
+
+import pytest
+
+from p2ptui.net.signalling import parse_signal_url
+from p2ptui.net.signalling.messages import Answer, Offer, Presence, SignallingDataError
+from p2ptui.net.signalling.protocol import LineBuffer, SignallingProtocolError, decode_untrusted
+
+KEY = "ab" * 32
+OFFER = Offer(
+    id="0" * 32,
+    sender="alice",
+    sender_key=KEY,
+    receiver="bob",
+    sender_ip="203.0.113.5",
+    receiver_ip="198.51.100.7",
+    port=40000,
+    tag="11" * 8,
+    candidates=(("203.0.113.5", 40000), ("10.0.0.2", 40000)),
+    expires=1_900_000_000.0,
+)
+
+
+def test_offer_answer_presence_round_trip():
+    assert Offer.from_dict_untrusted(OFFER.to_dict()) == OFFER
+    answer = Answer("0" * 32, "bob", KEY, "alice", "198.51.100.7", 41000, "22" * 8, (("::1", 5),))
+    assert Answer.from_dict_untrusted(answer.to_dict()) == answer
+    presence = Presence("bob", True, KEY, ("198.51.100.7", 41000))
+    assert Presence.from_dict_untrusted(presence.to_dict()) == presence
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"sender": None},
+        {"sender": "x" * 100},
+        {"sender": "[@click=app.quit]"},
+        {"port": 0},
+        {"port": 70000},
+        {"port": True},
+        {"port": "40000"},
+        {"sender_ip": "not an ip"},
+        {"sender_ip": "1" * 10_000},
+        {"tag": "zz" * 8},
+        {"sender_key": "ab"},
+        {"candidates": ["1.2.3.4:5"] * 9},
+        {"candidates": ["1.2.3.4"]},
+        {"candidates": "1.2.3.4:5"},
+        {"expires": "soon"},
+        {"expires": float("nan")},
+    ],
+)
+def test_malformed_offers_raise_signalling_data_error(change):
+    data = {**OFFER.to_dict(), **change}
+    with pytest.raises(SignallingDataError):
+        Offer.from_dict_untrusted(data)
+
+
+@pytest.mark.parametrize("data", [None, [], "offer", 7])
+def test_non_objects_are_refused(data):
+    with pytest.raises(SignallingDataError):
+        Offer.from_dict_untrusted(data)
+
+
+def test_line_buffer_splits_and_refuses_overlong_lines():
+    buffer = LineBuffer(max_line=10)
+    assert buffer.feed(b'{"op":') == []
+    assert buffer.feed(b'1}\n\n{"a"\n') == [b'{"op":1}', b'{"a"']
+    with pytest.raises(SignallingProtocolError):
+        buffer.feed(b"x" * 11)
+
+
+@pytest.mark.parametrize("line", [b"not json", b"[1]", b'{"op": 5}', b"[" * 100_000])
+def test_bad_lines_raise_protocol_error(line):
+    with pytest.raises(SignallingProtocolError):
+        decode_untrusted(line)
+
+
+@pytest.mark.parametrize(
+    "url, error",
+    [("http://x", "expected"), ("tcp://host", "HOST:PORT"), ("tcp://h:99999", "bad"), ("firestore://", "PROJECT")],
+)
+def test_bad_signal_urls_say_what_is_wrong(url, error):
+    with pytest.raises(ValueError, match=error):
+        parse_signal_url(url)
+
+
+def test_signal_urls():
+    assert str(parse_signal_url("tcp://127.0.0.1:7878")) == "tcp://127.0.0.1:7878"
+    assert parse_signal_url("firestore://demo-p2ptui").project == "demo-p2ptui"
