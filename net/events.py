@@ -1,0 +1,80 @@
+"""What a node tells its application: the events on `Node.events`.
+
+Plain frozen records, so they can cross a thread boundary (the TUI runs the
+node in a worker thread) and be printed as JSON (`p2ptui pipe`).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+Address = tuple[str, int]
+
+
+class PeerStatus(enum.Enum):
+    OFFLINE = "offline"
+    """Not registered with the signalling service."""
+    ONLINE = "online"
+    """Registered, no conversation path yet."""
+    CONNECTING = "connecting"
+    """An offer is out, or holes are being punched."""
+    CONNECTED = "connected"
+    """A direct path works; messages flow."""
+    FAILED = "failed"
+    """The last attempt found no path; `reason` says why. It will be tried again."""
+
+
+@dataclass(frozen=True)
+class Ready:
+    """Registered with the signalling service as `name`; `address` is our public one."""
+
+    name: str
+    signal: str
+    address: Address
+
+
+@dataclass(frozen=True)
+class SignalStatus:
+    """The signalling service was lost (connected=False) or regained."""
+
+    connected: bool
+    message: str = ""
+    fatal: bool = False
+    """Retrying cannot help, e.g. our name is bound to another key."""
+
+
+@dataclass(frozen=True)
+class PeerChanged:
+    peer: str
+    status: PeerStatus
+    path: str | None = None
+    """"direct" when connected."""
+    remote: Address | None = None
+    reason: str = ""
+    incoming: bool = False
+    """The peer started this conversation."""
+
+
+@dataclass(frozen=True)
+class MessageReceived:
+    peer: str
+    id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class MessageDelivered:
+    """The peer acknowledged the message with this id."""
+
+    peer: str
+    id: str
+
+
+@dataclass(frozen=True)
+class Error:
+    message: str
+    peer: str | None = None
+
+
+NodeEvent = Ready | SignalStatus | PeerChanged | MessageReceived | MessageDelivered | Error

@@ -1,0 +1,528 @@
+"""The trio networking core: one UDP socket, one signalling client, a task per peer.
+
+    open_node()
+      ├─ signalling nursery: the backend's run() and the task handling its
+      │  events (offers, answers, presence)
+      ├─ the datagram receiver: parses and routes each datagram to a Session
+      └─ per peer: a driver (runs the Session's timers, sends what it
+         returns, turns its events into NodeEvents) and a connector (sends
+         offers until a path works, with back-off)
+
+Protocol decisions live in `session.Session`; this module moves bytes and
+waits. Per-peer state is a trio_util AsyncValue, so tasks wait on it
+instead of polling.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import trio
+import trio_util
+
+from . import events as ev
+from . import session as sess
+from . import stun, wire
+from .identity import Identity
+from .signalling import (
+    DEFAULT_SIGNAL_URL,
+    AnswerReceived,
+    OfferReceived,
+    OfferRefused,
+    PresenceChanged,
+    Registered,
+    SignallingClient,
+    SignallingEvent,
+    SignallingLost,
+    SignallingUnavailable,
+    check_name,
+    parse_signal_url,
+)
+from .signalling.messages import Address, Answer, Offer
+
+log = logging.getLogger(__name__)
+
+EVENT_BUFFER = 1024
+STUN_TIMEOUT = 2.0
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    name: str
+    signal: str = DEFAULT_SIGNAL_URL
+    embed_server: bool = False
+    """Start the built-in server in this process if nothing answers at `signal`."""
+    bind: Address = ("0.0.0.0", 0)
+    """Where the chat socket listens; port 0 is any free port."""
+    session: sess.SessionConfig = field(default_factory=sess.SessionConfig)
+    offer_ttl: float = 30.0
+    answer_timeout: float = 10.0
+    """How long an offer waits for its answer before the attempt counts as failed."""
+    retry_max: float = 30.0
+    """The longest pause between connection attempts to one peer."""
+
+
+class Peer:
+    """Everything the node knows about one peer."""
+
+    def __init__(self, name: str, session: sess.Session):
+        self.name = name
+        self.session = session
+        self.status = trio_util.AsyncValue(ev.PeerStatus.OFFLINE)
+        self.online = trio_util.AsyncBool(False)
+        self.key = ""
+        self.address: Address | None = None
+        self.offers_sent: list[str] = []
+        self.awaiting_answer = False
+        self.reason = ""
+        #: The peer started the conversation; told with the first status event.
+        self.incoming = False
+        self.announced = False
+        #: Whether presence (or an offer) has told us anything about the peer yet.
+        self.heard_of = False
+        self._wakeup = trio.Event()
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    async def wait_wakeup(self) -> None:
+        await self._wakeup.wait()
+        self._wakeup = trio.Event()
+
+
+def make_signalling(config: NodeConfig, identity: Identity) -> SignallingClient:
+    url = parse_signal_url(config.signal)
+    if url.scheme == "tcp":
+        from .signalling.tcp import TcpSignalling
+
+        return TcpSignalling(url, config.name, identity, embed_server=config.embed_server)
+    raise ValueError(f"the {url.scheme}:// signalling backend is not available yet")
+
+
+class Node:
+    """A peer on the p2ptui network. Build one with `open_node`."""
+
+    def __init__(self, config: NodeConfig, identity: Identity, signalling: SignallingClient):
+        check_name(config.name)
+        self.config = config
+        self.name = config.name
+        self.identity = identity
+        self.signalling = signalling
+        self.peers: dict[str, Peer] = {}
+        self.public_address: Address | None = None
+        self.host_address: Address | None = None
+        #: Datagrams dropped before reaching a session, by reason.
+        self.dropped: Counter[str] = Counter()
+        self._send_events, self.events = trio.open_memory_channel[ev.NodeEvent](EVENT_BUFFER)
+        self._socket = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
+        self._by_tag: dict[bytes, Peer] = {}
+        self._stun_waiters: dict[bytes, trio.MemorySendChannel[Address]] = {}
+        self._nursery: trio.Nursery | None = None
+        self._ready = False
+
+    # --- The application's API ------------------------------------------------------
+
+    @property
+    def local_address(self) -> Address:
+        host, port = self._socket.getsockname()[:2]
+        return host, port
+
+    def open(self, name: str) -> Peer:
+        """Start (or keep) a conversation with name: connect whenever it is online."""
+        check_name(name)
+        if name == self.name:
+            raise ValueError("that is your own name")
+        return self._peer(name)
+
+    def send(self, name: str, text: str, *, message_id: str | None = None) -> str:
+        """Queue a message for name; returns its id (message_id, if given: 16 hex digits).
+
+        The message goes out as soon as a path to name is open. Raises ValueError
+        for a bad name, an empty or too long text, or a malformed message_id.
+        """
+        if not text:
+            raise ValueError("an empty message")
+        if message_id is None:
+            raw_id = os.urandom(wire.MESSAGE_ID_SIZE)
+        else:
+            raw_id = bytes.fromhex(message_id)
+            if len(raw_id) != wire.MESSAGE_ID_SIZE:
+                raise ValueError(f"a message id is {wire.MESSAGE_ID_SIZE * 2} hex digits")
+        peer = self.open(name)
+        peer.session.send_message(raw_id, text, trio.current_time())
+        peer.wake()
+        return raw_id.hex()
+
+    # --- Running ---------------------------------------------------------------------
+
+    async def _run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        with self._socket:
+            await self._socket.bind(self.config.bind)
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                nursery.start_soon(self._receive_datagrams)
+                async with trio.open_nursery() as signalling:
+                    signalling.start_soon(self._handle_signalling)
+                    await signalling.start(self.signalling.run, self._discover_address)
+                    task_status.started()
+
+    async def _emit(self, event: ev.NodeEvent) -> None:
+        await self._send_events.send(event)
+
+    def _peer(self, name: str, *, incoming: bool = False) -> Peer:
+        peer = self.peers.get(name)
+        if peer is not None:
+            return peer
+        peer = Peer(name, sess.Session(config=self.config.session))
+        peer.incoming = incoming
+        self.peers[name] = peer
+        self._by_tag[peer.session.local_tag] = peer
+        assert self._nursery is not None, "the node is not running"
+        self._nursery.start_soon(self._drive, peer)
+        self._nursery.start_soon(self._connect, peer)
+        return peer
+
+    # --- Addresses -----------------------------------------------------------------------
+
+    async def _discover_address(self, stun_server: Address | None) -> Address:
+        """Our public address by STUN from the chat socket, else our local one."""
+        port = self.local_address[1]
+        host_ip = self.config.bind[0]
+        if stun_server is not None:
+            host_ip = await _route_source_ip(stun_server[0]) or host_ip
+        self.host_address = (host_ip, port)
+        mapped = await self._stun(stun_server) if stun_server else None
+        self.public_address = mapped or self.host_address
+        return self.public_address
+
+    async def _stun(self, server: Address) -> Address | None:
+        try:
+            infos = await trio.socket.getaddrinfo(server[0], server[1], trio.socket.AF_INET)
+        except OSError:
+            return None
+        ip = infos[0][4][0]
+        txid, request = stun.binding_request()
+        send, receive = trio.open_memory_channel[Address](1)
+        self._stun_waiters[txid] = send
+        try:
+            with trio.move_on_after(STUN_TIMEOUT):
+                gap = 0.1
+                while True:  # Bounded: the deadline above.
+                    await self._sendto(request, (ip, server[1]))
+                    with trio.move_on_after(gap):
+                        return await receive.receive()
+                    gap = min(gap * 2, 1.0)
+        finally:
+            del self._stun_waiters[txid]
+        log.info("no STUN answer from %s:%d", *server)
+        return None
+
+    def _candidates(self) -> list[Address]:
+        found = [self.public_address, self.host_address]
+        return list(dict.fromkeys(a for a in found if a is not None and a[0] != "0.0.0.0"))
+
+    # --- Datagrams -----------------------------------------------------------------------
+
+    async def _sendto(self, data: bytes, address: Address) -> None:
+        try:
+            await self._socket.sendto(data, address)
+        except OSError as exc:
+            # An unreachable candidate is normal while punching; never fatal.
+            self.dropped[f"send failed: {exc.strerror or exc}"] += 1
+
+    async def _receive_datagrams(self) -> None:
+        while True:
+            try:
+                data, source = await self._socket.recvfrom(2048)
+            except OSError:
+                # ICMP errors from earlier sends surface here on some systems.
+                self.dropped["receive error"] += 1
+                continue
+            self._datagram_received(data, source[:2])
+
+    def _datagram_received(self, data: bytes, source: Address) -> None:
+        if wire.is_ours(data):
+            try:
+                packet = wire.parse_untrusted(data)
+            except wire.WireError:
+                self.dropped["malformed"] += 1
+                return
+            peer = self._by_tag.get(packet.to_tag)
+            if peer is None:
+                self.dropped["unknown tag"] += 1
+                return
+            peer.session.datagram_received(packet, source, trio.current_time())
+            peer.wake()
+        elif stun.looks_like_stun(data):
+            try:
+                message = stun.parse_untrusted(data)
+            except stun.StunError:
+                self.dropped["malformed STUN"] += 1
+                return
+            waiter = self._stun_waiters.get(message.transaction_id)
+            if isinstance(message, stun.BindingResponse) and waiter is not None:
+                try:
+                    waiter.send_nowait(message.mapped)
+                except trio.WouldBlock:
+                    pass  # A duplicate answer; the first one counts.
+            else:
+                self.dropped["unexpected STUN"] += 1
+        else:
+            self.dropped["unknown protocol"] += 1
+
+    # --- Per-peer tasks ------------------------------------------------------------------
+
+    async def _drive(self, peer: Peer) -> None:
+        """Run the peer's Session: its timers, its datagrams, its events."""
+        session = peer.session
+        while True:
+            now = trio.current_time()
+            deadline = session.next_timeout()
+            if deadline is not None and deadline <= now:
+                session.handle_timeout(now)
+            await self._flush_datagrams(peer)
+            for event in session.events():
+                await self._session_event(peer, event)
+                # Status first: a message must never arrive before "connected" does.
+                await self._update_status(peer)
+            await self._update_status(peer)
+            deadline = session.next_timeout()
+            with trio.move_on_at(deadline if deadline is not None else float("inf")):
+                await peer.wait_wakeup()
+
+    async def _flush_datagrams(self, peer: Peer) -> None:
+        for data, address in peer.session.datagrams_to_send():
+            await self._sendto(data, address)
+
+    async def _session_event(self, peer: Peer, event: sess.Event) -> None:
+        match event:
+            case sess.Connected():
+                peer.reason = ""
+            case sess.PathLost(remote=remote):
+                peer.reason = f"lost the path to {remote[0]}:{remote[1]}"
+            case sess.Failed(reason=reason):
+                peer.reason = reason
+            case sess.MessageReceived(message_id=message_id, text=text):
+                await self._emit(ev.MessageReceived(peer.name, message_id.hex(), text))
+            case sess.MessageDelivered(message_id=message_id):
+                await self._emit(ev.MessageDelivered(peer.name, message_id.hex()))
+
+    async def _update_status(self, peer: Peer) -> None:
+        """The one place a peer's status changes; tells the application when it does."""
+        state = peer.session.state
+        if not peer.heard_of and state == sess.State.IDLE and not peer.awaiting_answer:
+            return  # Nothing to tell until presence answers.
+        if state == sess.State.CONNECTED:
+            status = ev.PeerStatus.CONNECTED
+        elif state == sess.State.PROBING or peer.awaiting_answer:
+            status = ev.PeerStatus.CONNECTING
+        elif not peer.online.value:
+            status = ev.PeerStatus.OFFLINE
+        elif state == sess.State.FAILED or peer.reason:
+            status = ev.PeerStatus.FAILED
+        else:
+            status = ev.PeerStatus.ONLINE
+        first = peer.incoming or not peer.announced
+        if status == peer.status.value and not first:
+            return
+        incoming, peer.incoming, peer.announced = peer.incoming, False, True
+        log.debug("peer %s: %s -> %s", peer.name, peer.status.value.value, status.value)
+        peer.status.value = status
+        connected = status == ev.PeerStatus.CONNECTED
+        await self._emit(
+            ev.PeerChanged(
+                peer.name,
+                status,
+                path="direct" if connected else None,
+                remote=peer.session.path if connected else None,
+                reason="" if connected else peer.reason,
+                incoming=incoming,
+            )
+        )
+
+    async def _connect(self, peer: Peer) -> None:
+        """Offer until a path works; after a failure, wait (with back-off) and offer again."""
+        try:
+            await self.signalling.watch(peer.name)
+        except SignallingUnavailable:
+            pass  # Watches are renewed on every reconnect.
+        pause = 1.0
+        while True:
+            await peer.online.wait_value(True)
+            # A punch in progress (from the peer's own offer) gets to finish first.
+            await peer.status.wait_value(
+                lambda s: s not in (ev.PeerStatus.CONNECTED, ev.PeerStatus.CONNECTING)
+            )
+            if not peer.online.value:
+                continue
+            if await self._attempt(peer):
+                pause = 1.0
+                continue
+            await self._update_status(peer)
+            with trio.move_on_after(pause):
+                # The peer coming back online (after a restart) is worth trying at once.
+                await peer.online.wait_transition()
+            pause = min(pause * 2, self.config.retry_max)
+
+    async def _attempt(self, peer: Peer) -> bool:
+        """One offer, and the punch it leads to. True if a path opened."""
+        offer = self._make_offer(peer)
+        try:
+            await self.signalling.send_offer(offer)
+        except SignallingUnavailable as exc:
+            peer.reason = str(exc)
+            return False
+        peer.offers_sent = (peer.offers_sent + [offer.id])[-8:]
+        peer.awaiting_answer = True
+        await self._update_status(peer)
+        try:
+            with trio.move_on_after(self.config.answer_timeout + self.config.session.punch_timeout):
+                await peer.status.wait_value(
+                    lambda s: s in (ev.PeerStatus.CONNECTED, ev.PeerStatus.FAILED, ev.PeerStatus.OFFLINE)
+                )
+        finally:
+            if peer.awaiting_answer:
+                peer.awaiting_answer = False
+                peer.reason = peer.reason or f"{peer.name} did not answer the offer"
+        return peer.status.value == ev.PeerStatus.CONNECTED
+
+    def _make_offer(self, peer: Peer) -> Offer:
+        assert self.public_address is not None
+        return Offer(
+            id=uuid.uuid4().hex,
+            sender=self.name,
+            sender_key=self.identity.public_key,
+            receiver=peer.name,
+            sender_ip=self.public_address[0],
+            receiver_ip=peer.address[0] if peer.address else "",
+            port=self.public_address[1],
+            tag=peer.session.local_tag.hex(),
+            candidates=tuple(self._candidates()),
+            expires=time.time() + self.config.offer_ttl,
+        )
+
+    # --- Signalling ------------------------------------------------------------------------
+
+    async def _handle_signalling(self) -> None:
+        async for event in self.signalling.events:
+            await self._signalling_event(event)
+
+    async def _signalling_event(self, event: SignallingEvent) -> None:
+        match event:
+            case Registered(name=name):
+                assert self.public_address is not None
+                if not self._ready:
+                    self._ready = True
+                    await self._emit(ev.Ready(name, self.signalling.label, self.public_address))
+                await self._emit(ev.SignalStatus(True))
+            case SignallingLost(reason=reason, fatal=fatal):
+                await self._emit(ev.SignalStatus(False, reason, fatal))
+            case PresenceChanged(presence=presence):
+                peer = self.peers.get(presence.name)
+                if peer is None:
+                    return
+                peer.key = presence.key or peer.key
+                peer.address = presence.address or peer.address
+                peer.online.value = presence.online
+                peer.heard_of = True
+                await self._update_status(peer)
+            case OfferReceived(offer=offer):
+                await self._offer_received(offer)
+            case AnswerReceived(answer=answer):
+                await self._answer_received(answer)
+            case OfferRefused(ref=ref):
+                for peer in self.peers.values():
+                    if ref in peer.offers_sent and peer.awaiting_answer:
+                        peer.awaiting_answer = False
+                        peer.online.value = False
+                        peer.reason = f"{peer.name} is offline"
+                        await self._update_status(peer)
+
+    def _acceptable(self, receiver: str, sender: str, sender_key: str, kind: str) -> bool:
+        """Whether an offer or answer is addressed to us, from a peer with its known key."""
+        if receiver != self.name:
+            self.dropped[f"{kind} for someone else"] += 1
+            return False
+        if sender == self.name:
+            self.dropped[f"{kind} from ourselves"] += 1
+            return False
+        known = self.peers.get(sender)
+        if known is not None and known.key and known.key != sender_key:
+            self.dropped[f"{kind} with the wrong key"] += 1
+            return False
+        return True
+
+    async def _offer_received(self, offer: Offer) -> None:
+        if offer.expires < time.time():
+            self.dropped["expired offer"] += 1
+            return
+        if not self._acceptable(offer.receiver, offer.sender, offer.sender_key, "offer"):
+            return
+        incoming = offer.sender not in self.peers
+        peer = self._peer(offer.sender, incoming=incoming)
+        peer.key = offer.sender_key
+        peer.online.value = True
+        peer.heard_of = True
+        candidates = list(offer.candidates) or [(offer.sender_ip, offer.port)]
+        # The design notes' order: punch toward the offerer first, then answer.
+        peer.session.start(bytes.fromhex(offer.tag), candidates, trio.current_time())
+        await self._flush_datagrams(peer)
+        peer.wake()
+        assert self.public_address is not None
+        answer = Answer(
+            offer_id=offer.id,
+            sender=self.name,
+            sender_key=self.identity.public_key,
+            receiver=offer.sender,
+            sender_ip=self.public_address[0],
+            port=self.public_address[1],
+            tag=peer.session.local_tag.hex(),
+            candidates=tuple(self._candidates()),
+        )
+        try:
+            await self.signalling.send_answer(answer)
+        except SignallingUnavailable as exc:
+            log.info("could not answer %s: %s", offer.sender, exc)
+
+    async def _answer_received(self, answer: Answer) -> None:
+        peer = self.peers.get(answer.sender)
+        acceptable = self._acceptable(answer.receiver, answer.sender, answer.sender_key, "answer")
+        if not acceptable or peer is None or answer.offer_id not in peer.offers_sent:
+            self.dropped["unexpected answer"] += 1
+            return
+        peer.key = answer.sender_key
+        peer.awaiting_answer = False
+        candidates = list(answer.candidates) or [(answer.sender_ip, answer.port)]
+        peer.session.start(bytes.fromhex(answer.tag), candidates, trio.current_time())
+        peer.wake()
+
+
+async def _route_source_ip(destination: str) -> str | None:
+    """The local IP the kernel would send from to reach destination (no packet is sent)."""
+    probe = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
+    with probe:
+        try:
+            await probe.connect((destination, 9))
+        except OSError:
+            return None
+        return probe.getsockname()[0]
+
+
+@asynccontextmanager
+async def open_node(config: NodeConfig, identity: Identity) -> AsyncIterator[Node]:
+    """A running node; leaving the block stops it and everything it started.
+
+    Raises ValueError for a bad name or signalling URL.
+    """
+    node = Node(config, identity, make_signalling(config, identity))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(node._run)
+        yield node
+        nursery.cancel_scope.cancel()
