@@ -1,0 +1,101 @@
+"""End to end: real p2ptui processes talking over real loopback sockets."""
+
+import pytest
+
+from .processes import Processes
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def processes(tmp_path):
+    started = Processes(tmp_path)
+    yield started
+    started.stop_all()
+
+
+def test_two_pipes_exchange_messages_both_ways_through_the_server(processes):
+    url = processes.server()
+    alice = processes.pipe("alice", "bob", url)
+    assert alice.event("ready")["name"] == "alice"
+    assert alice.event("waiting") == {"event": "waiting", "peer": "bob"}
+    bob = processes.pipe("bob", "alice", url)
+    connected = alice.event("connected")
+    assert connected["peer"] == "bob" and connected["path"] == "direct"
+    assert connected["remote"].startswith("127.0.0.1:")
+    alice.send("hello bob")
+    message = bob.event("message")
+    assert (message["peer"], message["text"]) == ("alice", "hello bob")
+    assert alice.event("delivered")["id"] == message["id"]
+    bob.send("hello alice, with ünïcode and [markup]")
+    assert alice.event("message")["text"] == "hello alice, with ünïcode and [markup]"
+    for process in (alice, bob):
+        process.close_stdin()
+    assert alice.wait() == 0 and bob.wait() == 0
+
+
+def test_simultaneous_start_resolves_into_one_conversation(processes):
+    url = processes.server()
+    alice = processes.pipe("alice", "bob", url)
+    bob = processes.pipe("bob", "alice", url)
+    for i in range(5):
+        alice.send(f"from alice {i}")
+        bob.send(f"from bob {i}")
+    assert [bob.event("message")["text"] for _ in range(5)] == [f"from alice {i}" for i in range(5)]
+    assert [alice.event("message")["text"] for _ in range(5)] == [f"from bob {i}" for i in range(5)]
+    alice.close_stdin()
+    bob.close_stdin()
+    assert alice.wait() == 0 and bob.wait() == 0
+
+
+def test_echo_sends_every_message_back(processes):
+    url = processes.server()
+    processes.pipe("echo", "alice", url, "--echo")
+    alice = processes.pipe("alice", "echo", url)
+    alice.send("ping")
+    reply = alice.event("message")
+    assert (reply["peer"], reply["text"]) == ("echo", "ping")
+
+
+def test_waiting_for_a_peer_times_out_with_an_error(processes):
+    url = processes.server()
+    alice = processes.pipe("alice", "nobody", url, "--timeout", "1")
+    assert alice.event("waiting")["peer"] == "nobody"
+    assert "did not connect within 1 s" in alice.event("error")["message"]
+    assert alice.wait() == 1
+
+
+def test_an_unreachable_server_is_one_clear_error(processes):
+    from .processes import free_port
+
+    alice = processes.pipe("alice", "bob", f"tcp://127.0.0.1:{free_port()}")
+    error = alice.event("error")
+    assert "cannot reach the signalling server" in error["message"]
+    assert alice.wait() == 1
+
+
+def test_a_taken_name_is_refused(processes):
+    url = processes.server()
+    processes.pipe("alice", "bob", url).event("ready")
+    processes.tmp_path.joinpath("thief").mkdir()
+    thief = processes.start(
+        "pipe", "--name", "alice", "--peer", "bob", "--signal", url,
+        "--config-dir", str(processes.tmp_path / "thief"),
+    )
+    assert "taken by another key" in thief.event("error")["message"]
+    assert thief.wait() == 1
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--signal", "http://example.invalid"], "bad signalling URL"),
+        (["--name", "no spaces please"], "invalid name"),
+    ],
+)
+def test_bad_options_are_one_line_and_no_traceback(processes, tmp_path, args, message):
+    process = processes.start("pipe", "--peer", "bob", "--config-dir", str(tmp_path), *args)
+    output = [line for line in iter(process.line, None)]
+    assert process.wait() == 2
+    assert len(output) == 1 and message in output[0]
+    assert "Traceback" not in output[0]

@@ -1,0 +1,307 @@
+"""The Textual app: a peer sidebar, the conversation log, an input line.
+
+It is a client of the networking core through a `CoreClient` (in production
+a `CoreThread`): commands go in with `submit`, events come back as
+`CoreEvent` messages. Tests hand it a fake client.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterable
+from datetime import datetime
+
+from textual import on
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.content import Content
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import Footer, Input, Label
+
+from p2ptui.net import events
+from p2ptui.net.signalling.messages import check_name, format_address
+
+from .core_thread import CoreClient, OpenPeer, SendText
+from .keys import use_escape_digit_as_alt
+from .model import Conversation, Line
+from .sanitize import sanitize
+from .widgets import ConversationLog, PeerList, StatusLine
+
+use_escape_digit_as_alt()
+
+HELP = "Commands: /open NAME, /quit, /help. Keys: Ctrl+N/Ctrl+P next/previous peer, Alt+1..9 jump, Ctrl+O open, Ctrl+Q quit."
+
+
+class CoreEvent(Message):
+    """An event from the networking core, posted from the core's thread."""
+
+    def __init__(self, event: events.NodeEvent) -> None:
+        super().__init__()
+        self.event = event
+
+
+class OpenPeerScreen(ModalScreen[str | None]):
+    """Ask for the name of a peer to open a conversation with."""
+
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
+    DEFAULT_CSS = """
+    OpenPeerScreen { align: center middle; }
+    OpenPeerScreen > Vertical { width: 44; height: auto; border: round $accent; padding: 1 2; background: $surface; }
+    OpenPeerScreen Label { margin-bottom: 1; }
+    """
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label("Open a conversation with:")
+            yield Input(placeholder="peer name", id="peer-name")
+            yield Label("", id="open-error")
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        name = event.value.strip()
+        try:
+            check_name(name)
+        except ValueError as exc:
+            self.query_one("#open-error", Label).update(Content(str(exc)))
+            return
+        self.dismiss(name)
+
+
+class P2PApp(App[None]):
+    TITLE = "p2ptui"
+    CSS = """
+    #main { height: 1fr; }
+    #conversation { width: 1fr; }
+    #input { dock: bottom; }
+    """
+    # Ctrl+P is "previous peer" here, as in WeeChat and irssi.
+    COMMAND_PALETTE_BINDING = "f2"
+    BINDINGS = [
+        Binding("ctrl+n", "next_peer", "Next peer", priority=True),
+        Binding("ctrl+p", "previous_peer", "Prev peer", priority=True),
+        Binding("ctrl+o", "open_dialog", "Open", priority=True),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+        *(
+            Binding(f"alt+{n}", f"jump({n})", f"Peer {n}", show=False, priority=True)
+            for n in range(1, 10)
+        ),
+    ]
+
+    def __init__(
+        self,
+        client: CoreClient,
+        *,
+        me: str,
+        signal: str,
+        peers: Iterable[str] = (),
+        clock: Callable[[], datetime] = datetime.now,
+    ):
+        super().__init__()
+        self.client = client
+        self.me = me
+        self.signal = signal
+        self.clock = clock
+        self.conversations: dict[str, Conversation] = {}
+        self.selected: str | None = None
+        self._initial_peers = list(peers)
+        self._status = f"connecting to {signal}…"
+        self._error = ""
+
+    def compose(self) -> ComposeResult:
+        yield StatusLine(id="status")
+        with Horizontal(id="main"):
+            yield PeerList(id="sidebar")
+            with Vertical(id="conversation"):
+                yield ConversationLog(id="log")
+                yield Input(placeholder="Type a message, or /help", id="input")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.client.start(self.post_message_from_core)
+        for name in self._initial_peers:
+            self.open_conversation(name)
+        self._refresh_all()
+        self.query_one("#input", Input).focus()
+
+    def on_unmount(self) -> None:
+        self.client.stop()
+
+    def post_message_from_core(self, event: events.NodeEvent) -> None:
+        """Called on the core's thread: hand over without blocking either side."""
+        self.post_message(CoreEvent(event))
+
+    # --- Conversations -----------------------------------------------------------------
+
+    def open_conversation(self, name: str, *, select: bool = True) -> None:
+        try:
+            check_name(name)
+        except ValueError as exc:
+            self.show_error(str(exc))
+            return
+        if name == self.me:
+            self.show_error("that is you; open a conversation with someone else")
+            return
+        if name not in self.conversations:
+            self.conversations[name] = Conversation(name)
+            self.client.submit(OpenPeer(name))
+        if select:
+            self.select(name)
+        else:
+            self._refresh_sidebar()
+
+    def select(self, name: str | None) -> None:
+        self.selected = name
+        if name is not None:
+            conversation = self.conversations[name]
+            conversation.unread = 0
+            conversation.new = False
+        self._refresh_all()
+
+    def _ordered(self) -> list[Conversation]:
+        return list(self.conversations.values())
+
+    def _move(self, step: int) -> None:
+        names = list(self.conversations)
+        if not names:
+            return
+        index = names.index(self.selected) if self.selected in names else -step
+        self.select(names[(index + step) % len(names)])
+
+    # --- Actions -------------------------------------------------------------------------
+
+    def action_next_peer(self) -> None:
+        self._move(+1)
+
+    def action_previous_peer(self) -> None:
+        self._move(-1)
+
+    def action_jump(self, number: int) -> None:
+        names = list(self.conversations)
+        if 1 <= number <= len(names):
+            self.select(names[number - 1])
+
+    def action_open_dialog(self) -> None:
+        def opened(name: str | None) -> None:
+            if name:
+                self.open_conversation(name)
+
+        self.push_screen(OpenPeerScreen(), opened)
+
+    @on(Input.Submitted, "#input")
+    def _input_submitted(self, event: Input.Submitted) -> None:
+        text = event.value
+        event.input.clear()
+        if not text.strip():
+            return
+        if text.startswith("/"):
+            self._command(text)
+        elif self.selected is None:
+            self.show_error("no conversation open: /open NAME first")
+        else:
+            self._send(self.selected, text)
+
+    def _command(self, text: str) -> None:
+        command, _, argument = text.strip().partition(" ")
+        match command:
+            case "/open":
+                if argument.strip():
+                    self.open_conversation(argument.strip())
+                else:
+                    self.action_open_dialog()
+            case "/quit":
+                self.exit()
+            case "/help":
+                self.show_info(HELP)
+            case _:
+                self.show_error(f"unknown command {command}; /help lists them")
+
+    def _send(self, peer: str, text: str) -> None:
+        message_id = secrets.token_hex(8)
+        line = Line(self.clock(), self.me, sanitize(text), own=True, id=message_id)
+        self.conversations[peer].lines.append(line)
+        self.query_one("#log", ConversationLog).add(line)
+        self.client.submit(SendText(peer, text, message_id))
+
+    # --- Events from the core ---------------------------------------------------------------
+
+    @on(CoreEvent)
+    def _core_event(self, message: CoreEvent) -> None:
+        match message.event:
+            case events.Ready(name=name, signal=signal, address=address):
+                self._status = f"{signal} · seen as {format_address(address)}"
+                self._error = ""
+            case events.SignalStatus(connected=True):
+                self._error = ""
+            case events.SignalStatus(connected=False, message=text):
+                self._error = text
+            case events.PeerChanged() as changed:
+                self._peer_changed(changed)
+                return
+            case events.MessageReceived(peer=peer, id=message_id, text=text):
+                self._message_received(peer, message_id, text)
+                return
+            case events.MessageDelivered(peer=peer, id=message_id):
+                conversation = self.conversations.get(peer)
+                if conversation and conversation.mark_delivered(message_id) and peer == self.selected:
+                    self._refresh_log()
+                return
+            case events.Error(message=text):
+                self._error = text
+        self._refresh_status()
+
+    def _peer_changed(self, changed: events.PeerChanged) -> None:
+        conversation = self.conversations.get(changed.peer)
+        if conversation is None:
+            conversation = self.conversations[changed.peer] = Conversation(changed.peer)
+            conversation.new = changed.incoming
+        conversation.status = changed.status
+        conversation.path = changed.path
+        conversation.remote = format_address(changed.remote) if changed.remote else ""
+        conversation.reason = changed.reason
+        if self.selected is None:
+            self.select(changed.peer)
+            return
+        self._refresh_sidebar()
+        if changed.peer == self.selected:
+            self._refresh_log()
+
+    def _message_received(self, peer: str, message_id: str, text: str) -> None:
+        conversation = self.conversations.setdefault(peer, Conversation(peer))
+        line = Line(self.clock(), peer, sanitize(text), id=message_id)
+        conversation.lines.append(line)
+        if peer == self.selected:
+            self.query_one("#log", ConversationLog).add(line)
+        else:
+            conversation.unread += 1
+            self._refresh_sidebar()
+
+    # --- Showing ---------------------------------------------------------------------------
+
+    def show_error(self, text: str) -> None:
+        self._error = text
+        self._refresh_status()
+
+    def show_info(self, text: str) -> None:
+        self.notify(Content(text), timeout=8)
+
+    def _refresh_all(self) -> None:
+        self._refresh_status()
+        self._refresh_sidebar()
+        self._refresh_log()
+
+    def _refresh_status(self) -> None:
+        status = self.query_one("#status", StatusLine)
+        status.set_class(bool(self._error), "-error")
+        text = f"{self.me} · {self._status}"
+        status.update(Content(f"{text} · {self._error}" if self._error else text))
+
+    def _refresh_sidebar(self) -> None:
+        self.query_one("#sidebar", PeerList).show(self._ordered(), self.selected)
+
+    def _refresh_log(self) -> None:
+        conversation = self.conversations.get(self.selected) if self.selected else None
+        self.query_one("#log", ConversationLog).show(conversation)
+

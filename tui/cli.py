@@ -1,0 +1,210 @@
+"""The `p2ptui` command line.
+
+    p2ptui [--name NAME] [--signal URL] [--config-dir DIR] [--peer NAME ...]
+    p2ptui --demo
+    p2ptui signal-server [--host H] [--port P]
+    p2ptui pipe --peer NAME [--echo] [--timeout S] [--linger S] [common options]
+
+Errors a user can cause print one line and exit non-zero; never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import trio
+
+from p2ptui.net import DEFAULT_SIGNAL_URL, Identity, NodeConfig, open_node
+from p2ptui.net.config import ConfigError, config_dir, default_name, load_config_file
+from p2ptui.net.signalling import check_name, parse_signal_url
+from p2ptui.net.signalling.server import DEFAULT_PORT
+
+from . import __version__
+
+log = logging.getLogger("p2ptui")
+
+
+class UsageError(Exception):
+    """Something the user can fix: printed as one line, exit status 2."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The common options, resolved: command line, then config file, then defaults."""
+
+    name: str
+    signal: str
+    embed_server: bool
+    config_dir: Path
+    identity: Identity
+
+    def node_config(self) -> NodeConfig:
+        return NodeConfig(self.name, self.signal, embed_server=self.embed_server)
+
+
+def _add_common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    # On a subcommand the defaults are suppressed, so options given before the
+    # subcommand name are not overwritten by the subcommand's defaults.
+    default = argparse.SUPPRESS if suppress else None
+    parser.add_argument("--name", default=default, help="your handle (default: your login name)")
+    parser.add_argument(
+        "--signal",
+        default=default,
+        metavar="URL",
+        help=f"signalling service: tcp://HOST:PORT or firestore://PROJECT (default: {DEFAULT_SIGNAL_URL}, "
+        "started in this process if nothing answers there)",
+    )
+    parser.add_argument(
+        "--config-dir",
+        default=default,
+        metavar="DIR",
+        help="where your key and settings live (default: $P2PTUI_CONFIG_DIR or the platform's config dir)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="p2ptui", description="Peer-to-peer chat for the terminal.")
+    parser.add_argument("--version", action="version", version=f"p2ptui {__version__}")
+    _add_common(parser, suppress=False)
+    parser.add_argument(
+        "--peer",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="open a conversation with NAME at start (repeatable)",
+    )
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="chat with an echo peer over a real punched UDP path on loopback, no setup",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    server = commands.add_parser("signal-server", help="run the built-in signalling server")
+    server.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    server.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"TCP and UDP port (default: {DEFAULT_PORT})")
+
+    pipe = commands.add_parser("pipe", help="headless: stdin lines to a peer, JSON events on stdout")
+    _add_common(pipe, suppress=True)
+    pipe.add_argument("--peer", dest="pipe_peer", required=True, metavar="NAME", help="the peer to talk to")
+    pipe.add_argument("--echo", action="store_true", help="send every received message back to its sender")
+    pipe.add_argument(
+        "--timeout", type=float, metavar="SECONDS", help="give up if no path to the peer opens in time"
+    )
+    pipe.add_argument(
+        "--linger",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="after stdin ends, how long to wait for undelivered messages (default: 30)",
+    )
+    return parser
+
+
+def resolve_settings(args: argparse.Namespace) -> Settings:
+    directory = config_dir(args.config_dir)
+    try:
+        file = load_config_file(directory)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    name = args.name or file.get("name") or default_name()
+    signal = args.signal or file.get("signal")
+    try:
+        check_name(str(name))
+        if signal is not None:
+            parse_signal_url(str(signal))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        identity = Identity.load_or_create(directory)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot load or create your key in {directory}: {exc}") from None
+    return Settings(
+        name=str(name),
+        signal=str(signal or DEFAULT_SIGNAL_URL),
+        embed_server=signal is None,
+        config_dir=directory,
+        identity=identity,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "signal-server":
+            return _signal_server(args)
+        if args.command == "pipe":
+            return _pipe(args)
+        return _tui(args)
+    except UsageError as exc:
+        print(f"p2ptui: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _signal_server(args: argparse.Namespace) -> int:
+    from p2ptui.net.signalling import server
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+
+    async def serve() -> None:
+        try:
+            await server.serve(args.host, args.port)
+        except OSError as exc:
+            raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+
+    trio.run(serve)
+    return 0
+
+
+def _pipe(args: argparse.Namespace) -> int:
+    from .pipe import PipeOptions, emit, run_pipe
+
+    logging.basicConfig(level=logging.WARNING, format="p2ptui: %(message)s")
+    try:
+        settings = resolve_settings(args)
+        check_name(args.pipe_peer)
+    except (UsageError, ValueError) as exc:
+        emit("error", message=str(exc))
+        return 2
+    options = PipeOptions(args.pipe_peer, echo=args.echo, timeout=args.timeout, linger=args.linger)
+    return trio.run(run_pipe, settings.node_config(), settings.identity, options)
+
+
+def _tui(args: argparse.Namespace) -> int:
+    from .app import P2PApp
+    from .core_thread import CoreThread
+
+    if args.demo:
+        from .demo import ECHO_NAME, demo_name, open_demo_node
+
+        name = demo_name(args.name or default_name())
+        client = CoreThread(lambda: open_demo_node(name))
+        app = P2PApp(client, me=name, signal="a private demo server on loopback", peers=[ECHO_NAME])
+    else:
+        settings = resolve_settings(args)
+        for peer in args.peer:
+            try:
+                check_name(peer)
+            except ValueError as exc:
+                raise UsageError(str(exc)) from None
+        _log_to_file(settings.config_dir / "p2ptui.log")
+        node_config = settings.node_config()
+        client = CoreThread(lambda: open_node(node_config, settings.identity))
+        app = P2PApp(client, me=settings.name, signal=settings.signal, peers=args.peer)
+    app.run()
+    return 0
+
+
+def _log_to_file(path: Path) -> None:
+    # The terminal belongs to the UI; log lines go to a file instead.
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        logging.basicConfig(filename=path, level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    except OSError:
+        pass

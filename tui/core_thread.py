@@ -1,0 +1,152 @@
+"""The bridge between the Textual app (main thread) and the trio core (a worker thread).
+
+Only two things cross the boundary, each through a trio memory channel:
+commands from the UI into the core, and NodeEvents from the core to the UI.
+Neither side ever blocks on the other:
+
+- UI → core: `submit` hands the command to trio with `TrioToken.run_sync_soon`,
+  which returns at once; in trio, `send_nowait` puts it on the command channel.
+- core → UI: a trio task reads the node's event channel and calls `on_event`,
+  which the app points at `App.post_message` (thread-safe, non-blocking).
+
+`stop` cancels the trio run and joins the thread, so quitting never leaves a
+trio loop running that would keep the process alive.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Protocol
+
+import trio
+
+from p2ptui.net import Node, events
+
+log = logging.getLogger(__name__)
+
+COMMAND_BUFFER = 1024
+STOP_TIMEOUT = 5.0
+
+
+@dataclass(frozen=True)
+class OpenPeer:
+    peer: str
+
+
+@dataclass(frozen=True)
+class SendText:
+    peer: str
+    text: str
+    id: str
+
+
+Command = OpenPeer | SendText
+EventCallback = Callable[[events.NodeEvent], None]
+
+
+class CoreClient(Protocol):
+    """What the app needs of the core; tests give the app a fake one."""
+
+    def start(self, on_event: EventCallback) -> None: ...
+
+    def submit(self, command: Command) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+class CoreThread:
+    """Runs a node (from open_node, a factory of it) in a worker thread."""
+
+    def __init__(self, open_node: Callable[[], AbstractAsyncContextManager[Node]]):
+        self._open_node = open_node
+        self._on_event: EventCallback = lambda event: None
+        self._thread: threading.Thread | None = None
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._cancel: trio.CancelScope | None = None
+        self._commands: trio.MemorySendChannel[Command] | None = None
+        self._ready = threading.Event()
+        #: Commands refused because the channel was full or the core had stopped.
+        self.refused = 0
+
+    # --- Called from the UI thread ----------------------------------------------------
+
+    def start(self, on_event: EventCallback) -> None:
+        self._on_event = on_event
+        self._thread = threading.Thread(target=self._thread_main, name="p2ptui-core", daemon=True)
+        self._thread.start()
+        # trio.run sets up in microseconds; after this, submit() always has a token.
+        self._ready.wait(timeout=STOP_TIMEOUT)
+
+    def submit(self, command: Command) -> None:
+        token = self._token
+        if token is None:
+            self._refuse(command, "the network core is not running")
+            return
+        try:
+            token.run_sync_soon(self._enqueue, command)
+        except trio.RunFinishedError:
+            self._refuse(command, "the network core has stopped")
+
+    def stop(self) -> None:
+        token, cancel = self._token, self._cancel
+        if token is not None and cancel is not None:
+            try:
+                token.run_sync_soon(cancel.cancel)
+            except trio.RunFinishedError:
+                pass
+        if self._thread is not None:
+            self._thread.join(timeout=STOP_TIMEOUT)
+
+    # --- In the trio thread ---------------------------------------------------------------
+
+    def _thread_main(self) -> None:
+        try:
+            trio.run(self._main)
+        except Exception as exc:  # Whatever it was, the UI must hear of it, not die of it.
+            log.exception("the network core failed")
+            self._on_event(events.Error(f"the network core stopped: {exc}"))
+        finally:
+            self._ready.set()
+
+    async def _main(self) -> None:
+        send, receive = trio.open_memory_channel[Command](COMMAND_BUFFER)
+        with trio.CancelScope() as cancel:
+            self._token, self._cancel, self._commands = trio.lowlevel.current_trio_token(), cancel, send
+            self._ready.set()
+            try:
+                async with self._open_node() as node, trio.open_nursery() as nursery:
+                    nursery.start_soon(self._forward_events, node)
+                    await self._run_commands(node, receive)
+            except ValueError as exc:  # A bad name or URL: the user's to fix.
+                self._on_event(events.SignalStatus(False, str(exc), fatal=True))
+
+    def _enqueue(self, command: Command) -> None:
+        assert self._commands is not None
+        try:
+            self._commands.send_nowait(command)
+        except trio.WouldBlock:
+            self._refuse(command, "the network core is busy")
+
+    def _refuse(self, command: Command, why: str) -> None:
+        self.refused += 1
+        peer = command.peer
+        self._on_event(events.Error(f"not sent to {peer}: {why}", peer=peer))
+
+    async def _forward_events(self, node: Node) -> None:
+        async for event in node.events:
+            self._on_event(event)
+
+    async def _run_commands(self, node: Node, commands: trio.MemoryReceiveChannel[Command]) -> None:
+        async for command in commands:
+            try:
+                match command:
+                    case OpenPeer(peer=peer):
+                        node.open(peer)
+                    case SendText(peer=peer, text=text, id=message_id):
+                        node.send(peer, text, message_id=message_id)
+            except ValueError as exc:
+                self._on_event(events.Error(str(exc), peer=command.peer))

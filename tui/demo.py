@@ -1,0 +1,53 @@
+"""`p2ptui --demo`: a whole network on loopback, in one process.
+
+A built-in signalling server on a free port, an echo peer, and your node,
+each with its own UDP socket: the conversation with "echo" runs over a real
+punched UDP path, found through a real server, exactly as between machines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import trio
+
+from p2ptui.net import Identity, Node, NodeConfig, events, open_node
+from p2ptui.net.signalling import server
+
+ECHO_NAME = "echo"
+_LOOPBACK = ("127.0.0.1", 0)
+
+
+async def echo_messages(node: Node) -> None:
+    """Greet whoever connects, and send every message back to its sender."""
+    async for event in node.events:
+        match event:
+            case events.PeerChanged(peer=peer, status=events.PeerStatus.CONNECTED, remote=remote):
+                assert remote is not None
+                node.send(
+                    peer,
+                    f"Hi {peer}! This is the echo peer, reached directly over UDP at "
+                    f"{remote[0]}:{remote[1]} (no server in between). Type anything.",
+                )
+            case events.MessageReceived(peer=peer, text=text):
+                node.send(peer, text)
+
+
+def demo_name(name: str) -> str:
+    """Your name in the demo: anything but the echo peer's."""
+    return "you" if name == ECHO_NAME else name
+
+
+@asynccontextmanager
+async def open_demo_node(name: str) -> AsyncIterator[Node]:
+    """Your node, on a private loopback network with a server and an echo peer."""
+    async with trio.open_nursery() as nursery:
+        host, port = await nursery.start(server.serve, "127.0.0.1", 0)
+        url = f"tcp://{host}:{port}"
+        echo_config = NodeConfig(ECHO_NAME, url, bind=_LOOPBACK)
+        async with open_node(echo_config, Identity.generate()) as echo:
+            nursery.start_soon(echo_messages, echo)
+            async with open_node(NodeConfig(name, url, bind=_LOOPBACK), Identity.generate()) as node:
+                yield node
+        nursery.cancel_scope.cancel()

@@ -1,0 +1,39 @@
+"""What the UI knows: conversations and their lines, kept apart from widgets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from p2ptui.net import PeerStatus
+
+
+@dataclass
+class Line:
+    at: datetime
+    sender: str
+    text: str
+    """Already sanitised: safe to show."""
+    own: bool = False
+    id: str = ""
+    delivered: bool = False
+
+
+@dataclass
+class Conversation:
+    peer: str
+    status: PeerStatus = PeerStatus.OFFLINE
+    path: str | None = None
+    remote: str = ""
+    reason: str = ""
+    unread: int = 0
+    new: bool = False
+    """The peer started this conversation and it has not been looked at yet."""
+    lines: list[Line] = field(default_factory=list)
+
+    def mark_delivered(self, message_id: str) -> bool:
+        for line in reversed(self.lines):
+            if line.own and line.id == message_id:
+                line.delivered = True
+                return True
+        return False

@@ -1,0 +1,147 @@
+"""`p2ptui pipe`: the headless client. Lines in on stdin, JSON events out on stdout.
+
+Each stdin line is a message to the peer. Each stdout line is one JSON object:
+ready, waiting, connected, message, delivered, error (see the README).
+The exit status is 0 when every message sent was delivered, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+from p2ptui.net import Identity, Node, NodeConfig, events, open_node
+from p2ptui.net.signalling.messages import format_address
+
+
+@dataclass
+class PipeOptions:
+    peer: str
+    echo: bool = False
+    timeout: float | None = None
+    """Give up if no path to the peer opened within this many seconds."""
+    linger: float = 30.0
+    """After stdin ends, how long to wait for messages still undelivered."""
+
+
+def emit(event: str, **fields: Any) -> None:
+    sys.stdout.write(json.dumps({"event": event, **fields}) + "\n")
+    sys.stdout.flush()
+
+
+class Failure(Exception):
+    """Ends the pipe with an error event and exit status 1."""
+
+
+@dataclass
+class _Pipe:
+    node: Node
+    options: PipeOptions
+    undelivered: set[str] = field(default_factory=set)
+    stdin_done: trio.Event = field(default_factory=trio.Event)
+    everything_delivered: trio.Event = field(default_factory=trio.Event)
+    connected_once: bool = False
+
+    def send(self, text: str) -> None:
+        try:
+            message_id = self.node.send(self.options.peer, text)
+        except ValueError as exc:
+            emit("error", message=f"not sent: {exc}")
+            return
+        self.undelivered.add(message_id)
+        self.everything_delivered = trio.Event()
+
+    def delivered(self, message_id: str) -> None:
+        self.undelivered.discard(message_id)
+        if not self.undelivered:
+            self.everything_delivered.set()
+
+    async def read_stdin(self) -> None:
+        # A blocking read in a thread that cancellation may abandon: an error or
+        # timeout must end the pipe even while stdin stays open and silent.
+        while line := await trio.to_thread.run_sync(sys.stdin.readline, abandon_on_cancel=True):
+            text = line.rstrip("\n")
+            if text:
+                self.send(text)
+        self.stdin_done.set()
+
+    async def handle_events(self, ready: trio.Event) -> None:
+        waiting = False
+        async for event in self.node.events:
+            match event:
+                case events.Ready(name=name, address=address):
+                    emit("ready", name=name, address=format_address(address))
+                    ready.set()
+                case events.SignalStatus(connected=False, message=message, fatal=fatal):
+                    if fatal or not ready.is_set():
+                        raise Failure(message)
+                case events.PeerChanged(peer=peer, status=status) if peer == self.options.peer:
+                    if status == events.PeerStatus.CONNECTED and event.remote:
+                        waiting = False
+                        self.connected_once = True
+                        emit("connected", peer=peer, path=event.path, remote=format_address(event.remote))
+                    elif status == events.PeerStatus.OFFLINE and not waiting:
+                        waiting = True
+                        emit("waiting", peer=peer)
+                    elif status == events.PeerStatus.FAILED:
+                        emit("error", peer=peer, message=f"no path to {peer} yet: {event.reason}")
+                case events.MessageReceived(peer=peer, id=message_id, text=text):
+                    emit("message", peer=peer, id=message_id, text=text)
+                    if self.options.echo and peer == self.options.peer:
+                        self.send(text)
+                    elif self.options.echo:
+                        self.node.send(peer, text)
+                case events.MessageDelivered(peer=peer, id=message_id):
+                    emit("delivered", peer=peer, id=message_id)
+                    self.delivered(message_id)
+                case events.Error(message=message):
+                    emit("error", message=message)
+
+
+async def run_pipe(config: NodeConfig, identity: Identity, options: PipeOptions) -> int:
+    failure: Failure | None = None
+    try:
+        async with open_node(config, identity) as node, trio.open_nursery() as nursery:
+            pipe = _Pipe(node, options)
+            ready = trio.Event()
+            nursery.start_soon(pipe.handle_events, ready)
+            await ready.wait()
+            node.open(options.peer)
+            nursery.start_soon(pipe.read_stdin)
+            if options.timeout is not None:
+                nursery.start_soon(_give_up_unless_connected, pipe, options.timeout)
+            await pipe.stdin_done.wait()
+            with trio.move_on_after(options.linger):
+                while pipe.undelivered:
+                    await pipe.everything_delivered.wait()
+            nursery.cancel_scope.cancel()
+            if pipe.undelivered:
+                raise Failure(f"{len(pipe.undelivered)} message(s) not delivered to {options.peer}")
+    except* Failure as group:
+        failure = _first_leaf(group)
+    if failure is not None:
+        emit("error", message=str(failure))
+        return 1
+    return 0
+
+
+def _first_leaf(group: BaseExceptionGroup[Failure]) -> Failure:
+    """The first Failure in a (possibly nested) exception group."""
+    exc: BaseException = group
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    assert isinstance(exc, Failure)
+    return exc
+
+
+async def _give_up_unless_connected(pipe: _Pipe, timeout: float) -> None:
+    peer = pipe.node.peers[pipe.options.peer]
+    with trio.move_on_after(timeout):
+        await peer.status.wait_value(events.PeerStatus.CONNECTED)
+        return
+    raise Failure(f"{pipe.options.peer} did not connect within {timeout:g} s")
+
