@@ -10,6 +10,8 @@ from p2ptui.net.signalling import server
 
 LOOPBACK = ("127.0.0.1", 0)
 
+pytestmark = pytest.mark.trio
+
 
 @pytest.fixture
 async def signal_url(nursery):

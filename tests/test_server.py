@@ -10,6 +10,8 @@ from p2ptui.net.signalling import protocol, server
 
 from .test_signalling_messages import OFFER
 
+pytestmark = pytest.mark.trio
+
 
 @pytest.fixture
 async def server_address(nursery):

@@ -1,0 +1,39 @@
+"""A stand-in for the networking core, for UI tests: records commands, feeds events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from p2ptui.app import P2PApp
+from p2ptui.net import events
+
+FROZEN = datetime(2026, 11, 24, 9, 30)
+
+
+class FakeCore:
+    def __init__(self) -> None:
+        self.commands: list = []
+        self.stopped = False
+        self._on_event = None
+
+    def start(self, on_event) -> None:
+        self._on_event = on_event
+
+    def submit(self, command) -> None:
+        self.commands.append(command)
+
+    def stop(self) -> None:
+        self.stopped = True
+
+    def emit(self, *items: events.NodeEvent) -> None:
+        assert self._on_event is not None, "the app has not started the core"
+        for item in items:
+            self._on_event(item)
+
+
+def make_app(core: FakeCore, peers=("alice", "bob", "carol")) -> P2PApp:
+    return P2PApp(core, me="dana", signal="tcp://127.0.0.1:7878", peers=peers, clock=lambda: FROZEN)
+
+
+def connected(peer: str, port: int) -> events.PeerChanged:
+    return events.PeerChanged(peer, events.PeerStatus.CONNECTED, "direct", ("192.0.2.7", port))

@@ -1,0 +1,144 @@
+"""The Textual app, driven by Textual's pilot, with a fake core."""
+
+import pytest
+from textual.widgets import Input
+
+from p2ptui.core_thread import OpenPeer, SendText
+from p2ptui.net import PeerStatus, events
+from p2ptui.widgets import ConversationLog, PeerList
+
+from .fakecore import FakeCore, connected, make_app
+
+pytestmark = pytest.mark.asyncio
+
+
+def log_text(app) -> str:
+    return "\n".join(strip.text for strip in app.query_one(ConversationLog).lines)
+
+
+def sidebar_text(app) -> str:
+    return str(app.query_one(PeerList).render())
+
+
+async def test_initial_peers_are_opened_and_the_first_selected():
+    core = FakeCore()
+    async with make_app(core).run_test(size=(80, 24)):
+        assert core.commands == [OpenPeer("alice"), OpenPeer("bob"), OpenPeer("carol")]
+    assert core.stopped  # quitting stops the core
+
+
+async def test_switching_peers_from_the_keyboard_while_typing():
+    core = FakeCore()
+    app = make_app(core)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("h", "i")  # the input has focus and keeps it
+        assert app.selected == "carol"  # /open selects; the last one opened
+        await pilot.press("ctrl+n")
+        assert app.selected == "alice"
+        await pilot.press("ctrl+n")
+        assert app.selected == "bob"
+        await pilot.press("ctrl+p", "ctrl+p")
+        assert app.selected == "carol"
+        await pilot.press("alt+2")
+        assert app.selected == "bob"
+        await pilot.press("alt+9")  # no ninth peer: nothing happens
+        assert app.selected == "bob"
+        assert app.query_one("#input", Input).value == "hi"
+        assert app.focused is app.query_one("#input")
+
+
+async def test_alt_digit_arrives_as_escape_digit_from_a_terminal():
+    # What tmux and SSH send for Alt+1: ESC then "1", parsed by Textual's own parser.
+    from textual._xterm_parser import XTermParser
+    from textual.events import Key
+
+    parser = XTermParser()
+    keys = [token.key for token in [*parser.feed("\x1b1"), *parser.feed("")] if isinstance(token, Key)]
+    assert keys == ["alt+1"]
+    app = make_app(FakeCore())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press(*keys)
+        assert app.selected == "alice"
+
+
+async def test_open_command_and_dialog():
+    core = FakeCore()
+    app = make_app(core, peers=())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press(*"/open erin", "enter")
+        assert app.selected == "erin" and OpenPeer("erin") in core.commands
+        await pilot.press("ctrl+o")
+        await pilot.press(*"bad name!", "enter")
+        assert "invalid name" in str(app.screen.query_one("#open-error").render())
+        await pilot.press("ctrl+a", "ctrl+k", *"frank", "enter")
+        await pilot.pause()
+        assert app.selected == "frank" and list(app.conversations) == ["erin", "frank"]
+        await pilot.press(*"/open dana", "enter")
+        assert "that is you" in str(app.query_one("#status").render())
+
+
+async def test_sending_shows_the_message_and_then_its_delivery():
+    core = FakeCore()
+    app = make_app(core)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press(*"hello carol", "enter")
+        (send,) = [c for c in core.commands if isinstance(c, SendText)]
+        assert (send.peer, send.text) == ("carol", "hello carol")
+        assert "<dana> hello carol …" in log_text(app)
+        core.emit(events.MessageDelivered("carol", send.id))
+        await pilot.pause()
+        assert "<dana> hello carol ✓" in log_text(app)
+
+
+async def test_an_incoming_peer_appears_by_itself_marked_unread():
+    core = FakeCore()
+    app = make_app(core, peers=("alice",))
+    async with app.run_test(size=(80, 24)) as pilot:
+        core.emit(
+            events.PeerChanged("mallory", PeerStatus.CONNECTING, incoming=True),
+            connected("mallory", 4000),
+            events.MessageReceived("mallory", "00" * 8, "psst"),
+            events.MessageReceived("mallory", "01" * 8, "psst again"),
+        )
+        await pilot.pause()
+        assert app.selected == "alice"
+        assert "mallory (2)" in sidebar_text(app)
+        await pilot.press("alt+2")
+        assert "mallory (2)" not in sidebar_text(app)
+        assert "<mallory> psst again" in log_text(app)
+
+
+async def test_hostile_peer_text_is_shown_literally():
+    core = FakeCore()
+    app = make_app(core, peers=("eve",))
+    hostile = "[@click=app.quit]click me[/] [link=http://x]x[/link] \x1b[2J\x1b]0;pwned\x07 \u202eevil \x07"
+    async with app.run_test(size=(80, 24)) as pilot:
+        core.emit(events.MessageReceived("eve", "00" * 8, hostile))
+        await pilot.pause()
+        text = " ".join(log_text(app).split())  # fold the log's wrapping
+        assert "[@click=app.quit]click me[/] [link=http://x]x[/link]" in text
+        assert "\x1b" not in text and "\u202e" not in text and "\x07" not in text
+        assert "\ufffdevil \u2407" in text
+        assert app.is_running
+
+
+async def test_core_errors_show_in_the_status_line():
+    core = FakeCore()
+    app = make_app(core)
+    async with app.run_test(size=(80, 24)) as pilot:
+        core.emit(events.SignalStatus(False, "cannot reach the signalling server at tcp://127.0.0.1:7878"))
+        await pilot.pause()
+        assert "cannot reach" in str(app.query_one("#status").render())
+        core.emit(events.Ready("dana", "tcp://127.0.0.1:7878", ("203.0.113.9", 5000)))
+        core.emit(events.SignalStatus(True))
+        await pilot.pause()
+        status = str(app.query_one("#status").render())
+        assert "cannot reach" not in status and "203.0.113.9:5000" in status
+
+
+async def test_ctrl_q_quits():
+    app = make_app(FakeCore())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        assert not app.is_running

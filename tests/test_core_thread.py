@@ -1,0 +1,38 @@
+"""The real bridge: a trio core in a worker thread, events out, commands in, clean stop."""
+
+import queue
+import threading
+
+from p2ptui.core_thread import CoreThread, SendText
+from p2ptui.demo import ECHO_NAME, open_demo_node
+from p2ptui.net import events
+
+
+def test_the_core_thread_runs_a_real_node_and_stops_cleanly():
+    received: queue.Queue = queue.Queue()
+    core = CoreThread(lambda: open_demo_node("dana"))
+    core.start(received.put)
+
+    seen = []
+
+    def next_of(kind, predicate=lambda e: True):
+        """The first event of kind seen so far or arriving next (events can come in any order)."""
+        while True:
+            for event in seen:
+                if isinstance(event, kind) and predicate(event):
+                    seen.remove(event)
+                    return event
+            seen.append(received.get(timeout=15))
+
+    try:
+        core.submit(SendText(ECHO_NAME, "through the bridge", "ab" * 8))
+        echoed = next_of(events.MessageReceived, lambda e: e.text == "through the bridge")
+        assert echoed.peer == ECHO_NAME
+        assert next_of(events.MessageDelivered).id == "ab" * 8
+        core.submit(SendText(ECHO_NAME, "", "cd" * 8))  # refused by the core, reported as an event
+        assert "empty" in next_of(events.Error).message
+    finally:
+        core.stop()
+    assert not any(t.name == "p2ptui-core" for t in threading.enumerate())
+    core.submit(SendText(ECHO_NAME, "too late", "ef" * 8))  # after stop: an error, not a crash
+    assert "stopped" in next_of(events.Error).message
