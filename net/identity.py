@@ -44,12 +44,6 @@ class Identity:
         """The public key, as 64 hex digits."""
         return self.signing_key.verify_key.encode().hex()
 
-    @property
-    def fingerprint(self) -> str:
-        """A short form of the public key for people to compare."""
-        key = self.public_key
-        return ":".join(key[i : i + 4] for i in range(0, 32, 4))
-
     def sign(self, message: bytes) -> bytes:
         return self.signing_key.sign(message).signature
 

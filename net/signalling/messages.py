@@ -107,6 +107,12 @@ def _candidates(data: dict[str, Any]) -> tuple[Address, ...]:
     return tuple(parse_address_untrusted(item) for item in value)
 
 
+def _to_dict(record: Offer | Answer) -> dict[str, Any]:
+    data = asdict(record)
+    data["candidates"] = [format_address(c) for c in record.candidates]
+    return data
+
+
 @dataclass(frozen=True, slots=True)
 class Offer:
     """A wants to talk to B. The fields of the design notes, plus a tag and candidates."""
@@ -129,9 +135,7 @@ class Offer:
     """Unix time after which the offer is void."""
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["candidates"] = [format_address(c) for c in self.candidates]
-        return data
+        return _to_dict(self)
 
     @classmethod
     def from_dict_untrusted(cls, data: object) -> Offer:
@@ -166,9 +170,7 @@ class Answer:
     candidates: tuple[Address, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["candidates"] = [format_address(c) for c in self.candidates]
-        return data
+        return _to_dict(self)
 
     @classmethod
     def from_dict_untrusted(cls, data: object) -> Answer:
