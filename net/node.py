@@ -50,6 +50,9 @@ from .signalling.messages import Address, Answer, Offer
 log = logging.getLogger(__name__)
 
 EVENT_BUFFER = 1024
+# A documentation address (RFC 5737), only ever connect()ed to find our
+# outgoing interface: no packet is sent to it.
+_ANY_REMOTE = "192.0.2.1"
 STUN_TIMEOUT = 2.0
 
 
@@ -66,6 +69,11 @@ class NodeConfig:
     answer_timeout: float = 10.0
     """How long an offer waits for its answer before the attempt counts as failed."""
     retry_max: float = 30.0
+    firebase_credentials: str | None = None
+    """A service-account JSON for firestore:// (else GOOGLE_APPLICATION_CREDENTIALS;
+    none needed with FIRESTORE_EMULATOR_HOST)."""
+    presence_interval: float = 30.0
+    """How often a Firestore client refreshes its presence document."""
     """The longest pause between connection attempts to one peer."""
 
 
@@ -103,7 +111,15 @@ def make_signalling(config: NodeConfig, identity: Identity) -> SignallingClient:
         from .signalling.tcp import TcpSignalling
 
         return TcpSignalling(url, config.name, identity, embed_server=config.embed_server)
-    raise ValueError(f"the {url.scheme}:// signalling backend is not available yet")
+    from .signalling.firestore import FirestoreSignalling
+
+    return FirestoreSignalling(
+        url,
+        config.name,
+        identity,
+        credentials_file=config.firebase_credentials,
+        presence_interval=config.presence_interval,
+    )
 
 
 class Node:
@@ -195,8 +211,10 @@ class Node:
         """Our public address by STUN from the chat socket, else our local one."""
         port = self.local_address[1]
         host_ip = self.config.bind[0]
-        if stun_server is not None:
-            host_ip = await _route_source_ip(stun_server[0]) or host_ip
+        if host_ip == "0.0.0.0":
+            # The address the default route leaves from (connect() sends nothing).
+            route_to = stun_server[0] if stun_server else _ANY_REMOTE
+            host_ip = await _route_source_ip(route_to) or "127.0.0.1"
         self.host_address = (host_ip, port)
         mapped = await self._stun(stun_server) if stun_server else None
         self.public_address = mapped or self.host_address

@@ -101,10 +101,10 @@ class Processes:
         process.wait_for_line("signalling server on")
         return f"tcp://127.0.0.1:{port}"
 
-    def pipe(self, name: str, peer: str, url: str, *extra: str) -> Process:
+    def pipe(self, name: str, peer: str, url: str, *extra: str, env: dict | None = None) -> Process:
         return self.start(
             "pipe", "--name", name, "--peer", peer, "--signal", url,
-            "--config-dir", str(self.tmp_path / name), *extra,
+            "--config-dir", str(self.tmp_path / name), *extra, env=env,
         )
 
     def stop_all(self) -> None:

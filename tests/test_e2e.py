@@ -1,5 +1,7 @@
 """End to end: real p2ptui processes talking over real loopback sockets."""
 
+import uuid
+
 import pytest
 
 from .processes import Processes
@@ -31,6 +33,23 @@ def test_two_pipes_exchange_messages_both_ways_through_the_server(processes):
     assert alice.event("message")["text"] == "hello alice, with ünïcode and [markup]"
     for process in (alice, bob):
         process.close_stdin()
+    assert alice.wait() == 0 and bob.wait() == 0
+
+
+def test_two_pipes_exchange_messages_through_firestore(processes, firestore_host):
+    # The project the issue names. Names of their own, so that a rerun against a
+    # user's long-running emulator does not meet names bound to earlier keys.
+    env = {"FIRESTORE_EMULATOR_HOST": firestore_host}
+    a, b = f"alice-{uuid.uuid4().hex[:8]}", f"bob-{uuid.uuid4().hex[:8]}"
+    alice = processes.pipe(a, b, "firestore://demo-p2ptui", env=env)
+    bob = processes.pipe(b, a, "firestore://demo-p2ptui", env=env)
+    assert alice.event("connected")["path"] == "direct"
+    alice.send("hello through firestore")
+    assert bob.event("message")["text"] == "hello through firestore"
+    bob.send("and back")
+    assert alice.event("message")["text"] == "and back"
+    alice.close_stdin()
+    bob.close_stdin()
     assert alice.wait() == 0 and bob.wait() == 0
 
 

@@ -41,9 +41,15 @@ class Settings:
     embed_server: bool
     config_dir: Path
     identity: Identity
+    firebase_credentials: str | None = None
 
     def node_config(self) -> NodeConfig:
-        return NodeConfig(self.name, self.signal, embed_server=self.embed_server)
+        return NodeConfig(
+            self.name,
+            self.signal,
+            embed_server=self.embed_server,
+            firebase_credentials=self.firebase_credentials,
+        )
 
 
 def _add_common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
@@ -63,6 +69,13 @@ def _add_common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         default=default,
         metavar="DIR",
         help="where your key and settings live (default: $P2PTUI_CONFIG_DIR or the platform's config dir)",
+    )
+    parser.add_argument(
+        "--firebase-credentials",
+        default=default,
+        metavar="FILE",
+        help="service-account JSON for firestore:// (default: $GOOGLE_APPLICATION_CREDENTIALS; "
+        "none needed when FIRESTORE_EMULATOR_HOST is set)",
     )
 
 
@@ -113,6 +126,9 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
         raise UsageError(str(exc)) from None
     name = args.name or file.get("name") or default_name()
     signal = args.signal or file.get("signal")
+    credentials = args.firebase_credentials or file.get("firebase_credentials")
+    if credentials is not None and not Path(str(credentials)).is_file():
+        raise UsageError(f"no credentials file at {credentials}")
     try:
         check_name(str(name))
         if signal is not None:
@@ -129,6 +145,7 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
         embed_server=signal is None,
         config_dir=directory,
         identity=identity,
+        firebase_credentials=str(credentials) if credentials else None,
     )
 
 

@@ -1,0 +1,475 @@
+"""Firestore signalling (firestore://PROJECT_ID), through the firebase-admin SDK.
+
+The data model (see also the README):
+
+    peers/{name}    presence: name, key, address, online, last_seen (Unix time),
+                    updated (server time). The first key to create it owns the name.
+    offers/{id}     an offer: the Offer fields, plus state ("open" or "answered"),
+                    answer (the Answer fields, once answered), created (server time)
+                    and expires_at (a timestamp, for a Firestore TTL policy).
+
+What one connection setup costs (tests/test_firestore.py checks it), 3 writes
+and 7 reads in all:
+
+    offerer   creates the offer                                   1 write
+              its listener sees the offer created and answered    2 reads
+              deletes the answered offer                          1 write
+              watches the receiver's presence                     1 read
+    receiver  its listener sees the offer, then its own answer    2 reads
+              reads the sender's presence to check its key        1 read
+              answers by updating the offer (must exist)          1 write
+              watches the sender's presence                       1 read
+
+Removals from a listener's results are not billed. Presence costs one write
+per peer per `presence_interval`, far below Firestore's one sustained write
+per second per document.
+
+The SDK is synchronous: its calls run in trio worker threads, and its
+listeners call back on threads of its own. Those callbacks only hand the raw
+document to trio through the trio token (never blocking, never raising);
+everything is checked and acted on in trio.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import trio
+
+from ..identity import Identity
+from . import (
+    AnswerReceived,
+    DiscoverAddress,
+    OfferReceived,
+    PresenceChanged,
+    Registered,
+    SignallingClient,
+    SignallingEvent,
+    SignallingLost,
+    SignallingUnavailable,
+    SignalUrl,
+)
+from .messages import Answer, Offer, Presence, SignallingDataError, format_address
+
+log = logging.getLogger(__name__)
+
+PEERS = "peers"
+OFFERS = "offers"
+CALL_TIMEOUT = 10.0
+INBOX_SIZE = 1024
+RETRY_MAX = 30.0
+
+
+class _NameTaken(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class _Change:
+    """A document change from a listener, as handed over from Firestore's thread."""
+
+    listener: str  # "offers-in", "offers-out" or "presence"
+    kind: str  # "ADDED", "MODIFIED" or "REMOVED"
+    doc_id: str
+    data: dict[str, Any] | None
+    update_time: Any
+
+
+def _anonymous_credentials():
+    import google.auth.credentials
+    from firebase_admin import credentials
+
+    class Anonymous(credentials.Base):
+        """For an emulator, which wants no credentials (but the SDK wants an object)."""
+
+        def get_credential(self):
+            return google.auth.credentials.AnonymousCredentials()
+
+    return Anonymous()
+
+
+class FirestoreSignalling(SignallingClient):
+    def __init__(
+        self,
+        url: SignalUrl,
+        name: str,
+        identity: Identity,
+        *,
+        credentials_file: str | None = None,
+        presence_interval: float = 30.0,
+    ):
+        self.label = str(url)
+        self._project = url.project
+        self._name = name
+        self._identity = identity
+        self._credentials_file = credentials_file
+        self._presence_interval = presence_interval
+        #: A peer whose presence is older than this shows as offline.
+        self._presence_timeout = 3 * presence_interval
+        self._send_events, self.events = trio.open_memory_channel[SignallingEvent](INBOX_SIZE)
+        self._inbox_send, self._inbox = trio.open_memory_channel[_Change](INBOX_SIZE)
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._db: Any = None
+        self._app: Any = None
+        self._address = ""
+        self._listeners: dict[str, Any] = {}
+        self._watching: set[str] = set()
+        self._presence: dict[str, dict[str, Any]] = {}
+        self._announced_online: dict[str, bool] = {}
+        self._answered: set[str] = set()
+        #: Document reads and writes this client made (the billed operations).
+        self.operations: Counter[str] = Counter()
+        #: Documents skipped because they did not validate, by reason.
+        self.skipped: Counter[str] = Counter()
+
+    # --- The SignallingClient interface -------------------------------------------
+
+    async def run(
+        self,
+        discover: DiscoverAddress,
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        self._token = trio.lowlevel.current_trio_token()
+        started = False
+        backoff = 0.5
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._process_inbox)
+                while True:
+                    try:
+                        await self._connect(discover)
+                    except _NameTaken as exc:
+                        await self._send_events.send(SignallingLost(str(exc), fatal=True))
+                        if not started:
+                            task_status.started()
+                        nursery.cancel_scope.cancel()
+                        return
+                    except Exception as exc:  # The SDK raises many kinds; all mean "not now".
+                        await self._send_events.send(
+                            SignallingLost(f"cannot reach Firestore ({self.label}): {_describe(exc)}")
+                        )
+                        if not started:
+                            started = True
+                            task_status.started()
+                        await trio.sleep(backoff)
+                        backoff = min(backoff * 2, RETRY_MAX)
+                        continue
+                    await self._send_events.send(Registered(self._name, ""))
+                    if not started:
+                        started = True
+                        task_status.started()
+                    backoff = 0.5
+                    await self._stay_registered()
+        finally:
+            with trio.CancelScope(shield=True):
+                await self._go_offline()
+
+    async def watch(self, name: str) -> None:
+        self._watching.add(name)
+        if self._db is not None:
+            await self._start_listener(f"presence:{name}")
+
+    async def send_offer(self, offer: Offer) -> None:
+        data = {
+            **offer.to_dict(),
+            "state": "open",
+            "answer": None,
+            "created": self._server_timestamp(),
+            "expires_at": datetime.fromtimestamp(offer.expires, timezone.utc),
+        }
+        await self._call(lambda db: db.collection(OFFERS).document(offer.id).create(data, timeout=CALL_TIMEOUT))
+        self.operations["write"] += 1
+
+    async def send_answer(self, answer: Answer) -> None:
+        def update(db):
+            ref = db.collection(OFFERS).document(answer.offer_id)
+            # update() has an exists precondition: answering an offer that was
+            # withdrawn or expired fails instead of recreating it.
+            ref.update({"state": "answered", "answer": answer.to_dict()}, timeout=CALL_TIMEOUT)
+
+        await self._call(update)
+        self.operations["write"] += 1
+
+    # --- Connecting and staying connected -------------------------------------------
+
+    async def _connect(self, discover: DiscoverAddress) -> None:
+        if self._db is None:
+            self._db = await trio.to_thread.run_sync(self._open_client)
+        address = await discover(None)
+        self._address = format_address(address)
+        await trio.to_thread.run_sync(self._register)
+        for key in ("offers-in", "offers-out", *(f"presence:{n}" for n in sorted(self._watching))):
+            await self._start_listener(key)
+
+    async def _start_listener(self, key: str) -> None:
+        """Start the listener called key, unless it runs. Only trio touches _listeners."""
+        if key not in self._listeners:
+            self._listeners[key] = None  # Claimed: a concurrent call does not start a second one.
+            try:
+                self._listeners[key] = await trio.to_thread.run_sync(self._listen, key)
+            finally:
+                if self._listeners.get(key) is None:
+                    del self._listeners[key]
+
+    async def _stay_registered(self) -> None:
+        """Refresh presence, revive dead listeners, notice peers gone silent."""
+        while True:
+            await trio.sleep(self._presence_interval)
+            await trio.to_thread.run_sync(self._refresh_presence)
+            for key, listener in list(self._listeners.items()):
+                if listener is not None and not listener.is_active:
+                    log.info("Firestore listener %s stopped; starting it again", key)
+                    del self._listeners[key]
+                    await self._start_listener(key)
+            for name in list(self._presence):
+                await self._announce_presence(name)
+
+    async def _go_offline(self) -> None:
+        listeners = [listener for listener in self._listeners.values() if listener is not None]
+        self._listeners.clear()
+        self._token = None  # Late callbacks from Firestore's threads are dropped.
+        if self._db is None:
+            return
+
+        def close() -> None:
+            for listener in listeners:
+                listener.unsubscribe()
+            self._mark_offline()
+
+        with trio.move_on_after(2):
+            try:
+                await trio.to_thread.run_sync(close, abandon_on_cancel=True)
+            except Exception as exc:
+                log.info("could not mark %s offline: %s", self._name, _describe(exc))
+
+    # --- In worker threads (blocking SDK calls) ---------------------------------------
+
+    def _open_client(self):
+        import firebase_admin
+        from firebase_admin import credentials, firestore
+
+        if os.environ.get("FIRESTORE_EMULATOR_HOST"):
+            credential = _anonymous_credentials()
+        elif self._credentials_file:
+            credential = credentials.Certificate(self._credentials_file)
+        else:
+            credential = credentials.ApplicationDefault()
+        # A named app per client, so several clients can live in one process.
+        self._app = firebase_admin.initialize_app(
+            credential, {"projectId": self._project}, name=f"p2ptui-{uuid.uuid4().hex}"
+        )
+        return firestore.client(self._app)
+
+    def _server_timestamp(self):
+        from firebase_admin import firestore
+
+        return firestore.SERVER_TIMESTAMP
+
+    def _presence_data(self, online: bool) -> dict[str, Any]:
+        return {
+            "name": self._name,
+            "key": self._identity.public_key,
+            "address": self._address,
+            "online": online,
+            "last_seen": time.time(),
+            "updated": self._server_timestamp(),
+        }
+
+    def _register(self) -> None:
+        from firebase_admin import firestore
+
+        ref = self._db.collection(PEERS).document(self._name)
+
+        @firestore.transactional
+        def claim(transaction) -> None:
+            snapshot = ref.get(transaction=transaction)
+            existing = snapshot.to_dict() if snapshot.exists else None
+            if existing and existing.get("key") != self._identity.public_key:
+                raise _NameTaken(f"the name {self._name!r} is taken by another key")
+            transaction.set(ref, self._presence_data(online=True))
+
+        claim(self._db.transaction())
+        self.operations["read"] += 1
+        self.operations["write"] += 1
+
+    def _refresh_presence(self) -> None:
+        # A merge-set (not update), so presence comes back after the store lost it.
+        ref = self._db.collection(PEERS).document(self._name)
+        ref.set(self._presence_data(online=True), merge=True, timeout=CALL_TIMEOUT)
+        self.operations["write"] += 1
+
+    def _mark_offline(self) -> None:
+        ref = self._db.collection(PEERS).document(self._name)
+        ref.set({"online": False, "updated": self._server_timestamp()}, merge=True, timeout=CALL_TIMEOUT)
+        self.operations["write"] += 1
+
+    def _listen(self, key: str):
+        """Start a listener: "offers-in", "offers-out" or "presence:NAME"."""
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        if key.startswith("presence:"):
+            name = key.split(":", 1)[1]
+            return self._db.collection(PEERS).document(name).on_snapshot(self._callback("presence", name))
+        field = "receiver" if key == "offers-in" else "sender"
+        query = self._db.collection(OFFERS).where(filter=FieldFilter(field, "==", self._name))
+        return query.on_snapshot(self._callback(key))
+
+    # --- On Firestore's threads ---------------------------------------------------------
+
+    def _callback(self, listener: str, doc_id: str = ""):
+        def on_snapshot(snapshots, changes, read_time) -> None:
+            # Firestore's thread: hand over and return. Never raise, never block.
+            try:
+                if listener == "presence":
+                    # A document listener reports a missing document as no snapshot at all.
+                    items = [
+                        _Change(listener, "MODIFIED", s.id, s.to_dict() if s.exists else None, s.update_time)
+                        for s in snapshots
+                    ] or [_Change(listener, "REMOVED", doc_id, None, None)]
+                else:
+                    items = [
+                        _Change(listener, c.type.name, c.document.id, c.document.to_dict(), c.document.update_time)
+                        for c in changes
+                    ]
+                token = self._token
+                if token is not None:
+                    for item in items:
+                        token.run_sync_soon(self._take, item)
+            except Exception:
+                log.exception("Firestore listener callback failed; the listener goes on")
+
+        return on_snapshot
+
+    # --- In trio ------------------------------------------------------------------------
+
+    def _take(self, change: _Change) -> None:
+        try:
+            self._inbox_send.send_nowait(change)
+        except trio.WouldBlock:
+            # Not lost: an offer stays in Firestore, and a revived listener sees it again.
+            self.skipped["inbox full"] += 1
+
+    async def _process_inbox(self) -> None:
+        async for change in self._inbox:
+            if change.kind != "REMOVED":  # Firestore bills what a listener adds or updates.
+                self.operations["read"] += 1
+            try:
+                await self._handle(change)
+            except SignallingDataError as exc:
+                self.skipped[str(exc)[:80]] += 1
+                log.info("skipped Firestore document %s/%s: %s", change.listener, change.doc_id[:40], exc)
+            except Exception as exc:  # A failed SDK call; the document waits for the next try.
+                log.info("could not act on %s/%s: %s", change.listener, change.doc_id[:40], _describe(exc))
+
+    async def _handle(self, change: _Change) -> None:
+        if change.kind == "REMOVED" or change.data is None:
+            if change.listener == "presence":
+                self._presence.pop(change.doc_id, None)
+                await self._announce_presence(change.doc_id)
+            return
+        if change.listener == "presence":
+            self._presence[change.doc_id] = change.data
+            await self._announce_presence(change.doc_id)
+        elif change.listener == "offers-in":
+            await self._offer_document(change)
+        elif change.listener == "offers-out":
+            await self._answer_document(change)
+
+    async def _offer_document(self, change: _Change) -> None:
+        data = change.data or {}
+        if data.get("state") != "open":
+            return  # Answered already: a listener restart shows it again, and it is not replayed.
+        offer = Offer.from_dict_untrusted(data)
+        if offer.id != change.doc_id:
+            raise SignallingDataError("offer id does not match its document")
+        if offer.receiver != self._name:
+            raise SignallingDataError("offer addressed to someone else")
+        if offer.expires < time.time():
+            await self._delete_offer(change)
+            raise SignallingDataError("offer expired")
+        sender = self._presence.get(offer.sender)
+        if sender is None:
+            sender = await self._read_presence(offer.sender)
+        if not sender or sender.get("key") != offer.sender_key:
+            raise SignallingDataError("offer key does not match the sender's presence")
+        await self._send_events.send(OfferReceived(offer))
+
+    async def _answer_document(self, change: _Change) -> None:
+        data = change.data or {}
+        if data.get("state") != "answered" or change.doc_id in self._answered:
+            return
+        answer = Answer.from_dict_untrusted(data.get("answer"))
+        if answer.offer_id != change.doc_id or answer.receiver != self._name:
+            raise SignallingDataError("answer does not belong to this offer")
+        self._answered.add(change.doc_id)
+        await self._send_events.send(AnswerReceived(answer))
+        await self._delete_offer(change)
+
+    async def _delete_offer(self, change: _Change) -> None:
+        def delete(db) -> None:
+            ref = db.collection(OFFERS).document(change.doc_id)
+            # Only the version we saw: a concurrent change wins.
+            ref.delete(option=db.write_option(last_update_time=change.update_time), timeout=CALL_TIMEOUT)
+
+        await self._call(delete)
+        self.operations["write"] += 1
+
+    async def _read_presence(self, name: str) -> dict[str, Any] | None:
+        def read(db):
+            snapshot = db.collection(PEERS).document(name).get(timeout=CALL_TIMEOUT)
+            return snapshot.to_dict() if snapshot.exists else None
+
+        self.operations["read"] += 1
+        return await self._call(read)
+
+    async def _announce_presence(self, name: str) -> None:
+        """Tell the node the peer's presence, when it changed (or went stale)."""
+        if name not in self._watching:
+            return
+        data = self._presence.get(name)
+        presence = self._presence_untrusted(name, data)
+        if self._announced_online.get(name) == presence.online and presence.online:
+            return  # A refresh of presence that is still online: nothing new.
+        self._announced_online[name] = presence.online
+        await self._send_events.send(PresenceChanged(presence))
+
+    def _presence_untrusted(self, name: str, data: dict[str, Any] | None) -> Presence:
+        if not data:
+            return Presence(name, online=False)
+        last_seen = data.get("last_seen")
+        fresh = isinstance(last_seen, (int, float)) and time.time() - last_seen < self._presence_timeout
+        try:
+            return Presence.from_dict_untrusted(
+                {
+                    "name": name,
+                    "online": bool(data.get("online")) and fresh,
+                    "key": data.get("key", ""),
+                    "address": data.get("address", ""),
+                }
+            )
+        except SignallingDataError as exc:
+            self.skipped[f"bad presence: {exc}"[:80]] += 1
+            return Presence(name, online=False)
+
+    async def _call(self, function):
+        """Run a blocking SDK call in a thread; failures become SignallingUnavailable."""
+        db = self._db
+        if db is None:
+            raise SignallingUnavailable(f"not connected to {self.label}")
+        try:
+            return await trio.to_thread.run_sync(function, db)
+        except Exception as exc:
+            raise SignallingUnavailable(f"Firestore ({self.label}): {_describe(exc)}") from exc
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
