@@ -104,7 +104,8 @@ class Processes:
     def pipe(self, name: str, peer: str, url: str, *extra: str, env: dict | None = None) -> Process:
         return self.start(
             "pipe", "--name", name, "--peer", peer, "--signal", url,
-            "--config-dir", str(self.tmp_path / name), *extra, env=env,
+            # Every test's datagrams stay on loopback.
+            "--config-dir", str(self.tmp_path / name), "--bind", "127.0.0.1", *extra, env=env,
         )
 
     def stop_all(self) -> None:

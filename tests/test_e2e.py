@@ -99,7 +99,7 @@ def test_a_taken_name_is_refused(processes):
     processes.tmp_path.joinpath("thief").mkdir()
     thief = processes.start(
         "pipe", "--name", "alice", "--peer", "bob", "--signal", url,
-        "--config-dir", str(processes.tmp_path / "thief"),
+        "--config-dir", str(processes.tmp_path / "thief"), "--bind", "127.0.0.1",
     )
     assert "taken by another key" in thief.event("error")["message"]
     assert thief.wait() == 1
@@ -110,6 +110,8 @@ def test_a_taken_name_is_refused(processes):
     [
         (["--signal", "http://example.invalid"], "bad signalling URL"),
         (["--name", "no spaces please"], "invalid name"),
+        (["--bind", "127.0.0.1:99999"], "out of range"),
+        (["--bind", "localhost"], "bad --bind"),
     ],
 )
 def test_bad_options_are_one_line_and_no_traceback(processes, tmp_path, args, message):

@@ -11,6 +11,7 @@ Errors a user can cause print one line and exit non-zero; never a traceback.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import sys
 from dataclasses import dataclass
@@ -42,12 +43,14 @@ class Settings:
     config_dir: Path
     identity: Identity
     firebase_credentials: str | None = None
+    bind: tuple[str, int] = ("0.0.0.0", 0)
 
     def node_config(self) -> NodeConfig:
         return NodeConfig(
             self.name,
             self.signal,
             embed_server=self.embed_server,
+            bind=self.bind,
             firebase_credentials=self.firebase_credentials,
         )
 
@@ -69,6 +72,12 @@ def _add_common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         default=default,
         metavar="DIR",
         help="where your key and settings live (default: $P2PTUI_CONFIG_DIR or the platform's config dir)",
+    )
+    parser.add_argument(
+        "--bind",
+        default=default,
+        metavar="IP[:PORT]",
+        help="where the chat's UDP socket listens (default: 0.0.0.0 and any free port)",
     )
     parser.add_argument(
         "--firebase-credentials",
@@ -127,6 +136,7 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
     name = args.name or file.get("name") or default_name()
     signal = args.signal or file.get("signal")
     credentials = args.firebase_credentials or file.get("firebase_credentials")
+    bind = _parse_bind(str(args.bind or file.get("bind") or "0.0.0.0"))
     if credentials is not None and not Path(str(credentials)).is_file():
         raise UsageError(f"no credentials file at {credentials}")
     try:
@@ -146,7 +156,19 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
         config_dir=directory,
         identity=identity,
         firebase_credentials=str(credentials) if credentials else None,
+        bind=bind,
     )
+
+
+def _parse_bind(text: str) -> tuple[str, int]:
+    host, _, port = text.partition(":")
+    try:
+        address = (str(ipaddress.IPv4Address(host)), int(port or 0))
+    except ValueError:
+        raise UsageError(f"bad --bind {text!r}: expected an IPv4 address, optionally with :PORT") from None
+    if not 0 <= address[1] < 65536:
+        raise UsageError(f"bad --bind {text!r}: the port is out of range")
+    return address
 
 
 def main(argv: list[str] | None = None) -> int:
