@@ -94,6 +94,9 @@ async def test_the_client_recovers_from_an_emulator_restart(monkeypatch):
         async with open_node(node_config("bob", url), Identity.generate()) as bob:
             await next_event(bob.events, events.Ready)
             await trio.to_thread.run_sync(emulator.stop)
+            # Down long enough for a presence refresh to fail: the node says so and lives on.
+            lost = await next_event(bob.events, events.SignalStatus, lambda e: not e.connected, timeout=30)
+            assert "Firestore" in lost.message
             await trio.to_thread.run_sync(emulator.start)  # same port, all data gone
             async with open_node(node_config("carol", url), Identity.generate()) as carol:
                 carol.send("bob", "after the restart")

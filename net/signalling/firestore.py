@@ -63,6 +63,10 @@ log = logging.getLogger(__name__)
 PEERS = "peers"
 OFFERS = "offers"
 CALL_TIMEOUT = 10.0
+# One try per SDK call, with a deadline. Without retry=None the SDK retries for
+# about a minute, whatever the timeout; this client retries by itself, with
+# back-off, and meanwhile tells the user the service is unreachable.
+_ONCE: dict[str, Any] = {"retry": None, "timeout": CALL_TIMEOUT}
 INBOX_SIZE = 1024
 RETRY_MAX = 30.0
 
@@ -146,6 +150,12 @@ class FirestoreSignalling(SignallingClient):
                 while True:
                     try:
                         await self._connect(discover)
+                        await self._send_events.send(Registered(self._name, ""))
+                        if not started:
+                            started = True
+                            task_status.started()
+                        backoff = 0.5
+                        await self._stay_registered()  # Returns only by raising.
                     except _NameTaken as exc:
                         await self._send_events.send(SignallingLost(str(exc), fatal=True))
                         if not started:
@@ -161,13 +171,6 @@ class FirestoreSignalling(SignallingClient):
                             task_status.started()
                         await trio.sleep(backoff)
                         backoff = min(backoff * 2, RETRY_MAX)
-                        continue
-                    await self._send_events.send(Registered(self._name, ""))
-                    if not started:
-                        started = True
-                        task_status.started()
-                    backoff = 0.5
-                    await self._stay_registered()
         finally:
             with trio.CancelScope(shield=True):
                 await self._go_offline()
@@ -185,7 +188,7 @@ class FirestoreSignalling(SignallingClient):
             "created": self._server_timestamp(),
             "expires_at": datetime.fromtimestamp(offer.expires, timezone.utc),
         }
-        await self._call(lambda db: db.collection(OFFERS).document(offer.id).create(data, timeout=CALL_TIMEOUT))
+        await self._call(lambda db: db.collection(OFFERS).document(offer.id).create(data, **_ONCE))
         self.operations["write"] += 1
 
     async def send_answer(self, answer: Answer) -> None:
@@ -193,7 +196,7 @@ class FirestoreSignalling(SignallingClient):
             ref = db.collection(OFFERS).document(answer.offer_id)
             # update() has an exists precondition: answering an offer that was
             # withdrawn or expired fails instead of recreating it.
-            ref.update({"state": "answered", "answer": answer.to_dict()}, timeout=CALL_TIMEOUT)
+            ref.update({"state": "answered", "answer": answer.to_dict()}, **_ONCE)
 
         await self._call(update)
         self.operations["write"] += 1
@@ -240,9 +243,14 @@ class FirestoreSignalling(SignallingClient):
             return
 
         def close() -> None:
+            import firebase_admin
+
             for listener in listeners:
                 listener.unsubscribe()
-            self._mark_offline()
+            try:
+                self._mark_offline()
+            finally:
+                firebase_admin.delete_app(self._app)
 
         with trio.move_on_after(2):
             try:
@@ -290,7 +298,7 @@ class FirestoreSignalling(SignallingClient):
 
         @firestore.transactional
         def claim(transaction) -> None:
-            snapshot = ref.get(transaction=transaction)
+            snapshot = ref.get(transaction=transaction, **_ONCE)
             existing = snapshot.to_dict() if snapshot.exists else None
             if existing and existing.get("key") != self._identity.public_key:
                 raise _NameTaken(f"the name {self._name!r} is taken by another key")
@@ -303,12 +311,12 @@ class FirestoreSignalling(SignallingClient):
     def _refresh_presence(self) -> None:
         # A merge-set (not update), so presence comes back after the store lost it.
         ref = self._db.collection(PEERS).document(self._name)
-        ref.set(self._presence_data(online=True), merge=True, timeout=CALL_TIMEOUT)
+        ref.set(self._presence_data(online=True), merge=True, **_ONCE)
         self.operations["write"] += 1
 
     def _mark_offline(self) -> None:
         ref = self._db.collection(PEERS).document(self._name)
-        ref.set({"online": False, "updated": self._server_timestamp()}, merge=True, timeout=CALL_TIMEOUT)
+        ref.set({"online": False, "updated": self._server_timestamp()}, merge=True, **_ONCE)
         self.operations["write"] += 1
 
     def _listen(self, key: str):
@@ -417,14 +425,14 @@ class FirestoreSignalling(SignallingClient):
         def delete(db) -> None:
             ref = db.collection(OFFERS).document(change.doc_id)
             # Only the version we saw: a concurrent change wins.
-            ref.delete(option=db.write_option(last_update_time=change.update_time), timeout=CALL_TIMEOUT)
+            ref.delete(option=db.write_option(last_update_time=change.update_time), **_ONCE)
 
         await self._call(delete)
         self.operations["write"] += 1
 
     async def _read_presence(self, name: str) -> dict[str, Any] | None:
         def read(db):
-            snapshot = db.collection(PEERS).document(name).get(timeout=CALL_TIMEOUT)
+            snapshot = db.collection(PEERS).document(name).get(**_ONCE)
             return snapshot.to_dict() if snapshot.exists else None
 
         self.operations["read"] += 1
