@@ -1,6 +1,8 @@
 """The built-in signalling server over real loopback sockets."""
 
 import json
+import socket
+import struct
 
 import pytest
 import trio
@@ -140,3 +142,35 @@ async def test_stun_binding_on_the_same_port(server_address):
             data, _ = await sock.recvfrom(2048)
         response = stun.parse_untrusted(data)
         assert response == stun.BindingResponse(txid, sock.getsockname())
+
+
+async def test_a_client_that_resets_its_connection_does_not_stop_the_server(server_address):
+    # Regression: the reset's error escaped in an ExceptionGroup and ended the server.
+    def connect_and_reset():
+        with socket.create_connection(server_address) as raw:
+            raw.recv(1000)
+            raw.sendall(b'{"op": "watch"')  # unread data makes close() send a reset
+            raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+    await trio.to_thread.run_sync(connect_and_reset)
+    client = await RawClient.connect(server_address)
+    assert (await client.register("bob", Identity.generate()))["op"] == "registered"
+
+
+async def test_an_address_with_a_non_ascii_digit_is_a_bad_request(server_address):
+    # Regression: "²".isdigit() is true, int("²") raised ValueError and stopped the server.
+    client = await RawClient.connect(server_address)
+    challenge = await client.receive()
+    owner = Identity.generate()
+    signature = owner.sign(protocol.register_challenge(bytes.fromhex(challenge["nonce"]), "alice")).hex()
+    await client.send(op="register", name="alice", key=owner.public_key, sig=signature, address="1.2.3.4:\u00b2")
+    assert (await client.receive())["code"] == protocol.BAD_REQUEST
+    other = await RawClient.connect(server_address)
+    assert (await other.register("bob", Identity.generate()))["op"] == "registered"
+
+
+async def test_a_connection_that_never_registers_is_closed(nursery):
+    address = await nursery.start(server.SignalServer(register_timeout=0.2).serve, "127.0.0.1", 0)
+    idle = await RawClient.connect(address)
+    assert (await idle.receive())["op"] == "challenge"
+    assert await idle.receive() is None  # closed by the server

@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 7878
 OUTBOX_SIZE = 256
+#: A connection that has not registered by then is closed.
+REGISTER_TIMEOUT = 10.0
 _MAX_WATCHES = 1024
 
 
@@ -39,6 +41,8 @@ class _Client:
     nonce: bytes = field(default_factory=lambda: os.urandom(16))
     name: str | None = None
     key: str = ""
+    #: Cancels the connection unless it registers in time.
+    deadline: trio.CancelScope = field(default_factory=trio.CancelScope)
     address: tuple[str, int] | None = None
     watching: set[str] = field(default_factory=set)
 
@@ -54,7 +58,8 @@ class _Client:
 class SignalServer:
     """The server's state; `serve` runs it on a host and port."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, register_timeout: float = REGISTER_TIMEOUT) -> None:
+        self.register_timeout = register_timeout
         self.keys: dict[str, str] = {}
         self.online: dict[str, _Client] = {}
         self.watchers: dict[str, set[_Client]] = {}
@@ -87,7 +92,11 @@ class SignalServer:
 
     async def _answer_stun(self, udp: trio.socket.SocketType) -> None:
         while True:
-            data, source = await udp.recvfrom(2048)
+            try:
+                data, source = await udp.recvfrom(2048)
+            except OSError:  # e.g. an ICMP error from an earlier reply, on some systems
+                self.dropped["STUN receive error"] += 1
+                continue
             try:
                 request = stun.parse_untrusted(data)
             except stun.StunError:
@@ -104,15 +113,15 @@ class SignalServer:
     async def _handle(self, stream: trio.SocketStream) -> None:
         send, receive = trio.open_memory_channel[bytes](OUTBOX_SIZE)
         client = _Client(stream, send)
+        client.deadline.deadline = trio.current_time() + self.register_timeout
         try:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._write, client, receive, nursery.cancel_scope)
-                client.send(protocol.encode("challenge", nonce=client.nonce.hex()))
-                await self._read(client)
-                # Let the writer send what is queued (an error, say), then hang up.
-                send.close()
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-            pass  # The client went away; nothing to tell it.
+            with client.deadline:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._write, client, receive, nursery.cancel_scope)
+                    client.send(protocol.encode("challenge", nonce=client.nonce.hex()))
+                    await self._read(client)
+                    # Let the writer send what is queued (an error, say), then hang up.
+                    send.close()
         finally:
             self._forget(client)
             with trio.CancelScope(shield=True):
@@ -124,15 +133,26 @@ class SignalServer:
         receive: trio.MemoryReceiveChannel[bytes],
         connection: trio.CancelScope,
     ) -> None:
-        async with receive:
-            async for line in receive:
-                await client.stream.send_all(line)
+        # Errors are handled here, not by the caller: from inside a nursery they
+        # would arrive wrapped in an ExceptionGroup and end the whole server.
+        try:
+            async with receive:
+                async for line in receive:
+                    await client.stream.send_all(line)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            pass  # The client went away.
         # The outbox was closed: the client left, broke the protocol or fell behind.
         connection.cancel()
 
     async def _read(self, client: _Client) -> None:
         buffer = protocol.LineBuffer()
-        while data := await client.stream.receive_some(65536):
+        while True:
+            try:
+                data = await client.stream.receive_some(65536)
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                return  # The client went away (a reset, say).
+            if not data:
+                return
             try:
                 for line in buffer.feed(data):
                     message = protocol.decode_untrusted(line)
@@ -142,6 +162,11 @@ class SignalServer:
                 client.send(protocol.encode("error", code=protocol.BAD_REQUEST, message=str(exc)))
                 if isinstance(exc, protocol.SignallingProtocolError):
                     return  # The framing itself is broken: nothing more can be trusted.
+            except Exception:
+                # A bug of ours: it ends this connection, never the server.
+                log.exception("internal error handling a client; closing its connection")
+                self.dropped["internal error"] += 1
+                return
 
     def _dispatch(self, client: _Client, message: dict[str, Any]) -> None:
         op = message["op"]
@@ -190,6 +215,7 @@ class SignalServer:
             # The same key again, from a new connection: the newest one wins.
             previous.outbox.close()
         client.name, client.key = name, key
+        client.deadline.deadline = float("inf")
         self.online[name] = client
         observed = client.stream.socket.getpeername()[0]
         client.send(protocol.encode("registered", name=name, observed_ip=observed))
