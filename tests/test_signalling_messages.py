@@ -3,7 +3,14 @@
 import pytest
 
 from p2ptui.net.signalling import parse_signal_url
-from p2ptui.net.signalling.messages import Answer, Offer, Presence, SignallingDataError
+from p2ptui.net.signalling.messages import (
+    Answer,
+    Offer,
+    Presence,
+    SignallingDataError,
+    parse_address_untrusted,
+    valid_name,
+)
 from p2ptui.net.signalling.protocol import LineBuffer, SignallingProtocolError, decode_untrusted
 
 KEY = "ab" * 32
@@ -88,3 +95,15 @@ def test_bad_signal_urls_say_what_is_wrong(url, error):
 def test_signal_urls():
     assert str(parse_signal_url("tcp://127.0.0.1:7878")) == "tcp://127.0.0.1:7878"
     assert parse_signal_url("firestore://demo-p2ptui").project == "demo-p2ptui"
+
+
+@pytest.mark.parametrize("name", ["alice\n", "\nalice", "al ice", "", "-alice", "a" * 33, "ålice", "alice\u202e"])
+def test_invalid_names(name):
+    # Regression: "$" let a trailing newline through, so "alice\n" passed for a new name.
+    assert not valid_name(name)
+
+
+@pytest.mark.parametrize("address", ["1.2.3.4:\u00b2", "1.2.3.4:\u0663", "1.2.3.4:", "1.2.3.4", ":80", "[::1]:0"])
+def test_bad_addresses_raise_signalling_data_error(address):
+    with pytest.raises(SignallingDataError):
+        parse_address_untrusted(address)

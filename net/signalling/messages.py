@@ -18,7 +18,7 @@ from ..wire import TAG_SIZE
 Address = tuple[str, int]
 
 #: A peer name: what users type after /open, so short and plain.
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
 MAX_CANDIDATES = 8
 KEY_HEX_LENGTH = 64  # An Ed25519 public key.
 
@@ -28,7 +28,8 @@ class SignallingDataError(ValueError):
 
 
 def valid_name(name: object) -> bool:
-    return isinstance(name, str) and bool(NAME_PATTERN.match(name))
+    # fullmatch: "$" would let a trailing newline through ("alice\n" is not alice).
+    return isinstance(name, str) and NAME_PATTERN.fullmatch(name) is not None
 
 
 def check_name(name: str) -> str:
@@ -94,7 +95,8 @@ def parse_address_untrusted(text: object) -> Address:
     if not isinstance(text, str) or len(text) > 64:
         raise SignallingDataError("address is not a string")
     host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit():
+    # isascii: "²".isdigit() is true, but int("²") fails.
+    if not sep or not (port.isascii() and port.isdigit()):
         raise SignallingDataError(f"bad address {text[:64]!r}")
     host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
     return _ip(host, "address"), _port(int(port), "address")
