@@ -1,6 +1,7 @@
 """Nodes over real loopback sockets, with a real built-in server (trio, no mocks)."""
 
 import socket
+import struct
 
 import pytest
 import trio
@@ -125,3 +126,42 @@ async def test_bad_names_and_texts_are_refused_clearly(signal_url):
             a.send("bob", "x" * 70_000)
         with pytest.raises(ValueError, match="empty"):
             a.send("bob", "")
+
+
+async def test_a_server_that_hangs_up_after_registration_is_reconnected_to(nursery):
+    # Regression: re-sending watches on a connection the server had just closed
+    # raised SignallingUnavailable out of the client and ended the node.
+    from p2ptui.net.signalling import Registered, SignallingLost
+    from p2ptui.net.signalling.tcp import TcpSignalling
+    from p2ptui.net.signalling import parse_signal_url
+
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    port = listeners[0].socket.getsockname()[1]
+    connections = 0
+
+    async def hang_up_after_registering(stream):
+        nonlocal connections
+        connections += 1
+        await stream.send_all(b'{"op":"challenge","nonce":"00"}\n')
+        await stream.receive_some(4096)
+        await stream.send_all(b'{"op":"registered","name":"bob","observed_ip":"127.0.0.1"}\n')
+        # Reset at once, as a crashing server would: the client's next write fails.
+        stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        await stream.aclose()
+
+    await nursery.start(trio.serve_listeners, hang_up_after_registering, listeners)
+    client = TcpSignalling(parse_signal_url(f"tcp://127.0.0.1:{port}"), "bob", Identity.generate())
+    for name in ("alice", "carol", "dave"):
+        await client.watch(name)
+
+    async def discover(stun_server):
+        return ("127.0.0.1", 1)
+
+    nursery.start_soon(client.run, discover)
+    with trio.fail_after(10):
+        seen = []
+        async for event in client.events:
+            seen.append(type(event))
+            if seen.count(Registered) >= 2:
+                break
+    assert SignallingLost in seen and connections >= 2

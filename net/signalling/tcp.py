@@ -89,7 +89,12 @@ class TcpSignalling(SignallingClient):
                         first_attempt_over()
                         nursery.cancel_scope.cancel()
                         return
-                    except (OSError, trio.BrokenResourceError, protocol.SignallingProtocolError) as exc:
+                    except (
+                        OSError,
+                        trio.BrokenResourceError,
+                        protocol.SignallingProtocolError,
+                        SignallingUnavailable,
+                    ) as exc:
                         reason = f"lost the signalling server at {self.label}: {exc}"
                     finally:
                         self._stream = None
