@@ -149,6 +149,8 @@ class Session:
         self._pending: deque[_OutFragment] = deque()
         self._in_flight: dict[int, _OutFragment] = {}
         self._fragments_left: dict[bytes, int] = {}
+        #: Every fragment of each message not yet wholly acknowledged, in send order.
+        self._unacknowledged: dict[bytes, list[_OutFragment]] = {}
         self._srtt: float | None = None
         self._rttvar = 0.0
         self._rto = self.config.rto_initial
@@ -186,7 +188,7 @@ class Session:
     @property
     def unacknowledged(self) -> int:
         """Messages handed to send_message that the peer has not acknowledged yet."""
-        return len(self._fragments_left)
+        return len(self._unacknowledged)
 
     # --- What the application does ----------------------------------------------
 
@@ -208,11 +210,14 @@ class Session:
             )
         chunks = [data[i : i + wire.MAX_FRAGMENT] for i in range(0, len(data), wire.MAX_FRAGMENT)]
         chunks = chunks or [b""]
+        fragments = []
         for index, chunk in enumerate(chunks):
             last = index == len(chunks) - 1
-            self._pending.append(_OutFragment(self._next_seq, message_id, last, chunk))
+            fragments.append(_OutFragment(self._next_seq, message_id, last, chunk))
             self._next_seq += 1
+        self._pending.extend(fragments)
         self._fragments_left[message_id] = len(chunks)
+        self._unacknowledged[message_id] = fragments
         self._fill_window(now)
 
     # --- What the network does -----------------------------------------------------
@@ -228,7 +233,10 @@ class Session:
         if packet.from_tag != self.remote_tag:
             self.dropped["stale tag"] += 1
             return
-        self._last_received = now
+        if self.state != State.CONNECTED or source == self.path:
+            # Only what arrives on the path proves the path alive: if the peer's
+            # NAT remapped it, our data to the old address goes nowhere.
+            self._last_received = now
         match packet:
             case wire.Probe(txid=txid):
                 self._send(wire.ProbeAck(packet.from_tag, self.local_tag, txid), source, now)
@@ -335,13 +343,16 @@ class Session:
     def _peer_restarted(self) -> None:
         """The peer came back with a new tag: a new instance with no memory of us."""
         log.debug("session %s: peer restarted", self.local_tag.hex())
-        unacked = sorted(self._in_flight.values(), key=lambda f: f.seq) + list(self._pending)
+        # The new instance has none of a half-acknowledged message: send all of
+        # every message not wholly acknowledged, in the order they were sent.
         self._in_flight.clear()
         self._pending.clear()
-        for seq, fragment in enumerate(unacked):
-            fragment.seq, fragment.tries = seq, 0
-            self._pending.append(fragment)
-        self._next_seq = len(unacked)
+        for message_id, fragments in self._unacknowledged.items():
+            for fragment in fragments:
+                fragment.seq, fragment.tries = len(self._pending), 0
+                self._pending.append(fragment)
+            self._fragments_left[message_id] = len(fragments)
+        self._next_seq = len(self._pending)
         self._expected_seq = 0
         self._reorder.clear()
         self._assembly.clear()
@@ -372,8 +383,10 @@ class Session:
         self._send(packet, self.path, now)
         fragment.tries += 1
         fragment.sent_at = now
-        # Exponential back-off on each retry (RFC 6298, 5.5), to a cap.
-        backoff = self._rto * (2 ** (fragment.tries - 1))
+        # Exponential back-off on each retry (RFC 6298, 5.5), to a cap. The
+        # exponent is capped too: a peer that never acknowledges must not
+        # overflow a float after a thousand tries.
+        backoff = self._rto * (2 ** min(fragment.tries - 1, 16))
         fragment.resend_at = now + min(backoff, self.config.rto_max)
 
     def _rtt_sample(self, rtt: float) -> None:
@@ -397,6 +410,7 @@ class Session:
         left = self._fragments_left.get(fragment.message_id, 0) - 1
         if left <= 0:
             self._fragments_left.pop(fragment.message_id, None)
+            self._unacknowledged.pop(fragment.message_id, None)
             self._events.append(MessageDelivered(fragment.message_id))
         else:
             self._fragments_left[fragment.message_id] = left

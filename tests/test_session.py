@@ -155,3 +155,61 @@ def test_everything_arrives_exactly_once_in_order(seed, loss, duplicate, max_del
     link.run(until=600.0)
     assert link.received("b") == texts
     assert sorted(link.delivered("a")) == sorted(ids)
+
+
+def test_traffic_from_another_address_does_not_keep_a_dead_path_alive():
+    # Regression: the peer's NAT remapped it; its keepalives still arrived, from a new
+    # port, and kept the old path "alive" while our data to it went nowhere.
+    config = sess.SessionConfig(keepalive_interval=1.0, path_timeout=3.0)
+    link = Link.pair(config)
+    link.introduce()
+    link.run(until=1.0)
+    link.a_to_b = link.b_to_a = False  # B's old address is gone both ways...
+    for second in range(2, 8):  # ...and B's keepalives now come from a new port
+        probe = wire.Probe(link.a.local_tag, link.b.local_tag, b"ka%06d" % second)
+        link.a.datagram_received(probe, ("192.0.2.2", 9999), float(second))
+        link.run(until=float(second))
+    assert any(isinstance(e, sess.PathLost) for e in link.events["a"])
+
+
+def test_a_peer_that_never_acknowledges_data_costs_bounded_retries_for_hours():
+    # Regression: 2 ** tries overflowed a float after about 1,000 retransmissions.
+    config = sess.SessionConfig(keepalive_interval=1.0, path_timeout=30.0)
+    session = sess.Session(config=config)
+    session.start(b"B" * 8, [B_ADDR], 0.0)
+    now, resends = 0.0, 0
+    session.send_message(b"lost0001", "never acknowledged", now)
+    while now < 5 * 3600:
+        now = session.next_timeout()
+        session.handle_timeout(now)
+        for data, address in session.datagrams_to_send():
+            packet = wire.parse_untrusted(data)
+            if isinstance(packet, wire.Probe):  # the peer answers probes on the path...
+                ack = wire.ProbeAck(session.local_tag, b"B" * 8, packet.txid)
+                session.datagram_received(ack, address, now)
+            elif isinstance(packet, wire.Data):  # ...and never acknowledges data
+                resends += 1
+    assert session.state == sess.State.CONNECTED and session.unacknowledged == 1
+    # Capped at rto_max (8 s) apart: about 5 h / 8 s tries, not fewer, and no overflow.
+    assert 2000 < resends < 2400
+
+
+def test_a_peer_restarting_mid_message_gets_the_whole_message():
+    # Regression: only the unacknowledged fragments were sent again, so the new
+    # instance received the tail of a message and the sender reported it delivered.
+    text = "A" * wire.MAX_FRAGMENT + "B" * wire.MAX_FRAGMENT + "C" * 10
+    link = Link.pair()
+    link.introduce()
+    link.run(until=1.0)
+    link.b_to_a = False
+    link.a.send_message(b"3frag001", text, link.now)
+    acked_first = link.b.local_tag
+    link.a.datagram_received(wire.Ack(link.a.local_tag, acked_first, 0), B_ADDR, link.now)
+    link.run(until=1.5)
+    link.b = sess.Session(config=link.b.config)  # restarted: knows nothing
+    link.b_to_a = True
+    link.events["b"] = []
+    link.introduce()
+    link.run(until=5.0)
+    assert link.received("b") == [text]
+    assert link.delivered("a") == [b"3frag001"]
