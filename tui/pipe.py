@@ -46,10 +46,11 @@ class _Pipe:
     everything_delivered: trio.Event = field(default_factory=trio.Event)
     connected_once: bool = False
 
-    def send(self, text: str) -> None:
+    def send(self, text: str, peer: str | None = None) -> None:
+        """Send text to peer (by default the pipe's peer); a refusal is an error event."""
         try:
-            message_id = self.node.send(self.options.peer, text)
-        except ValueError as exc:
+            message_id = self.node.send(peer or self.options.peer, text)
+        except ValueError as exc:  # An empty or too long text, say, even from a stranger.
             emit("error", message=f"not sent: {exc}")
             return
         self.undelivered.add(message_id)
@@ -91,10 +92,8 @@ class _Pipe:
                         emit("error", peer=peer, message=f"no path to {peer} yet: {event.reason}")
                 case events.MessageReceived(peer=peer, id=message_id, text=text):
                     emit("message", peer=peer, id=message_id, text=text)
-                    if self.options.echo and peer == self.options.peer:
-                        self.send(text)
-                    elif self.options.echo:
-                        self.node.send(peer, text)
+                    if self.options.echo:
+                        self.send(text, peer)
                 case events.MessageDelivered(peer=peer, id=message_id):
                     emit("delivered", peer=peer, id=message_id)
                     self.delivered(message_id)
