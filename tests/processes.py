@@ -23,9 +23,12 @@ def free_port() -> int:
 class Process:
     """A p2ptui process whose stdout lines are read by a thread, so reads can time out."""
 
-    def __init__(self, args: list[str], *, stdin=subprocess.PIPE, env: dict | None = None):
+    def __init__(
+        self, args: list[str], *, stdin=subprocess.PIPE, env: dict | None = None, wrapper: list[str] = ()
+    ):
+        # wrapper: a command prefix, e.g. ["ip", "netns", "exec", NAMESPACE] in the NAT lab.
         self.popen = subprocess.Popen(
-            COMMAND + args,
+            [*wrapper, *COMMAND, *args],
             stdin=stdin,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
