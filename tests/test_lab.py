@@ -20,12 +20,16 @@ def lab():
         built.close()
 
 
+OTHER_IP = "203.0.113.20"  # a second address of the public probe server
+
+
 def probe(lab, kind, destinations):
     """From a host behind a `kind` NAT, poke a public echo server; what comes back."""
     server = lab.public_host("srv")
+    server.add_address(OTHER_IP)
     router = lab.nat("r1", kind)
     host = lab.lan_host(router, "a")
-    echo = udptool(server, "server", "--host", server.ip, "--ports", "7000,7001", "--seconds", "5")
+    echo = udptool(server, "server", "--hosts", f"{server.ip},{OTHER_IP}", "--ports", "7000,7001", "--seconds", "5")
     assert echo.stdout.readline().strip() == "ready"
     targets = ",".join(f"{server.ip}:{port}" for port in destinations)
     client = udptool(host, "client", "--bind", "5000", "--to", targets, "--seconds", "1.5")
@@ -33,11 +37,26 @@ def probe(lab, kind, destinations):
     return server, router, json.loads(output)
 
 
-def test_port_restricted_nat_keeps_the_port_and_lets_in_only_replies(lab):
-    server, router, received = probe(lab, "port-restricted", [7000])
-    # Mapped to the router's address with the host's own port: endpoint-independent.
-    assert received == [{"from": f"{server.ip}:7000", "text": f"seen {router.ip}:5000"}]
-    # The server's unsolicited datagram from its other port never arrived.
+@pytest.mark.parametrize(
+    "kind, lets_in",
+    [
+        # After the host sent to server:7000, unsolicited datagrams come from the
+        # server's other port and from another address: which get through?
+        ("full-cone", {"203.0.113.10:7001", f"{OTHER_IP}:7000", f"{OTHER_IP}:7001"}),
+        ("address-restricted", {"203.0.113.10:7001"}),
+        ("port-restricted", set()),
+        ("symmetric", set()),
+    ],
+)
+def test_each_nat_kind_filters_as_its_name_says(lab, kind, lets_in):
+    server, router, received = probe(lab, kind, [7000])
+    replies = [r for r in received if r["text"].startswith("seen")]
+    # The reply always gets through, and shows the mapping keeps the host's port
+    # (for the symmetric router, the port is random).
+    assert [r["from"] for r in replies] == [f"{server.ip}:7000"]
+    if kind != "symmetric":
+        assert replies[0]["text"] == f"seen {router.ip}:5000"
+    assert {r["from"] for r in received if r["text"] == "unsolicited"} == lets_in
 
 
 def test_symmetric_nat_maps_each_destination_to_a_new_port(lab):
@@ -63,36 +82,87 @@ def test_coturn_answers_stun_with_the_routers_public_address(lab):
     assert json.loads(output) == {"mapped": f"{router.ip}:5001"}
 
 
-def test_two_pipes_behind_port_restricted_nats_talk_directly(lab, tmp_path):
-    server = lab.public_host("signal")
-    alice_router, bob_router = lab.nat("ra"), lab.nat("rb")
-    alice_host, bob_host = lab.lan_host(alice_router, "alice"), lab.lan_host(bob_router, "bob")
-    started = []
+class Peers:
+    """A signalling server on the lab's internet and p2ptui processes in its namespaces."""
 
-    def p2ptui(host, *args):
+    def __init__(self, lab, tmp_path):
+        self.lab, self.tmp_path, self.started = lab, tmp_path, []
+        server = lab.public_host("signal")
+        self.url = f"tcp://{server.ip}:7878"
+        self.run(server, "signal-server", "--host", server.ip, "--port", "7878").wait_for_line(
+            "signalling server on"
+        )
+
+    def run(self, host, *args):
         process = Process(list(args), wrapper=["ip", "netns", "exec", host.namespace])
-        started.append(process)
+        self.started.append(process)
         return process
 
-    try:
-        signal = p2ptui(server, "signal-server", "--host", server.ip, "--port", "7878")
-        signal.wait_for_line("signalling server on")
-        url = f"tcp://{server.ip}:7878"
+    def pipe(self, host, name, peer, *extra):
+        return self.run(
+            host, "pipe", "--name", name, "--peer", peer, "--signal", self.url,
+            "--config-dir", str(self.tmp_path / name), *extra,
+        )
 
-        def pipe(host, name, peer):
-            return p2ptui(host, "pipe", "--name", name, "--peer", peer, "--signal", url,
-                          "--config-dir", str(tmp_path / name))
-
-        alice = pipe(alice_host, "alice", "bob")
-        bob = pipe(bob_host, "bob", "alice")
-        # Each sees the other at its router's public address: a direct path through both NATs.
-        assert alice.event("ready")["address"].startswith(f"{alice_router.ip}:")
-        assert alice.event("connected")["remote"].startswith(f"{bob_router.ip}:")
-        assert bob.event("connected")["remote"].startswith(f"{alice_router.ip}:")
-        alice.send("hello through two NATs")
-        assert bob.event("message")["text"] == "hello through two NATs"
-        bob.send("and back")
-        assert alice.event("message")["text"] == "and back"
-    finally:
-        for process in started:
+    def stop(self):
+        for process in self.started:
             process.stop()
+
+
+@pytest.fixture
+def peers(lab, tmp_path):
+    started = Peers(lab, tmp_path)
+    yield started
+    started.stop()
+
+
+def test_two_pipes_behind_port_restricted_nats_talk_directly(lab, peers):
+    alice_router, bob_router = lab.nat("ra"), lab.nat("rb")
+    alice = peers.pipe(lab.lan_host(alice_router, "alice"), "alice", "bob")
+    bob = peers.pipe(lab.lan_host(bob_router, "bob"), "bob", "alice")
+    # Each sees the other at its router's public address: a direct path through both NATs.
+    assert alice.event("ready")["address"].startswith(f"{alice_router.ip}:")
+    assert alice.event("connected")["remote"].startswith(f"{bob_router.ip}:")
+    assert bob.event("connected")["remote"].startswith(f"{alice_router.ip}:")
+    alice.send("hello through two NATs")
+    assert bob.event("message")["text"] == "hello through two NATs"
+    bob.send("and back")
+    assert alice.event("message")["text"] == "and back"
+
+
+def _direct_possible(a, b):
+    """What the NAT behaviours allow. A symmetric side reaches the other from a new
+    port per destination, so the other side's filter must admit an unknown port
+    of a known address (full cone, address-restricted); everything else cones."""
+    if "symmetric" in (a, b):
+        other = b if a == "symmetric" else a
+        return other in ("full-cone", "address-restricted")
+    return True
+
+
+KINDS = ["full-cone", "address-restricted", "port-restricted", "symmetric"]
+PAIRS = [(a, b) for i, a in enumerate(KINDS) for b in KINDS[i:]]
+
+
+@pytest.mark.parametrize("kind_a, kind_b", PAIRS, ids=[f"{a}+{b}" for a, b in PAIRS])
+def test_the_nat_matrix(lab, peers, kind_a, kind_b):
+    router_a, router_b = lab.nat("ra", kind_a), lab.nat("rb", kind_b)
+    alice = peers.pipe(lab.lan_host(router_a, "alice"), "alice", "bob", "--timeout", "20")
+    bob = peers.pipe(lab.lan_host(router_b, "bob"), "bob", "alice", "--timeout", "20")
+    if _direct_possible(kind_a, kind_b):
+        assert alice.event("connected", timeout=20)["remote"].startswith(f"{router_b.ip}:")
+        alice.send(f"across {kind_a} and {kind_b}")
+        assert bob.event("message", timeout=20)["text"] == f"across {kind_a} and {kind_b}"
+    else:
+        error = alice.event("error", timeout=30)["message"]
+        assert "no path to bob" in error and "no answer from the peer" in error
+        assert alice.wait(timeout=30) == 1
+
+
+def test_two_hosts_on_one_lan_talk_over_the_lan(lab, peers):
+    router = lab.nat("r1")
+    alice = peers.pipe(lab.lan_host(router, "alice"), "alice", "bob")
+    bob = peers.pipe(lab.lan_host(router, "bob"), "bob", "alice")
+    assert alice.event("connected")["remote"].startswith(f"{router.lan_prefix}.")
+    alice.send("next door")
+    assert bob.event("message")["text"] == "next door"

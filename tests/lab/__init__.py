@@ -11,14 +11,20 @@ host's network. Names carry a random prefix, so two runs cannot collide.
 `close()` ends every process the lab started and deletes every namespace,
 and with them every interface and iptables rule inside.
 
-NAT behaviours (facts verified on these machines in ../shared/NETLAB.md):
-- "port-restricted": MASQUERADE keeps the source port when it is free
-  (endpoint-independent mapping); conntrack lets in only replies from the
-  exact address and port contacted.
+NAT behaviours (facts verified on these machines in ../shared/NETLAB.md),
+each checked by probes in tests/test_lab.py:
+- "full-cone": MASQUERADE keeps the source port when it is free
+  (endpoint-independent mapping), and a static DNAT sends every inbound UDP
+  datagram on to the LAN's one host: anyone may send to a mapping.
+- "address-restricted": the same mapping; inbound datagrams are let in from
+  any port of an address the host has sent to (an xt_recent list of them).
+- "port-restricted": the same mapping; conntrack lets in only replies from
+  the exact address and port contacted.
 - "symmetric": MASQUERADE --random-fully, a new public port per destination.
-Both drop NEW packets from the WAN to the router itself before conntrack
+Every router drops NEW packets from the WAN to itself before conntrack
 confirms them (otherwise an early punch packet occupies the mapping
-MASQUERADE wants, and the router turns symmetric by accident).
+MASQUERADE wants, and the router turns symmetric by accident). Full-cone and
+address-restricted routers serve one LAN host, the target of their DNAT.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from pathlib import Path
 import pytest
 
 UDPTOOL = Path(__file__).with_name("udptool.py")
-NAT_KINDS = ("port-restricted", "symmetric")
+NAT_KINDS = ("full-cone", "address-restricted", "port-restricted", "symmetric")
 TOOLS = ("ip", "iptables", "conntrack", "turnserver")
 
 
@@ -71,6 +77,10 @@ class Host:
 
     def python(self, *args: str, **kwargs) -> subprocess.Popen:
         return self.popen(sys.executable, *args, **kwargs)
+
+    def add_address(self, ip: str) -> None:
+        """A second address on the host's only interface (a public host's, say)."""
+        self.run("ip", "addr", "add", f"{ip}/24", "dev", "eth0")
 
 
 @dataclass
@@ -142,10 +152,14 @@ class Lab:
         router = Router(self, namespace, wan_ip, kind=kind, lan_prefix=f"10.0.{lan}")
         router.run("sysctl", "-qw", "net.ipv4.ip_forward=1")
         masquerade = ["-j", "MASQUERADE"] + (["--random-fully"] if kind == "symmetric" else [])
+        # An address-restricted router remembers every address its LAN sent to.
+        remember = ["-m", "recent", "--name", "contacted", "--rdest", "--set"] if kind == "address-restricted" else []
         for rule in (
             ["-t", "nat", "-A", "POSTROUTING", "-o", "wan", *masquerade],
-            ["-A", "FORWARD", "-i", "lanbr", "-o", "wan", "-j", "ACCEPT"],
+            ["-A", "FORWARD", "-i", "lanbr", "-o", "wan", *remember, "-j", "ACCEPT"],
             ["-A", "FORWARD", "-i", "wan", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"],
+            # What the cone routers' DNAT (see lan_host) let in.
+            ["-A", "FORWARD", "-i", "wan", "-m", "conntrack", "--ctstate", "DNAT", "-j", "ACCEPT"],
             ["-A", "FORWARD", "-i", "wan", "-j", "DROP"],
             # The conntrack trap (NETLAB.md): never let an unsolicited packet to the
             # router itself be confirmed, or it takes the port MASQUERADE would keep.
@@ -163,6 +177,19 @@ class Lab:
         self._ip(namespace, "route", "add", "default", "via", f"{router.lan_prefix}.1")
         host = Host(self, namespace, ip)
         router.hosts.append(host)
+        if router.kind in ("full-cone", "address-restricted"):
+            if len(router.hosts) > 1:
+                raise ValueError(f"a {router.kind} router in this lab serves one host")
+            only_from = (
+                ["-m", "recent", "--name", "contacted", "--rcheck", "--rsource"]
+                if router.kind == "address-restricted"
+                else []
+            )
+            # The mapping keeps the host's port, so inbound port N goes to host:N.
+            router.run(
+                "iptables", "-t", "nat", "-A", "PREROUTING", "-i", "wan", "-p", "udp",
+                *only_from, "-j", "DNAT", "--to-destination", ip,
+            )
         return host
 
     # --- Running -------------------------------------------------------------------

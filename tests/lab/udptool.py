@@ -1,9 +1,10 @@
 """A UDP probe run inside lab namespaces, to check what a NAT router really does.
 
-    udptool.py server --host IP --ports P1,P2 --seconds S
-        Every datagram to one of the ports is answered from that port with the
-        address it came from ("seen IP:PORT"); every "poke" is also answered from
-        each other port, unsolicited, so the client can see what its NAT lets in.
+    udptool.py server --hosts IP1[,IP2] --ports P1,P2 --seconds S
+        Every datagram to one of the addresses is answered from it with the
+        address it came from ("seen IP:PORT"); every "poke" is also answered
+        from each other address and port, unsolicited, so the client can see
+        what its NAT lets in.
     udptool.py client --bind PORT --to IP:PORT[,IP:PORT] --seconds S
         Sends "poke" to each destination and prints, as JSON, every datagram
         that came back within S seconds: [{"from": "IP:PORT", "text": ...}].
@@ -27,10 +28,11 @@ def address(text):
 
 def server(args):
     sockets = []
-    for port in args.ports.split(","):
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sock.bind((args.host, int(port)))
-        sockets.append(sock)
+    for host in args.hosts.split(","):
+        for port in args.ports.split(","):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sock.bind((host, int(port)))
+            sockets.append(sock)
     selector = selectors.DefaultSelector()
     for sock in sockets:
         selector.register(sock, selectors.EVENT_READ)
@@ -89,7 +91,7 @@ def main():
     parser = argparse.ArgumentParser()
     roles = parser.add_subparsers(dest="role", required=True)
     s = roles.add_parser("server")
-    s.add_argument("--host", required=True)
+    s.add_argument("--hosts", required=True)
     s.add_argument("--ports", required=True)
     s.add_argument("--seconds", type=float, default=5)
     c = roles.add_parser("client")
