@@ -14,7 +14,8 @@ probe came back).
 
     IDLE ──start()──▶ PROBING ──probe acked──▶ CONNECTED
                         │  ▲                      │
-              deadline  │  └──── path timeout ────┘
+              deadline  │  └── unanswered for ────┘
+                        │      path_timeout
                         ▼
                       FAILED ──start() or a probe from the peer──▶ PROBING
 """
@@ -61,8 +62,10 @@ class SessionConfig:
     """How long to probe before giving up on every candidate."""
     keepalive_interval: float = 10.0
     """Probe an idle open path this often, so NAT mappings stay open."""
-    path_timeout: float = 30.0
-    """An open path that has carried nothing from the peer for this long is lost."""
+    path_timeout: float = 5.0
+    """An open path that leaves a probe or data unanswered this long is lost."""
+    suspect_probe_interval: float = 0.5
+    """While something is unanswered, probe the path this often."""
     rto_initial: float = 0.5
     rto_min: float = 0.2
     rto_max: float = 8.0
@@ -142,7 +145,12 @@ class Session:
         self._next_probe_at = 0.0
         self._probe_gap = self.config.probe_interval
         self._last_received = 0.0
-        self._last_sent = 0.0
+        #: When we last sent something that wants an answer (a probe, data): acks
+        #: do not count, or answering the peer would silence our own keepalives.
+        self._last_request = 0.0
+        self._last_probe = 0.0
+        #: When we first sent something still unanswered on the open path.
+        self._unanswered_since: float | None = None
 
         # Sending.
         self._next_seq = 0
@@ -177,10 +185,10 @@ class Session:
         if self.state == State.PROBING:
             return min(self._next_probe_at, self._probe_deadline)
         if self.state == State.CONNECTED:
-            times = [
-                self._last_received + self.config.path_timeout,
-                self._last_sent + self.config.keepalive_interval,
-            ]
+            times = [self._last_request + self.config.keepalive_interval]
+            if self._unanswered_since is not None:
+                times.append(self._unanswered_since + self.config.path_timeout)
+                times.append(self._next_suspect_probe())
             times.extend(f.resend_at for f in self._in_flight.values())
             return min(times)
         return None
@@ -200,6 +208,12 @@ class Session:
         self._add_candidates(candidates)
         if self.state != State.CONNECTED:
             self._begin_probing(now)
+        else:
+            # The peer offered or answered again, so it cannot reach us, though our
+            # path looks open (its NAT lost the mapping, say). Probe every candidate:
+            # that punches our NAT toward it again, and tests our own path.
+            for candidate in self.candidates:
+                self._send_probe(candidate, now)
 
     def send_message(self, message_id: bytes, text: str, now: float) -> None:
         """Queue a message; it goes out now if connected, else when a path opens."""
@@ -237,6 +251,7 @@ class Session:
             # Only what arrives on the path proves the path alive: if the peer's
             # NAT remapped it, our data to the old address goes nowhere.
             self._last_received = now
+            self._unanswered_since = None
         match packet:
             case wire.Probe(txid=txid):
                 self._send(wire.ProbeAck(packet.from_tag, self.local_tag, txid), source, now)
@@ -271,7 +286,8 @@ class Session:
                 self._probe_round(now)
         elif self.state == State.CONNECTED:
             assert self.path is not None
-            if now >= self._last_received + self.config.path_timeout:
+            since = self._unanswered_since
+            if since is not None and now >= since + self.config.path_timeout:
                 lost = self.path
                 self._events.append(PathLost(lost))
                 self._add_candidates([lost])
@@ -280,7 +296,9 @@ class Session:
             for fragment in self._in_flight.values():
                 if fragment.resend_at <= now:
                     self._transmit(fragment, now)
-            if now >= self._last_sent + self.config.keepalive_interval:
+            if since is not None and now >= self._next_suspect_probe():
+                self._send_probe(self.path, now)  # Something went unanswered: is the path still there?
+            elif now >= self._last_request + self.config.keepalive_interval:
                 self._send_probe(self.path, now)
 
     # --- Internals -----------------------------------------------------------------
@@ -315,15 +333,25 @@ class Session:
         self._next_probe_at = now + self._probe_gap
         self._probe_gap = min(self._probe_gap * 2, self.config.probe_interval_max)
 
+    def _next_suspect_probe(self) -> float:
+        assert self._unanswered_since is not None
+        return max(self._last_probe, self._unanswered_since) + self.config.suspect_probe_interval
+
+    def _expect_answer(self, now: float) -> None:
+        self._last_request = now
+        if self.state == State.CONNECTED and self._unanswered_since is None:
+            self._unanswered_since = now
+
     def _send_probe(self, address: Address, now: float) -> None:
         assert self.remote_tag is not None
         txid = os.urandom(8)
         self._probes[txid] = (address, now)
         self._send(wire.Probe(self.remote_tag, self.local_tag, txid), address, now)
+        self._last_probe = now
+        self._expect_answer(now)
 
     def _send(self, packet: wire.Packet, address: Address, now: float) -> None:
         self._out.append((wire.encode(packet), address))
-        self._last_sent = now
 
     def _path_works(self, source: Address, now: float) -> None:
         if self.state == State.CONNECTED:
@@ -331,6 +359,7 @@ class Session:
         self._set_state(State.CONNECTED)
         self.path = source
         self._last_received = now
+        self._unanswered_since = None
         self._events.append(Connected(source, self.rtt if self.rtt is not None else 0.0))
         # Whatever was in flight on the old path goes again on this one.
         for fragment in self._in_flight.values():
@@ -381,6 +410,7 @@ class Session:
             fragment.payload,
         )
         self._send(packet, self.path, now)
+        self._expect_answer(now)
         fragment.tries += 1
         fragment.sent_at = now
         # Exponential back-off on each retry (RFC 6298, 5.5), to a cap. The

@@ -213,3 +213,33 @@ def test_a_peer_restarting_mid_message_gets_the_whole_message():
     link.run(until=5.0)
     assert link.received("b") == [text]
     assert link.delivered("a") == [b"3frag001"]
+
+
+def test_a_dead_path_is_noticed_within_seconds_of_sending_on_it():
+    link = Link.pair()  # the defaults: keepalive every 10 s, path_timeout 5 s
+    link.introduce()
+    link.run(until=1.0)
+    link.a_to_b = link.b_to_a = False  # the path dies silently
+    link.run(until=3.0)
+    assert link.a.state == sess.State.CONNECTED  # nothing sent yet, nothing noticed
+    link.a.send_message(b"probe001", "anyone there?", link.now)
+    link.run(until=3.0 + link.a.config.path_timeout + 0.1)
+    (lost,) = [e for e in link.events["a"] if isinstance(e, sess.PathLost)]
+    assert lost.remote == B_ADDR and link.a.state == sess.State.PROBING
+    assert link.a.unacknowledged == 1  # the message waits for the next path
+
+
+def test_a_new_offer_while_connected_punches_toward_every_candidate():
+    # Regression: a peer whose NAT forgot us offers again; we thought the path was
+    # open and only noted its addresses, so nothing punched our NAT toward it.
+    link = Link.pair()
+    link.introduce()
+    link.run(until=1.0)
+    link.b.datagrams_to_send()
+    link.b.start(link.a.local_tag, [A_ADDR, ("198.51.100.9", 4000)], link.now)
+    probes = [(wire.parse_untrusted(d), address) for d, address in link.b.datagrams_to_send()]
+    assert {address for packet, address in probes if isinstance(packet, wire.Probe)} == {
+        A_ADDR,
+        ("198.51.100.9", 4000),
+    }
+    assert link.b.state == sess.State.CONNECTED
