@@ -20,6 +20,7 @@ import os
 import time
 import uuid
 from collections import Counter
+from functools import partial
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -85,6 +86,8 @@ class Peer:
         self.session = session
         self.status = trio_util.AsyncValue(ev.PeerStatus.OFFLINE)
         self.online = trio_util.AsyncBool(False)
+        #: The open path went silent: offer again at once, with fresh addresses.
+        self.path_lost = trio_util.AsyncBool(False)
         self.key = ""
         self.address: Address | None = None
         self.offers_sent: list[str] = []
@@ -325,6 +328,7 @@ class Node:
                 peer.reason = ""
             case sess.PathLost(remote=remote):
                 peer.reason = f"lost the path to {remote[0]}:{remote[1]}"
+                peer.path_lost.value = True
             case sess.Failed(reason=reason):
                 peer.reason = reason
             case sess.MessageReceived(message_id=message_id, text=text):
@@ -374,10 +378,17 @@ class Node:
         pause = 1.0
         while True:
             await peer.online.wait_value(True)
-            # A punch in progress (from the peer's own offer) gets to finish first.
-            await peer.status.wait_value(
-                lambda s: s not in (ev.PeerStatus.CONNECTED, ev.PeerStatus.CONNECTING)
+            # A punch in progress (from the peer's own offer) gets to finish first,
+            # unless the open path was lost: then the peer may have new addresses
+            # (a NAT rebinding), so ask through signalling while probing the old ones.
+            await trio_util.wait_any(
+                partial(
+                    peer.status.wait_value,
+                    lambda s: s not in (ev.PeerStatus.CONNECTED, ev.PeerStatus.CONNECTING),
+                ),
+                partial(peer.path_lost.wait_value, True),
             )
+            peer.path_lost.value = False
             if not peer.online.value:
                 continue
             if await self._attempt(peer):

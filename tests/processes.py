@@ -36,6 +36,8 @@ class Process:
             env={**os.environ, **(env or {})},
         )
         self.lines: queue.Queue[str | None] = queue.Queue()
+        #: Every line read so far, so a test can look back at what it skipped.
+        self.history: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
@@ -45,7 +47,22 @@ class Process:
         self.lines.put(None)
 
     def line(self, timeout: float = 15.0) -> str | None:
-        return self.lines.get(timeout=timeout)
+        line = self.lines.get(timeout=timeout)
+        if line is not None:
+            self.history.append(line)
+        return line
+
+    def events_seen(self, name: str) -> list[dict]:
+        """Every JSON event called name among the lines read so far."""
+        found = []
+        for line in self.history:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(event, dict) and event.get("event") == name:
+                found.append(event)
+        return found
 
     def wait_for_line(self, fragment: str, timeout: float = 15.0) -> str:
         seen = []

@@ -112,6 +112,7 @@ def test_a_taken_name_is_refused(processes):
         (["--name", "no spaces please"], "invalid name"),
         (["--bind", "127.0.0.1:99999"], "out of range"),
         (["--bind", "localhost"], "bad --bind"),
+        (["--keepalive", "0"], "bad keepalive"),
     ],
 )
 def test_bad_options_are_one_line_and_no_traceback(processes, tmp_path, args, message):

@@ -1,6 +1,7 @@
 """The NAT lab: its NAT behaviours verified by probes, and p2ptui crossing real NATs."""
 
 import json
+import time
 
 import pytest
 
@@ -166,3 +167,57 @@ def test_two_hosts_on_one_lan_talk_over_the_lan(lab, peers):
     assert alice.event("connected")["remote"].startswith(f"{router.lan_prefix}.")
     alice.send("next door")
     assert bob.event("message")["text"] == "next door"
+
+
+def connected_pair(lab, peers, *extra, nat_timeout=None):
+    routers = lab.nat("ra"), lab.nat("rb")
+    if nat_timeout is not None:
+        # Per namespace: only the lab's routers change. Set before any packet, as an
+        # entry keeps the timeout in force when its last packet passed.
+        for router in routers:
+            router.run("sysctl", "-qw", f"net.netfilter.nf_conntrack_udp_timeout={nat_timeout}",
+                       f"net.netfilter.nf_conntrack_udp_timeout_stream={nat_timeout}")
+    alice = peers.pipe(lab.lan_host(routers[0], "alice"), "alice", "bob", *extra)
+    bob = peers.pipe(lab.lan_host(routers[1], "bob"), "bob", "alice", *extra)
+    alice.event("connected")
+    bob.event("connected")
+    alice.send("first")
+    assert bob.event("message")["text"] == "first"
+    return routers, alice, bob
+
+
+def test_a_nat_rebinding_mid_conversation_is_survived(lab, peers):
+    routers, alice, bob = connected_pair(lab, peers)
+    for router in routers:
+        router.flush_conntrack()  # every mapping forgotten at once
+    alice.send("after the rebinding")
+    bob.send("both ways")
+    assert bob.event("message")["text"] == "after the rebinding"
+    assert alice.event("message")["text"] == "both ways"
+
+
+def test_a_blocked_path_is_noticed_within_seconds_and_comes_back(lab, peers):
+    (_, bob_router), alice, bob = connected_pair(lab, peers)
+    bob_router.run("iptables", "-I", "FORWARD", "1", "-j", "DROP")  # the path dies
+    alice.send("into the void")
+    lost = alice.event("disconnected", timeout=10)  # path_timeout is 5 s
+    assert lost["peer"] == "bob" and "lost the path" in lost["reason"]
+    bob_router.run("iptables", "-D", "FORWARD", "1")  # and comes back
+    assert alice.event("connected", timeout=20)["peer"] == "bob"
+    assert bob.event("message", timeout=20)["text"] == "into the void"
+
+
+def test_keepalives_hold_nat_mappings_open(lab, peers):
+    _, alice, bob = connected_pair(lab, peers, "--keepalive", "0.5", nat_timeout=2)
+    time.sleep(5)  # idle, far past the routers' 2 s timeouts: the test's subject, not a sync
+    alice.send("still here")
+    assert bob.event("message")["text"] == "still here"
+    assert alice.events_seen("disconnected") == [] and bob.events_seen("disconnected") == []
+
+
+def test_without_keepalives_the_path_is_lost_and_found_again_through_signalling(lab, peers):
+    _, alice, bob = connected_pair(lab, peers, "--keepalive", "60", nat_timeout=2)
+    time.sleep(5)  # both mappings expire while idle
+    alice.send("still here?")
+    assert alice.event("disconnected", timeout=10)["peer"] == "bob"
+    assert bob.event("message", timeout=30)["text"] == "still here?"

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import trio
 
-from p2ptui.net import DEFAULT_SIGNAL_URL, Identity, NodeConfig, open_node
+from p2ptui.net import DEFAULT_SIGNAL_URL, Identity, NodeConfig, SessionConfig, open_node
 from p2ptui.net.config import ConfigError, config_dir, default_name, load_config_file
 from p2ptui.net.signalling import check_name, parse_signal_url
 from p2ptui.net.signalling.server import DEFAULT_PORT
@@ -44,6 +44,7 @@ class Settings:
     identity: Identity
     firebase_credentials: str | None = None
     bind: tuple[str, int] = ("0.0.0.0", 0)
+    keepalive: float = SessionConfig.keepalive_interval
 
     def node_config(self) -> NodeConfig:
         return NodeConfig(
@@ -52,6 +53,7 @@ class Settings:
             embed_server=self.embed_server,
             bind=self.bind,
             firebase_credentials=self.firebase_credentials,
+            session=SessionConfig(keepalive_interval=self.keepalive),
         )
 
 
@@ -78,6 +80,13 @@ def _add_common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         default=default,
         metavar="IP[:PORT]",
         help="where the chat's UDP socket listens (default: 0.0.0.0 and any free port)",
+    )
+    parser.add_argument(
+        "--keepalive",
+        type=float,
+        default=default,
+        metavar="SECONDS",
+        help=f"probe an idle path this often to hold NAT mappings open (default: {SessionConfig.keepalive_interval:g})",
     )
     parser.add_argument(
         "--firebase-credentials",
@@ -137,6 +146,12 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
     signal = args.signal or file.get("signal")
     credentials = args.firebase_credentials or file.get("firebase_credentials")
     bind = _parse_bind(str(args.bind or file.get("bind") or "0.0.0.0"))
+    keepalive = next(
+        (v for v in (args.keepalive, file.get("keepalive")) if v is not None),
+        SessionConfig.keepalive_interval,
+    )
+    if not isinstance(keepalive, (int, float)) or not 0.1 <= keepalive <= 3600:
+        raise UsageError(f"bad keepalive {keepalive!r}: give seconds between 0.1 and 3600")
     if credentials is not None and not Path(str(credentials)).is_file():
         raise UsageError(f"no credentials file at {credentials}")
     try:
@@ -157,6 +172,7 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
         identity=identity,
         firebase_credentials=str(credentials) if credentials else None,
         bind=bind,
+        keepalive=float(keepalive),
     )
 
 

@@ -44,7 +44,7 @@ class _Pipe:
     undelivered: set[str] = field(default_factory=set)
     stdin_done: trio.Event = field(default_factory=trio.Event)
     everything_delivered: trio.Event = field(default_factory=trio.Event)
-    connected_once: bool = False
+    connected: bool = False
 
     def send(self, text: str, peer: str | None = None) -> None:
         """Send text to peer (by default the pipe's peer); a refusal is an error event."""
@@ -83,8 +83,11 @@ class _Pipe:
                 case events.PeerChanged(peer=peer, status=status) if peer == self.options.peer:
                     if status == events.PeerStatus.CONNECTED and event.remote:
                         waiting = False
-                        self.connected_once = True
+                        self.connected = True
                         emit("connected", peer=peer, path=event.path, remote=format_address(event.remote))
+                    elif self.connected:
+                        self.connected = False
+                        emit("disconnected", peer=peer, reason=event.reason)
                     elif status == events.PeerStatus.OFFLINE and not waiting:
                         waiting = True
                         emit("waiting", peer=peer)
