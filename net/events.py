@@ -32,6 +32,8 @@ class Ready:
     name: str
     signal: str
     address: Address
+    nat: str = "unknown"
+    """Our NAT type, a p2ptui.net.nat.NatType value."""
 
 
 @dataclass(frozen=True)

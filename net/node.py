@@ -30,7 +30,7 @@ import trio_util
 
 from . import events as ev
 from . import session as sess
-from . import stun, wire
+from . import nat, stun, wire
 from .identity import Identity
 from .signalling import (
     DEFAULT_SIGNAL_URL,
@@ -54,7 +54,6 @@ EVENT_BUFFER = 1024
 # A documentation address (RFC 5737), only ever connect()ed to find our
 # outgoing interface: no packet is sent to it.
 _ANY_REMOTE = "192.0.2.1"
-STUN_TIMEOUT = 2.0
 
 
 @dataclass(frozen=True)
@@ -75,6 +74,8 @@ class NodeConfig:
     none needed with FIRESTORE_EMULATOR_HOST)."""
     presence_interval: float = 30.0
     """How often a Firestore client refreshes its presence document."""
+    stun_servers: tuple[Address, ...] = ()
+    """STUN servers to ask besides the ones the signalling backend offers."""
     """The longest pause between connection attempts to one peer."""
 
 
@@ -136,13 +137,15 @@ class Node:
         self.signalling = signalling
         self.peers: dict[str, Peer] = {}
         self.public_address: Address | None = None
+        self.nat = nat.NatReport(nat.NatType.UNKNOWN, None, ())
         self.host_address: Address | None = None
         #: Datagrams dropped before reaching a session, by reason.
         self.dropped: Counter[str] = Counter()
         self._send_events, self.events = trio.open_memory_channel[ev.NodeEvent](EVENT_BUFFER)
         self._socket = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
         self._by_tag: dict[bytes, Peer] = {}
-        self._stun_waiters: dict[bytes, trio.MemorySendChannel[Address]] = {}
+        self._stun = stun.StunClient(self._sendto)
+        self._pongs: dict[bytes, trio.MemorySendChannel[float]] = {}
         self._nursery: trio.Nursery | None = None
         self._ready = False
 
@@ -179,6 +182,23 @@ class Node:
         peer.wake()
         return raw_id.hex()
 
+    async def ping(self, name: str, timeout: float = 2.0) -> float | None:
+        """One probe over the open path to name, answered by its core: the round trip
+        in seconds, or None if no answer came in time. Raises ValueError if no path is open."""
+        peer = self.peers.get(name)
+        txid = peer.session.ping(trio.current_time()) if peer else None
+        if peer is None or txid is None:
+            raise ValueError(f"no open path to {name}")
+        send, receive = trio.open_memory_channel[float](1)
+        self._pongs[txid] = send
+        peer.wake()
+        try:
+            with trio.move_on_after(timeout):
+                return await receive.receive()
+        finally:
+            del self._pongs[txid]
+        return None
+
     # --- Running ---------------------------------------------------------------------
 
     async def _run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -210,40 +230,23 @@ class Node:
 
     # --- Addresses -----------------------------------------------------------------------
 
-    async def _discover_address(self, stun_server: Address | None) -> Address:
-        """Our public address by STUN from the chat socket, else our local one."""
+    async def _discover_address(self, stun_servers: list[Address]) -> Address:
+        """Our public address by STUN from the chat socket, else our local one.
+
+        stun_servers: those the signalling backend offers; the configured ones
+        are asked too, all at once. What they saw tells our NAT type.
+        """
+        servers = list(dict.fromkeys([*stun_servers, *self.config.stun_servers]))
         port = self.local_address[1]
         host_ip = self.config.bind[0]
         if host_ip == "0.0.0.0":
             # The address the default route leaves from (connect() sends nothing).
-            route_to = stun_server[0] if stun_server else _ANY_REMOTE
+            route_to = servers[0][0] if servers else _ANY_REMOTE
             host_ip = await _route_source_ip(route_to) or "127.0.0.1"
         self.host_address = (host_ip, port)
-        mapped = await self._stun(stun_server) if stun_server else None
-        self.public_address = mapped or self.host_address
+        self.nat = nat.classify(self.host_address, await stun.ask_all(self._stun, servers))
+        self.public_address = self.nat.public or self.host_address
         return self.public_address
-
-    async def _stun(self, server: Address) -> Address | None:
-        try:
-            infos = await trio.socket.getaddrinfo(server[0], server[1], trio.socket.AF_INET)
-        except OSError:
-            return None
-        ip = infos[0][4][0]
-        txid, request = stun.binding_request()
-        send, receive = trio.open_memory_channel[Address](1)
-        self._stun_waiters[txid] = send
-        try:
-            with trio.move_on_after(STUN_TIMEOUT):
-                gap = 0.1
-                while True:  # Bounded: the deadline above.
-                    await self._sendto(request, (ip, server[1]))
-                    with trio.move_on_after(gap):
-                        return await receive.receive()
-                    gap = min(gap * 2, 1.0)
-        finally:
-            del self._stun_waiters[txid]
-        log.info("no STUN answer from %s:%d", *server)
-        return None
 
     def _candidates(self) -> list[Address]:
         found = [self.public_address, self.host_address]
@@ -287,13 +290,7 @@ class Node:
             except stun.StunError:
                 self.dropped["malformed STUN"] += 1
                 return
-            waiter = self._stun_waiters.get(message.transaction_id)
-            if isinstance(message, stun.BindingResponse) and waiter is not None:
-                try:
-                    waiter.send_nowait(message.mapped)
-                except trio.WouldBlock:
-                    pass  # A duplicate answer; the first one counts.
-            else:
+            if not self._stun.response_received(message):
                 self.dropped["unexpected STUN"] += 1
         else:
             self.dropped["unknown protocol"] += 1
@@ -331,6 +328,9 @@ class Node:
                 peer.path_lost.value = True
             case sess.Failed(reason=reason):
                 peer.reason = reason
+            case sess.Pong(txid=txid, rtt=rtt):
+                if (waiter := self._pongs.get(txid)) is not None:
+                    waiter.send_nowait(rtt)  # Room for exactly this one answer.
             case sess.MessageReceived(message_id=message_id, text=text):
                 await self._emit(ev.MessageReceived(peer.name, message_id.hex(), text))
             case sess.MessageDelivered(message_id=message_id):
@@ -449,7 +449,9 @@ class Node:
                 assert self.public_address is not None
                 if not self._ready:
                     self._ready = True
-                    await self._emit(ev.Ready(name, self.signalling.label, self.public_address))
+                    await self._emit(
+                        ev.Ready(name, self.signalling.label, self.public_address, self.nat.nat_type.value)
+                    )
                 await self._emit(ev.SignalStatus(True))
             case SignallingLost(reason=reason, fatal=fatal):
                 await self._emit(ev.SignalStatus(False, reason, fatal))

@@ -96,6 +96,14 @@ class Failed:
 
 
 @dataclass(frozen=True, slots=True)
+class Pong:
+    """The answer to ping(): the path's round-trip time."""
+
+    txid: bytes
+    rtt: float
+
+
+@dataclass(frozen=True, slots=True)
 class MessageReceived:
     message_id: bytes
     text: str
@@ -106,7 +114,7 @@ class MessageDelivered:
     message_id: bytes
 
 
-Event = Connected | PathLost | Failed | MessageReceived | MessageDelivered
+Event = Connected | PathLost | Failed | Pong | MessageReceived | MessageDelivered
 
 
 @dataclass(slots=True)
@@ -141,6 +149,7 @@ class Session:
 
         # Probing.
         self._probes: dict[bytes, tuple[Address, float]] = {}
+        self._pings: set[bytes] = set()
         self._probe_deadline = 0.0
         self._next_probe_at = 0.0
         self._probe_gap = self.config.probe_interval
@@ -215,6 +224,14 @@ class Session:
             for candidate in self.candidates:
                 self._send_probe(candidate, now)
 
+    def ping(self, now: float) -> bytes | None:
+        """Probe the open path now; a Pong with the returned id follows if it answers."""
+        if self.state != State.CONNECTED or self.path is None:
+            return None
+        txid = self._send_probe(self.path, now)
+        self._pings.add(txid)
+        return txid
+
     def send_message(self, message_id: bytes, text: str, now: float) -> None:
         """Queue a message; it goes out now if connected, else when a path opens."""
         data = text.encode("utf-8")
@@ -265,6 +282,9 @@ class Session:
                     self.dropped["unknown probe"] += 1
                     return
                 self._rtt_sample(now - probe[1])
+                if txid in self._pings:
+                    self._pings.discard(txid)
+                    self._events.append(Pong(txid, now - probe[1]))
                 self._path_works(source, now)
             case wire.Data():
                 # The peer sends data only once its own probe came back: this path works.
@@ -328,6 +348,7 @@ class Session:
         # Forget probes too old to matter, so the table stays small.
         horizon = now - self.config.punch_timeout
         self._probes = {t: p for t, p in self._probes.items() if p[1] >= horizon}
+        self._pings &= self._probes.keys()
         for candidate in self.candidates:
             self._send_probe(candidate, now)
         self._next_probe_at = now + self._probe_gap
@@ -342,13 +363,14 @@ class Session:
         if self.state == State.CONNECTED and self._unanswered_since is None:
             self._unanswered_since = now
 
-    def _send_probe(self, address: Address, now: float) -> None:
+    def _send_probe(self, address: Address, now: float) -> bytes:
         assert self.remote_tag is not None
         txid = os.urandom(8)
         self._probes[txid] = (address, now)
         self._send(wire.Probe(self.remote_tag, self.local_tag, txid), address, now)
         self._last_probe = now
         self._expect_answer(now)
+        return txid
 
     def _send(self, packet: wire.Packet, address: Address, now: float) -> None:
         self._out.append((wire.encode(packet), address))

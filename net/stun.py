@@ -3,15 +3,18 @@
 aioice's `stun` module is a sans-I/O encoder and parser; this module adds the
 two things p2ptui does with it, answering Binding requests (the built-in
 server) and asking them (every client), and funnels every way a parse can
-fail into one error type.
+fail into one error type. The codec part is free of I/O; `StunClient` and
+`check_nat` below it run on trio.
 """
 
 from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+import trio
 from aioice import stun as _codec
 
 Address = tuple[str, int]
@@ -81,3 +84,107 @@ def binding_response(request: BindingRequest, source: Address) -> bytes:
     )
     message.attributes["XOR-MAPPED-ADDRESS"] = source
     return bytes(message)
+
+
+# --- Asking STUN servers (trio) ----------------------------------------------------
+
+TIMEOUT = 2.0
+
+
+class StunClient:
+    """Binding requests over a UDP socket that someone else reads.
+
+    The reader hands every Binding response to `response_received`; `binding`
+    sends a request (again and again, with back-off, until its deadline) and
+    waits for the matching response.
+    """
+
+    def __init__(self, sendto: Callable[[bytes, Address], Awaitable[None]]):
+        self._sendto = sendto
+        self._waiters: dict[bytes, trio.MemorySendChannel[Address]] = {}
+
+    async def binding(self, server: Address, timeout: float = TIMEOUT) -> Address | None:
+        """Our address as server sees it, or None if it did not answer in time."""
+        try:
+            infos = await trio.socket.getaddrinfo(server[0], server[1], trio.socket.AF_INET)
+        except OSError:
+            return None
+        destination = infos[0][4][:2]
+        txid, request = binding_request()
+        send, receive = trio.open_memory_channel[Address](1)
+        self._waiters[txid] = send
+        try:
+            with trio.move_on_after(timeout):
+                gap = 0.1
+                while True:  # Bounded by the deadline above.
+                    await self._sendto(request, destination)
+                    with trio.move_on_after(gap):
+                        return await receive.receive()
+                    gap = min(gap * 2, 1.0)
+        finally:
+            del self._waiters[txid]
+        return None
+
+    def response_received(self, message: BindingRequest | BindingResponse) -> bool:
+        """Hand over a parsed message; False if nobody was waiting for it."""
+        waiter = self._waiters.get(message.transaction_id)
+        if not isinstance(message, BindingResponse) or waiter is None:
+            return False
+        try:
+            waiter.send_nowait(message.mapped)
+        except trio.WouldBlock:
+            pass  # A duplicate answer; the first one counts.
+        return True
+
+
+async def ask_all(client: StunClient, servers: list[Address]) -> list[Address]:
+    """Ask every server at once; what those that answered saw, in the servers' order."""
+    answers: list[Address | None] = [None] * len(servers)
+
+    async def ask(index: int, server: Address) -> None:
+        answers[index] = await client.binding(server)
+
+    async with trio.open_nursery() as nursery:
+        for index, server in enumerate(servers):
+            nursery.start_soon(ask, index, server)
+    return [answer for answer in answers if answer is not None]
+
+
+async def check_nat(servers: list[Address], bind: Address = ("0.0.0.0", 0)):
+    """`p2ptui nat-check`: ask every server from one new socket; classify what they saw."""
+    from .nat import classify
+
+    sock = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
+    with sock:
+        await sock.bind(bind)
+
+        async def sendto(data: bytes, address: Address) -> None:
+            try:
+                await sock.sendto(data, address)
+            except OSError:
+                pass  # An unreachable server simply does not answer.
+
+        client = StunClient(sendto)
+
+        async def read() -> None:
+            while True:
+                try:
+                    data, _ = await sock.recvfrom(2048)
+                    client.response_received(parse_untrusted(data))
+                except (OSError, StunError):
+                    continue
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(read)
+            mapped = await ask_all(client, servers)
+            nursery.cancel_scope.cancel()
+        host, port = sock.getsockname()[:2]
+        if servers and host == "0.0.0.0":
+            probe = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
+            with probe:
+                try:
+                    await probe.connect(servers[0])  # sends nothing: finds our outgoing address
+                    host = probe.getsockname()[0]
+                except OSError:
+                    pass
+        return classify((host, port), mapped)

@@ -1,5 +1,6 @@
 """End to end: real p2ptui processes talking over real loopback sockets."""
 
+import json
 import uuid
 
 import pytest
@@ -121,3 +122,42 @@ def test_bad_options_are_one_line_and_no_traceback(processes, tmp_path, args, me
     assert process.wait() == 2
     assert len(output) == 1 and message in output[0]
     assert "Traceback" not in output[0]
+
+
+def test_ping_reports_each_round_trip_and_a_summary(processes):
+    url = processes.server()
+    processes.pipe("bob", "alice", url)  # answers probes from its core, not from the script
+    ping = processes.start(
+        "ping", "bob", "-c", "3", "--interval", "0.1", "--json", "--name", "alice", "--signal", url,
+        "--config-dir", str(processes.tmp_path / "alice"), "--bind", "127.0.0.1",
+    )
+    pongs = [ping.event("pong") for _ in range(3)]
+    assert [p["seq"] for p in pongs] == [0, 1, 2] and all(p["rtt_ms"] > 0 for p in pongs)
+    summary = ping.event("summary")
+    assert summary["path"] == "direct" and summary["remote"].startswith("127.0.0.1:")
+    assert (summary["sent"], summary["received"]) == (3, 3)
+    assert summary["connect_ms"] > 0
+    rtt = summary["rtt_ms"]
+    assert rtt["min"] <= rtt["p50"] <= rtt["p99"] <= rtt["max"]
+    assert ping.wait() == 0
+
+
+def test_ping_of_a_peer_that_never_comes_is_an_error(processes):
+    url = processes.server()
+    ping = processes.start(
+        "ping", "nobody", "--timeout", "1", "--json", "--name", "alice", "--signal", url,
+        "--config-dir", str(processes.tmp_path / "alice"), "--bind", "127.0.0.1",
+    )
+    assert "no path to nobody" in ping.event("error")["message"]
+    assert ping.wait() == 1
+
+
+def test_nat_check_on_loopback_finds_no_nat(processes):
+    url = processes.server()
+    check = processes.start(
+        "nat-check", "--json", "--signal", url, "--config-dir", str(processes.tmp_path / "c"), "--bind", "127.0.0.1",
+    )
+    report = json.loads(check.line())
+    assert report["nat"] == "open" and report["mapping"] == "endpoint-independent"
+    assert len(report["mapped"]) == 2  # the server's port and the next one both answered
+    assert check.wait() == 0

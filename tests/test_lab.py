@@ -221,3 +221,26 @@ def test_without_keepalives_the_path_is_lost_and_found_again_through_signalling(
     alice.send("still here?")
     assert alice.event("disconnected", timeout=10)["peer"] == "bob"
     assert bob.event("message", timeout=30)["text"] == "still here?"
+
+
+@pytest.mark.parametrize("kind, expected", [("port-restricted", "cone"), ("symmetric", "symmetric")])
+def test_nat_check_tells_the_mapping_behaviour(lab, peers, kind, expected):
+    router = lab.nat("r1", kind)
+    host = lab.lan_host(router, "a")
+    check = peers.run(host, "nat-check", "--json", "--signal", peers.url, "--config-dir", str(peers.tmp_path / "c"))
+    report = json.loads(check.line())
+    assert report["nat"] == expected
+    assert report["public"].startswith(f"{router.ip}:")
+    assert report["mapping"] == ("endpoint-independent" if expected == "cone" else "endpoint-dependent")
+
+
+def test_ping_across_two_nats_reports_the_direct_path(lab, peers):
+    alice_router, bob_router = lab.nat("ra"), lab.nat("rb")
+    peers.pipe(lab.lan_host(bob_router, "bob"), "bob", "alice")
+    ping = peers.run(
+        lab.lan_host(alice_router, "alice"), "ping", "bob", "-c", "3", "--interval", "0.1", "--json",
+        "--name", "alice", "--signal", peers.url, "--config-dir", str(peers.tmp_path / "alice"),
+    )
+    summary = ping.event("summary", timeout=30)
+    assert summary["path"] == "direct" and summary["remote"].startswith(f"{bob_router.ip}:")
+    assert summary["received"] == 3

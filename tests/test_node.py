@@ -154,7 +154,7 @@ async def test_a_server_that_hangs_up_after_registration_is_reconnected_to(nurse
     for name in ("alice", "carol", "dave"):
         await client.watch(name)
 
-    async def discover(stun_server):
+    async def discover(stun_servers):
         return ("127.0.0.1", 1)
 
     nursery.start_soon(client.run, discover)

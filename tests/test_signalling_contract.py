@@ -38,7 +38,7 @@ async def start_client(nursery, url, name, identity=None):
     identity = identity or Identity.generate()
     client = make_signalling(node_config(name, url), identity)
 
-    async def discover(stun_server):
+    async def discover(stun_servers):
         return ("127.0.0.1", 40000 + len(name))
 
     await nursery.start(client.run, discover)

@@ -4,6 +4,8 @@
     p2ptui --demo
     p2ptui signal-server [--host H] [--port P]
     p2ptui pipe --peer NAME [--echo] [--timeout S] [--linger S] [common options]
+    p2ptui ping PEER [-c N] [--interval S] [--json] [common options]
+    p2ptui nat-check [--json] [common options]
 
 Errors a user can cause print one line and exit non-zero; never a traceback.
 """
@@ -45,6 +47,7 @@ class Settings:
     firebase_credentials: str | None = None
     bind: tuple[str, int] = ("0.0.0.0", 0)
     keepalive: float = SessionConfig.keepalive_interval
+    stun: tuple[tuple[str, int], ...] = ()
 
     def node_config(self) -> NodeConfig:
         return NodeConfig(
@@ -54,6 +57,7 @@ class Settings:
             bind=self.bind,
             firebase_credentials=self.firebase_credentials,
             session=SessionConfig(keepalive_interval=self.keepalive),
+            stun_servers=self.stun,
         )
 
 
@@ -80,6 +84,14 @@ def _add_common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         default=default,
         metavar="IP[:PORT]",
         help="where the chat's UDP socket listens (default: 0.0.0.0 and any free port)",
+    )
+    parser.add_argument(
+        "--stun",
+        action="append",
+        default=default,
+        metavar="HOST:PORT",
+        help="a STUN server to learn your public address from (repeatable; the built-in "
+        "signalling server is one already)",
     )
     parser.add_argument(
         "--keepalive",
@@ -133,6 +145,19 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="after stdin ends, how long to wait for undelivered messages (default: 30)",
     )
+    ping = commands.add_parser("ping", help="probe the direct path to a peer, answered by its core")
+    _add_common(ping, suppress=True)
+    ping.add_argument("ping_peer", metavar="PEER", help="the peer to ping")
+    ping.add_argument("-c", "--count", type=int, default=4, help="probes to send (default: 4)")
+    ping.add_argument("--interval", type=float, default=1.0, metavar="SECONDS", help="between probes (default: 1)")
+    ping.add_argument(
+        "--timeout", type=float, default=15.0, metavar="SECONDS", help="wait this long for a path (default: 15)"
+    )
+    ping.add_argument("--json", action="store_true", help="one JSON object per line")
+
+    check = commands.add_parser("nat-check", help="your public address and NAT type, by STUN")
+    _add_common(check, suppress=True)
+    check.add_argument("--json", action="store_true", help="one JSON object")
     return parser
 
 
@@ -152,6 +177,7 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
     )
     if not isinstance(keepalive, (int, float)) or not 0.1 <= keepalive <= 3600:
         raise UsageError(f"bad keepalive {keepalive!r}: give seconds between 0.1 and 3600")
+    stun = tuple(_parse_host_port(str(item), "--stun") for item in (args.stun or file.get("stun") or []))
     if credentials is not None and not Path(str(credentials)).is_file():
         raise UsageError(f"no credentials file at {credentials}")
     try:
@@ -173,7 +199,15 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
         firebase_credentials=str(credentials) if credentials else None,
         bind=bind,
         keepalive=float(keepalive),
+        stun=stun,
     )
+
+
+def _parse_host_port(text: str, option: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
+        raise UsageError(f"bad {option} {text!r}: expected HOST:PORT")
+    return host.strip("[]"), int(port)
 
 
 def _parse_bind(text: str) -> tuple[str, int]:
@@ -194,6 +228,10 @@ def main(argv: list[str] | None = None) -> int:
             return _signal_server(args)
         if args.command == "pipe":
             return _pipe(args)
+        if args.command == "ping":
+            return _ping(args)
+        if args.command == "nat-check":
+            return _nat_check(args)
         return _tui(args)
     except UsageError as exc:
         print(f"p2ptui: error: {exc}", file=sys.stderr)
@@ -229,6 +267,34 @@ def _pipe(args: argparse.Namespace) -> int:
         return 2
     options = PipeOptions(args.pipe_peer, echo=args.echo, timeout=args.timeout, linger=args.linger)
     return trio.run(run_pipe, settings.node_config(), settings.identity, options)
+
+
+def _ping(args: argparse.Namespace) -> int:
+    from .diagnostics import PingOptions, run_ping
+
+    logging.basicConfig(level=logging.WARNING, format="p2ptui: %(message)s")
+    settings = resolve_settings(args)
+    try:
+        check_name(args.ping_peer)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if args.count < 1 or args.interval < 0 or args.timeout <= 0:
+        raise UsageError("ping needs --count of 1 or more, and a positive --timeout")
+    options = PingOptions(args.ping_peer, args.count, args.interval, args.timeout, args.json)
+    return trio.run(run_ping, settings.node_config(), settings.identity, options)
+
+
+def _nat_check(args: argparse.Namespace) -> int:
+    from .diagnostics import run_nat_check
+
+    settings = resolve_settings(args)
+    servers = list(settings.stun)
+    url = parse_signal_url(settings.signal)
+    if url.scheme == "tcp":  # The built-in server answers STUN on its port and the next one.
+        servers = [(url.host, url.port), (url.host, url.port + 1), *servers]
+    if not servers:
+        raise UsageError("nat-check needs a STUN server: give --stun HOST:PORT (Firestore has none)")
+    return trio.run(run_nat_check, servers, settings.bind, args.json)
 
 
 def _tui(args: argparse.Namespace) -> int:

@@ -119,8 +119,8 @@ SignallingEvent = (
     Registered | SignallingLost | OfferReceived | AnswerReceived | PresenceChanged | OfferRefused
 )
 
-#: Finds our public address; given the STUN server the backend offers, if any.
-DiscoverAddress = Callable[[Address | None], Awaitable[Address]]
+#: Finds our public address; given the STUN servers the backend offers, if any.
+DiscoverAddress = Callable[[list[Address]], Awaitable[Address]]
 
 
 class SignallingClient(abc.ABC):

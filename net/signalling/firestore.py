@@ -206,7 +206,7 @@ class FirestoreSignalling(SignallingClient):
     async def _connect(self, discover: DiscoverAddress) -> None:
         if self._db is None:
             self._db = await trio.to_thread.run_sync(self._open_client)
-        address = await discover(None)
+        address = await discover([])  # Firestore has no STUN: only the configured servers.
         self._address = format_address(address)
         await trio.to_thread.run_sync(self._register)
         for key in ("offers-in", "offers-out", *(f"presence:{n}" for n in sorted(self._watching))):

@@ -80,12 +80,22 @@ class SignalServer:
             await extra.aclose()
         bound = listener.socket.getsockname()[:2]
         udp = trio.socket.socket(listener.socket.family, trio.socket.SOCK_DGRAM)
-        with udp:
+        # A second STUN port (port + 1): comparing what two ports saw tells a
+        # client whether its NAT maps endpoint-independently.
+        second = trio.socket.socket(listener.socket.family, trio.socket.SOCK_DGRAM)
+        with udp, second:
             await udp.bind(bound)
+            try:
+                await second.bind((bound[0], bound[1] + 1))
+            except OSError as exc:
+                log.warning("no second STUN port %d: %s", bound[1] + 1, exc.strerror or exc)
+                second.close()
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._answer_stun, udp)
+                if second.fileno() != -1:
+                    nursery.start_soon(self._answer_stun, second)
                 await nursery.start(trio.serve_listeners, self._handle, [listener])
-                log.info("signalling server on %s:%d (TCP signalling, UDP STUN)", *bound)
+                log.info("signalling server on %s:%d (TCP signalling, UDP STUN on it and the next port)", *bound)
                 task_status.started((bound[0], bound[1]))
 
     # --- STUN ------------------------------------------------------------------------

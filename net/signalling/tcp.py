@@ -154,7 +154,9 @@ class TcpSignalling(SignallingClient):
             nonce = bytes.fromhex(challenge["nonce"])
         except ValueError:
             raise protocol.SignallingProtocolError("the challenge is not hex") from None
-        address = await discover((self._url.host, self._url.port))
+        # The built-in server answers STUN on its port and the next one.
+        host, port = self._url.host, self._url.port
+        address = await discover([(host, port), (host, port + 1)])
         signature = self._identity.sign(protocol.register_challenge(nonce, self._name))
         await stream.send_all(
             protocol.encode(

@@ -1,0 +1,25 @@
+"""NAT classification from what STUN servers saw: a pure function."""
+
+import pytest
+
+from p2ptui.net.nat import NatType, classify
+
+LOCAL = ("10.0.0.2", 5000)
+
+
+@pytest.mark.parametrize(
+    "mapped, nat_type, independent",
+    [
+        ([], NatType.UNKNOWN, None),
+        ([LOCAL, LOCAL], NatType.OPEN, True),
+        ([("203.0.113.1", 5000)], NatType.SINGLE, None),
+        ([("203.0.113.1", 5000), ("203.0.113.1", 5000)], NatType.CONE, True),
+        ([("203.0.113.1", 5000), ("203.0.113.1", 61234)], NatType.SYMMETRIC, False),
+    ],
+)
+def test_classify(mapped, nat_type, independent):
+    report = classify(LOCAL, mapped)
+    assert report.nat_type == nat_type
+    assert report.endpoint_independent is independent
+    assert report.public == (mapped[0] if mapped else None)
+    assert report.words  # plain words for every type

@@ -1,0 +1,100 @@
+"""`p2ptui ping` and `p2ptui nat-check`: what the path to a peer, and our NAT, are like."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+
+import trio
+
+from p2ptui.net import Identity, NodeConfig, events, open_node
+from p2ptui.net.nat import NatReport
+from p2ptui.net.signalling.messages import format_address
+from p2ptui.net.stun import check_nat
+
+
+def _print(as_json: bool, text: str, **fields) -> None:
+    print(json.dumps(fields) if as_json else text, flush=True)
+
+
+def percentile(values: list[float], share: float) -> float:
+    """Nearest-rank percentile of a non-empty list."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
+
+
+@dataclass
+class PingOptions:
+    peer: str
+    count: int = 4
+    interval: float = 1.0
+    timeout: float = 15.0
+    """How long to wait for a path to the peer."""
+    json: bool = False
+
+
+async def run_ping(config: NodeConfig, identity: Identity, options: PingOptions) -> int:
+    async with open_node(config, identity) as node:
+        started = trio.current_time()
+        node.open(options.peer)
+        peer = node.peers[options.peer]
+        with trio.move_on_after(options.timeout):
+            await peer.status.wait_value(events.PeerStatus.CONNECTED)
+        if peer.status.value != events.PeerStatus.CONNECTED:
+            reason = peer.reason or f"{options.peer} is {peer.status.value.value}"
+            _print(options.json, f"p2ptui: no path to {options.peer}: {reason}", event="error",
+                   message=f"no path to {options.peer} within {options.timeout:g} s: {reason}")
+            return 1
+        connect_ms = (trio.current_time() - started) * 1000
+        remote = format_address(peer.session.path) if peer.session.path else ""
+        rtts: list[float] = []
+        for seq in range(options.count):
+            if seq:
+                await trio.sleep(options.interval)
+            try:
+                rtt = await node.ping(options.peer)
+            except ValueError:
+                rtt = None  # The path closed meanwhile: a lost probe.
+            if rtt is None:
+                _print(options.json, f"timeout waiting for {options.peer}", event="timeout", seq=seq)
+            else:
+                rtts.append(rtt * 1000)
+                _print(options.json, f"pong from {options.peer} (direct, {remote}) in {rtt * 1000:.2f} ms",
+                       event="pong", seq=seq, rtt_ms=round(rtt * 1000, 3))
+        stats = (
+            {name: round(percentile(rtts, share), 3) for name, share in
+             (("min", 0), ("p50", 0.5), ("p99", 0.99), ("max", 1))}
+            if rtts else None
+        )
+        summary = (
+            f"--- {options.peer}: {options.count} sent, {len(rtts)} received, "
+            f"connected in {connect_ms:.0f} ms"
+            + (f"; rtt min/p50/p99/max = {stats['min']}/{stats['p50']}/{stats['p99']}/{stats['max']} ms"
+               if stats else "")
+        )
+        _print(options.json, summary, event="summary", peer=options.peer, path="direct", remote=remote,
+               connect_ms=round(connect_ms, 1), sent=options.count, received=len(rtts), rtt_ms=stats)
+        return 0 if rtts else 1
+
+
+async def run_nat_check(servers: list[tuple[str, int]], bind: tuple[str, int], as_json: bool) -> int:
+    report: NatReport = await check_nat(servers, bind)
+    mapping = {True: "endpoint-independent", False: "endpoint-dependent", None: "unknown"}[
+        report.endpoint_independent
+    ]
+    public = format_address(report.public) if report.public else None
+    if as_json:
+        print(json.dumps({
+            "public": public,
+            "mapping": mapping,
+            "nat": report.nat_type.value,
+            "description": report.words,
+            "mapped": [format_address(a) for a in report.mapped],
+            "servers": [f"{host}:{port}" for host, port in servers],
+        }), flush=True)
+    else:
+        print(f"public address: {public or 'unknown'}")
+        print(f"mapping:        {mapping} ({len(report.mapped)} of {len(servers)} STUN servers answered)")
+        print(f"NAT type:       {report.words}")
+    return 0 if report.public else 1
