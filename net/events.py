@@ -52,6 +52,8 @@ class PeerChanged:
     status: PeerStatus
     path: str | None = None
     """"direct" when connected."""
+    network: str | None = None
+    """Where the remote address is when connected: "local", "lan" or "internet"."""
     remote: Address | None = None
     reason: str = ""
     incoming: bool = False

@@ -11,6 +11,7 @@ punches from both sides whatever the filter.
 from __future__ import annotations
 
 import enum
+import ipaddress
 from dataclasses import dataclass
 
 Address = tuple[str, int]
@@ -79,3 +80,20 @@ def classify(local: Address, mapped: list[Address]) -> NatReport:
     else:
         nat_type = NatType.SYMMETRIC
     return NatReport(nat_type, public, tuple(mapped))
+
+
+_LAN_NETWORKS = [
+    ipaddress.ip_network(n)
+    for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "fc00::/7", "fe80::/10")
+]
+
+
+def network_of(ip: str) -> str:
+    """Where a peer's address is: "local" (this machine), "lan" (a private network)
+    or "internet". Not ipaddress's is_private, which counts documentation ranges too."""
+    address = ipaddress.ip_address(ip)
+    if address.is_loopback:
+        return "local"
+    if any(address in network for network in _LAN_NETWORKS):
+        return "lan"
+    return "internet"

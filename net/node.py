@@ -327,7 +327,7 @@ class Node:
                 peer.reason = f"lost the path to {remote[0]}:{remote[1]}"
                 peer.path_lost.value = True
             case sess.Failed(reason=reason):
-                peer.reason = reason
+                peer.reason = f"{reason}; our NAT: {self.nat.nat_type.value}"
             case sess.Pong(txid=txid, rtt=rtt):
                 if (waiter := self._pongs.get(txid)) is not None:
                     waiter.send_nowait(rtt)  # Room for exactly this one answer.
@@ -363,6 +363,7 @@ class Node:
                 peer.name,
                 status,
                 path="direct" if connected else None,
+                network=nat.network_of(peer.session.path[0]) if connected and peer.session.path else None,
                 remote=peer.session.path if connected else None,
                 reason="" if connected else peer.reason,
                 incoming=incoming,

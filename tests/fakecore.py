@@ -36,4 +36,6 @@ def make_app(core: FakeCore, peers=("alice", "bob", "carol")) -> P2PApp:
 
 
 def connected(peer: str, port: int) -> events.PeerChanged:
-    return events.PeerChanged(peer, events.PeerStatus.CONNECTED, "direct", ("192.0.2.7", port))
+    return events.PeerChanged(
+        peer, events.PeerStatus.CONNECTED, path="direct", network="internet", remote=("198.51.100.7", port)
+    )

@@ -123,7 +123,8 @@ def test_two_pipes_behind_port_restricted_nats_talk_directly(lab, peers):
     bob = peers.pipe(lab.lan_host(bob_router, "bob"), "bob", "alice")
     # Each sees the other at its router's public address: a direct path through both NATs.
     assert alice.event("ready")["address"].startswith(f"{alice_router.ip}:")
-    assert alice.event("connected")["remote"].startswith(f"{bob_router.ip}:")
+    connected = alice.event("connected")
+    assert connected["remote"].startswith(f"{bob_router.ip}:") and connected["network"] == "internet"
     assert bob.event("connected")["remote"].startswith(f"{alice_router.ip}:")
     alice.send("hello through two NATs")
     assert bob.event("message")["text"] == "hello through two NATs"
@@ -157,6 +158,7 @@ def test_the_nat_matrix(lab, peers, kind_a, kind_b):
     else:
         error = alice.event("error", timeout=30)["message"]
         assert "no path to bob" in error and "no answer from the peer" in error
+        assert f"our NAT: {'symmetric' if kind_a == 'symmetric' else 'cone'}" in error
         assert alice.wait(timeout=30) == 1
 
 
@@ -164,7 +166,8 @@ def test_two_hosts_on_one_lan_talk_over_the_lan(lab, peers):
     router = lab.nat("r1")
     alice = peers.pipe(lab.lan_host(router, "alice"), "alice", "bob")
     bob = peers.pipe(lab.lan_host(router, "bob"), "bob", "alice")
-    assert alice.event("connected")["remote"].startswith(f"{router.lan_prefix}.")
+    connected = alice.event("connected")
+    assert connected["remote"].startswith(f"{router.lan_prefix}.") and connected["network"] == "lan"
     alice.send("next door")
     assert bob.event("message")["text"] == "next door"
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from p2ptui.net.nat import NatType, classify
+from p2ptui.net.nat import NatType, classify, network_of
 
 LOCAL = ("10.0.0.2", 5000)
 
@@ -23,3 +23,12 @@ def test_classify(mapped, nat_type, independent):
     assert report.endpoint_independent is independent
     assert report.public == (mapped[0] if mapped else None)
     assert report.words  # plain words for every type
+
+
+@pytest.mark.parametrize(
+    "ip, network",
+    [("127.0.0.1", "local"), ("::1", "local"), ("10.1.2.3", "lan"), ("192.168.1.9", "lan"),
+     ("172.20.0.1", "lan"), ("fd00::1", "lan"), ("203.0.113.5", "internet"), ("8.8.8.8", "internet")],
+)
+def test_network_of(ip, network):
+    assert network_of(ip) == network

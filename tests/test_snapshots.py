@@ -14,7 +14,7 @@ def busy_app():
     async def populate(pilot):
         app.query_one("#input", Input).cursor_blink = False
         core.emit(
-            events.Ready("dana", "tcp://127.0.0.1:7878", ("203.0.113.9", 40123)),
+            events.Ready("dana", "tcp://127.0.0.1:7878", ("203.0.113.9", 40123), nat="cone"),
             connected("alice", 51000),
             events.PeerChanged("bob", PeerStatus.CONNECTING),
             events.PeerChanged("carol", PeerStatus.OFFLINE),

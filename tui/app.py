@@ -230,8 +230,8 @@ class P2PApp(App[None]):
     @on(CoreEvent)
     def _core_event(self, message: CoreEvent) -> None:
         match message.event:
-            case events.Ready(name=name, signal=signal, address=address):
-                self._status = f"{signal} · seen as {format_address(address)}"
+            case events.Ready(name=name, signal=signal, address=address, nat=nat_type):
+                self._status = f"{signal} · {format_address(address)} · NAT: {nat_type}"
                 self._error = ""
             case events.SignalStatus(connected=True):
                 self._error = ""
@@ -259,6 +259,7 @@ class P2PApp(App[None]):
             conversation.new = changed.incoming
         conversation.status = changed.status
         conversation.path = changed.path
+        conversation.network = changed.network
         conversation.remote = format_address(changed.remote) if changed.remote else ""
         conversation.reason = changed.reason
         if self.selected is None:

@@ -24,6 +24,7 @@ class Conversation:
     peer: str
     status: PeerStatus = PeerStatus.OFFLINE
     path: str | None = None
+    network: str | None = None
     remote: str = ""
     reason: str = ""
     unread: int = 0

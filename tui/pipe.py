@@ -84,7 +84,13 @@ class _Pipe:
                     if status == events.PeerStatus.CONNECTED and event.remote:
                         waiting = False
                         self.connected = True
-                        emit("connected", peer=peer, path=event.path, remote=format_address(event.remote))
+                        emit(
+                            "connected",
+                            peer=peer,
+                            path=event.path,
+                            network=event.network,
+                            remote=format_address(event.remote),
+                        )
                     elif self.connected:
                         self.connected = False
                         emit("disconnected", peer=peer, reason=event.reason)

@@ -14,6 +14,8 @@ from p2ptui.net import PeerStatus
 
 from .model import Conversation, Line
 
+NETWORK_WORDS = {"local": " on this machine", "lan": " over the LAN", "internet": " over the internet"}
+
 STATUS_ICON = {
     PeerStatus.OFFLINE: ("○", "$text-muted"),
     PeerStatus.ONLINE: ("◌", "$text"),
@@ -97,7 +99,8 @@ def describe(conversation: Conversation) -> str:
     """The state of a conversation, in words."""
     status = conversation.status
     if status == PeerStatus.CONNECTED:
-        return f"connected {conversation.path} to {conversation.remote}"
+        where = NETWORK_WORDS.get(conversation.network or "", "")
+        return f"connected {conversation.path}{where} to {conversation.remote}"
     if conversation.reason and status in (PeerStatus.FAILED, PeerStatus.OFFLINE):
         return f"{status.value}: {conversation.reason}"
     return status.value
