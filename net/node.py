@@ -97,6 +97,7 @@ class Peer:
         #: The peer started the conversation; told with the first status event.
         self.incoming = False
         self.announced = False
+        self.announced_path: Address | None = None
         #: Whether presence (or an offer) has told us anything about the peer yet.
         self.heard_of = False
         self._wakeup = trio.Event()
@@ -352,9 +353,11 @@ class Node:
         else:
             status = ev.PeerStatus.ONLINE
         first = peer.incoming or not peer.announced
-        if status == peer.status.value and not first:
+        moved = status == ev.PeerStatus.CONNECTED and peer.session.path != peer.announced_path
+        if status == peer.status.value and not first and not moved:
             return
         incoming, peer.incoming, peer.announced = peer.incoming, False, True
+        peer.announced_path = peer.session.path
         log.debug("peer %s: %s -> %s", peer.name, peer.status.value.value, status.value)
         peer.status.value = status
         connected = status == ev.PeerStatus.CONNECTED

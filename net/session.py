@@ -29,6 +29,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 
 from . import wire
+from .nat import network_of
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +116,13 @@ class MessageDelivered:
 
 
 Event = Connected | PathLost | Failed | Pong | MessageReceived | MessageDelivered
+
+
+def _rank(address: Address | None) -> int:
+    """Which paths are preferred: this machine, then the LAN, then the internet."""
+    if address is None:
+        return 3
+    return {"local": 0, "lan": 1}.get(network_of(address[0]), 2)
 
 
 @dataclass(slots=True)
@@ -285,6 +293,10 @@ class Session:
                 if txid in self._pings:
                     self._pings.discard(txid)
                     self._events.append(Pong(txid, now - probe[1]))
+                if self.state == State.CONNECTED and _rank(source) < _rank(self.path):
+                    # A LAN pair is preferred: both ways work there too, so move.
+                    self.path = source
+                    self._events.append(Connected(source, now - probe[1]))
                 self._path_works(source, now)
             case wire.Data():
                 # The peer sends data only once its own probe came back: this path works.

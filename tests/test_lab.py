@@ -73,10 +73,7 @@ def test_coturn_answers_stun_with_the_routers_public_address(lab):
     server = lab.public_host("stun")
     router = lab.nat("r1")
     host = lab.lan_host(router, "a")
-    server.popen(
-        "turnserver", "-n", f"--listening-ip={server.ip}", "--listening-port=3478", "--stun-only",
-        "--no-cli", "--no-tls", "--no-dtls", "--log-file=stdout", f"--pidfile=/tmp/{lab.prefix}-turn.pid",
-    )
+    start_coturn(lab, server)
     # udptool retries a few times while coturn starts: p2ptui's STUN code against a real server.
     answer = udptool(host, "stun", "--bind", "5001", "--to", f"{server.ip}:3478")
     output, _ = answer.communicate(timeout=15)
@@ -226,12 +223,26 @@ def test_without_keepalives_the_path_is_lost_and_found_again_through_signalling(
     assert bob.event("message", timeout=30)["text"] == "still here?"
 
 
+def start_coturn(lab, host):
+    return host.popen(
+        "turnserver", "-n", f"--listening-ip={host.ip}", "--listening-port=3478", "--stun-only",
+        "--no-cli", "--no-tls", "--no-dtls", "--log-file=stdout", f"--pidfile={lab.files / 'turn.pid'}",
+    )
+
+
 @pytest.mark.parametrize("kind, expected", [("port-restricted", "cone"), ("symmetric", "symmetric")])
 def test_nat_check_tells_the_mapping_behaviour(lab, peers, kind, expected):
+    coturn = lab.public_host("stun")
+    start_coturn(lab, coturn)
     router = lab.nat("r1", kind)
     host = lab.lan_host(router, "a")
-    check = peers.run(host, "nat-check", "--json", "--signal", peers.url, "--config-dir", str(peers.tmp_path / "c"))
+    # Three STUN servers: the built-in server's two ports and coturn, an independent one.
+    check = peers.run(
+        host, "nat-check", "--json", "--signal", peers.url, "--stun", f"{coturn.ip}:3478",
+        "--config-dir", str(peers.tmp_path / "c"),
+    )
     report = json.loads(check.line())
+    assert len(report["mapped"]) == 3, report  # coturn answered as well
     assert report["nat"] == expected
     assert report["public"].startswith(f"{router.ip}:")
     assert report["mapping"] == ("endpoint-independent" if expected == "cone" else "endpoint-dependent")

@@ -243,3 +243,17 @@ def test_a_new_offer_while_connected_punches_toward_every_candidate():
         ("198.51.100.9", 4000),
     }
     assert link.b.state == sess.State.CONNECTED
+
+
+def test_a_lan_path_is_preferred_when_it_answers_too():
+    # Both the peer's public and its LAN address answer (a NAT that hairpins):
+    # the session settles on the LAN one, whichever answered first.
+    session = sess.Session()
+    lan, public = ("192.168.1.20", 4000), ("203.0.113.50", 4000)
+    session.start(b"P" * 8, [public, lan], 0.0)
+    probes = {address: wire.parse_untrusted(data).txid for data, address in session.datagrams_to_send()}
+    session.datagram_received(wire.ProbeAck(session.local_tag, b"P" * 8, probes[public]), public, 0.01)
+    assert session.path == public
+    session.datagram_received(wire.ProbeAck(session.local_tag, b"P" * 8, probes[lan]), lan, 0.02)
+    assert session.path == lan and session.state == sess.State.CONNECTED
+    assert [e.remote for e in session.events() if isinstance(e, sess.Connected)] == [public, lan]

@@ -33,6 +33,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,6 +98,8 @@ class Router(Host):
 class Lab:
     def __init__(self) -> None:
         self.prefix = f"p2l{uuid.uuid4().hex[:6]}"
+        #: Files of the lab's processes (coturn's pid file, say), removed by close().
+        self.files = Path(tempfile.mkdtemp(prefix=f"{self.prefix}-"))
         self.namespaces: list[str] = []
         self.processes: list[subprocess.Popen] = []
         self._next_public = 10
@@ -211,6 +214,7 @@ class Lab:
         for namespace in reversed(self.namespaces):
             subprocess.run(["ip", "netns", "del", namespace], capture_output=True)
         self.namespaces.clear()
+        shutil.rmtree(self.files, ignore_errors=True)
 
 
 def udptool(host: Host, *args: str) -> subprocess.Popen:
