@@ -22,7 +22,7 @@ from pathlib import Path
 import trio
 
 from p2ptui.net import DEFAULT_SIGNAL_URL, Identity, NodeConfig, SessionConfig, open_node
-from p2ptui.net.config import ConfigError, config_dir, default_name, load_config_file
+from p2ptui.net.config import CONFIG_FILE, ConfigError, config_dir, default_name, load_config_file
 from p2ptui.net.signalling import check_name, parse_signal_url
 from p2ptui.net.signalling.server import DEFAULT_PORT
 
@@ -177,7 +177,10 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
     )
     if not isinstance(keepalive, (int, float)) or not 0.1 <= keepalive <= 3600:
         raise UsageError(f"bad keepalive {keepalive!r}: give seconds between 0.1 and 3600")
-    stun = tuple(_parse_host_port(str(item), "--stun") for item in (args.stun or file.get("stun") or []))
+    stun_list = args.stun or file.get("stun") or []
+    if not isinstance(stun_list, list):
+        raise UsageError(f'bad stun {stun_list!r} in {CONFIG_FILE}: expected a list like ["HOST:PORT"]')
+    stun = tuple(_parse_host_port(str(item), "--stun") for item in stun_list)
     if credentials is not None and not Path(str(credentials)).is_file():
         raise UsageError(f"no credentials file at {credentials}")
     try:
