@@ -108,6 +108,8 @@ async def test_the_client_recovers_from_an_emulator_restart(monkeypatch):
 
 
 async def test_presence_goes_stale_when_a_peer_stops_refreshing(firestore_url, nursery):
+    # Staleness is judged by our clock (when the document last changed), not the
+    # peer's last_seen: a peer whose clock is wrong is neither lost nor kept.
     db = admin_db(firestore_url)
     key = Identity.generate().public_key
     await trio.to_thread.run_sync(
@@ -116,9 +118,27 @@ async def test_presence_goes_stale_when_a_peer_stops_refreshing(firestore_url, n
              "updated": datetime.now(timezone.utc)}
         )
     )
-    alice, _ = await start_client(nursery, firestore_url, "alice")
+    alice, _ = await start_client(nursery, firestore_url, "alice")  # presence_interval 1 s
     await alice.watch("ghost")
     from p2ptui.net.signalling import PresenceChanged
 
-    presence = (await next_event(alice.events, PresenceChanged)).presence
-    assert presence.name == "ghost" and not presence.online
+    first = (await next_event(alice.events, PresenceChanged)).presence
+    assert first.name == "ghost" and first.online  # just written: fresh, whatever last_seen says
+    later = (await next_event(alice.events, PresenceChanged, timeout=15)).presence
+    assert later.name == "ghost" and not later.online  # never refreshed: stale after 3 intervals
+
+
+async def test_losing_a_name_race_does_not_mark_the_owner_offline(firestore_url, nursery):
+    # Regression: the loser's shutdown wrote online: False over the owner's presence.
+    from p2ptui.net.signalling import SignallingLost
+
+    owner, owner_identity = await start_client(nursery, firestore_url, "alice")
+    await next_event(owner.events, Registered)
+    with trio.CancelScope() as scope:
+        async with trio.open_nursery() as inner:
+            thief, _ = await start_client(inner, firestore_url, "alice")
+            assert (await next_event(thief.events, SignallingLost)).fatal
+            scope.cancel()
+    db = admin_db(firestore_url)
+    document = await trio.to_thread.run_sync(lambda: db.collection("peers").document("alice").get().to_dict())
+    assert document["online"] is True and document["key"] == owner_identity.public_key

@@ -128,6 +128,9 @@ class FirestoreSignalling(SignallingClient):
         self._presence: dict[str, dict[str, Any]] = {}
         self._announced_online: dict[str, bool] = {}
         self._answered: set[str] = set()
+        self._registered = False
+        #: When (our clock) each watched peer's presence last changed.
+        self._presence_arrived: dict[str, float] = {}
         #: Document reads and writes this client made (the billed operations).
         self.operations: Counter[str] = Counter()
         #: Documents skipped because they did not validate, by reason.
@@ -209,24 +212,33 @@ class FirestoreSignalling(SignallingClient):
         address = await discover([])  # Firestore has no STUN: only the configured servers.
         self._address = format_address(address)
         await trio.to_thread.run_sync(self._register)
+        self.operations["read"] += 1  # Counted here, in trio: Counter is not thread-safe.
+        self.operations["write"] += 1
         for key in ("offers-in", "offers-out", *(f"presence:{n}" for n in sorted(self._watching))):
             await self._start_listener(key)
 
     async def _start_listener(self, key: str) -> None:
         """Start the listener called key, unless it runs. Only trio touches _listeners."""
-        if key not in self._listeners:
-            self._listeners[key] = None  # Claimed: a concurrent call does not start a second one.
-            try:
-                self._listeners[key] = await trio.to_thread.run_sync(self._listen, key)
-            finally:
-                if self._listeners.get(key) is None:
-                    del self._listeners[key]
+        if key in self._listeners or self._token is None:  # Running, or going offline.
+            return
+        self._listeners[key] = None  # Claimed: a concurrent call does not start a second one.
+        try:
+            self._listeners[key] = await trio.to_thread.run_sync(self._listen, key)
+        except Exception as exc:
+            raise SignallingUnavailable(f"Firestore ({self.label}): {_describe(exc)}") from exc
+        finally:
+            if self._listeners.get(key) is None:
+                self._listeners.pop(key, None)
+        if self._token is None:  # Went offline meanwhile: do not leave it running.
+            listener = self._listeners.pop(key)
+            await trio.to_thread.run_sync(listener.unsubscribe)
 
     async def _stay_registered(self) -> None:
         """Refresh presence, revive dead listeners, notice peers gone silent."""
         while True:
             await trio.sleep(self._presence_interval)
             await trio.to_thread.run_sync(self._refresh_presence)
+            self.operations["write"] += 1
             for key, listener in list(self._listeners.items()):
                 if listener is not None and not listener.is_active:
                     log.info("Firestore listener %s stopped; starting it again", key)
@@ -305,19 +317,20 @@ class FirestoreSignalling(SignallingClient):
             transaction.set(ref, self._presence_data(online=True))
 
         claim(self._db.transaction())
-        self.operations["read"] += 1
-        self.operations["write"] += 1
+        self._registered = True
 
     def _refresh_presence(self) -> None:
         # A merge-set (not update), so presence comes back after the store lost it.
         ref = self._db.collection(PEERS).document(self._name)
         ref.set(self._presence_data(online=True), merge=True, **_ONCE)
-        self.operations["write"] += 1
 
     def _mark_offline(self) -> None:
+        # Only a name we registered, and update() (which needs the document to
+        # exist): never create a keyless document that would lock the name.
+        if not self._registered:
+            return
         ref = self._db.collection(PEERS).document(self._name)
-        ref.set({"online": False, "updated": self._server_timestamp()}, merge=True, **_ONCE)
-        self.operations["write"] += 1
+        ref.update({"online": False, "updated": self._server_timestamp()}, **_ONCE)
 
     def _listen(self, key: str):
         """Start a listener: "offers-in", "offers-out" or "presence:NAME"."""
@@ -379,12 +392,14 @@ class FirestoreSignalling(SignallingClient):
 
     async def _handle(self, change: _Change) -> None:
         if change.kind == "REMOVED" or change.data is None:
+            self._answered.discard(change.doc_id)
             if change.listener == "presence":
                 self._presence.pop(change.doc_id, None)
                 await self._announce_presence(change.doc_id)
             return
         if change.listener == "presence":
             self._presence[change.doc_id] = change.data
+            self._presence_arrived[change.doc_id] = time.monotonic()
             await self._announce_presence(change.doc_id)
         elif change.listener == "offers-in":
             await self._offer_document(change)
@@ -444,16 +459,18 @@ class FirestoreSignalling(SignallingClient):
             return
         data = self._presence.get(name)
         presence = self._presence_untrusted(name, data)
-        if self._announced_online.get(name) == presence.online and presence.online:
-            return  # A refresh of presence that is still online: nothing new.
+        if self._announced_online.get(name) == presence.online:
+            return  # Nothing new: a refresh, or a peer still offline.
         self._announced_online[name] = presence.online
         await self._send_events.send(PresenceChanged(presence))
 
     def _presence_untrusted(self, name: str, data: dict[str, Any] | None) -> Presence:
         if not data:
             return Presence(name, online=False)
-        last_seen = data.get("last_seen")
-        fresh = isinstance(last_seen, (int, float)) and time.time() - last_seen < self._presence_timeout
+        # Fresh by our own clock (when the document last changed here), never by
+        # the peer's last_seen, which is its clock and may be wrong either way.
+        arrived = self._presence_arrived.get(name)
+        fresh = arrived is not None and time.monotonic() - arrived < self._presence_timeout
         try:
             return Presence.from_dict_untrusted(
                 {
