@@ -204,7 +204,11 @@ class Node:
 
     async def _run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         with self._socket:
-            await self._socket.bind(self.config.bind)
+            try:
+                await self._socket.bind(self.config.bind)
+            except OSError as exc:
+                host, port = self.config.bind
+                raise ValueError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 nursery.start_soon(self._receive_datagrams)
@@ -545,7 +549,7 @@ async def _route_source_ip(destination: str) -> str | None:
     with probe:
         try:
             await probe.connect((destination, 9))
-        except OSError:
+        except (OSError, UnicodeError):
             return None
         return probe.getsockname()[0]
 
@@ -554,7 +558,7 @@ async def _route_source_ip(destination: str) -> str | None:
 async def open_node(config: NodeConfig, identity: Identity) -> AsyncIterator[Node]:
     """A running node; leaving the block stops it and everything it started.
 
-    Raises ValueError for a bad name or signalling URL.
+    Raises ValueError for a bad name or signalling URL, or an address it cannot listen on.
     """
     node = Node(config, identity, make_signalling(config, identity))
     async with trio.open_nursery() as nursery:

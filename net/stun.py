@@ -107,7 +107,7 @@ class StunClient:
         """Our address as server sees it, or None if it did not answer in time."""
         try:
             infos = await trio.socket.getaddrinfo(server[0], server[1], trio.socket.AF_INET)
-        except OSError:
+        except (OSError, UnicodeError):  # UnicodeError: a name IDNA refuses, like "a..b"
             return None
         destination = infos[0][4][:2]
         txid, request = binding_request()
@@ -156,7 +156,10 @@ async def check_nat(servers: list[Address], bind: Address = ("0.0.0.0", 0)):
 
     sock = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
     with sock:
-        await sock.bind(bind)
+        try:
+            await sock.bind(bind)
+        except OSError as exc:
+            raise ValueError(f"cannot listen on {bind[0]}:{bind[1]}: {exc.strerror or exc}") from None
 
         async def sendto(data: bytes, address: Address) -> None:
             try:
@@ -185,6 +188,6 @@ async def check_nat(servers: list[Address], bind: Address = ("0.0.0.0", 0)):
                 try:
                     await probe.connect(servers[0])  # sends nothing: finds our outgoing address
                     host = probe.getsockname()[0]
-                except OSError:
+                except (OSError, UnicodeError):
                     pass
         return classify((host, port), mapped)

@@ -114,6 +114,7 @@ def test_a_taken_name_is_refused(processes):
         (["--bind", "127.0.0.1:99999"], "out of range"),
         (["--bind", "localhost"], "bad --bind"),
         (["--keepalive", "0"], "bad keepalive"),
+        (["--stun", "a..b:3478"], "not a host name"),
     ],
 )
 def test_bad_options_are_one_line_and_no_traceback(processes, tmp_path, args, message):
@@ -161,3 +162,11 @@ def test_nat_check_on_loopback_finds_no_nat(processes):
     assert report["nat"] == "open" and report["mapping"] == "endpoint-independent"
     assert len(report["mapped"]) == 2  # the server's port and the next one both answered
     assert check.wait() == 0
+
+
+def test_a_chat_port_in_use_is_one_clear_error(processes):
+    url = processes.server()
+    port = url.rsplit(":", 1)[1]  # the server's own UDP port: taken
+    pipe = processes.pipe("alice", "bob", url, "--bind", f"127.0.0.1:{port}")
+    assert "cannot listen on" in pipe.event("error")["message"]
+    assert pipe.wait() == 2

@@ -175,14 +175,18 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
         (v for v in (args.keepalive, file.get("keepalive")) if v is not None),
         SessionConfig.keepalive_interval,
     )
-    if not isinstance(keepalive, (int, float)) or not 0.1 <= keepalive <= 3600:
+    if isinstance(keepalive, bool) or not isinstance(keepalive, (int, float)) or not 0.1 <= keepalive <= 3600:
         raise UsageError(f"bad keepalive {keepalive!r}: give seconds between 0.1 and 3600")
     stun_list = args.stun or file.get("stun") or []
     if not isinstance(stun_list, list):
         raise UsageError(f'bad stun {stun_list!r} in {CONFIG_FILE}: expected a list like ["HOST:PORT"]')
     stun = tuple(_parse_host_port(str(item), "--stun") for item in stun_list)
-    if credentials is not None and not Path(str(credentials)).is_file():
-        raise UsageError(f"no credentials file at {credentials}")
+    try:
+        credentials_found = credentials is None or Path(str(credentials)).is_file()
+    except OSError:
+        credentials_found = False
+    if not credentials_found:
+        raise UsageError(f"no credentials file at {str(credentials)[:200]}")
     try:
         check_name(str(name))
         if signal is not None:
@@ -208,9 +212,14 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
 
 def _parse_host_port(text: str, option: str) -> tuple[str, int]:
     host, _, port = text.rpartition(":")
+    host = host.strip("[]")
     if not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
         raise UsageError(f"bad {option} {text!r}: expected HOST:PORT")
-    return host.strip("[]"), int(port)
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        raise UsageError(f"bad {option} {text!r}: {host!r} is not a host name") from None
+    return host, int(port)
 
 
 def _parse_bind(text: str) -> tuple[str, int]:
@@ -227,20 +236,33 @@ def _parse_bind(text: str) -> tuple[str, int]:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "signal-server":
-            return _signal_server(args)
-        if args.command == "pipe":
-            return _pipe(args)
-        if args.command == "ping":
-            return _ping(args)
-        if args.command == "nat-check":
-            return _nat_check(args)
-        return _tui(args)
-    except UsageError as exc:
-        print(f"p2ptui: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+        return _run(args)
+    except BaseException as exc:  # Unwrapped from trio's exception groups, to find the user's error.
+        leaf = _first(exc)
+        if isinstance(leaf, (UsageError, ValueError)):  # ValueError: open_node's "bad configuration"
+            print(f"p2ptui: error: {leaf}", file=sys.stderr)
+            return 2
+        if isinstance(leaf, KeyboardInterrupt):
+            return 130
+        raise
+
+
+def _first(exc: BaseException) -> BaseException:
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    return exc
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "signal-server":
+        return _signal_server(args)
+    if args.command == "pipe":
+        return _pipe(args)
+    if args.command == "ping":
+        return _ping(args)
+    if args.command == "nat-check":
+        return _nat_check(args)
+    return _tui(args)
 
 
 def _signal_server(args: argparse.Namespace) -> int:

@@ -111,7 +111,8 @@ class _Pipe:
 
 
 async def run_pipe(config: NodeConfig, identity: Identity, options: PipeOptions) -> int:
-    failure: Failure | None = None
+    failure: BaseException | None = None
+    status = 1
     try:
         async with open_node(config, identity) as node, trio.open_nursery() as nursery:
             pipe = _Pipe(node, options)
@@ -131,18 +132,19 @@ async def run_pipe(config: NodeConfig, identity: Identity, options: PipeOptions)
                 raise Failure(f"{len(pipe.undelivered)} message(s) not delivered to {options.peer}")
     except* Failure as group:
         failure = _first_leaf(group)
+    except* ValueError as group:  # open_node's "bad configuration": an address in use, say
+        failure, status = _first_leaf(group), 2
     if failure is not None:
         emit("error", message=str(failure))
-        return 1
+        return status
     return 0
 
 
-def _first_leaf(group: BaseExceptionGroup[Failure]) -> Failure:
-    """The first Failure in a (possibly nested) exception group."""
+def _first_leaf(group: BaseExceptionGroup) -> BaseException:
+    """The first exception in a (possibly nested) exception group."""
     exc: BaseException = group
     while isinstance(exc, BaseExceptionGroup):
         exc = exc.exceptions[0]
-    assert isinstance(exc, Failure)
     return exc
 
 
