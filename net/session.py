@@ -357,10 +357,6 @@ class Session:
         self._probe_round(now)
 
     def _probe_round(self, now: float) -> None:
-        # Forget probes too old to matter, so the table stays small.
-        horizon = now - self.config.punch_timeout
-        self._probes = {t: p for t, p in self._probes.items() if p[1] >= horizon}
-        self._pings &= self._probes.keys()
         for candidate in self.candidates:
             self._send_probe(candidate, now)
         self._next_probe_at = now + self._probe_gap
@@ -377,6 +373,12 @@ class Session:
 
     def _send_probe(self, address: Address, now: float) -> bytes:
         assert self.remote_tag is not None
+        if len(self._probes) >= 64:
+            # Forget probes too old to be answered (lost ones, in any state), so the
+            # table stays small however long the session lives.
+            horizon = now - self.config.punch_timeout
+            self._probes = {t: p for t, p in self._probes.items() if p[1] >= horizon}
+            self._pings &= self._probes.keys()
         txid = os.urandom(8)
         self._probes[txid] = (address, now)
         self._send(wire.Probe(self.remote_tag, self.local_tag, txid), address, now)

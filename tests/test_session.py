@@ -257,3 +257,21 @@ def test_a_lan_path_is_preferred_when_it_answers_too():
     session.datagram_received(wire.ProbeAck(session.local_tag, b"P" * 8, probes[lan]), lan, 0.02)
     assert session.path == lan and session.state == sess.State.CONNECTED
     assert [e.remote for e in session.events() if isinstance(e, sess.Connected)] == [public, lan]
+
+
+def test_unanswered_probes_are_forgotten_while_connected():
+    # Regression: the probe table was pruned only while punching, so lost
+    # keepalives piled up for as long as a session stayed open.
+    config = sess.SessionConfig(keepalive_interval=1.0)
+    session = sess.Session(config=config)
+    session.start(b"B" * 8, [B_ADDR], 0.0)
+    now = 0.0
+    for round_ in range(2000):
+        for data, address in session.datagrams_to_send():
+            packet = wire.parse_untrusted(data)
+            if isinstance(packet, wire.Probe) and round_ % 3:  # one probe in three is lost
+                session.datagram_received(wire.ProbeAck(session.local_tag, b"B" * 8, packet.txid), address, now)
+        now = session.next_timeout()
+        session.handle_timeout(now)
+    assert session.state == sess.State.CONNECTED
+    assert len(session._probes) < 100
