@@ -105,9 +105,14 @@ class Lab:
         self._next_public = 10
         self._next_router = 101
         self._next_lan = 1
-        self.inet = self._namespace("inet")
-        self._ip(self.inet, "link", "add", "br0", "type", "bridge")
-        self._ip(self.inet, "link", "set", "br0", "up")
+        self._next_link = 0
+        try:
+            self.inet = self._namespace("inet")
+            self._ip(self.inet, "link", "add", "br0", "type", "bridge")
+            self._ip(self.inet, "link", "set", "br0", "up")
+        except BaseException:
+            self.close()  # What was made so far goes too.
+            raise
 
     # --- Building ------------------------------------------------------------------
 
@@ -128,16 +133,22 @@ class Lab:
         self._ip(a, "link", "set", a_if, "up")
         self._ip(b, "link", "set", b_if, "up")
 
-    def _attach_to_internet(self, namespace: str, short: str, wan_if: str, ip: str) -> None:
-        self._link(self.inet, f"v{short}", namespace, wan_if)
-        self._ip(self.inet, "link", "set", f"v{short}", "master", "br0")
+    def _link_name(self, kind: str) -> str:
+        """A unique interface name (they are at most 15 characters)."""
+        self._next_link += 1
+        return f"{kind}{self._next_link}"
+
+    def _attach_to_internet(self, namespace: str, wan_if: str, ip: str) -> None:
+        port = self._link_name("v")
+        self._link(self.inet, port, namespace, wan_if)
+        self._ip(self.inet, "link", "set", port, "master", "br0")
         self._ip(namespace, "addr", "add", f"{ip}/24", "dev", wan_if)
 
     def public_host(self, name: str) -> Host:
         ip = f"203.0.113.{self._next_public}"
         self._next_public += 1
         namespace = self._namespace(name)
-        self._attach_to_internet(namespace, name[:8], "eth0", ip)
+        self._attach_to_internet(namespace, "eth0", ip)
         return Host(self, namespace, ip)
 
     def nat(self, name: str, kind: str = "port-restricted") -> Router:
@@ -148,7 +159,7 @@ class Lab:
         lan = self._next_lan
         self._next_lan += 1
         namespace = self._namespace(name)
-        self._attach_to_internet(namespace, name[:8], "wan", wan_ip)
+        self._attach_to_internet(namespace, "wan", wan_ip)
         self._ip(namespace, "link", "add", "lanbr", "type", "bridge")
         self._ip(namespace, "link", "set", "lanbr", "up")
         self._ip(namespace, "addr", "add", f"10.0.{lan}.1/24", "dev", "lanbr")
@@ -174,8 +185,9 @@ class Lab:
     def lan_host(self, router: Router, name: str) -> Host:
         ip = f"{router.lan_prefix}.{len(router.hosts) + 2}"
         namespace = self._namespace(name)
-        self._link(router.namespace, f"h{name[:8]}", namespace, "eth0")
-        self._ip(router.namespace, "link", "set", f"h{name[:8]}", "master", "lanbr")
+        port = self._link_name("h")
+        self._link(router.namespace, port, namespace, "eth0")
+        self._ip(router.namespace, "link", "set", port, "master", "lanbr")
         self._ip(namespace, "addr", "add", f"{ip}/24", "dev", "eth0")
         self._ip(namespace, "route", "add", "default", "via", f"{router.lan_prefix}.1")
         host = Host(self, namespace, ip)
@@ -207,14 +219,20 @@ class Lab:
         return process
 
     def close(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                process.kill()
-                process.wait(timeout=10)
-        for namespace in reversed(self.namespaces):
-            subprocess.run(["ip", "netns", "del", namespace], capture_output=True)
-        self.namespaces.clear()
-        shutil.rmtree(self.files, ignore_errors=True)
+        """End every process and delete every namespace, whatever fails on the way."""
+        try:
+            for process in self.processes:
+                try:
+                    if process.poll() is None:
+                        process.kill()
+                        process.wait(timeout=10)
+                except (OSError, subprocess.TimeoutExpired):
+                    pass  # Its namespace goes anyway.
+        finally:
+            for namespace in reversed(self.namespaces):
+                subprocess.run(["ip", "netns", "del", namespace], capture_output=True)
+            self.namespaces.clear()
+            shutil.rmtree(self.files, ignore_errors=True)
 
 
 def udptool(host: Host, *args: str) -> subprocess.Popen:
