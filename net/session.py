@@ -161,7 +161,6 @@ class Session:
         self._probe_deadline = 0.0
         self._next_probe_at = 0.0
         self._probe_gap = self.config.probe_interval
-        self._last_received = 0.0
         #: When we last sent something that wants an answer (a probe, data): acks
         #: do not count, or answering the peer would silence our own keepalives.
         self._last_request = 0.0
@@ -275,7 +274,6 @@ class Session:
         if self.state != State.CONNECTED or source == self.path:
             # Only what arrives on the path proves the path alive: if the peer's
             # NAT remapped it, our data to the old address goes nowhere.
-            self._last_received = now
             self._unanswered_since = None
         match packet:
             case wire.Probe(txid=txid):
@@ -394,7 +392,6 @@ class Session:
             return
         self._set_state(State.CONNECTED)
         self.path = source
-        self._last_received = now
         self._unanswered_since = None
         self._events.append(Connected(source, self.rtt if self.rtt is not None else 0.0))
         # Whatever was in flight on the old path goes again on this one.

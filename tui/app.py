@@ -230,7 +230,7 @@ class P2PApp(App[None]):
     @on(CoreEvent)
     def _core_event(self, message: CoreEvent) -> None:
         match message.event:
-            case events.Ready(name=name, signal=signal, address=address, nat=nat_type):
+            case events.Ready(signal=signal, address=address, nat=nat_type):
                 self._status = f"{signal} · {format_address(address)} · NAT: {nat_type}"
                 self._error = ""
             case events.SignalStatus(connected=True):
