@@ -239,12 +239,30 @@ def main(argv: list[str] | None = None) -> int:
         return _run(args)
     except BaseException as exc:  # Unwrapped from trio's exception groups, to find the user's error.
         leaf = _first(exc)
-        if isinstance(leaf, (UsageError, ValueError)):  # ValueError: open_node's "bad configuration"
-            print(f"p2ptui: error: {leaf}", file=sys.stderr)
-            return 2
         if isinstance(leaf, KeyboardInterrupt):
             return 130
-        raise
+        status = _exit_status(leaf)
+        if status is None:
+            raise
+        if args.command == "pipe":  # pipe's readers parse JSON: its errors are events too
+            from .pipe import emit
+
+            emit("error", message=str(leaf))
+        else:
+            print(f"p2ptui: error: {leaf}", file=sys.stderr)
+        return status
+
+
+def _exit_status(exc: BaseException) -> int | None:
+    """2 for the user's errors (ValueError: open_node's "bad configuration"), 1 for a
+    pipe that could not do its job, None for anything else: a bug, with its traceback."""
+    from .pipe import Failure
+
+    if isinstance(exc, (UsageError, ValueError)):
+        return 2
+    if isinstance(exc, Failure):
+        return 1
+    return None
 
 
 def _first(exc: BaseException) -> BaseException:
@@ -281,15 +299,11 @@ def _signal_server(args: argparse.Namespace) -> int:
 
 
 def _pipe(args: argparse.Namespace) -> int:
-    from .pipe import PipeOptions, emit, run_pipe
+    from .pipe import PipeOptions, run_pipe
 
     logging.basicConfig(level=logging.WARNING, format="p2ptui: %(message)s")
-    try:
-        settings = resolve_settings(args)
-        check_name(args.pipe_peer)
-    except (UsageError, ValueError) as exc:
-        emit("error", message=str(exc))
-        return 2
+    settings = resolve_settings(args)
+    check_name(args.pipe_peer)
     options = PipeOptions(args.pipe_peer, echo=args.echo, timeout=args.timeout, linger=args.linger)
     return trio.run(run_pipe, settings.node_config(), settings.identity, options)
 

@@ -111,41 +111,25 @@ class _Pipe:
 
 
 async def run_pipe(config: NodeConfig, identity: Identity, options: PipeOptions) -> int:
-    failure: BaseException | None = None
-    status = 1
-    try:
-        async with open_node(config, identity) as node, trio.open_nursery() as nursery:
-            pipe = _Pipe(node, options)
-            ready = trio.Event()
-            nursery.start_soon(pipe.handle_events, ready)
-            await ready.wait()
-            node.open(options.peer)
-            nursery.start_soon(pipe.read_stdin)
-            if options.timeout is not None:
-                nursery.start_soon(_give_up_unless_connected, pipe, options.timeout)
-            await pipe.stdin_done.wait()
-            with trio.move_on_after(options.linger):
-                while pipe.undelivered:
-                    await pipe.everything_delivered.wait()
-            nursery.cancel_scope.cancel()
-            if pipe.undelivered:
-                raise Failure(f"{len(pipe.undelivered)} message(s) not delivered to {options.peer}")
-    except* Failure as group:
-        failure = _first_leaf(group)
-    except* ValueError as group:  # open_node's "bad configuration": an address in use, say
-        failure, status = _first_leaf(group), 2
-    if failure is not None:
-        emit("error", message=str(failure))
-        return status
+    """0 once everything sent is delivered. Raises Failure (exit status 1) or open_node's
+    ValueError (2); the command line reports them as error events."""
+    async with open_node(config, identity) as node, trio.open_nursery() as nursery:
+        pipe = _Pipe(node, options)
+        ready = trio.Event()
+        nursery.start_soon(pipe.handle_events, ready)
+        await ready.wait()
+        node.open(options.peer)
+        nursery.start_soon(pipe.read_stdin)
+        if options.timeout is not None:
+            nursery.start_soon(_give_up_unless_connected, pipe, options.timeout)
+        await pipe.stdin_done.wait()
+        with trio.move_on_after(options.linger):
+            while pipe.undelivered:
+                await pipe.everything_delivered.wait()
+        nursery.cancel_scope.cancel()
+        if pipe.undelivered:
+            raise Failure(f"{len(pipe.undelivered)} message(s) not delivered to {options.peer}")
     return 0
-
-
-def _first_leaf(group: BaseExceptionGroup) -> BaseException:
-    """The first exception in a (possibly nested) exception group."""
-    exc: BaseException = group
-    while isinstance(exc, BaseExceptionGroup):
-        exc = exc.exceptions[0]
-    return exc
 
 
 async def _give_up_unless_connected(pipe: _Pipe, timeout: float) -> None:
