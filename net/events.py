@@ -23,6 +23,9 @@ class PeerStatus(enum.Enum):
     """A direct path works; messages flow."""
     FAILED = "failed"
     """The last attempt found no path; `reason` says why. It will be tried again."""
+    KEY_CHANGED = "key-changed"
+    """The peer's key is not the one pinned for it: nothing is sent until the
+    user accepts the new key (`Node.accept_key`)."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,10 @@ class PeerChanged:
     reason: str = ""
     incoming: bool = False
     """The peer started this conversation."""
+    fingerprint: str = ""
+    """The fingerprint of the peer's trusted key, once known."""
+    new_fingerprint: str = ""
+    """With KEY_CHANGED: the fingerprint of the key the peer now shows."""
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@
          offers until a path works, with back-off)
 
 Protocol decisions live in `session.Session`; this module moves bytes and
-waits. Per-peer state is a trio_util AsyncValue, so tasks wait on it
+waits, and keeps what must outlive the process: history and the outbox
+(`store.py`) and the pinned keys of peers (`trust.py`). Per-peer state is a trio_util AsyncValue, so tasks wait on it
 instead of polling.
 """
 
@@ -24,14 +25,17 @@ from functools import partial
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import trio
 import trio_util
 
 from . import events as ev
 from . import session as sess
-from . import nat, stun, wire
+from . import nat, secure, stun, wire
 from .identity import Identity
+from .store import MessageStore
+from .trust import KnownPeers, Verdict, fingerprint
 from .signalling import (
     DEFAULT_SIGNAL_URL,
     AnswerReceived,
@@ -46,7 +50,7 @@ from .signalling import (
     check_name,
     parse_signal_url,
 )
-from .signalling.messages import Address, Answer, Offer
+from .signalling.messages import Address, Answer, Offer, sign, signature_valid
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +58,9 @@ EVENT_BUFFER = 1024
 # A documentation address (RFC 5737), only ever connect()ed to find our
 # outgoing interface: no packet is sent to it.
 _ANY_REMOTE = "192.0.2.1"
+#: Offers and answers valid for longer than this are refused, which bounds
+#: how long their nonces must be remembered.
+MAX_SIGNAL_LIFETIME = 600.0
 
 
 @dataclass(frozen=True)
@@ -76,7 +83,8 @@ class NodeConfig:
     """How often a Firestore client refreshes its presence document."""
     stun_servers: tuple[Address, ...] = ()
     """STUN servers to ask besides the ones the signalling backend offers."""
-    """The longest pause between connection attempts to one peer."""
+    state_dir: Path | None = None
+    """Where history, the outbox and peers' pinned keys are kept; None keeps them in memory."""
 
 
 class Peer:
@@ -90,6 +98,9 @@ class Peer:
         #: The open path went silent: offer again at once, with fresh addresses.
         self.path_lost = trio_util.AsyncBool(False)
         self.key = ""
+        #: A key other than the pinned one, seen in a signed offer, answer or
+        #: presence: nothing goes to the peer until the user accepts it.
+        self.changed_key = ""
         self.address: Address | None = None
         self.offers_sent: list[str] = []
         self.awaiting_answer = False
@@ -140,8 +151,14 @@ class Node:
         self.public_address: Address | None = None
         self.nat = nat.NatReport(nat.NatType.UNKNOWN, None, ())
         self.host_address: Address | None = None
-        #: Datagrams dropped before reaching a session, by reason.
+        #: Datagrams and signalling records dropped before reaching a session, by reason.
         self.dropped: Counter[str] = Counter()
+        self.known_peers = KnownPeers(config.state_dir)
+        self.store = MessageStore(config.state_dir)
+        self._static_key = secure.noise_private_key(identity.signing_key)
+        self._handshake_limit = secure.RateLimiter()
+        #: Nonces of the offers and answers seen, until they expire: replays are refused.
+        self._nonces: dict[str, float] = {}
         self._send_events, self.events = trio.open_memory_channel[ev.NodeEvent](EVENT_BUFFER)
         self._socket = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
         self._by_tag: dict[bytes, Peer] = {}
@@ -167,11 +184,15 @@ class Node:
     def send(self, name: str, text: str, *, message_id: str | None = None) -> str:
         """Queue a message for name; returns its id (message_id, if given: 16 hex digits).
 
-        The message goes out as soon as a path to name is open. Raises ValueError
-        for a bad name, an empty or too long text, or a malformed message_id.
+        The message is stored in the outbox before this returns, and goes out as
+        soon as a path to name is open, in this run or a later one. Raises
+        ValueError for a bad name, an empty or too long text, or a malformed or
+        reused message_id.
         """
         if not text:
             raise ValueError("an empty message")
+        if len(text.encode("utf-8")) > sess.MAX_MESSAGE_BYTES:
+            raise sess.MessageTooLong(f"the message is over the limit of {sess.MAX_MESSAGE_BYTES} bytes")
         if message_id is None:
             raw_id = os.urandom(wire.MESSAGE_ID_SIZE)
         else:
@@ -179,9 +200,28 @@ class Node:
             if len(raw_id) != wire.MESSAGE_ID_SIZE:
                 raise ValueError(f"a message id is {wire.MESSAGE_ID_SIZE * 2} hex digits")
         peer = self.open(name)
+        if not self.store.queue(name, raw_id.hex(), text):
+            raise ValueError(f"message id {raw_id.hex()} was used before")
         peer.session.send_message(raw_id, text, trio.current_time())
         peer.wake()
         return raw_id.hex()
+
+    def accept_key(self, name: str) -> None:
+        """The user trusts name's new key: pin it, and connect again.
+        Raises ValueError if name's key has not changed."""
+        peer = self.peers.get(name)
+        if peer is None or not peer.changed_key:
+            raise ValueError(f"{name}'s key has not changed")
+        self.known_peers.pin(name, peer.changed_key)
+        peer.key, peer.changed_key, peer.reason = peer.changed_key, "", ""
+        peer.wake()
+
+    def counters(self) -> Counter[str]:
+        """Everything dropped so far, by reason: by the node and by every session."""
+        total = Counter(self.dropped)
+        for peer in self.peers.values():
+            total.update(peer.session.dropped)
+        return total
 
     async def ping(self, name: str, timeout: float = 2.0) -> float | None:
         """One probe over the open path to name, answered by its core: the round trip
@@ -211,6 +251,7 @@ class Node:
                 raise ValueError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
+                self._resume_outbox()
                 nursery.start_soon(self._receive_datagrams)
                 async with trio.open_nursery() as signalling:
                     signalling.start_soon(self._handle_signalling)
@@ -224,7 +265,7 @@ class Node:
         peer = self.peers.get(name)
         if peer is not None:
             return peer
-        peer = Peer(name, sess.Session(config=self.config.session))
+        peer = Peer(name, sess.Session(config=self.config.session, static_key=self._static_key))
         peer.incoming = incoming
         self.peers[name] = peer
         self._by_tag[peer.session.local_tag] = peer
@@ -232,6 +273,13 @@ class Node:
         self._nursery.start_soon(self._drive, peer)
         self._nursery.start_soon(self._connect, peer)
         return peer
+
+    def _resume_outbox(self) -> None:
+        """What an earlier run could not deliver goes out again, in order."""
+        now = trio.current_time()
+        for message in self.store.outbox():
+            peer = self._peer(message.peer)
+            peer.session.send_message(bytes.fromhex(message.id), message.text, now)
 
     # --- Addresses -----------------------------------------------------------------------
 
@@ -287,6 +335,11 @@ class Node:
             if peer is None:
                 self.dropped["unknown tag"] += 1
                 return
+            if isinstance(packet, wire.HandshakeInit) and not self._handshake_limit.allow(
+                source[0], trio.current_time()
+            ):
+                self.dropped["handshake rate limit"] += 1
+                return
             peer.session.datagram_received(packet, source, trio.current_time())
             peer.wake()
         elif stun.looks_like_stun(data):
@@ -310,19 +363,38 @@ class Node:
             deadline = session.next_timeout()
             if deadline is not None and deadline <= now:
                 session.handle_timeout(now)
-            await self._flush_datagrams(peer)
-            for event in session.events():
-                await self._session_event(peer, event)
-                # Status first: a message must never arrive before "connected" does.
-                await self._update_status(peer)
+            await self._pump(peer)
             await self._update_status(peer)
             deadline = session.next_timeout()
             with trio.move_on_at(deadline if deadline is not None else float("inf")):
                 await peer.wait_wakeup()
 
-    async def _flush_datagrams(self, peer: Peer) -> None:
+    async def _pump(self, peer: Peer) -> None:
+        """Store what the session delivered, then send its datagrams, then tell the application.
+
+        In that order: an ack goes out only for a message already on disk.
+        """
+        events = self._store(peer, peer.session.events())
         for data, address in peer.session.datagrams_to_send():
             await self._sendto(data, address)
+        for event in events:
+            await self._session_event(peer, event)
+            # Status first: a message must never arrive before "connected" does.
+            await self._update_status(peer)
+
+    def _store(self, peer: Peer, events: list[sess.Event]) -> list[sess.Event]:
+        kept = []
+        for event in events:
+            match event:
+                case sess.MessageReceived(message_id=message_id, text=text):
+                    if not self.store.received(peer.name, message_id.hex(), text):
+                        # The sender resends after a crash what it could not know arrived.
+                        self.dropped["duplicate message"] += 1
+                        continue
+                case sess.MessageDelivered(message_id=message_id):
+                    self.store.delivered(peer.name, message_id.hex())
+            kept.append(event)
+        return kept
 
     async def _session_event(self, peer: Peer, event: sess.Event) -> None:
         match event:
@@ -346,9 +418,11 @@ class Node:
         state = peer.session.state
         if not peer.heard_of and state == sess.State.IDLE and not peer.awaiting_answer:
             return  # Nothing to tell until presence answers.
-        if state == sess.State.CONNECTED:
+        if peer.changed_key:
+            status = ev.PeerStatus.KEY_CHANGED
+        elif state == sess.State.CONNECTED:
             status = ev.PeerStatus.CONNECTED
-        elif state == sess.State.PROBING or peer.awaiting_answer:
+        elif state in (sess.State.PROBING, sess.State.HANDSHAKE) or peer.awaiting_answer:
             status = ev.PeerStatus.CONNECTING
         elif not peer.online.value:
             status = ev.PeerStatus.OFFLINE
@@ -374,6 +448,8 @@ class Node:
                 remote=peer.session.path if connected else None,
                 reason="" if connected else peer.reason,
                 incoming=incoming,
+                fingerprint=fingerprint(peer.key) if peer.key else "",
+                new_fingerprint=fingerprint(peer.changed_key) if peer.changed_key else "",
             )
         )
 
@@ -392,7 +468,7 @@ class Node:
             await trio_util.wait_any(
                 partial(
                     peer.status.wait_value,
-                    lambda s: s not in (ev.PeerStatus.CONNECTED, ev.PeerStatus.CONNECTING),
+                    lambda s: s not in (ev.PeerStatus.CONNECTED, ev.PeerStatus.CONNECTING, ev.PeerStatus.KEY_CHANGED),
                 ),
                 partial(peer.path_lost.wait_value, True),
             )
@@ -432,7 +508,7 @@ class Node:
 
     def _make_offer(self, peer: Peer) -> Offer:
         assert self.public_address is not None
-        return Offer(
+        offer = Offer(
             id=uuid.uuid4().hex,
             sender=self.name,
             sender_key=self.identity.public_key,
@@ -444,6 +520,7 @@ class Node:
             candidates=tuple(self._candidates()),
             expires=time.time() + self.config.offer_ttl,
         )
+        return sign(offer, self.identity)
 
     # --- Signalling ------------------------------------------------------------------------
 
@@ -467,7 +544,10 @@ class Node:
                 peer = self.peers.get(presence.name)
                 if peer is None:
                     return
-                peer.key = presence.key or peer.key
+                pinned = self.known_peers.pinned(peer.name)
+                if presence.key and pinned and presence.key != pinned:
+                    peer.changed_key = presence.key  # Warn before anyone offers.
+                peer.key = pinned or presence.key or peer.key
                 peer.address = presence.address or peer.address
                 peer.online.value = presence.online
                 peer.heard_of = True
@@ -484,35 +564,53 @@ class Node:
                         peer.reason = f"{peer.name} is offline"
                         await self._update_status(peer)
 
-    def _acceptable(self, receiver: str, sender: str, sender_key: str, kind: str) -> bool:
-        """Whether an offer or answer is addressed to us, from a peer with its known key."""
-        if receiver != self.name:
+    def _acceptable(self, record: Offer | Answer, kind: str) -> bool:
+        """Whether an offer or answer is genuine, fresh, and addressed to us."""
+        now = time.time()
+        if record.receiver != self.name:
             self.dropped[f"{kind} for someone else"] += 1
-            return False
-        if sender == self.name:
+        elif record.sender == self.name:
             self.dropped[f"{kind} from ourselves"] += 1
-            return False
-        known = self.peers.get(sender)
-        if known is not None and known.key and known.key != sender_key:
-            self.dropped[f"{kind} with the wrong key"] += 1
-            return False
-        return True
+        elif not signature_valid(record) or not _usable_key(record.sender_key):
+            self.dropped[f"{kind} with a bad signature"] += 1
+        elif record.expires < now:
+            self.dropped[f"expired {kind}"] += 1
+        elif record.expires > now + MAX_SIGNAL_LIFETIME:
+            self.dropped[f"{kind} valid for too long"] += 1
+        elif record.nonce in self._nonces:
+            self.dropped[f"replayed {kind}"] += 1
+        else:
+            if len(self._nonces) > 10_000:
+                self._nonces = {n: t for n, t in self._nonces.items() if t >= now}
+            self._nonces[record.nonce] = record.expires
+            return True
+        return False
+
+    async def _trusted(self, peer: Peer, key: str) -> bool:
+        """Whether key is the one pinned for peer (a first key is pinned now)."""
+        if self.known_peers.check(peer.name, key) != Verdict.CHANGED:
+            peer.key = key
+            return True
+        self.dropped["changed key"] += 1
+        if peer.changed_key != key:
+            peer.changed_key = key
+            await self._update_status(peer)
+        return False
 
     async def _offer_received(self, offer: Offer) -> None:
-        if offer.expires < time.time():
-            self.dropped["expired offer"] += 1
-            return
-        if not self._acceptable(offer.receiver, offer.sender, offer.sender_key, "offer"):
+        if not self._acceptable(offer, "offer"):
             return
         incoming = offer.sender not in self.peers
         peer = self._peer(offer.sender, incoming=incoming)
-        peer.key = offer.sender_key
-        peer.online.value = True
         peer.heard_of = True
+        if not await self._trusted(peer, offer.sender_key):
+            return
+        peer.online.value = True
         candidates = list(offer.candidates) or [(offer.sender_ip, offer.port)]
         # The design notes' order: punch toward the offerer first, then answer.
-        peer.session.start(bytes.fromhex(offer.tag), candidates, trio.current_time())
-        await self._flush_datagrams(peer)
+        remote_static = secure.noise_public_key(offer.sender_key)
+        peer.session.start(bytes.fromhex(offer.tag), candidates, trio.current_time(), remote_static)
+        await self._pump(peer)
         peer.wake()
         assert self.public_address is not None
         answer = Answer(
@@ -524,23 +622,33 @@ class Node:
             port=self.public_address[1],
             tag=peer.session.local_tag.hex(),
             candidates=tuple(self._candidates()),
+            expires=time.time() + self.config.offer_ttl,
         )
         try:
-            await self.signalling.send_answer(answer)
+            await self.signalling.send_answer(sign(answer, self.identity))
         except SignallingUnavailable as exc:
             log.info("could not answer %s: %s", offer.sender, exc)
 
     async def _answer_received(self, answer: Answer) -> None:
         peer = self.peers.get(answer.sender)
-        acceptable = self._acceptable(answer.receiver, answer.sender, answer.sender_key, "answer")
-        if not acceptable or peer is None or answer.offer_id not in peer.offers_sent:
+        if peer is None or answer.offer_id not in peer.offers_sent:
             self.dropped["unexpected answer"] += 1
             return
-        peer.key = answer.sender_key
+        if not self._acceptable(answer, "answer") or not await self._trusted(peer, answer.sender_key):
+            return
         peer.awaiting_answer = False
         candidates = list(answer.candidates) or [(answer.sender_ip, answer.port)]
-        peer.session.start(bytes.fromhex(answer.tag), candidates, trio.current_time())
+        remote_static = secure.noise_public_key(answer.sender_key)
+        peer.session.start(bytes.fromhex(answer.tag), candidates, trio.current_time(), remote_static)
         peer.wake()
+
+
+def _usable_key(key: str) -> bool:
+    try:
+        secure.noise_public_key(key)
+    except ValueError:
+        return False
+    return True
 
 
 async def _route_source_ip(destination: str) -> str | None:
@@ -561,7 +669,10 @@ async def open_node(config: NodeConfig, identity: Identity) -> AsyncIterator[Nod
     Raises ValueError for a bad name or signalling URL, or an address it cannot listen on.
     """
     node = Node(config, identity, make_signalling(config, identity))
-    async with trio.open_nursery() as nursery:
-        await nursery.start(node._run)
-        yield node
-        nursery.cancel_scope.cancel()
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(node._run)
+            yield node
+            nursery.cancel_scope.cancel()
+    finally:
+        node.store.close()

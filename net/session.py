@@ -12,12 +12,20 @@ a probe of its own comes back acknowledged (so the path works both ways), or
 when the peer's data arrives on it (which the peer only sends after its own
 probe came back).
 
-    IDLE ──start()──▶ PROBING ──probe acked──▶ CONNECTED
-                        │  ▲                      │
-              deadline  │  └── unanswered for ────┘
-                        │      path_timeout
-                        ▼
-                      FAILED ──start() or a probe from the peer──▶ PROBING
+Over the first open path the two run a Noise IK handshake (`secure.py`); the
+side with the lower key initiates. Only then is the session CONNECTED, and
+from then on everything (keepalives, data, acks) travels encrypted, with a
+replay window; the initiator rekeys with a fresh handshake every
+`rekey_after` seconds. Punching probes before the handshake carry no
+content: two tags and a random id.
+
+    IDLE ──start()──▶ PROBING ──probe acked──▶ HANDSHAKE ──keys──▶ CONNECTED
+                        │  ▲                       │                  │
+              deadline  │  └───────────────────────┼── unanswered for ┘
+                        │                          │   path_timeout
+                        ▼                          │
+                      FAILED ◀────── deadline ─────┘
+                        └──start() or a probe from the peer──▶ PROBING
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ import os
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
-from . import wire
+from . import noise, secure, wire
 from .nat import network_of
 
 log = logging.getLogger(__name__)
@@ -44,8 +52,10 @@ class State(enum.Enum):
     """The peer's addresses are not known yet."""
     PROBING = "probing"
     """Punching: probing every candidate address of the peer until one answers."""
+    HANDSHAKE = "handshake"
+    """A path works both ways; the secure handshake runs over it."""
     CONNECTED = "connected"
-    """A path works both ways; messages flow."""
+    """A path works both ways and is secured; messages flow."""
     FAILED = "failed"
     """No candidate answered before the deadline. Messages wait for the next attempt."""
 
@@ -75,6 +85,8 @@ class SessionConfig:
     receive_window: int = 1024
     """How far ahead of the next expected sequence number we buffer."""
     max_candidates: int = 8
+    rekey_after: float = secure.REKEY_AFTER_SECONDS
+    """The initiator runs a fresh handshake this often, for forward secrecy within a session."""
 
 
 # --- Events -------------------------------------------------------------------
@@ -142,10 +154,15 @@ class Session:
 
     local_tag: bytes = field(default_factory=lambda: os.urandom(wire.TAG_SIZE))
     config: SessionConfig = field(default_factory=SessionConfig)
+    static_key: bytes = field(default_factory=lambda: noise.generate_keypair()[0], repr=False)
+    """Our long-term X25519 private key (the identity key, converted)."""
 
     def __post_init__(self) -> None:
         self.state = State.IDLE
         self.remote_tag: bytes | None = None
+        #: The peer's long-term X25519 public key, from its signed offer or answer.
+        self.remote_static: bytes | None = None
+        self.static_public = noise.public_key(self.static_key)
         self.candidates: list[Address] = []
         self.path: Address | None = None
         self.rtt: float | None = None
@@ -168,11 +185,24 @@ class Session:
         #: When we first sent something still unanswered on the open path.
         self._unanswered_since: float | None = None
 
+        # The secure channel: current keys, the ones before a rekey (for
+        # datagrams still in flight) and a responder's new ones, until the
+        # initiator's first datagram under them confirms the handshake.
+        self._keys: secure.Keys | None = None
+        self._previous_keys: secure.Keys | None = None
+        self._next_keys: secure.Keys | None = None
+        self._initiation: secure.Initiation | None = None
+        self._initiations = 0
+        self._init_resend_at = 0.0
+        self._init_tries = 0
+        self._handshake_deadline = 0.0
+        self._last_init_counter = 0
+        self._last_response: tuple[bytes, bytes] | None = None
+
         # Sending.
         self._next_seq = 0
         self._pending: deque[_OutFragment] = deque()
         self._in_flight: dict[int, _OutFragment] = {}
-        self._fragments_left: dict[bytes, int] = {}
         #: Every fragment of each message not yet wholly acknowledged, in send order.
         self._unacknowledged: dict[bytes, list[_OutFragment]] = {}
         self._srtt: float | None = None
@@ -200,29 +230,47 @@ class Session:
         """When handle_timeout wants to be called next, or None if never."""
         if self.state == State.PROBING:
             return min(self._next_probe_at, self._probe_deadline)
-        if self.state == State.CONNECTED:
-            times = [self._last_request + self.config.keepalive_interval]
+        times = []
+        if self._initiation is not None:
+            times.append(self._init_resend_at)
+        if self.state == State.HANDSHAKE:
+            times += [self._handshake_deadline, self._last_request + self.config.keepalive_interval]
+        elif self.state == State.CONNECTED:
+            times.append(self._last_request + self.config.keepalive_interval)
             if self._unanswered_since is not None:
                 times.append(self._unanswered_since + self.config.path_timeout)
                 times.append(self._next_suspect_probe())
             times.extend(f.resend_at for f in self._in_flight.values())
-            return min(times)
-        return None
+            if self._initiation is None and self._keys is not None and self._initiator():
+                times.append(self._keys.created + self.config.rekey_after)
+        return min(times, default=None)
 
     @property
     def unacknowledged(self) -> int:
         """Messages handed to send_message that the peer has not acknowledged yet."""
         return len(self._unacknowledged)
 
+    @property
+    def secure(self) -> bool:
+        """Whether the handshake has given us keys (the path may be open or not)."""
+        return self._keys is not None
+
     # --- What the application does ----------------------------------------------
 
-    def start(self, remote_tag: bytes, candidates: list[Address], now: float) -> None:
-        """The peer's tag and addresses arrived through signalling: punch toward them."""
+    def start(
+        self, remote_tag: bytes, candidates: list[Address], now: float, remote_static: bytes | None = None
+    ) -> None:
+        """The peer's tag, addresses and key arrived through signalling: punch toward them."""
         if self.remote_tag is not None and remote_tag != self.remote_tag:
             self._peer_restarted()
         self.remote_tag = remote_tag
+        if remote_static is not None:
+            self.remote_static = remote_static
         self._add_candidates(candidates)
-        if self.state != State.CONNECTED:
+        if self.state == State.HANDSHAKE:
+            if self._initiation is None and self._initiator():
+                self._initiate(now)  # We were waiting for the peer's key.
+        elif self.state != State.CONNECTED:
             self._begin_probing(now)
         else:
             # The peer offered or answered again, so it cannot reach us, though our
@@ -254,7 +302,6 @@ class Session:
             fragments.append(_OutFragment(self._next_seq, message_id, last, chunk))
             self._next_seq += 1
         self._pending.extend(fragments)
-        self._fragments_left[message_id] = len(chunks)
         self._unacknowledged[message_id] = fragments
         self._fill_window(now)
 
@@ -271,51 +318,37 @@ class Session:
         if packet.from_tag != self.remote_tag:
             self.dropped["stale tag"] += 1
             return
-        if self.state != State.CONNECTED or source == self.path:
-            # Only what arrives on the path proves the path alive: if the peer's
-            # NAT remapped it, our data to the old address goes nowhere.
-            self._unanswered_since = None
         match packet:
-            case wire.Probe(txid=txid):
-                self._send(wire.ProbeAck(packet.from_tag, self.local_tag, txid), source, now)
-                if self.state != State.CONNECTED:
-                    self._add_candidates([source])
-                    if self.state != State.PROBING:
-                        self._begin_probing(now)
-            case wire.ProbeAck(txid=txid):
-                probe = self._probes.pop(txid, None)
-                if probe is None:
-                    self.dropped["unknown probe"] += 1
-                    return
-                self._rtt_sample(now - probe[1])
-                if txid in self._pings:
-                    self._pings.discard(txid)
-                    self._events.append(Pong(txid, now - probe[1]))
-                if self.state == State.CONNECTED and _rank(source) < _rank(self.path):
-                    # A LAN pair is preferred: both ways work there too, so move.
-                    self.path = source
-                    self._events.append(Connected(source, now - probe[1]))
-                self._path_works(source, now)
-            case wire.Data():
-                # The peer sends data only once its own probe came back: this path works.
-                self._path_works(source, now)
-                self._data_received(packet, source, now)
-            case wire.Ack(seq=seq):
-                self._path_works(source, now)
-                self._ack_received(seq, now)
+            case wire.HandshakeInit(message=message):
+                self._initiation_received(message, source, now)
+            case wire.HandshakeResp(message=message):
+                self._response_received(message, source, now)
+            case wire.Transport():
+                inner = self._open(packet)
+                if inner is not None:
+                    self._inner_received(inner, source, now, authenticated=True)
+            case wire.ProbeAck() if self.secure:
+                # We probe encrypted once we have keys; a cleartext answer is not the peer's.
+                self.dropped["cleartext after the handshake"] += 1
+            case wire.Probe() | wire.ProbeAck():
+                self._inner_received(packet, source, now, authenticated=False)
 
     def handle_timeout(self, now: float) -> None:
+        if self._initiation is not None and now >= self._init_resend_at:
+            self._send_initiation(now)
         if self.state == State.PROBING:
             if now >= self._probe_deadline:
-                self._set_state(State.FAILED)
-                count = len(self.candidates)
-                self._events.append(
-                    Failed(f"no answer from the peer at any of {count} candidate address(es)")
-                )
+                self._fail(f"no answer from the peer at any of {len(self.candidates)} candidate address(es)")
             elif now >= self._next_probe_at:
                 self._probe_round(now)
-        elif self.state == State.CONNECTED:
+        elif self.state == State.HANDSHAKE:
             assert self.path is not None
+            if now >= self._handshake_deadline:
+                self._fail("the path opened but the secure handshake did not complete")
+            elif now >= self._last_request + self.config.keepalive_interval:
+                self._send_probe(self.path, now)
+        elif self.state == State.CONNECTED:
+            assert self.path is not None and self._keys is not None
             since = self._unanswered_since
             if since is not None and now >= since + self.config.path_timeout:
                 lost = self.path
@@ -330,6 +363,12 @@ class Session:
                 self._send_probe(self.path, now)  # Something went unanswered: is the path still there?
             elif now >= self._last_request + self.config.keepalive_interval:
                 self._send_probe(self.path, now)
+            if (
+                self._initiation is None
+                and self._initiator()
+                and now >= self._keys.created + self.config.rekey_after
+            ):
+                self._initiate(now)
 
     # --- Internals -----------------------------------------------------------------
 
@@ -337,6 +376,11 @@ class Session:
         if new != self.state:
             log.debug("session %s: %s -> %s", self.local_tag.hex(), self.state.value, new.value)
             self.state = new
+
+    def _fail(self, reason: str) -> None:
+        self._set_state(State.FAILED)
+        self._initiation = None
+        self._events.append(Failed(reason))
 
     def _add_candidates(self, candidates: list[Address]) -> None:
         for candidate in candidates:
@@ -379,21 +423,74 @@ class Session:
             self._pings &= self._probes.keys()
         txid = os.urandom(8)
         self._probes[txid] = (address, now)
-        self._send(wire.Probe(self.remote_tag, self.local_tag, txid), address, now)
+        self._send(wire.Probe(self.remote_tag, self.local_tag, txid), address)
         self._last_probe = now
         self._expect_answer(now)
         return txid
 
-    def _send(self, packet: wire.Packet, address: Address, now: float) -> None:
-        self._out.append((wire.encode(packet), address))
+    def _send(self, packet: wire.Inner, address: Address, *, cleartext: bool = False) -> None:
+        """Send an inner packet: encrypted once we have keys. Only probes go in the clear."""
+        if self._keys is not None and not cleartext:
+            outer: wire.Packet = self._keys.seal(packet.to_tag, packet.from_tag, packet)
+        else:
+            assert isinstance(packet, wire.Probe | wire.ProbeAck), "data before the handshake"
+            outer = packet
+        self._out.append((wire.encode(outer), address))
+
+    def _inner_received(self, packet: wire.Inner, source: Address, now: float, *, authenticated: bool) -> None:
+        if (authenticated or not self.secure) and (self.state != State.CONNECTED or source == self.path):
+            # Only what arrives on the path proves the path alive: if the peer's
+            # NAT remapped it, our data to the old address goes nowhere.
+            self._unanswered_since = None
+        match packet:
+            case wire.Probe(txid=txid):
+                # Answer in kind: a peer probing in the clear has no keys to read an answer with.
+                ack = wire.ProbeAck(packet.from_tag, self.local_tag, txid)
+                self._send(ack, source, cleartext=not authenticated)
+                if self.state not in (State.CONNECTED, State.HANDSHAKE):
+                    self._add_candidates([source])
+                    if self.state != State.PROBING:
+                        self._begin_probing(now)
+            case wire.ProbeAck(txid=txid):
+                probe = self._probes.pop(txid, None)
+                if probe is None:
+                    self.dropped["unknown probe"] += 1
+                    return
+                self._rtt_sample(now - probe[1])
+                if txid in self._pings:
+                    self._pings.discard(txid)
+                    self._events.append(Pong(txid, now - probe[1]))
+                if self.state in (State.CONNECTED, State.HANDSHAKE) and _rank(source) < _rank(self.path):
+                    # A LAN pair is preferred: both ways work there too, so move.
+                    self.path = source
+                    if self.state == State.CONNECTED:
+                        self._events.append(Connected(source, now - probe[1]))
+                self._path_works(source, now)
+            case wire.Data():
+                # The peer sends data only once its own probe came back: this path works.
+                self._path_works(source, now)
+                self._data_received(packet, source, now)
+            case wire.Ack(seq=seq, cumulative=cumulative):
+                self._path_works(source, now)
+                self._ack_received(seq, cumulative, now)
 
     def _path_works(self, source: Address, now: float) -> None:
-        if self.state == State.CONNECTED:
+        if self.state in (State.CONNECTED, State.HANDSHAKE):
             return
-        self._set_state(State.CONNECTED)
         self.path = source
         self._unanswered_since = None
-        self._events.append(Connected(source, self.rtt if self.rtt is not None else 0.0))
+        if self._keys is not None:
+            self._connected(now)
+            return
+        self._set_state(State.HANDSHAKE)
+        self._handshake_deadline = now + self.config.punch_timeout
+        if self._initiator():
+            self._initiate(now)
+
+    def _connected(self, now: float) -> None:
+        assert self.path is not None
+        self._set_state(State.CONNECTED)
+        self._events.append(Connected(self.path, self.rtt if self.rtt is not None else 0.0))
         # Whatever was in flight on the old path goes again on this one.
         for fragment in self._in_flight.values():
             fragment.resend_at = now
@@ -402,6 +499,108 @@ class Session:
             if fragment.resend_at <= now:
                 self._transmit(fragment, now)
 
+    # --- The handshake ------------------------------------------------------------
+
+    def _initiator(self) -> bool:
+        assert self.remote_tag is not None
+        if self.remote_static is None:
+            return False  # Nobody starts before knowing whom it talks to.
+        return secure.is_initiator(self.static_public, self.local_tag, self.remote_static, self.remote_tag)
+
+    def _initiate(self, now: float) -> None:
+        assert self.remote_tag is not None and self.remote_static is not None
+        self._initiations += 1
+        self._initiation = secure.Initiation(
+            self.static_key, self.remote_static, self.local_tag, self.remote_tag, self._initiations, now
+        )
+        self._init_tries = 0
+        self._send_initiation(now)
+
+    def _send_initiation(self, now: float) -> None:
+        assert self._initiation is not None and self.remote_tag is not None
+        address = self.path or (self.candidates[0] if self.candidates else None)
+        if address is None:
+            return
+        init = wire.HandshakeInit(self.remote_tag, self.local_tag, self._initiation.message)
+        self._out.append((wire.encode(init), address))
+        backoff = max(self._rto, self.config.rto_min) * 2 ** min(self._init_tries, 5)
+        self._init_resend_at = now + min(backoff, self.config.rto_max)
+        self._init_tries += 1
+
+    def _initiation_received(self, message: bytes, source: Address, now: float) -> None:
+        assert self.remote_tag is not None
+        if self.remote_static is None:
+            self.dropped["handshake before the peer's key"] += 1
+            return
+        if self._initiator():
+            self.dropped["handshake from the wrong side"] += 1
+            return
+        if self._last_response is not None and self._last_response[0] == message:
+            # Our answer was lost: the same answer again (a new one would be new keys).
+            response = wire.HandshakeResp(self.remote_tag, self.local_tag, self._last_response[1])
+            self._out.append((wire.encode(response), source))
+            return
+        try:
+            answer = secure.respond(self.static_key, self.remote_static, self.local_tag, self.remote_tag, message, now)
+        except secure.HandshakeError:
+            self.dropped["bad handshake"] += 1
+            return
+        if answer.counter <= self._last_init_counter:
+            self.dropped["replayed handshake"] += 1
+            return
+        self._last_init_counter = answer.counter
+        self._last_response = (message, answer.message)
+        self._out.append((wire.encode(wire.HandshakeResp(self.remote_tag, self.local_tag, answer.message)), source))
+        if self._keys is not None:
+            self._next_keys = answer.keys  # A rekey: switch once the initiator uses them.
+            return
+        self._keys = answer.keys
+        if self.state == State.HANDSHAKE:
+            self._connected(now)
+        elif self.state == State.PROBING:
+            self._probe_round(now)  # Encrypted now; the initiator's answers open the path.
+
+    def _response_received(self, message: bytes, source: Address, now: float) -> None:
+        if self._initiation is None:
+            self.dropped["unexpected handshake"] += 1
+            return
+        try:
+            keys = self._initiation.finish(message, now)
+        except secure.HandshakeError:
+            self.dropped["bad handshake"] += 1
+            return
+        self._initiation = None
+        self._previous_keys, self._keys = self._keys, keys
+        if self.state == State.HANDSHAKE:
+            self._connected(now)
+        if self.path is not None:
+            # Confirms the keys to the responder, which switches to them on it.
+            self._send_probe(self.path, now)
+
+    def _open(self, packet: wire.Transport) -> wire.Inner | None:
+        """Decrypt and parse a transport datagram; None (and counted) if it is not genuine."""
+        for keys in (self._keys, self._next_keys, self._previous_keys):
+            if keys is None or keys.key_id != packet.key_id:
+                continue
+            if not keys.window.check(packet.counter):
+                self.dropped["replayed"] += 1
+                return None
+            try:
+                plaintext = keys.open(packet)
+            except noise.NoiseError:
+                continue
+            if keys is self._next_keys:
+                self._previous_keys, self._keys, self._next_keys = self._keys, keys, None
+            try:
+                return wire.parse_inner_untrusted(packet.to_tag, packet.from_tag, plaintext)
+            except wire.WireError:
+                self.dropped["malformed inner packet"] += 1
+                return None
+        self.dropped["failed authentication"] += 1
+        return None
+
+    # --- Reliability -----------------------------------------------------------------
+
     def _peer_restarted(self) -> None:
         """The peer came back with a new tag: a new instance with no memory of us."""
         log.debug("session %s: peer restarted", self.local_tag.hex())
@@ -409,11 +608,10 @@ class Session:
         # every message not wholly acknowledged, in the order they were sent.
         self._in_flight.clear()
         self._pending.clear()
-        for message_id, fragments in self._unacknowledged.items():
+        for fragments in self._unacknowledged.values():
             for fragment in fragments:
                 fragment.seq, fragment.tries = len(self._pending), 0
                 self._pending.append(fragment)
-            self._fragments_left[message_id] = len(fragments)
         self._next_seq = len(self._pending)
         self._expected_seq = 0
         self._reorder.clear()
@@ -421,6 +619,10 @@ class Session:
         self._assembly_size = 0
         self._discarding = False
         self._probes.clear()
+        self._keys = self._previous_keys = self._next_keys = None
+        self._initiation = None
+        self._last_init_counter = 0
+        self._last_response = None
         self._set_state(State.IDLE)
         self.path = None
 
@@ -442,7 +644,7 @@ class Session:
             fragment.last,
             fragment.payload,
         )
-        self._send(packet, self.path, now)
+        self._send(packet, self.path)
         self._expect_answer(now)
         fragment.tries += 1
         fragment.sent_at = now
@@ -463,20 +665,29 @@ class Session:
         rto = self._srtt + 4 * self._rttvar
         self._rto = min(max(rto, self.config.rto_min), self.config.rto_max)
 
-    def _ack_received(self, seq: int, now: float) -> None:
+    def _ack_received(self, seq: int, cumulative: int, now: float) -> None:
+        """seq arrived (stop resending it); everything below cumulative is delivered."""
         fragment = self._in_flight.pop(seq, None)
-        if fragment is None:
-            self.dropped["duplicate ack"] += 1
-            return
-        if fragment.tries == 1:  # Karn's rule: only unambiguous samples.
+        if fragment is not None and fragment.tries == 1:  # Karn's rule: only unambiguous samples.
             self._rtt_sample(now - fragment.sent_at)
-        left = self._fragments_left.get(fragment.message_id, 0) - 1
-        if left <= 0:
-            self._fragments_left.pop(fragment.message_id, None)
-            self._unacknowledged.pop(fragment.message_id, None)
-            self._events.append(MessageDelivered(fragment.message_id))
-        else:
-            self._fragments_left[fragment.message_id] = left
+        if cumulative > self._next_seq:
+            self.dropped["ack beyond what was sent"] += 1
+            return
+        # A message counts as delivered only once the peer has handed it to its
+        # application (and stored it): a fragment that merely arrived, out of
+        # order, would be lost if the peer died before the gap filled.
+        delivered = 0
+        while self._unacknowledged:
+            message_id, fragments = next(iter(self._unacknowledged.items()))
+            if fragments[-1].seq >= cumulative:
+                break
+            del self._unacknowledged[message_id]
+            for done in fragments:
+                self._in_flight.pop(done.seq, None)
+            self._events.append(MessageDelivered(message_id))
+            delivered += 1
+        if fragment is None and not delivered:
+            self.dropped["duplicate ack"] += 1
         self._fill_window(now)
 
     def _data_received(self, packet: wire.Data, source: Address, now: float) -> None:
@@ -484,14 +695,16 @@ class Session:
         if seq >= self._expected_seq + self.config.receive_window:
             self.dropped["beyond window"] += 1
             return  # Not acknowledged: the sender tries again later.
-        self._send(wire.Ack(packet.from_tag, self.local_tag, seq), source, now)
         if seq < self._expected_seq or seq in self._reorder:
             self.dropped["duplicate data"] += 1
-            return
-        self._reorder[seq] = packet
-        while self._expected_seq in self._reorder:
-            self._deliver_fragment(self._reorder.pop(self._expected_seq))
-            self._expected_seq += 1
+        else:
+            self._reorder[seq] = packet
+            while self._expected_seq in self._reorder:
+                self._deliver_fragment(self._reorder.pop(self._expected_seq))
+                self._expected_seq += 1
+        # After delivering, so the ack tells how far delivery got; the driver
+        # stores what was delivered before it sends the ack.
+        self._send(wire.Ack(packet.from_tag, self.local_tag, seq, self._expected_seq), source)
 
     def _deliver_fragment(self, packet: wire.Data) -> None:
         if not self._discarding:

@@ -8,6 +8,13 @@ Tags: each side of a conversation picks a random 8-byte tag and tells the
 other through signalling. Every datagram names the receiver's tag (so it can
 be routed to the right conversation, and so a stranger who never saw the
 offer cannot inject into it) and the sender's tag.
+
+Two layers. The outer packets travel in the clear: probes that punch holes
+(they carry nothing but tags and a random id), the two Noise handshake
+messages, and `Transport`, which carries one AEAD-encrypted inner packet.
+The inner packets (probes on an open path, data, acks) only ever travel
+encrypted, with the outer header as associated data, so nobody on the path
+can read them, forge them, or move them to another conversation.
 """
 
 from __future__ import annotations
@@ -17,13 +24,15 @@ import struct
 from dataclasses import dataclass
 
 MAGIC = 0xD2
-VERSION = 1
+VERSION = 2
 
 #: The most payload bytes one datagram carries, so no datagram is fragmented
 #: by IP on any path with the IPv6 minimum MTU (1280) after headers.
 MAX_DATAGRAM = 1200
 TAG_SIZE = 8
 MESSAGE_ID_SIZE = 8
+#: The AEAD's authentication tag (ChaCha20-Poly1305).
+AEAD_TAG_SIZE = 16
 
 
 class Kind(enum.IntEnum):
@@ -34,7 +43,13 @@ class Kind(enum.IntEnum):
     DATA = 3
     """One fragment of a chat message, with a sequence number."""
     ACK = 4
-    """The DATA with this sequence number arrived."""
+    """The DATA with this sequence number arrived; everything before `cumulative` is delivered."""
+    HANDSHAKE_INIT = 5
+    """Noise IK message 1, from the initiator."""
+    HANDSHAKE_RESP = 6
+    """Noise IK message 2, from the responder."""
+    TRANSPORT = 7
+    """An encrypted inner packet."""
 
 
 # Header: magic u8 | version u8 | kind u8
@@ -45,14 +60,20 @@ _TAGS = struct.Struct("!8s8s")
 _PROBE = struct.Struct("!8s")
 # DATA: seq u32 | message_id 8s | flags u8 | then the fragment's bytes
 _DATA = struct.Struct("!I8sB")
-# ACK: seq u32
-_ACK = struct.Struct("!I")
+# ACK: seq u32 | cumulative u32
+_ACK = struct.Struct("!II")
+# TRANSPORT: key_id u8 | counter u64 | then the ciphertext
+_TRANSPORT = struct.Struct("!BQ")
 
 _PREFIX = _HEADER.size + _TAGS.size
+TRANSPORT_OVERHEAD = _PREFIX + _TRANSPORT.size + AEAD_TAG_SIZE
 FLAG_LAST_FRAGMENT = 0x01
 
-#: The most message bytes one DATA datagram carries.
-MAX_FRAGMENT = MAX_DATAGRAM - _PREFIX - _DATA.size
+#: The most message bytes one DATA packet carries, once encrypted in a TRANSPORT.
+MAX_FRAGMENT = MAX_DATAGRAM - TRANSPORT_OVERHEAD - 1 - _DATA.size
+#: The shortest and longest handshake messages we accept (Noise IK with
+#: X25519, ChaChaPoly and an 8-byte payload is 104 and 64 bytes).
+MIN_HANDSHAKE, MAX_HANDSHAKE = 32, 256
 
 
 class WireError(ValueError):
@@ -88,9 +109,41 @@ class Ack:
     to_tag: bytes
     from_tag: bytes
     seq: int
+    cumulative: int
+    """Every sequence number below this one is delivered to the application."""
 
 
-Packet = Probe | ProbeAck | Data | Ack
+@dataclass(frozen=True, slots=True)
+class HandshakeInit:
+    to_tag: bytes
+    from_tag: bytes
+    message: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class HandshakeResp:
+    to_tag: bytes
+    from_tag: bytes
+    message: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Transport:
+    to_tag: bytes
+    from_tag: bytes
+    key_id: int
+    counter: int
+    ciphertext: bytes
+
+    @property
+    def associated_data(self) -> bytes:
+        """What the AEAD authenticates besides the ciphertext: the whole header."""
+        return transport_header(self.to_tag, self.from_tag, self.key_id, self.counter)
+
+
+Packet = Probe | ProbeAck | Data | Ack | HandshakeInit | HandshakeResp | Transport
+#: What travels inside a Transport.
+Inner = Probe | ProbeAck | Data | Ack
 
 
 def is_ours(datagram: bytes) -> bool:
@@ -98,27 +151,51 @@ def is_ours(datagram: bytes) -> bool:
     return len(datagram) > 0 and datagram[0] == MAGIC
 
 
+def transport_header(to_tag: bytes, from_tag: bytes, key_id: int, counter: int) -> bytes:
+    return (
+        _HEADER.pack(MAGIC, VERSION, Kind.TRANSPORT)
+        + _TAGS.pack(to_tag, from_tag)
+        + _TRANSPORT.pack(key_id, counter)
+    )
+
+
 def encode(packet: Packet) -> bytes:
     """The bytes for one packet. Raises ValueError for a packet we should never build."""
-    tags = _TAGS.pack(packet.to_tag, packet.from_tag)
+    if isinstance(packet, Transport):
+        return packet.associated_data + packet.ciphertext
+    if isinstance(packet, HandshakeInit | HandshakeResp):
+        kind = Kind.HANDSHAKE_INIT if isinstance(packet, HandshakeInit) else Kind.HANDSHAKE_RESP
+        if not MIN_HANDSHAKE <= len(packet.message) <= MAX_HANDSHAKE:
+            raise ValueError(f"handshake message of {len(packet.message)} bytes")
+        return _HEADER.pack(MAGIC, VERSION, kind) + _TAGS.pack(packet.to_tag, packet.from_tag) + packet.message
+    if not isinstance(packet, Probe | ProbeAck):
+        raise ValueError("data and acks only travel encrypted")
+    inner = encode_inner(packet)
+    return _HEADER.pack(MAGIC, VERSION, inner[0]) + _TAGS.pack(packet.to_tag, packet.from_tag) + inner[1:]
+
+
+def encode_inner(packet: Inner) -> bytes:
+    """An inner packet's kind and body, without header or tags: what gets encrypted."""
     match packet:
         case Probe(txid=txid):
-            return _HEADER.pack(MAGIC, VERSION, Kind.PROBE) + tags + _PROBE.pack(txid)
+            return bytes([Kind.PROBE]) + _PROBE.pack(txid)
         case ProbeAck(txid=txid):
-            return _HEADER.pack(MAGIC, VERSION, Kind.PROBE_ACK) + tags + _PROBE.pack(txid)
+            return bytes([Kind.PROBE_ACK]) + _PROBE.pack(txid)
         case Data():
             if len(packet.fragment) > MAX_FRAGMENT:
                 raise ValueError(f"fragment of {len(packet.fragment)} bytes is over {MAX_FRAGMENT}")
             flags = FLAG_LAST_FRAGMENT if packet.last_fragment else 0
-            body = _DATA.pack(packet.seq, packet.message_id, flags)
-            return _HEADER.pack(MAGIC, VERSION, Kind.DATA) + tags + body + packet.fragment
-        case Ack(seq=seq):
-            return _HEADER.pack(MAGIC, VERSION, Kind.ACK) + tags + _ACK.pack(seq)
-    raise ValueError(f"not a packet: {packet!r}")
+            return bytes([Kind.DATA]) + _DATA.pack(packet.seq, packet.message_id, flags) + packet.fragment
+        case Ack(seq=seq, cumulative=cumulative):
+            return bytes([Kind.ACK]) + _ACK.pack(seq, cumulative)
+    raise ValueError(f"not an inner packet: {packet!r}")
 
 
 def parse_untrusted(datagram: bytes) -> Packet:
-    """Parse a datagram from the network. Raises WireError, and nothing else, on bad input."""
+    """Parse a datagram from the network. Raises WireError, and nothing else, on bad input.
+
+    Only probes travel in the clear: a cleartext DATA or ACK is refused here.
+    """
     if len(datagram) > MAX_DATAGRAM:
         raise WireError(f"datagram of {len(datagram)} bytes is over {MAX_DATAGRAM}")
     if len(datagram) < _PREFIX:
@@ -130,6 +207,28 @@ def parse_untrusted(datagram: bytes) -> Packet:
         raise WireError(f"unknown version {version}")
     to_tag, from_tag = _TAGS.unpack_from(datagram, _HEADER.size)
     body = datagram[_PREFIX:]
+    if kind in (Kind.PROBE, Kind.PROBE_ACK):
+        return parse_inner_untrusted(to_tag, from_tag, bytes([kind]) + body)
+    if kind in (Kind.HANDSHAKE_INIT, Kind.HANDSHAKE_RESP):
+        if not MIN_HANDSHAKE <= len(body) <= MAX_HANDSHAKE:
+            raise WireError(f"handshake message of {len(body)} bytes")
+        cls = HandshakeInit if kind == Kind.HANDSHAKE_INIT else HandshakeResp
+        return cls(to_tag, from_tag, body)
+    if kind == Kind.TRANSPORT:
+        if len(body) < _TRANSPORT.size + AEAD_TAG_SIZE:
+            raise WireError("transport datagram too short")
+        key_id, counter = _TRANSPORT.unpack_from(body)
+        return Transport(to_tag, from_tag, key_id, counter, body[_TRANSPORT.size :])
+    if kind in (Kind.DATA, Kind.ACK):
+        raise WireError("cleartext data")
+    raise WireError(f"unknown kind {kind}")
+
+
+def parse_inner_untrusted(to_tag: bytes, from_tag: bytes, plaintext: bytes) -> Inner:
+    """Parse a decrypted inner packet. Raises WireError, and nothing else, on bad input."""
+    if not plaintext:
+        raise WireError("empty inner packet")
+    kind, body = plaintext[0], plaintext[1:]
     if kind in (Kind.PROBE, Kind.PROBE_ACK):
         if len(body) != _PROBE.size:
             raise WireError("probe of the wrong length")
@@ -143,10 +242,12 @@ def parse_untrusted(datagram: bytes) -> Packet:
         if flags & ~FLAG_LAST_FRAGMENT:
             raise WireError(f"unknown flags {flags:#x}")
         fragment = body[_DATA.size :]
+        if len(fragment) > MAX_FRAGMENT:
+            raise WireError("fragment too long")
         return Data(to_tag, from_tag, seq, message_id, bool(flags & FLAG_LAST_FRAGMENT), fragment)
     if kind == Kind.ACK:
         if len(body) != _ACK.size:
             raise WireError("ack of the wrong length")
-        (seq,) = _ACK.unpack(body)
-        return Ack(to_tag, from_tag, seq)
-    raise WireError(f"unknown kind {kind}")
+        seq, cumulative = _ACK.unpack(body)
+        return Ack(to_tag, from_tag, seq, cumulative)
+    raise WireError(f"unknown inner kind {kind}")

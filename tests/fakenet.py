@@ -3,12 +3,16 @@
 Time is a plain number the link advances from one due event to the next, so
 seconds of protocol time run in microseconds and every run is reproducible.
 The link can drop, duplicate and delay (and so reorder) datagrams, from a seed.
+Datagrams are encrypted, so a test that wants to lose one kind of packet
+(only the acks, say) says so with `drop_inner`, which sees each packet as the
+receiver decrypted it.
 """
 
 from __future__ import annotations
 
 import heapq
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from p2ptui.net import session as sess
@@ -30,12 +34,38 @@ class Link:
     #: Which way datagrams may flow; set False to cut a direction.
     a_to_b: bool = True
     b_to_a: bool = True
+    #: Where each side's datagrams appear to come from (a NAT may remap them).
+    sources: dict[str, tuple[str, int]] = field(default_factory=lambda: {"a": A_ADDR, "b": B_ADDR})
+    #: (receiver, decrypted packet) -> lose it?
+    drop_inner: Callable[[str, wire.Inner], bool] | None = None
     events: dict[str, list[sess.Event]] = field(default_factory=lambda: {"a": [], "b": []})
+    #: Every datagram each side sent, as a capture on the wire would show it.
+    sent: dict[str, list[bytes]] = field(default_factory=lambda: {"a": [], "b": []})
     _queue: list = field(default_factory=list)
     _counter: int = 0
 
     def __post_init__(self):
         self._rng = random.Random(self.seed)
+        self._tap("a", self.a)
+        self._tap("b", self.b)
+
+    def _tap(self, name: str, session: sess.Session) -> None:
+        received = session._inner_received
+
+        def inner_received(packet, source, now, *, authenticated):
+            if self.drop_inner is None or not self.drop_inner(name, packet):
+                received(packet, source, now, authenticated=authenticated)
+
+        session._inner_received = inner_received
+
+    def restart(self, name: str) -> sess.Session:
+        """The side `name` restarts: a new instance, with its key but no memory."""
+        old = getattr(self, name)
+        new = sess.Session(config=old.config, static_key=old.static_key)
+        setattr(self, name, new)
+        self._tap(name, new)
+        self.events[name] = []
+        return new
 
     @classmethod
     def pair(cls, config: sess.SessionConfig | None = None, **kwargs) -> Link:
@@ -44,16 +74,18 @@ class Link:
 
     def introduce(self) -> None:
         """What signalling does: each side learns the other's tag and address."""
-        self.b.start(self.a.local_tag, [A_ADDR], self.now)  # B got A's offer: B punches
-        self.a.start(self.b.local_tag, [B_ADDR], self.now)  # A got B's answer
+        # B got A's offer: B punches. Then A gets B's answer.
+        self.b.start(self.a.local_tag, [A_ADDR], self.now, self.a.static_public)
+        self.a.start(self.b.local_tag, [B_ADDR], self.now, self.b.static_public)
         self._collect()
 
     def _collect(self) -> None:
         for name, source, source_addr, open_ in (
-            ("a", self.a, A_ADDR, lambda: self.a_to_b),
-            ("b", self.b, B_ADDR, lambda: self.b_to_a),
+            ("a", self.a, self.sources["a"], lambda: self.a_to_b),
+            ("b", self.b, self.sources["b"], lambda: self.b_to_a),
         ):
             for data, destination in source.datagrams_to_send():
+                self.sent[name].append(data)
                 if not open_() or self._rng.random() < self.loss:
                     continue
                 copies = 2 if self._rng.random() < self.duplicate else 1

@@ -40,7 +40,7 @@ async def test_bad_documents_are_skipped_and_good_offers_still_arrive(firestore_
     def offer_doc(**changes):
         """An offer document with its own id, valid but for `changes`."""
         doc_id = uuid.uuid4().hex
-        offer = make_offer("mallory", mallory_identity.public_key, "bob").to_dict()
+        offer = make_offer("mallory", mallory_identity, "bob").to_dict()
         return doc_id, {**offer, "id": doc_id, "state": "open", **changes}
 
     bad = [

@@ -15,7 +15,7 @@ from p2ptui.net.signalling import (
     SignallingLost,
     server,
 )
-from p2ptui.net.signalling.messages import Answer, Offer
+from p2ptui.net.signalling.messages import Answer, Offer, sign
 
 pytestmark = pytest.mark.trio
 
@@ -52,11 +52,12 @@ async def next_event(channel, kind, predicate=lambda e: True, timeout=15):
                 return event
 
 
-def make_offer(sender, sender_key, receiver, expires_in=30.0):
-    return Offer(
+def make_offer(sender, identity, receiver, expires_in=30.0):
+    """An offer signed by identity, as a node would send it."""
+    offer = Offer(
         id=f"{int(time.time() * 1e6):032x}",
         sender=sender,
-        sender_key=sender_key,
+        sender_key=identity.public_key,
         receiver=receiver,
         sender_ip="127.0.0.1",
         receiver_ip="",
@@ -65,6 +66,7 @@ def make_offer(sender, sender_key, receiver, expires_in=30.0):
         candidates=(("127.0.0.1", 40005),),
         expires=time.time() + expires_in,
     )
+    return sign(offer, identity)
 
 
 async def test_register(signal_url, nursery):
@@ -88,11 +90,12 @@ async def test_offer_and_answer(signal_url, nursery):
     bob, bob_identity = await start_client(nursery, signal_url, "bob")
     await next_event(alice.events, Registered)
     await next_event(bob.events, Registered)
-    offer = make_offer("alice", alice_identity.public_key, "bob")
+    offer = make_offer("alice", alice_identity, "bob")
     await alice.send_offer(offer)
     received = await next_event(bob.events, OfferReceived)
     assert received.offer == offer
     answer = Answer(offer.id, "bob", bob_identity.public_key, "alice", "127.0.0.1", 40003, "22" * 8, (("127.0.0.1", 40003),))
+    answer = sign(answer, bob_identity)
     await bob.send_answer(answer)
     assert (await next_event(alice.events, AnswerReceived)).answer == answer
 
@@ -109,8 +112,8 @@ async def test_expired_offers_are_ignored(signal_url, nursery):
         await next_event(bob.events, events.Ready)
         mallory, mallory_identity = await start_client(nursery, signal_url, "mallory")
         await next_event(mallory.events, Registered)
-        await mallory.send_offer(make_offer("mallory", mallory_identity.public_key, "bob", expires_in=-5))
-        fresh = make_offer("mallory", mallory_identity.public_key, "bob")
+        await mallory.send_offer(make_offer("mallory", mallory_identity, "bob", expires_in=-5))
+        fresh = make_offer("mallory", mallory_identity, "bob")
         await mallory.send_offer(fresh)  # the fresh one still gets through, the stale one never
         changed = await next_event(bob.events, events.PeerChanged)
         assert changed.peer == "mallory" and changed.incoming

@@ -3,18 +3,24 @@
 import pytest
 
 from p2ptui.net.signalling import parse_signal_url
+from dataclasses import replace
+
+from p2ptui.net import Identity
 from p2ptui.net.signalling.messages import (
     Answer,
     Offer,
     Presence,
     SignallingDataError,
     parse_address_untrusted,
+    sign,
+    signature_valid,
     valid_name,
 )
 from p2ptui.net.signalling.protocol import LineBuffer, SignallingProtocolError, decode_untrusted
 
-KEY = "ab" * 32
-OFFER = Offer(
+IDENTITY = Identity.generate()
+KEY = IDENTITY.public_key
+OFFER = sign(Offer(
     id="0" * 32,
     sender="alice",
     sender_key=KEY,
@@ -25,15 +31,29 @@ OFFER = Offer(
     tag="11" * 8,
     candidates=(("203.0.113.5", 40000), ("10.0.0.2", 40000)),
     expires=1_900_000_000.0,
+), IDENTITY)
+ANSWER = sign(
+    Answer("0" * 32, "bob", KEY, "alice", "198.51.100.7", 41000, "22" * 8, (("::1", 5),), 1_900_000_000.0),
+    IDENTITY,
 )
 
 
 def test_offer_answer_presence_round_trip():
     assert Offer.from_dict_untrusted(OFFER.to_dict()) == OFFER
-    answer = Answer("0" * 32, "bob", KEY, "alice", "198.51.100.7", 41000, "22" * 8, (("::1", 5),))
-    assert Answer.from_dict_untrusted(answer.to_dict()) == answer
+    assert Answer.from_dict_untrusted(ANSWER.to_dict()) == ANSWER
     presence = Presence("bob", True, KEY, ("198.51.100.7", 41000))
     assert Presence.from_dict_untrusted(presence.to_dict()) == presence
+
+
+def test_signatures_cover_every_field_and_the_kind():
+    assert signature_valid(OFFER) and signature_valid(ANSWER)
+    assert OFFER.nonce != sign(OFFER, IDENTITY).nonce  # a fresh nonce each time
+    for field, value in [("port", 1), ("candidates", (("203.0.113.66", 1),)), ("expires", 2e9), ("nonce", "0" * 32)]:
+        assert not signature_valid(replace(OFFER, **{field: value}))
+    other = Identity.generate()
+    assert not signature_valid(replace(OFFER, sender_key=other.public_key))
+    with pytest.raises(ValueError):
+        sign(OFFER, other)  # a record must name the key that signs it
 
 
 @pytest.mark.parametrize(

@@ -11,9 +11,15 @@ TAG_A, TAG_B = b"A" * 8, b"B" * 8
 PACKETS = [
     wire.Probe(TAG_A, TAG_B, b"12345678"),
     wire.ProbeAck(TAG_A, TAG_B, b"12345678"),
+    wire.HandshakeInit(TAG_A, TAG_B, b"i" * 104),
+    wire.HandshakeResp(TAG_A, TAG_B, b"r" * 48),
+    wire.Transport(TAG_A, TAG_B, 3, 2**64 - 2, b"c" * 100),
+]
+INNER = [
+    wire.Probe(TAG_A, TAG_B, b"12345678"),
     wire.Data(TAG_A, TAG_B, 7, b"msgid123", True, "héllo".encode()),
     wire.Data(TAG_A, TAG_B, 2**32 - 1, b"msgid123", False, b"x" * wire.MAX_FRAGMENT),
-    wire.Ack(TAG_A, TAG_B, 42),
+    wire.Ack(TAG_A, TAG_B, 42, 40),
 ]
 
 
@@ -25,15 +31,32 @@ def test_round_trip(packet):
     assert wire.parse_untrusted(data) == packet
 
 
+@pytest.mark.parametrize("packet", INNER, ids=lambda p: type(p).__name__)
+def test_inner_round_trip_fits_a_datagram_once_encrypted(packet):
+    data = wire.encode_inner(packet)
+    assert len(data) + wire.TRANSPORT_OVERHEAD <= wire.MAX_DATAGRAM
+    assert wire.parse_inner_untrusted(TAG_A, TAG_B, data) == packet
+
+
+def test_data_and_acks_never_travel_in_the_clear():
+    with pytest.raises(ValueError):
+        wire.encode(INNER[1])
+    cleartext = bytes([wire.MAGIC, wire.VERSION, wire.Kind.DATA]) + TAG_A + TAG_B + wire.encode_inner(INNER[1])[1:]
+    with pytest.raises(wire.WireError, match="cleartext"):
+        wire.parse_untrusted(cleartext)
+
+
 @pytest.mark.parametrize(
     "data, error",
     [
         (b"", "too short"),
         (bytes([wire.MAGIC, 9, 1]) + b"\0" * 24, "unknown version"),
         (bytes([0x00, 1, 1]) + b"\0" * 24, "not a p2ptui datagram"),
-        (bytes([wire.MAGIC, 1, 99]) + b"\0" * 24, "unknown kind"),
+        (bytes([wire.MAGIC, wire.VERSION, 99]) + b"\0" * 24, "unknown kind"),
         (wire.encode(PACKETS[0])[:-1], "wrong length"),
-        (wire.encode(PACKETS[4]) + b"x", "wrong length"),
+        (wire.encode(PACKETS[1]) + b"x", "wrong length"),
+        (bytes([wire.MAGIC, wire.VERSION, wire.Kind.TRANSPORT]) + b"\0" * 30, "too short"),
+        (bytes([wire.MAGIC, wire.VERSION, wire.Kind.HANDSHAKE_INIT]) + b"\0" * 20, "handshake"),
         (b"\xd2" * (wire.MAX_DATAGRAM + 1), "over"),
     ],
 )
@@ -43,22 +66,26 @@ def test_bad_datagrams_are_refused_with_a_reason(data, error):
 
 
 def test_unknown_flags_are_refused():
-    data = bytearray(wire.encode(PACKETS[2]))
-    data[3 + 16 + 12] = 0x80  # the flags byte
+    data = bytearray(wire.encode_inner(INNER[1]))
+    data[1 + 12] = 0x80  # the flags byte
     with pytest.raises(wire.WireError, match="flags"):
-        wire.parse_untrusted(bytes(data))
+        wire.parse_inner_untrusted(TAG_A, TAG_B, bytes(data))
 
 
 def test_encode_refuses_an_oversize_fragment():
     with pytest.raises(ValueError):
-        wire.encode(wire.Data(TAG_A, TAG_B, 0, b"m" * 8, True, b"x" * (wire.MAX_FRAGMENT + 1)))
+        wire.encode_inner(wire.Data(TAG_A, TAG_B, 0, b"m" * 8, True, b"x" * (wire.MAX_FRAGMENT + 1)))
 
 
-@settings(max_examples=3000)
+@settings(max_examples=10_000)
 @given(st.binary(max_size=1300))
 def test_fuzz_random_bytes_raise_only_wire_error(data):
     try:
         wire.parse_untrusted(data)
+    except wire.WireError:
+        pass
+    try:
+        wire.parse_inner_untrusted(TAG_A, TAG_B, data)
     except wire.WireError:
         pass
 

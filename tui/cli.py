@@ -58,6 +58,7 @@ class Settings:
             firebase_credentials=self.firebase_credentials,
             session=SessionConfig(keepalive_interval=self.keepalive),
             stun_servers=self.stun,
+            state_dir=self.config_dir,
         )
 
 
@@ -158,6 +159,12 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("nat-check", help="your public address and NAT type, by STUN")
     _add_common(check, suppress=True)
     check.add_argument("--json", action="store_true", help="one JSON object")
+
+    fingerprint = commands.add_parser(
+        "fingerprint", help="print your key's fingerprint (or a peer's pinned one), to compare out of band"
+    )
+    _add_common(fingerprint, suppress=True)
+    fingerprint.add_argument("fingerprint_peer", nargs="?", metavar="PEER", help="a peer whose pinned key to show")
     return parser
 
 
@@ -280,6 +287,8 @@ def _run(args: argparse.Namespace) -> int:
         return _ping(args)
     if args.command == "nat-check":
         return _nat_check(args)
+    if args.command == "fingerprint":
+        return _fingerprint(args)
     return _tui(args)
 
 
@@ -334,6 +343,20 @@ def _nat_check(args: argparse.Namespace) -> int:
     if not servers:
         raise UsageError("nat-check needs a STUN server: give --stun HOST:PORT (Firestore has none)")
     return trio.run(run_nat_check, servers, settings.bind, args.json)
+
+
+def _fingerprint(args: argparse.Namespace) -> int:
+    from p2ptui.net.trust import KnownPeers, fingerprint
+
+    settings = resolve_settings(args)
+    if args.fingerprint_peer is None:
+        print(f"{settings.name}  {fingerprint(settings.identity.public_key)}")
+        return 0
+    key = KnownPeers(settings.config_dir).pinned(args.fingerprint_peer)
+    if key is None:
+        raise UsageError(f"no key pinned for {args.fingerprint_peer} yet: talk to them first")
+    print(f"{args.fingerprint_peer}  {fingerprint(key)}")
+    return 0
 
 
 def _tui(args: argparse.Namespace) -> int:

@@ -73,8 +73,12 @@ async def run_ping(config: NodeConfig, identity: Identity, options: PingOptions)
             + (f"; rtt min/p50/p99/max = {stats['min']}/{stats['p50']}/{stats['p99']}/{stats['max']} ms"
                if stats else "")
         )
+        dropped = dict(sorted(node.counters().items()))
+        if dropped:
+            summary += "\n--- dropped: " + ", ".join(f"{count} {why}" for why, count in dropped.items())
         _print(options.json, summary, event="summary", peer=options.peer, path="direct", remote=remote,
-               connect_ms=round(connect_ms, 1), sent=options.count, received=len(rtts), rtt_ms=stats)
+               connect_ms=round(connect_ms, 1), sent=options.count, received=len(rtts), rtt_ms=stats,
+               dropped=dropped)
         return 0 if rtts else 1
 
 

@@ -1,8 +1,11 @@
 """`p2ptui pipe`: the headless client. Lines in on stdin, JSON events out on stdout.
 
 Each stdin line is a message to the peer. Each stdout line is one JSON object:
-ready, waiting, connected, message, delivered, error (see the README).
-The exit status is 0 when every message sent was delivered, 1 otherwise.
+ready, waiting, connected, disconnected, key-changed, sent, message,
+delivered, error (see the README). Messages are stored in the outbox before
+"sent", so a pipe killed before delivery sends them in its next run. The exit
+status is 0 when every message sent (this run or an earlier one) was
+delivered, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ class _Pipe:
         except ValueError as exc:  # An empty or too long text, say, even from a stranger.
             emit("error", message=f"not sent: {exc}")
             return
+        emit("sent", peer=peer or self.options.peer, id=message_id)
         self.undelivered.add(message_id)
         self.everything_delivered = trio.Event()
 
@@ -91,6 +95,9 @@ class _Pipe:
                             network=event.network,
                             remote=format_address(event.remote),
                         )
+                    elif status == events.PeerStatus.KEY_CHANGED:
+                        self.connected = False
+                        emit("key-changed", peer=peer, pinned=event.fingerprint, new=event.new_fingerprint)
                     elif self.connected:
                         self.connected = False
                         emit("disconnected", peer=peer, reason=event.reason)
@@ -119,6 +126,8 @@ async def run_pipe(config: NodeConfig, identity: Identity, options: PipeOptions)
         nursery.start_soon(pipe.handle_events, ready)
         await ready.wait()
         node.open(options.peer)
+        # What an earlier run left undelivered is this run's to deliver too.
+        pipe.undelivered |= {m.id for m in node.store.outbox() if m.peer == options.peer}
         nursery.start_soon(pipe.read_stdin)
         if options.timeout is not None:
             nursery.start_soon(_give_up_unless_connected, pipe, options.timeout)

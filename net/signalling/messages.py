@@ -4,15 +4,22 @@ These records are the same for the built-in server and for Firestore; each
 backend only chooses how to move them. Everything arriving from a backend is
 checked by a `*_untrusted` constructor that raises SignallingDataError, and
 nothing else, so a malformed document is skipped and never kills a listener.
+
+Offers and answers are signed by the sender's identity key, over everything
+they say, and carry a nonce and an expiry: the service that carries them can
+drop them but not forge, alter or replay them.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import json
+import os
 import re
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, replace
+from typing import Any, TypeVar
 
+from ..identity import Identity, verify
 from ..wire import TAG_SIZE
 
 Address = tuple[str, int]
@@ -21,6 +28,8 @@ Address = tuple[str, int]
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
 MAX_CANDIDATES = 8
 KEY_HEX_LENGTH = 64  # An Ed25519 public key.
+NONCE_HEX_LENGTH = 32
+SIGNATURE_HEX_LENGTH = 128
 
 
 class SignallingDataError(ValueError):
@@ -135,6 +144,8 @@ class Offer:
     """Every address of the sender worth probing, best first."""
     expires: float
     """Unix time after which the offer is void."""
+    nonce: str = ""
+    signature: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return _to_dict(self)
@@ -155,6 +166,8 @@ class Offer:
             tag=_hex(data, "tag", TAG_SIZE * 2),
             candidates=_candidates(data),
             expires=_time(data.get("expires"), "expires"),
+            nonce=_hex(data, "nonce", NONCE_HEX_LENGTH),
+            signature=_hex(data, "signature", SIGNATURE_HEX_LENGTH),
         )
 
 
@@ -170,6 +183,9 @@ class Answer:
     port: int
     tag: str
     candidates: tuple[Address, ...]
+    expires: float = 0.0
+    nonce: str = ""
+    signature: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return _to_dict(self)
@@ -187,7 +203,36 @@ class Answer:
             port=_port(data.get("port"), "port"),
             tag=_hex(data, "tag", TAG_SIZE * 2),
             candidates=_candidates(data),
+            expires=_time(data.get("expires"), "expires"),
+            nonce=_hex(data, "nonce", NONCE_HEX_LENGTH),
+            signature=_hex(data, "signature", SIGNATURE_HEX_LENGTH),
         )
+
+
+Signed = TypeVar("Signed", Offer, Answer)
+
+
+def _signed_bytes(record: Offer | Answer) -> bytes:
+    data = record.to_dict()
+    del data["signature"]
+    # The kind is signed too, so an offer can never pass for an answer.
+    kind = type(record).__name__.lower()
+    return f"p2ptui {kind}\n".encode() + json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+
+
+def sign(record: Signed, identity: Identity) -> Signed:
+    """record with a fresh nonce, signed by identity (whose key it must name)."""
+    if record.sender_key != identity.public_key:
+        raise ValueError("a record must name the key that signs it")
+    record = replace(record, nonce=os.urandom(NONCE_HEX_LENGTH // 2).hex(), signature="")
+    return replace(record, signature=identity.sign(_signed_bytes(record)).hex())
+
+
+def signature_valid(record: Offer | Answer) -> bool:
+    """Whether record is signed by the key it names, unchanged since."""
+    if len(record.signature) != SIGNATURE_HEX_LENGTH:
+        return False
+    return verify(record.sender_key, _signed_bytes(record), bytes.fromhex(record.signature))
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,96 @@
+"""Message history and the outbox, in SQLite in the config directory.
+
+A message is stored before anything is sent or acknowledged: an outgoing one
+when the application hands it over, an incoming one before the driver sends
+the ack that lets the sender forget it. So killing the process at any moment
+loses nothing, and the receiver's (peer, id) key turns the sender's resends
+after a crash into duplicates it can drop.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+FILE_NAME = "history.sqlite3"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    peer TEXT NOT NULL,
+    id TEXT NOT NULL,
+    outgoing INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    at REAL NOT NULL,
+    delivered INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (peer, outgoing, id)
+);
+CREATE INDEX IF NOT EXISTS outbox ON messages (delivered) WHERE outgoing AND NOT delivered;
+"""
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    peer: str
+    id: str
+    outgoing: bool
+    text: str
+    at: float
+    delivered: bool
+
+
+class MessageStore:
+    """History and outbox; in `directory`, or in memory if it is None."""
+
+    def __init__(self, directory: Path | None = None):
+        if directory is None:
+            path = ":memory:"
+        else:
+            directory.mkdir(parents=True, exist_ok=True)
+            path = str(directory / FILE_NAME)
+        self._db = sqlite3.connect(path, isolation_level=None)  # autocommit: each write is durable
+        # WAL: a write is one append, and survives the process being killed.
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def queue(self, peer: str, message_id: str, text: str) -> bool:
+        """Store an outgoing message. False if that id was already queued for peer."""
+        cursor = self._db.execute(
+            "INSERT OR IGNORE INTO messages (peer, id, outgoing, text, at) VALUES (?, ?, 1, ?, ?)",
+            (peer, message_id, text, time.time()),
+        )
+        return cursor.rowcount == 1
+
+    def delivered(self, peer: str, message_id: str) -> None:
+        self._db.execute(
+            "UPDATE messages SET delivered = 1 WHERE peer = ? AND outgoing AND id = ?", (peer, message_id)
+        )
+
+    def received(self, peer: str, message_id: str, text: str) -> bool:
+        """Store an incoming message. False if it was stored before (a resend)."""
+        cursor = self._db.execute(
+            "INSERT OR IGNORE INTO messages (peer, id, outgoing, text, at, delivered) VALUES (?, ?, 0, ?, ?, 1)",
+            (peer, message_id, text, time.time()),
+        )
+        return cursor.rowcount == 1
+
+    def outbox(self) -> list[StoredMessage]:
+        """Every outgoing message not yet delivered, oldest first."""
+        return self._select("WHERE outgoing AND NOT delivered ORDER BY rowid", ())
+
+    def history(self, peer: str, limit: int = 500) -> list[StoredMessage]:
+        """The last `limit` messages with peer, oldest first."""
+        rows = self._select("WHERE peer = ? ORDER BY rowid DESC LIMIT ?", (peer, limit))
+        return rows[::-1]
+
+    def _select(self, where: str, parameters: tuple) -> list[StoredMessage]:
+        rows = self._db.execute(
+            f"SELECT peer, id, outgoing, text, at, delivered FROM messages {where}", parameters
+        )
+        return [StoredMessage(p, i, bool(o), t, a, bool(d)) for p, i, o, t, a, d in rows]

@@ -1,0 +1,141 @@
+"""The secure channel: the handshake inside Session, rekeying, replay windows,
+rate limits, and hostile datagrams. Sessions meet over the simulated link."""
+
+import random
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from p2ptui.net import secure, wire
+from p2ptui.net import session as sess
+
+from .fakenet import A_ADDR, B_ADDR, Link
+
+
+def connected_pair(config: sess.SessionConfig | None = None) -> Link:
+    link = Link.pair(config)
+    link.introduce()
+    link.run(until=1.0)
+    assert link.a.state == link.b.state == sess.State.CONNECTED
+    return link
+
+
+def test_the_session_connects_only_through_the_handshake():
+    link = connected_pair()
+    assert link.a.secure and link.b.secure
+    initiator = link.a if link.a._initiator() else link.b
+    responder = link.b if initiator is link.a else link.a
+    assert not responder._initiator()  # exactly one side starts it
+    assert initiator._keys.send_cipher.key == responder._keys.receive_cipher.key
+
+
+def test_a_peer_with_another_key_never_gets_a_session():
+    link = Link.pair(sess.SessionConfig(punch_timeout=3.0))
+    impostor = sess.Session().static_public  # B believes A has this key
+    link.b.start(link.a.local_tag, [A_ADDR], 0.0, impostor)
+    link.a.start(link.b.local_tag, [B_ADDR], 0.0, link.b.static_public)
+    link.run(until=10.0)
+    assert link.a.state == link.b.state == sess.State.FAILED
+    failed = [e for e in link.events["a"] + link.events["b"] if isinstance(e, sess.Failed)]
+    assert any("handshake" in e.reason for e in failed)
+    assert not any(isinstance(e, sess.Connected) for e in link.events["a"] + link.events["b"])
+
+
+def test_a_forged_handshake_response_does_not_spoil_the_real_one():
+    link = Link.pair()
+    initiator, responder = (link.a, link.b) if link.a.static_public < link.b.static_public else (link.b, link.a)
+    link.introduce()
+    while initiator.state != sess.State.HANDSHAKE:
+        link.run(until=link.now + 0.0005)
+    # Someone who knows both tags (the signalling service, say) answers first.
+    forged = wire.HandshakeResp(initiator.local_tag, responder.local_tag, bytes(48))
+    initiator.datagram_received(forged, initiator.path, link.now)
+    assert initiator.dropped["bad handshake"] == 1
+    link.run(until=1.0)
+    assert initiator.state == responder.state == sess.State.CONNECTED
+
+
+def test_sessions_rekey_without_losing_or_repeating_a_message():
+    link = connected_pair(sess.SessionConfig(rekey_after=5.0, keepalive_interval=1.0))
+    first_key = link.a._keys.send_cipher.key
+    initiator = link.a if link.a._initiator() else link.b
+    responder = link.b if initiator is link.a else link.a
+    sent = []
+    for second in range(2, 30):
+        message_id = b"rk%06d" % second
+        link.a.send_message(message_id, f"message {second}", link.now)
+        sent.append(f"message {second}")
+        link.run(until=float(second))
+    assert link.a._keys.send_cipher.key != first_key
+    assert link.received("b") == sent
+    assert not any(isinstance(e, sess.PathLost) for e in link.events["a"] + link.events["b"])
+    # An old initiation, replayed, starts nothing.
+    name = "a" if initiator is link.a else "b"
+    captured = [d for d in link.sent[name] if d[2] == wire.Kind.HANDSHAKE_INIT]
+    assert len(captured) >= 4  # the first handshake and a rekey every 5 s
+    responder.datagram_received(wire.parse_untrusted(captured[0]), initiator.path, link.now)
+    assert responder.dropped["replayed handshake"] == 1
+
+
+def test_replay_window_accepts_each_counter_once():
+    window = secure.ReplayWindow()
+    rng = random.Random(7)
+    seen = set()
+    for _ in range(20_000):
+        counter = rng.randrange(0, 30_000)
+        fresh = window.check(counter)
+        if fresh:
+            window.record(counter)
+            assert counter not in seen
+            seen.add(counter)
+        else:
+            assert counter in seen or counter <= window.top - window.SIZE
+    window.record(2**63)  # a jump far ahead clears everything behind
+    assert not window.check(2**63) and window.check(2**63 + 1)
+
+
+def test_handshake_initiations_are_rate_limited_per_source():
+    limiter = secure.RateLimiter(rate=10.0, burst=20.0)
+    flood = sum(limiter.allow("203.0.113.66", 0.0) for _ in range(1000))
+    assert flood == 20
+    assert limiter.allow("198.51.100.7", 0.0)  # a real peer elsewhere still gets through
+    assert limiter.allow("203.0.113.66", 1.0)  # and the flooder, later, at the rate
+
+
+@settings(max_examples=10_000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    kind=st.sampled_from([wire.Kind.HANDSHAKE_INIT, wire.Kind.HANDSHAKE_RESP, wire.Kind.TRANSPORT, wire.Kind.PROBE]),
+    body=st.binary(max_size=300),
+    mutate=st.booleans(),
+)
+def test_fuzz_hostile_datagrams_never_raise_nor_break_a_session(kind, body, mutate):
+    link = _FUZZ_LINK
+    header = bytes([wire.MAGIC, wire.VERSION, kind]) + link.a.local_tag + link.b.local_tag
+    datagram = header + body
+    if mutate and _FUZZ_SAMPLES:  # or a genuine datagram with a few bytes changed
+        sample = bytearray(random.Random(len(body)).choice(_FUZZ_SAMPLES))
+        for index, value in enumerate(body[:4]):
+            sample[(value * 7 + index) % len(sample)] ^= value or 1
+        datagram = bytes(sample)
+    try:
+        packet = wire.parse_untrusted(datagram)
+    except wire.WireError:
+        return
+    link.a.datagram_received(packet, B_ADDR, link.now)
+    assert link.a.state == sess.State.CONNECTED
+
+
+def _fuzz_link() -> tuple[Link, list[bytes]]:
+    link = connected_pair()
+    samples = []
+    link.b.send_message(b"fuzz0001", "a genuine message", link.now)
+    link.b.ping(link.now)
+    samples += [d for d, _ in link.b._out]
+    link.run(until=2.0)
+    init = link.a._initiation or link.b._initiation
+    if init is not None:
+        samples.append(init.message)
+    return link, samples
+
+
+_FUZZ_LINK, _FUZZ_SAMPLES = _fuzz_link()
