@@ -5,6 +5,11 @@ when the application hands it over, an incoming one before the driver sends
 the ack that lets the sender forget it. So killing the process at any moment
 loses nothing, and the receiver's (peer, id) key turns the sender's resends
 after a crash into duplicates it can drop.
+
+Whether the application has shown a received message is kept too (`shown`):
+one killed between storing and showing shows it on its next start. Showing
+and marking are not one atomic step, so a kill between them shows a
+message again, with the same id: the id is what identifies a message.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ CREATE TABLE IF NOT EXISTS messages (
     text TEXT NOT NULL,
     at REAL NOT NULL,
     delivered INTEGER NOT NULL DEFAULT 0,
+    shown INTEGER NOT NULL DEFAULT 0,
     UNIQUE (peer, outgoing, id)
 );
 CREATE INDEX IF NOT EXISTS outbox ON messages (delivered) WHERE outgoing AND NOT delivered;
@@ -79,6 +85,16 @@ class MessageStore:
             (peer, message_id, text, time.time()),
         )
         return cursor.rowcount == 1
+
+    def shown(self, peer: str, message_id: str) -> None:
+        """The application has shown this received message to its user."""
+        self._db.execute(
+            "UPDATE messages SET shown = 1 WHERE peer = ? AND NOT outgoing AND id = ?", (peer, message_id)
+        )
+
+    def unshown(self, peer: str) -> list[StoredMessage]:
+        """Received messages the application never showed (it was killed first), oldest first."""
+        return self._select("WHERE peer = ? AND NOT outgoing AND NOT shown ORDER BY rowid", (peer,))
 
     def outbox(self) -> list[StoredMessage]:
         """Every outgoing message not yet delivered, oldest first."""

@@ -64,6 +64,13 @@ class Process:
                 found.append(event)
         return found
 
+    def drain(self, timeout: float = 15.0) -> list[str]:
+        """Every line left, once the process has ended (or the timeout passed)."""
+        lines = []
+        while (line := self.line(timeout)) is not None:
+            lines.append(line)
+        return lines
+
     def wait_for_line(self, fragment: str, timeout: float = 15.0) -> str:
         seen = []
         while (line := self.line(timeout)) is not None:

@@ -45,6 +45,7 @@ class _Pipe:
     node: Node
     options: PipeOptions
     undelivered: set[str] = field(default_factory=set)
+    shown: set[tuple[str, str]] = field(default_factory=set)
     stdin_done: trio.Event = field(default_factory=trio.Event)
     everything_delivered: trio.Event = field(default_factory=trio.Event)
     connected: bool = False
@@ -59,6 +60,15 @@ class _Pipe:
         emit("sent", peer=peer or self.options.peer, id=message_id)
         self.undelivered.add(message_id)
         self.everything_delivered = trio.Event()
+
+    def show(self, peer: str, message_id: str, text: str) -> None:
+        if (peer, message_id) in self.shown:
+            return  # Caught up from the store, and its event was still queued.
+        self.shown.add((peer, message_id))
+        emit("message", peer=peer, id=message_id, text=text)
+        self.node.store.shown(peer, message_id)
+        if self.options.echo:
+            self.send(text, peer)
 
     def delivered(self, message_id: str) -> None:
         self.undelivered.discard(message_id)
@@ -107,9 +117,7 @@ class _Pipe:
                     elif status == events.PeerStatus.FAILED:
                         emit("error", peer=peer, message=f"no path to {peer} yet: {event.reason}")
                 case events.MessageReceived(peer=peer, id=message_id, text=text):
-                    emit("message", peer=peer, id=message_id, text=text)
-                    if self.options.echo:
-                        self.send(text, peer)
+                    self.show(peer, message_id, text)
                 case events.MessageDelivered(peer=peer, id=message_id):
                     emit("delivered", peer=peer, id=message_id)
                     self.delivered(message_id)
@@ -126,6 +134,9 @@ async def run_pipe(config: NodeConfig, identity: Identity, options: PipeOptions)
         nursery.start_soon(pipe.handle_events, ready)
         await ready.wait()
         node.open(options.peer)
+        # What an earlier run was killed before showing, it shows now.
+        for message in node.store.unshown(options.peer):
+            pipe.show(message.peer, message.id, message.text)
         # What an earlier run left undelivered is this run's to deliver too.
         pipe.undelivered |= {m.id for m in node.store.outbox() if m.peer == options.peer}
         nursery.start_soon(pipe.read_stdin)

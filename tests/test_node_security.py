@@ -1,0 +1,110 @@
+"""The secure channel as a node runs it: pinned keys, forged and replayed
+offers, the outbox across restarts. Real nodes, a real server, loopback."""
+
+from dataclasses import replace
+
+import pytest
+import trio
+
+from p2ptui.net import Identity, NodeConfig, PeerStatus, events, open_node
+from p2ptui.net.signalling import Registered, server
+from p2ptui.net.trust import fingerprint
+
+from .test_node import config, next_event
+from .test_signalling_contract import make_offer, start_client
+
+pytestmark = pytest.mark.trio
+
+
+async def serve(nursery) -> str:
+    host, port = await nursery.start(server.serve, "127.0.0.1", 0)
+    return f"tcp://{host}:{port}"
+
+
+async def until(predicate, timeout=10):
+    """For counters, which have no event: check, bounded in time."""
+    with trio.fail_after(timeout):
+        while not predicate():
+            await trio.sleep(0.01)
+
+
+async def test_a_changed_key_blocks_the_peer_until_the_user_accepts_it(nursery, tmp_path):
+    alice_identity, first_bob, second_bob = Identity.generate(), Identity.generate(), Identity.generate()
+    url = await serve(nursery)
+    async with open_node(config("alice", url, state_dir=tmp_path), alice_identity) as a, open_node(
+        config("bob", url), first_bob
+    ) as b:
+        a.send("bob", "hello first bob")
+        assert (await next_event(b, events.MessageReceived)).text == "hello first bob"
+    # Bob comes back with another key (a new device, or someone else entirely),
+    # through another server, which knows nothing of the old binding.
+    url = await serve(nursery)
+    async with open_node(config("alice", url, state_dir=tmp_path), alice_identity) as a, open_node(
+        config("bob", url), second_bob
+    ) as b:
+        a.send("bob", "for whoever bob is now")
+        warned = await next_event(a, events.PeerChanged, lambda e: e.status == PeerStatus.KEY_CHANGED)
+        assert warned.fingerprint == fingerprint(first_bob.public_key)
+        assert warned.new_fingerprint == fingerprint(second_bob.public_key)
+        b.open("alice")  # bob offers too: still refused
+        await until(lambda: a.dropped["changed key"] >= 1)
+        assert a.peers["bob"].status.value == PeerStatus.KEY_CHANGED
+        assert a.store.outbox()[0].text == "for whoever bob is now"  # waiting, not sent
+        a.accept_key("bob")
+        assert (await next_event(b, events.MessageReceived)).text == "for whoever bob is now"
+        assert (await next_event(a, events.MessageDelivered)).peer == "bob"
+        assert a.known_peers.pinned("bob") == second_bob.public_key
+
+
+async def test_forged_altered_and_replayed_offers_are_dropped_and_counted(nursery):
+    url = await serve(nursery)
+    async with open_node(config("bob", url), Identity.generate()) as bob:
+        await next_event(bob, events.Ready)
+        mallory, mallory_identity = await start_client(nursery, url, "mallory")
+        await next_event(mallory, Registered)
+        genuine = make_offer("mallory", mallory_identity, "bob")
+        await mallory.send_offer(replace(genuine, port=1))  # altered after signing
+        await mallory.send_offer(replace(genuine, signature="00" * 64))  # not signed at all
+        await mallory.send_offer(make_offer("mallory", mallory_identity, "bob", expires_in=3600))
+        await until(lambda: bob.dropped["offer valid for too long"] == 1)
+        assert bob.dropped["offer with a bad signature"] == 2
+        assert "mallory" not in bob.peers
+        await mallory.send_offer(genuine)
+        changed = await next_event(bob, events.PeerChanged)
+        assert changed.peer == "mallory" and changed.incoming  # the genuine one is taken
+        await mallory.send_offer(genuine)  # and replayed
+        await until(lambda: bob.dropped["replayed offer"] == 1)
+
+
+async def test_the_outbox_outlives_the_sender(nursery, tmp_path):
+    url = await serve(nursery)
+    identity = Identity.generate()
+    async with open_node(config("alice", url, state_dir=tmp_path), identity) as a:
+        sent = [a.send("bob", f"queued {n}") for n in range(3)]  # bob is offline
+    async with open_node(config("alice", url, state_dir=tmp_path), identity) as a, open_node(
+        config("bob", url), Identity.generate()
+    ) as b:
+        received = [await next_event(b, events.MessageReceived) for _ in sent]
+        assert [(m.id, m.text) for m in received] == [(i, f"queued {n}") for n, i in enumerate(sent)]
+        delivered = {(await next_event(a, events.MessageDelivered)).id for _ in sent}
+        assert delivered == set(sent)
+        assert a.store.outbox() == []
+
+
+async def test_a_handshake_flood_is_rate_limited_and_the_session_survives(nursery):
+    url = await serve(nursery)
+    async with open_node(config("alice", url), Identity.generate()) as a, open_node(
+        config("bob", url), Identity.generate()
+    ) as b:
+        a.send("bob", "before the flood")
+        await next_event(b, events.MessageReceived)
+        tags = (b.peers["alice"].session.local_tag, a.peers["bob"].session.local_tag)
+        flood = b"\xd2\x02\x05" + tags[0] + tags[1] + bytes(104)
+        attacker = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
+        with attacker:
+            for _ in range(300):
+                await attacker.sendto(flood, b.local_address)
+        await until(lambda: b.dropped["handshake rate limit"] > 0)
+        a.send("bob", "after the flood")
+        assert (await next_event(b, events.MessageReceived)).text == "after the flood"
+        assert b.peers["alice"].status.value == PeerStatus.CONNECTED
