@@ -9,6 +9,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from .store import StoredMessage
+
 Address = tuple[str, int]
 
 
@@ -83,9 +85,25 @@ class MessageDelivered:
 
 
 @dataclass(frozen=True)
+class History:
+    """The stored messages of a conversation, oldest first (`Node.history`)."""
+
+    peer: str
+    messages: tuple[StoredMessage, ...]
+
+
+@dataclass(frozen=True)
+class Details:
+    """How the conversation with a peer stands, for people to read (`Node.details`)."""
+
+    peer: str
+    items: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
 class Error:
     message: str
     peer: str | None = None
 
 
-NodeEvent = Ready | SignalStatus | PeerChanged | MessageReceived | MessageDelivered | Error
+NodeEvent = Ready | SignalStatus | PeerChanged | MessageReceived | MessageDelivered | History | Details | Error

@@ -216,6 +216,35 @@ class Node:
         peer.key, peer.changed_key, peer.reason = peer.changed_key, "", ""
         peer.wake()
 
+    def history(self, name: str, limit: int = 500) -> ev.History:
+        """The last `limit` stored messages with name."""
+        return ev.History(name, tuple(self.store.history(name, limit)))
+
+    def details(self, name: str) -> ev.Details:
+        """The path, keys and counters of the conversation with name. Raises ValueError if there is none."""
+        peer = self.peers.get(name)
+        if peer is None:
+            raise ValueError(f"no conversation with {name}")
+        session = peer.session
+        path = session.path
+        items = [
+            ("status", peer.status.value.value + (f": {peer.reason}" if peer.reason else "")),
+            ("path", f"direct, {nat.network_of(path[0])}" if path and session.state == sess.State.CONNECTED else "none"),
+            ("remote address", f"{path[0]}:{path[1]}" if path else "-"),
+            ("round trip", f"{session.rtt * 1000:.1f} ms" if session.rtt is not None else "-"),
+            ("encryption", f"{secure.PROTOCOL}" if session.secure else "no keys yet"),
+            ("their key", fingerprint(peer.key) if peer.key else "not seen yet"),
+            ("your key", fingerprint(self.identity.public_key)),
+            ("your address", f"{self.public_address[0]}:{self.public_address[1]}" if self.public_address else "-"),
+            ("your NAT", self.nat.nat_type.value),
+            ("unacknowledged", str(session.unacknowledged)),
+        ]
+        if peer.changed_key:
+            items.insert(6, ("their NEW key", fingerprint(peer.changed_key)))
+        items += [(f"dropped: {why}", str(count)) for why, count in sorted(session.dropped.items())]
+        items += [(f"dropped (all peers): {why}", str(count)) for why, count in sorted(self.dropped.items())]
+        return ev.Details(name, tuple(items))
+
     def counters(self) -> Counter[str]:
         """Everything dropped so far, by reason: by the node and by every session."""
         total = Counter(self.dropped)

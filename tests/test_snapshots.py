@@ -46,3 +46,65 @@ def test_empty_start_80x24(snap_compare):
         app.query_one("#input", Input).cursor_blink = False
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=no_blink)
+
+
+def key_change_app():
+    core = FakeCore()
+    app = make_app(core, peers=("alice", "bob"))
+
+    async def warn(pilot):
+        app.query_one("#input", Input).cursor_blink = False
+        core.emit(
+            events.PeerChanged(
+                "bob",
+                PeerStatus.KEY_CHANGED,
+                fingerprint="1a2b 3c4d 5e6f 7a8b 9c0d 1e2f 3a4b 5c6d",
+                new_fingerprint="dead beef 0bad f00d cafe 1234 5678 9abc",
+            )
+        )
+        await pilot.pause()
+
+    return app, warn
+
+
+def details_app():
+    app, populate = busy_app()
+    core = app.client
+
+    async def details(pilot):
+        await populate(pilot)
+        core.emit(
+            events.Details(
+                "alice",
+                (
+                    ("status", "connected"),
+                    ("path", "direct, internet"),
+                    ("remote address", "198.51.100.7:51000"),
+                    ("round trip", "23.4 ms"),
+                    ("encryption", "Noise_IK_25519_ChaChaPoly_BLAKE2s"),
+                    ("their key", "1a2b 3c4d 5e6f 7a8b 9c0d 1e2f 3a4b 5c6d"),
+                    ("your key", "0f1e 2d3c 4b5a 6978 8796 a5b4 c3d2 e1f0"),
+                    ("your NAT", "port-restricted"),
+                    ("unacknowledged", "0"),
+                    ("dropped: failed authentication", "2"),
+                    ("dropped: replayed", "1"),
+                ),
+            )
+        )
+        await pilot.pause()
+
+    return app, details
+
+
+#: The scenes scripts/screenshots.py draws into screenshots/, by file name.
+SCENES = {"main-80x24": busy_app, "key-changed-80x24": key_change_app, "details-80x24": details_app}
+
+
+def test_key_change_warning_80x24(snap_compare):
+    app, warn = key_change_app()
+    assert snap_compare(app, terminal_size=(80, 24), run_before=warn)
+
+
+def test_connection_details_80x24(snap_compare):
+    app, details = details_app()
+    assert snap_compare(app, terminal_size=(80, 24), run_before=details)

@@ -18,12 +18,12 @@ from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Input, Label
+from textual.widgets import Button, Footer, Input, Label, Static
 
 from p2ptui.net import events
 from p2ptui.net.signalling.messages import check_name, format_address
 
-from .core_thread import CoreClient, OpenPeer, SendText
+from .core_thread import AcceptKey, CoreClient, OpenPeer, SendText, ShowDetails
 from .keys import use_escape_digit_as_alt
 from .model import Conversation, Line
 from .sanitize import sanitize
@@ -31,7 +31,10 @@ from .widgets import ConversationLog, PeerList, StatusLine
 
 use_escape_digit_as_alt()
 
-HELP = "Commands: /open NAME, /quit, /help. Keys: Ctrl+N/Ctrl+P next/previous peer, Alt+1..9 jump, Ctrl+O open, Ctrl+Q quit."
+HELP = (
+    "Commands: /open NAME, /details, /accept-key, /quit, /help. Keys: Ctrl+N/Ctrl+P next/previous peer, "
+    "Alt+1..9 jump, Ctrl+O open, F3 connection details, Ctrl+Q quit."
+)
 
 
 class CoreEvent(Message):
@@ -70,6 +73,77 @@ class OpenPeerScreen(ModalScreen[str | None]):
         self.dismiss(name)
 
 
+class KeyChangedScreen(ModalScreen[bool]):
+    """The peer's key is not the pinned one: say so plainly, and accept only on request."""
+
+    BINDINGS = [Binding("escape", "dismiss(False)", "Not now")]
+    DEFAULT_CSS = """
+    KeyChangedScreen { align: center middle; }
+    KeyChangedScreen > Vertical { width: 64; height: auto; border: round $error; padding: 0 1; background: $surface; }
+    KeyChangedScreen .fingerprint { text-style: bold; }
+    KeyChangedScreen #explanation { width: 100%; margin-top: 1; }
+    KeyChangedScreen Horizontal { height: auto; margin-top: 1; }
+    KeyChangedScreen Button { margin-right: 2; }
+    """
+
+    def __init__(self, conversation: Conversation) -> None:
+        super().__init__()
+        self.conversation = conversation
+
+    def compose(self) -> ComposeResult:
+        peer = self.conversation.peer
+        with Vertical():
+            yield Label(Content.styled(f"{peer}'s key has changed", "bold $error"))
+            yield Label("The key you trusted for them:")
+            yield Label(Content(self.conversation.fingerprint or "unknown"), classes="fingerprint")
+            yield Label("The key they show now:")
+            yield Label(Content(self.conversation.new_fingerprint or "unknown"), classes="fingerprint")
+            yield Static(
+                Content(
+                    f"Either {peer} has a new key (a new device, a reinstall) or someone is "
+                    f"pretending to be {peer}. Nothing is sent to them until you accept. Ask "
+                    f"{peer}, another way, to run `p2ptui fingerprint` and compare."
+                ),
+                id="explanation",
+            )
+            with Horizontal():
+                yield Button("Not now", id="reject", variant="primary")
+                yield Button("Trust the new key", id="accept", variant="error")
+
+    def on_mount(self) -> None:
+        self.query_one("#reject", Button).focus()  # The safe choice is the default.
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "accept")
+
+
+class DetailsScreen(ModalScreen[None]):
+    """The connection to one peer: path, addresses, keys, and what was dropped."""
+
+    BINDINGS = [Binding("escape", "dismiss", "Close"), Binding("q", "dismiss", "Close", show=False)]
+    DEFAULT_CSS = """
+    DetailsScreen { align: center middle; }
+    DetailsScreen > Vertical { width: 66; max-height: 100%; height: auto; border: round $accent; padding: 0 1; background: $surface; }
+    """
+
+    def __init__(self, details: events.Details) -> None:
+        super().__init__()
+        self.details = details
+
+    def compose(self) -> ComposeResult:
+        plain = [(name, value) for name, value in self.details.items if not name.startswith("dropped")]
+        dropped = [(name.partition(": ")[2], value) for name, value in self.details.items if name.startswith("dropped")]
+        width = max((len(name) for name, _ in plain), default=0)
+        rows = [Content.styled(f"Connection with {self.details.peer}", "bold")]
+        rows += [Content.assemble((name.ljust(width), "$text-muted"), "  ", value) for name, value in plain]
+        rows.append(Content.styled("Dropped datagrams and records", "bold") if dropped else Content("Nothing dropped"))
+        rows += [Content.assemble(f"{value:>6}  ", (why, "$text-muted")) for why, value in dropped]
+        with Vertical():
+            yield Static(Content("\n").join(rows))
+            yield Label(Content.styled("Esc to close", "$text-muted"))
+
+
 class P2PApp(App[None]):
     TITLE = "p2ptui"
     CSS = """
@@ -83,6 +157,7 @@ class P2PApp(App[None]):
         Binding("ctrl+n", "next_peer", "Next peer", priority=True),
         Binding("ctrl+p", "previous_peer", "Prev peer", priority=True),
         Binding("ctrl+o", "open_dialog", "Open", priority=True),
+        Binding("f3", "details", "Details", priority=True),
         Binding("ctrl+q", "quit", "Quit", priority=True),
         *(
             Binding(f"alt+{n}", f"jump({n})", f"Peer {n}", show=False, priority=True)
@@ -190,6 +265,27 @@ class P2PApp(App[None]):
 
         self.push_screen(OpenPeerScreen(), opened)
 
+    def action_details(self) -> None:
+        if self.selected is None:
+            self.show_error("no conversation selected")
+        else:
+            self.client.submit(ShowDetails(self.selected))
+
+    def action_review_key(self, peer: str) -> None:
+        conversation = self.conversations.get(peer)
+        if conversation is None or conversation.status != events.PeerStatus.KEY_CHANGED:
+            self.show_error(f"{peer}'s key has not changed")
+            return
+        if isinstance(self.screen, KeyChangedScreen):
+            return
+
+        def decided(accept: bool | None) -> None:
+            if accept:
+                self.client.submit(AcceptKey(peer))
+                self.show_info(f"{peer}'s new key is trusted from now on")
+
+        self.push_screen(KeyChangedScreen(conversation), decided)
+
     @on(Input.Submitted, "#input")
     def _input_submitted(self, event: Input.Submitted) -> None:
         text = event.value
@@ -213,6 +309,11 @@ class P2PApp(App[None]):
                     self.action_open_dialog()
             case "/quit":
                 self.exit()
+            case "/details":
+                self.action_details()
+            case "/accept-key":
+                if self.selected is not None:
+                    self.action_review_key(self.selected)
             case "/help":
                 self.show_info(HELP)
             case _:
@@ -248,9 +349,32 @@ class P2PApp(App[None]):
                 if conversation and conversation.mark_delivered(message_id) and peer == self.selected:
                     self._refresh_log()
                 return
+            case events.History(peer=peer, messages=messages):
+                self._history(peer, messages)
+                return
+            case events.Details() as details:
+                self.push_screen(DetailsScreen(details))
+                return
             case events.Error(message=text):
                 self._error = text
         self._refresh_status()
+
+    def _history(self, peer: str, messages: tuple) -> None:
+        conversation = self.conversations.setdefault(peer, Conversation(peer))
+        lines = [
+            Line(
+                datetime.fromtimestamp(m.at),
+                self.me if m.outgoing else peer,
+                sanitize(m.text),
+                own=m.outgoing,
+                id=m.id,
+                delivered=m.delivered,
+            )
+            for m in messages
+        ]
+        conversation.add_history(lines)
+        if peer == self.selected:
+            self._refresh_log()
 
     def _peer_changed(self, changed: events.PeerChanged) -> None:
         conversation = self.conversations.get(changed.peer)
@@ -262,6 +386,10 @@ class P2PApp(App[None]):
         conversation.network = changed.network
         conversation.remote = format_address(changed.remote) if changed.remote else ""
         conversation.reason = changed.reason
+        conversation.fingerprint = changed.fingerprint or conversation.fingerprint
+        conversation.new_fingerprint = changed.new_fingerprint
+        if changed.status == events.PeerStatus.KEY_CHANGED:
+            self.action_review_key(changed.peer)
         if self.selected is None:
             self.select(changed.peer)
             return

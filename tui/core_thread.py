@@ -44,7 +44,19 @@ class SendText:
     id: str
 
 
-Command = OpenPeer | SendText
+@dataclass(frozen=True)
+class AcceptKey:
+    """The user trusts the peer's new key."""
+
+    peer: str
+
+
+@dataclass(frozen=True)
+class ShowDetails:
+    peer: str
+
+
+Command = OpenPeer | SendText | AcceptKey | ShowDetails
 EventCallback = Callable[[events.NodeEvent], None]
 
 
@@ -137,7 +149,13 @@ class CoreThread:
         self._on_event(events.Error(f"not sent to {peer}: {why}", peer=peer))
 
     async def _forward_events(self, node: Node) -> None:
+        known: set[str] = set()
         async for event in node.events:
+            if isinstance(event, events.PeerChanged) and event.peer not in known:
+                # A conversation the UI has not seen (an incoming one, or one with
+                # messages left in the outbox): its history first.
+                known.add(event.peer)
+                self._on_event(node.history(event.peer))
             self._on_event(event)
 
     async def _run_commands(self, node: Node, commands: trio.MemoryReceiveChannel[Command]) -> None:
@@ -146,7 +164,12 @@ class CoreThread:
                 match command:
                     case OpenPeer(peer=peer):
                         node.open(peer)
+                        self._on_event(node.history(peer))
                     case SendText(peer=peer, text=text, id=message_id):
                         node.send(peer, text, message_id=message_id)
+                    case AcceptKey(peer=peer):
+                        node.accept_key(peer)
+                    case ShowDetails(peer=peer):
+                        self._on_event(node.details(peer))
             except ValueError as exc:
                 self._on_event(events.Error(str(exc), peer=command.peer))

@@ -27,10 +27,19 @@ class Conversation:
     network: str | None = None
     remote: str = ""
     reason: str = ""
+    fingerprint: str = ""
+    """Of the peer's trusted key."""
+    new_fingerprint: str = ""
+    """Of the key it shows now, when that changed."""
     unread: int = 0
     new: bool = False
     """The peer started this conversation and it has not been looked at yet."""
     lines: list[Line] = field(default_factory=list)
+
+    def add_history(self, lines: list[Line]) -> None:
+        """Stored lines go before the ones shown so far; the ids already here are skipped."""
+        present = {line.id for line in self.lines}
+        self.lines[:0] = [line for line in lines if line.id not in present]
 
     def mark_delivered(self, message_id: str) -> bool:
         for line in reversed(self.lines):

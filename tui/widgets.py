@@ -22,6 +22,7 @@ STATUS_ICON = {
     PeerStatus.CONNECTING: ("◐", "$warning"),
     PeerStatus.CONNECTED: ("●", "$success"),
     PeerStatus.FAILED: ("✕", "$error"),
+    PeerStatus.KEY_CHANGED: ("!", "bold $error"),
 }
 
 
@@ -101,6 +102,8 @@ def describe(conversation: Conversation) -> str:
     if status == PeerStatus.CONNECTED:
         where = NETWORK_WORDS.get(conversation.network or "", "")
         return f"connected {conversation.path}{where} to {conversation.remote}"
+    if status == PeerStatus.KEY_CHANGED:
+        return "KEY CHANGED, nothing is sent until you accept it: /accept-key"
     if conversation.reason and status in (PeerStatus.FAILED, PeerStatus.OFFLINE):
         return f"{status.value}: {conversation.reason}"
     return status.value
