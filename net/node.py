@@ -357,8 +357,8 @@ class Node:
         if wire.is_ours(data):
             try:
                 packet = wire.parse_untrusted(data)
-            except wire.WireError:
-                self.dropped["malformed"] += 1
+            except wire.WireError as exc:
+                self.dropped[exc.counter] += 1
                 return
             peer = self._by_tag.get(packet.to_tag)
             if peer is None:

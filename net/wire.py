@@ -79,6 +79,11 @@ MIN_HANDSHAKE, MAX_HANDSHAKE = 32, 256
 class WireError(ValueError):
     """A datagram from the network did not parse. The only error parsing raises."""
 
+    def __init__(self, message: str, counter: str = "malformed"):
+        super().__init__(message)
+        #: What to count it as: a few fixed words, where the message has details.
+        self.counter = counter
+
 
 @dataclass(frozen=True, slots=True)
 class Probe:
@@ -197,14 +202,14 @@ def parse_untrusted(datagram: bytes) -> Packet:
     Only probes travel in the clear: a cleartext DATA or ACK is refused here.
     """
     if len(datagram) > MAX_DATAGRAM:
-        raise WireError(f"datagram of {len(datagram)} bytes is over {MAX_DATAGRAM}")
+        raise WireError(f"datagram of {len(datagram)} bytes is over {MAX_DATAGRAM}", "too large")
     if len(datagram) < _PREFIX:
         raise WireError(f"datagram of {len(datagram)} bytes is too short")
     magic, version, kind = _HEADER.unpack_from(datagram)
     if magic != MAGIC:
         raise WireError("not a p2ptui datagram")
     if version != VERSION:
-        raise WireError(f"unknown version {version}")
+        raise WireError(f"unknown version {version}", "unknown version")
     to_tag, from_tag = _TAGS.unpack_from(datagram, _HEADER.size)
     body = datagram[_PREFIX:]
     if kind in (Kind.PROBE, Kind.PROBE_ACK):
@@ -220,7 +225,7 @@ def parse_untrusted(datagram: bytes) -> Packet:
         key_id, counter = _TRANSPORT.unpack_from(body)
         return Transport(to_tag, from_tag, key_id, counter, body[_TRANSPORT.size :])
     if kind in (Kind.DATA, Kind.ACK):
-        raise WireError("cleartext data")
+        raise WireError("cleartext data", "cleartext data")
     raise WireError(f"unknown kind {kind}")
 
 
