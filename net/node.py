@@ -412,6 +412,13 @@ class Node:
             await self._update_status(peer)
 
     def _store(self, peer: Peer, events: list[sess.Event]) -> list[sess.Event]:
+        writes = sum(isinstance(e, sess.MessageReceived | sess.MessageDelivered) for e in events)
+        if writes <= 1:
+            return self._store_each(peer, events)
+        with self.store.batch():  # One commit for all of them.
+            return self._store_each(peer, events)
+
+    def _store_each(self, peer: Peer, events: list[sess.Event]) -> list[sess.Event]:
         kept = []
         for event in events:
             match event:

@@ -198,6 +198,8 @@ class Session:
         self._handshake_deadline = 0.0
         self._last_init_counter = 0
         self._last_response: tuple[bytes, bytes] | None = None
+        #: An initiation that came before the peer's key did (its answer is on the way).
+        self._early_initiation: tuple[bytes, Address] | None = None
 
         # Sending.
         self._next_seq = 0
@@ -267,6 +269,10 @@ class Session:
         if remote_static is not None:
             self.remote_static = remote_static
         self._add_candidates(candidates)
+        if self._early_initiation is not None and self.remote_static is not None:
+            message, source = self._early_initiation
+            self._early_initiation = None
+            self._initiation_received(message, source, now)
         if self.state == State.HANDSHAKE:
             if self._initiation is None and self._initiator():
                 self._initiate(now)  # We were waiting for the peer's key.
@@ -530,7 +536,9 @@ class Session:
     def _initiation_received(self, message: bytes, source: Address, now: float) -> None:
         assert self.remote_tag is not None
         if self.remote_static is None:
-            self.dropped["handshake before the peer's key"] += 1
+            # Its offer or answer is still on the way: keep it rather than make the
+            # initiator wait a retransmission.
+            self._early_initiation = (message, source)
             return
         if self._initiator():
             self.dropped["handshake from the wrong side"] += 1
@@ -623,6 +631,7 @@ class Session:
         self._initiation = None
         self._last_init_counter = 0
         self._last_response = None
+        self._early_initiation = None
         self._set_state(State.IDLE)
         self.path = None
 

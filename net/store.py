@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +34,7 @@ CREATE TABLE IF NOT EXISTS messages (
     shown INTEGER NOT NULL DEFAULT 0,
     UNIQUE (peer, outgoing, id)
 );
-CREATE INDEX IF NOT EXISTS outbox ON messages (delivered) WHERE outgoing AND NOT delivered;
+CREATE INDEX IF NOT EXISTS outbox ON messages (delivered) WHERE outgoing = 1 AND delivered = 0;
 """
 
 
@@ -65,6 +67,17 @@ class MessageStore:
     def close(self) -> None:
         self._db.close()
 
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Several writes as one transaction: one commit instead of one each."""
+        self._db.execute("BEGIN")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
     def queue(self, peer: str, message_id: str, text: str) -> bool:
         """Store an outgoing message. False if that id was already queued for peer."""
         cursor = self._db.execute(
@@ -75,7 +88,7 @@ class MessageStore:
 
     def delivered(self, peer: str, message_id: str) -> None:
         self._db.execute(
-            "UPDATE messages SET delivered = 1 WHERE peer = ? AND outgoing AND id = ?", (peer, message_id)
+            "UPDATE messages SET delivered = 1 WHERE peer = ? AND outgoing = 1 AND id = ?", (peer, message_id)
         )
 
     def received(self, peer: str, message_id: str, text: str) -> bool:
@@ -89,16 +102,16 @@ class MessageStore:
     def shown(self, peer: str, message_id: str) -> None:
         """The application has shown this received message to its user."""
         self._db.execute(
-            "UPDATE messages SET shown = 1 WHERE peer = ? AND NOT outgoing AND id = ?", (peer, message_id)
+            "UPDATE messages SET shown = 1 WHERE peer = ? AND outgoing = 0 AND id = ?", (peer, message_id)
         )
 
     def unshown(self, peer: str) -> list[StoredMessage]:
         """Received messages the application never showed (it was killed first), oldest first."""
-        return self._select("WHERE peer = ? AND NOT outgoing AND NOT shown ORDER BY rowid", (peer,))
+        return self._select("WHERE peer = ? AND outgoing = 0 AND shown = 0 ORDER BY rowid", (peer,))
 
     def outbox(self) -> list[StoredMessage]:
         """Every outgoing message not yet delivered, oldest first."""
-        return self._select("WHERE outgoing AND NOT delivered ORDER BY rowid", ())
+        return self._select("WHERE outgoing = 1 AND delivered = 0 ORDER BY rowid", ())
 
     def history(self, peer: str, limit: int = 500) -> list[StoredMessage]:
         """The last `limit` messages with peer, oldest first."""

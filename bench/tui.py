@@ -1,0 +1,159 @@
+"""The TUI: time to the first frame beside a bare Textual app with the same
+widgets, and switching between two 100,000-message conversations.
+
+Each measurement runs in a process of its own (`python -m bench.tui ...`),
+so start-up is measured from the process's start and memory is the app's own.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from .report import Report, Result, percentile
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+# --- In the child process ---------------------------------------------------------------
+
+
+def first_frame(kind: str) -> None:
+    """Run an app headless and exit at its first frame, printing FRAME."""
+    from textual.app import App
+
+    def done(app: App) -> None:
+        print("FRAME", flush=True)
+        app.exit()
+
+    if kind == "bare":
+        from textual.containers import Horizontal, Vertical
+        from textual.widgets import Footer, Input, RichLog, Static
+
+        class Bare(App):
+            def compose(self):
+                yield Static("status")
+                with Horizontal():
+                    yield Static("peers")
+                    with Vertical():
+                        yield RichLog()
+                        yield Input()
+                yield Footer()
+
+            def on_mount(self) -> None:
+                self.call_after_refresh(done, self)
+
+        Bare().run(headless=True, size=(80, 24))
+        return
+
+    from p2ptui.app import P2PApp
+    from p2ptui.core_thread import CoreThread
+    from p2ptui.net import Identity, NodeConfig, open_node
+
+    with tempfile.TemporaryDirectory() as state:
+        config = NodeConfig("bench", f"tcp://127.0.0.1:{sys.argv[3]}", embed_server=True,
+                            bind=("127.0.0.1", 0), state_dir=Path(state))
+        core = CoreThread(lambda: open_node(config, Identity.generate()))
+
+        class Measured(P2PApp):
+            def on_mount(self) -> None:
+                super().on_mount()
+                self.call_after_refresh(done, self)
+
+        Measured(core, me="bench", signal=config.signal).run(headless=True, size=(80, 24))
+
+
+def switching(count: int) -> None:
+    """Two conversations of `count` messages each: how long a switch takes, and the memory."""
+    import asyncio
+
+    sys.path.insert(0, str(ROOT))
+    from p2ptui.model import Line
+    from tests.fakecore import FakeCore, make_app
+
+    async def main() -> None:
+        before = _rss_mib()
+        app = make_app(FakeCore(), peers=("alice", "bob"))
+        start = datetime(2026, 1, 1)
+        async with app.run_test(size=(120, 40)) as pilot:
+            for peer in ("alice", "bob"):
+                conversation = app.conversations[peer]
+                conversation.lines = [
+                    Line(start + timedelta(seconds=30 * n), peer if n % 3 else "dana",
+                         f"message {n} in a conversation that goes on and on", own=not n % 3, id=f"{n:016x}")
+                    for n in range(count)
+                ]
+            times = []
+            for n in range(6):
+                started = time.perf_counter()
+                app.select("alice" if n % 2 else "bob")
+                await pilot.pause()
+                times.append(time.perf_counter() - started)
+            print(json.dumps({"switch": times[1:], "rss_mib": _rss_mib() - before}), flush=True)
+
+    asyncio.run(main())
+
+
+# --- In the benchmark process ----------------------------------------------------------------
+
+
+def _first_frame_time(kind: str, port: int) -> float:
+    started = time.perf_counter()
+    child = subprocess.Popen([sys.executable, "-m", "bench.tui", "frame", kind, str(port)], cwd=ROOT,
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert child.stdout is not None
+    for line in child.stdout:
+        if line.strip() == "FRAME":
+            elapsed = time.perf_counter() - started
+            break
+    else:
+        raise RuntimeError(f"the {kind} app never drew a frame")
+    child.wait(timeout=30)
+    return elapsed
+
+
+def run(report: Report, quick: bool, skip_switching: bool = False) -> None:
+    from .signalling import _free_port
+
+    rounds = 5 if quick else 15
+    bare, ours = [], []
+    for _ in range(rounds):  # interleaved, so both see the same machine
+        bare.append(_first_frame_time("bare", _free_port()))
+        ours.append(_first_frame_time("p2ptui", _free_port()))
+    bare_p50, ours_p50 = percentile(bare, 0.5) * 1000, percentile(ours, 0.5) * 1000
+    report.add(Result("TUI: process start to first frame", ours_p50, "ms", "bare Textual app, same widgets",
+                      bare_p50, "within 1.25x", ours_p50 <= 1.25 * bare_p50))
+    count = 100_000
+    if skip_switching:
+        report.skip("TUI: switching conversations", "left out (--only)")
+        return
+    child = subprocess.run([sys.executable, "-m", "bench.tui", "switch", str(count)], cwd=ROOT,
+                           capture_output=True, text=True, timeout=900)
+    if child.returncode != 0:
+        report.skip("TUI: switching conversations", child.stderr.strip().splitlines()[-1][:200])
+        return
+    result = json.loads(child.stdout.strip().splitlines()[-1])
+    switch = percentile(result["switch"], 0.5) * 1000
+    report.add(Result(f"TUI: switch between two {count:,}-message conversations", switch, "ms",
+                      goal="within 50 ms", met=switch <= 50))
+    report.add(Result(f"TUI: memory with two {count:,}-message histories", result["rss_mib"], "MiB"))
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "frame":
+        first_frame(sys.argv[2])
+    else:
+        switching(int(sys.argv[2]))
