@@ -146,6 +146,8 @@ class _OutFragment:
     tries: int = 0
     sent_at: float = 0.0
     resend_at: float = 0.0
+    later_acks: int = 0
+    """Fragments sent after this one and acknowledged since it was last sent."""
 
 
 @dataclass
@@ -210,6 +212,8 @@ class Session:
         self._srtt: float | None = None
         self._rttvar = 0.0
         self._rto = self.config.rto_initial
+        #: Timeouts in a row with nothing new acknowledged: the back-off exponent.
+        self._backoff = 0
 
         # Receiving.
         self._expected_seq = 0
@@ -362,9 +366,13 @@ class Session:
                 self._add_candidates([lost])
                 self._begin_probing(now)
                 return
-            for fragment in self._in_flight.values():
-                if fragment.resend_at <= now:
-                    self._transmit(fragment, now)
+            expired = [f for f in self._in_flight.values() if f.resend_at <= now]
+            if expired:
+                # Back off once per timeout, not once per fragment (RFC 6298, 5.5), to a
+                # cap: a peer that never acknowledges must not overflow a float.
+                self._backoff = min(self._backoff + 1, 16)
+            for fragment in expired:
+                self._transmit(fragment, now)
             if since is not None and now >= self._next_suspect_probe():
                 self._send_probe(self.path, now)  # Something went unanswered: is the path still there?
             elif now >= self._last_request + self.config.keepalive_interval:
@@ -657,11 +665,8 @@ class Session:
         self._expect_answer(now)
         fragment.tries += 1
         fragment.sent_at = now
-        # Exponential back-off on each retry (RFC 6298, 5.5), to a cap. The
-        # exponent is capped too: a peer that never acknowledges must not
-        # overflow a float after a thousand tries.
-        backoff = self._rto * (2 ** min(fragment.tries - 1, 16))
-        fragment.resend_at = now + min(backoff, self.config.rto_max)
+        fragment.later_acks = 0
+        fragment.resend_at = now + min(self._rto * 2**self._backoff, self.config.rto_max)
 
     def _rtt_sample(self, rtt: float) -> None:
         # RFC 6298, 2.2 and 2.3.
@@ -679,6 +684,11 @@ class Session:
         fragment = self._in_flight.pop(seq, None)
         if fragment is not None and fragment.tries == 1:  # Karn's rule: only unambiguous samples.
             self._rtt_sample(now - fragment.sent_at)
+        if fragment is not None:
+            # The path delivers: whatever timed out before was loss, not a dead path,
+            # so the timers need not stay backed off (RFC 6298, 5.7).
+            self._backoff = 0
+            self._fast_retransmit(seq, now)
         if cumulative > self._next_seq:
             self.dropped["ack beyond what was sent"] += 1
             return
@@ -698,6 +708,17 @@ class Session:
         if fragment is None and not delivered:
             self.dropped["duplicate ack"] += 1
         self._fill_window(now)
+
+    def _fast_retransmit(self, acked_seq: int, now: float) -> None:
+        """Three later fragments acknowledged while an earlier one is not: it was lost,
+        not late (RFC 5681's idea). Send it now rather than wait out a backed-off timer."""
+        for seq, fragment in self._in_flight.items():  # In the order they were sent.
+            if seq >= acked_seq:
+                break
+            fragment.later_acks += 1
+            if fragment.later_acks >= 3 and now - fragment.sent_at >= (self._srtt or 0.0):
+                fragment.later_acks = 0
+                self._transmit(fragment, now)
 
     def _data_received(self, packet: wire.Data, source: Address, now: float) -> None:
         seq = packet.seq

@@ -97,6 +97,7 @@ class Link:
 
     def run(self, until: float) -> None:
         """Advance time to `until`, delivering datagrams and firing timers as they fall due."""
+        self._collect()  # What the sessions queued since the last run.
         while True:
             candidates = [t for t in (self.a.next_timeout(), self.b.next_timeout()) if t is not None]
             if self._queue:

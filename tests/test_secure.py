@@ -150,10 +150,8 @@ def test_an_initiation_before_the_peers_key_is_kept_not_dropped():
     initiator_addr, responder_addr = (A_ADDR, B_ADDR) if a_starts else (B_ADDR, A_ADDR)
     responder.start(initiator.local_tag, [initiator_addr], 0.0)  # its key not known yet
     initiator.start(responder.local_tag, [responder_addr], 0.0, responder.static_public)
-    link._collect()
     link.run(until=0.01)
     assert initiator.state == sess.State.HANDSHAKE and responder._early_initiation is not None
     responder.start(initiator.local_tag, [initiator_addr], link.now, initiator.static_public)
-    link._collect()
     link.run(until=0.02)
     assert initiator.state == responder.state == sess.State.CONNECTED

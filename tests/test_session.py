@@ -294,3 +294,25 @@ def test_unanswered_probes_are_forgotten_while_connected():
     assert acks > 1000
     assert link.a.state == sess.State.CONNECTED
     assert len(link.a._probes) < 100
+
+
+def test_a_lost_fragment_is_resent_when_later_ones_are_acknowledged_not_after_its_timer():
+    # Regression, from the lab at 30% loss: a lost fragment waited out a timer
+    # that had backed off to seconds, while everything after it was acknowledged.
+    link = Link.pair()
+    link.introduce()
+    link.run(until=1.0)
+    lost = []
+
+    def lose_first_copy_of_seq_0(receiver, packet):
+        if receiver == "b" and isinstance(packet, wire.Data) and packet.seq == 0 and not lost:
+            lost.append(packet)
+            return True
+        return False
+
+    link.drop_inner = lose_first_copy_of_seq_0
+    for n in range(6):
+        link.a.send_message(b"fast%04d" % n, f"message {n}", link.now)
+    started = link.now
+    link.run(until=started + 0.05)  # far less than the 200 ms minimum timeout
+    assert lost and link.received("b") == [f"message {n}" for n in range(6)]
