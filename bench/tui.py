@@ -59,21 +59,21 @@ def first_frame(kind: str) -> None:
         Bare().run(headless=True, size=(80, 24))
         return
 
-    from p2ptui.app import P2PApp
-    from p2ptui.core_thread import CoreThread
-    from p2ptui.net import Identity, NodeConfig, open_node
+    # The real command line, as a user starts it; only the app learns to stop
+    # at its first frame.
+    from p2ptui import app, cli
 
+    on_mount = app.P2PApp.on_mount
+
+    def measured_on_mount(self) -> None:
+        on_mount(self)
+        self.call_after_refresh(done, self)
+
+    app.P2PApp.on_mount = measured_on_mount
+    app.P2PApp.run = lambda self, **kwargs: App.run(self, headless=True, size=(80, 24))
     with tempfile.TemporaryDirectory() as state:
-        config = NodeConfig("bench", f"tcp://127.0.0.1:{sys.argv[3]}", embed_server=True,
-                            bind=("127.0.0.1", 0), state_dir=Path(state))
-        core = CoreThread(lambda: open_node(config, Identity.generate()))
-
-        class Measured(P2PApp):
-            def on_mount(self) -> None:
-                super().on_mount()
-                self.call_after_refresh(done, self)
-
-        Measured(core, me="bench", signal=config.signal).run(headless=True, size=(80, 24))
+        cli.main(["--name", "bench", "--config-dir", state, "--signal", f"tcp://127.0.0.1:{sys.argv[3]}",
+                  "--bind", "127.0.0.1"])
 
 
 def switching(count: int) -> None:

@@ -16,12 +16,31 @@ Usable without the TUI::
     trio.run(main)
 """
 
+import importlib
+
 from . import events
 from .events import NodeEvent, PeerStatus
-from .identity import Identity
-from .node import Node, NodeConfig, open_node
-from .session import MAX_MESSAGE_BYTES, MessageTooLong, SessionConfig
 from .signalling import DEFAULT_SIGNAL_URL
+
+# The rest loads on first use: the TUI draws its first frame while its core
+# thread imports trio and the crypto, not after.
+_LAZY = {
+    "Identity": ".identity",
+    "Node": ".node",
+    "NodeConfig": ".node",
+    "open_node": ".node",
+    "MAX_MESSAGE_BYTES": ".session",
+    "MessageTooLong": ".session",
+    "SessionConfig": ".session",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    globals()[name] = value
+    return value
 
 __all__ = [
     "DEFAULT_SIGNAL_URL",

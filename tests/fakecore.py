@@ -15,9 +15,12 @@ class FakeCore:
         self.commands: list = []
         self.stopped = False
         self._on_event = None
+        self._early: list[events.NodeEvent] = []
 
     def start(self, on_event) -> None:
         self._on_event = on_event
+        early, self._early = self._early, []
+        self.emit(*early)
 
     def submit(self, command) -> None:
         self.commands.append(command)
@@ -26,7 +29,9 @@ class FakeCore:
         self.stopped = True
 
     def emit(self, *items: events.NodeEvent) -> None:
-        assert self._on_event is not None, "the app has not started the core"
+        if self._on_event is None:  # The app starts its core after the first frame.
+            self._early.extend(items)
+            return
         for item in items:
             self._on_event(item)
 

@@ -36,3 +36,12 @@ def test_the_core_thread_runs_a_real_node_and_stops_cleanly():
     assert not any(t.name == "p2ptui-core" for t in threading.enumerate())
     core.submit(SendText(ECHO_NAME, "too late", "ef" * 8))  # after stop: an error, not a crash
     assert "stopped" in next_of(events.Error).message
+
+
+def test_quitting_before_the_core_is_up_ends_it_too():
+    # start() no longer waits for the thread (it imports trio while the UI draws).
+    core = CoreThread(lambda: open_demo_node("erin"))
+    core.start(lambda event: None)
+    core.submit(SendText(ECHO_NAME, "never mind", "ab" * 8))
+    core.stop()
+    assert not any(t.name == "p2ptui-core" for t in threading.enumerate())

@@ -195,7 +195,10 @@ class P2PApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.client.start(self.post_message_from_core)
+        # The core starts once the first frame is up: its thread imports trio and
+        # the crypto, which would otherwise hold up that frame for the GIL. What
+        # is submitted before then waits in the core's queue.
+        self.call_after_refresh(self.client.start, self.post_message_from_core)
         for name in self._initial_peers:
             self.open_conversation(name)
         self._refresh_all()

@@ -19,12 +19,18 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import trio
+from typing import TYPE_CHECKING
 
-from p2ptui.net import DEFAULT_SIGNAL_URL, Identity, NodeConfig, SessionConfig, open_node
 from p2ptui.net.config import CONFIG_FILE, ConfigError, config_dir, default_name, load_config_file
-from p2ptui.net.signalling import check_name, parse_signal_url
-from p2ptui.net.signalling.server import DEFAULT_PORT
+from p2ptui.net.identity import Identity
+from p2ptui.net.signalling import DEFAULT_PORT, DEFAULT_SIGNAL_URL, check_name, parse_signal_url
+
+if TYPE_CHECKING:
+    from p2ptui.net import NodeConfig
+
+# trio and the node are imported where a command needs them: the TUI draws its
+# first frame while its core thread imports them.
+KEEPALIVE_DEFAULT = 10.0
 
 from . import __version__
 
@@ -46,10 +52,12 @@ class Settings:
     identity: Identity
     firebase_credentials: str | None = None
     bind: tuple[str, int] = ("0.0.0.0", 0)
-    keepalive: float = SessionConfig.keepalive_interval
+    keepalive: float = KEEPALIVE_DEFAULT
     stun: tuple[tuple[str, int], ...] = ()
 
     def node_config(self) -> NodeConfig:
+        from p2ptui.net import NodeConfig, SessionConfig
+
         return NodeConfig(
             self.name,
             self.signal,
@@ -99,7 +107,7 @@ def _add_common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         type=float,
         default=default,
         metavar="SECONDS",
-        help=f"probe an idle path this often to hold NAT mappings open (default: {SessionConfig.keepalive_interval:g})",
+        help=f"probe an idle path this often to hold NAT mappings open (default: {KEEPALIVE_DEFAULT:g})",
     )
     parser.add_argument(
         "--firebase-credentials",
@@ -180,7 +188,7 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
     bind = _parse_bind(str(args.bind or file.get("bind") or "0.0.0.0"))
     keepalive = next(
         (v for v in (args.keepalive, file.get("keepalive")) if v is not None),
-        SessionConfig.keepalive_interval,
+        KEEPALIVE_DEFAULT,
     )
     if isinstance(keepalive, bool) or not isinstance(keepalive, (int, float)) or not 0.1 <= keepalive <= 3600:
         raise UsageError(f"bad keepalive {keepalive!r}: give seconds between 0.1 and 3600")
@@ -272,6 +280,12 @@ def _exit_status(exc: BaseException) -> int | None:
     return None
 
 
+def _trio_run(function, *args):
+    import trio  # Here, not at the top: see there.
+
+    return trio.run(function, *args)
+
+
 def _first(exc: BaseException) -> BaseException:
     while isinstance(exc, BaseExceptionGroup):
         exc = exc.exceptions[0]
@@ -303,7 +317,7 @@ def _signal_server(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
 
-    trio.run(serve)
+    _trio_run(serve)
     return 0
 
 
@@ -314,7 +328,7 @@ def _pipe(args: argparse.Namespace) -> int:
     settings = resolve_settings(args)
     check_name(args.pipe_peer)
     options = PipeOptions(args.pipe_peer, echo=args.echo, timeout=args.timeout, linger=args.linger)
-    return trio.run(run_pipe, settings.node_config(), settings.identity, options)
+    return _trio_run(run_pipe, settings.node_config(), settings.identity, options)
 
 
 def _ping(args: argparse.Namespace) -> int:
@@ -329,7 +343,7 @@ def _ping(args: argparse.Namespace) -> int:
     if args.count < 1 or args.interval < 0 or args.timeout <= 0:
         raise UsageError("ping needs --count of 1 or more, and a positive --timeout")
     options = PingOptions(args.ping_peer, args.count, args.interval, args.timeout, args.json)
-    return trio.run(run_ping, settings.node_config(), settings.identity, options)
+    return _trio_run(run_ping, settings.node_config(), settings.identity, options)
 
 
 def _nat_check(args: argparse.Namespace) -> int:
@@ -342,7 +356,7 @@ def _nat_check(args: argparse.Namespace) -> int:
         servers = [(url.host, url.port), (url.host, url.port + 1), *servers]
     if not servers:
         raise UsageError("nat-check needs a STUN server: give --stun HOST:PORT (Firestore has none)")
-    return trio.run(run_nat_check, servers, settings.bind, args.json)
+    return _trio_run(run_nat_check, servers, settings.bind, args.json)
 
 
 def _fingerprint(args: argparse.Namespace) -> int:
@@ -377,8 +391,13 @@ def _tui(args: argparse.Namespace) -> int:
             except ValueError as exc:
                 raise UsageError(str(exc)) from None
         _log_to_file(settings.config_dir / "p2ptui.log")
-        node_config = settings.node_config()
-        client = CoreThread(lambda: open_node(node_config, settings.identity))
+
+        def open_node():  # In the core thread, which imports the node.
+            from p2ptui.net import open_node
+
+            return open_node(settings.node_config(), settings.identity)
+
+        client = CoreThread(open_node)
         app = P2PApp(client, me=settings.name, signal=settings.signal, peers=args.peer)
     app.run()
     return 0

@@ -11,6 +11,10 @@ Neither side ever blocks on the other:
 
 `stop` cancels the trio run and joins the thread, so quitting never leaves a
 trio loop running that would keep the process alive.
+
+`start` does not wait for the thread: trio and the node are imported there,
+while the UI draws its first frame. Commands submitted before the core is up
+wait in a list, and go in, in order, once it is.
 """
 
 from __future__ import annotations
@@ -20,11 +24,14 @@ import threading
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import trio
+from p2ptui.net import events
 
-from p2ptui.net import Node, events
+if TYPE_CHECKING:
+    import trio
+
+    from p2ptui.net import Node
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +87,10 @@ class CoreThread:
         self._token: trio.lowlevel.TrioToken | None = None
         self._cancel: trio.CancelScope | None = None
         self._commands: trio.MemorySendChannel[Command] | None = None
-        self._ready = threading.Event()
+        self._lock = threading.Lock()
+        #: Commands submitted before the core was up; None once it is.
+        self._early: list[Command] | None = []
+        self._stopped = False
         #: Commands refused because the channel was full or the core had stopped.
         self.refused = 0
 
@@ -90,25 +100,30 @@ class CoreThread:
         self._on_event = on_event
         self._thread = threading.Thread(target=self._thread_main, name="p2ptui-core", daemon=True)
         self._thread.start()
-        # trio.run sets up in microseconds; after this, submit() always has a token.
-        self._ready.wait(timeout=STOP_TIMEOUT)
 
     def submit(self, command: Command) -> None:
-        token = self._token
+        with self._lock:
+            if self._early is not None and not self._stopped:
+                if len(self._early) < COMMAND_BUFFER:
+                    self._early.append(command)
+                    return
+            token = self._token
         if token is None:
             self._refuse(command, "the network core is not running")
             return
         try:
             token.run_sync_soon(self._enqueue, command)
-        except trio.RunFinishedError:
+        except RuntimeError:  # trio.RunFinishedError
             self._refuse(command, "the network core has stopped")
 
     def stop(self) -> None:
-        token, cancel = self._token, self._cancel
+        with self._lock:
+            self._stopped = True
+            token, cancel = self._token, self._cancel
         if token is not None and cancel is not None:
             try:
                 token.run_sync_soon(cancel.cancel)
-            except trio.RunFinishedError:
+            except RuntimeError:  # trio.RunFinishedError: it ended by itself.
                 pass
         if self._thread is not None:
             self._thread.join(timeout=STOP_TIMEOUT)
@@ -117,18 +132,28 @@ class CoreThread:
 
     def _thread_main(self) -> None:
         try:
+            import trio
+
             trio.run(self._main)
         except Exception as exc:  # Whatever it was, the UI must hear of it, not die of it.
             log.exception("the network core failed")
             self._on_event(events.Error(f"the network core stopped: {exc}"))
         finally:
-            self._ready.set()
+            with self._lock:
+                self._early = None  # From now on, submit() refuses.
 
     async def _main(self) -> None:
+        import trio
+
         send, receive = trio.open_memory_channel[Command](COMMAND_BUFFER)
         with trio.CancelScope() as cancel:
-            self._token, self._cancel, self._commands = trio.lowlevel.current_trio_token(), cancel, send
-            self._ready.set()
+            with self._lock:
+                if self._stopped:
+                    return
+                self._token, self._cancel, self._commands = trio.lowlevel.current_trio_token(), cancel, send
+                early, self._early = self._early or [], None
+            for command in early:
+                self._enqueue(command)
             try:
                 async with self._open_node() as node, trio.open_nursery() as nursery:
                     nursery.start_soon(self._forward_events, node)
@@ -137,6 +162,8 @@ class CoreThread:
                 self._on_event(events.SignalStatus(False, str(exc), fatal=True))
 
     def _enqueue(self, command: Command) -> None:
+        import trio  # Already imported by this thread: a dictionary lookup.
+
         assert self._commands is not None
         try:
             self._commands.send_nowait(command)

@@ -11,15 +11,19 @@ from __future__ import annotations
 import abc
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-import trio
 
 from .messages import Address, Answer, Offer, Presence, check_name
 
-DEFAULT_SIGNAL_URL = "tcp://127.0.0.1:7878"
+if TYPE_CHECKING:
+    import trio
+
+DEFAULT_PORT = 7878
+DEFAULT_SIGNAL_URL = f"tcp://127.0.0.1:{DEFAULT_PORT}"
 
 __all__ = [
+    "DEFAULT_PORT",
     "DEFAULT_SIGNAL_URL",
     "AnswerReceived",
     "OfferReceived",
@@ -132,12 +136,7 @@ class SignallingClient(abc.ABC):
     events: trio.MemoryReceiveChannel[SignallingEvent]
 
     @abc.abstractmethod
-    async def run(
-        self,
-        discover: DiscoverAddress,
-        *,
-        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
-    ) -> None:
+    async def run(self, discover: DiscoverAddress, *, task_status: trio.TaskStatus[None]) -> None:
         """Stay registered (reconnecting as needed) until cancelled or a fatal error.
 
         Calls task_status.started() once the first attempt has ended, either way:

@@ -22,12 +22,11 @@ from typing import Any
 import trio
 
 from .. import identity, stun
-from . import protocol
+from . import DEFAULT_PORT, protocol
 from .messages import Answer, Offer, Presence, SignallingDataError, parse_address_untrusted, valid_name
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PORT = 7878
 OUTBOX_SIZE = 256
 #: A connection that has not registered by then is closed.
 REGISTER_TIMEOUT = 10.0
