@@ -3,16 +3,36 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import trio
 
-from . import network, signalling, tui
+from . import lab, network, signalling, tui
 from .report import Report
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@contextmanager
+def _firestore_emulator(given: str | None) -> Iterator[str | None]:
+    """The emulator given, else one of our own (the tests' npm one), else None."""
+    if given is not None or shutil.which("node") is None:
+        yield given
+        return
+    sys.path.insert(0, str(ROOT))
+    from tests.firestore import Emulator
+
+    emulator = Emulator()
+    emulator.start()
+    try:
+        yield emulator.host
+    finally:
+        emulator.stop()
 
 
 def main() -> int:
@@ -24,10 +44,14 @@ def main() -> int:
     args = parser.parse_args()
     report = Report(quick=args.quick)
     started = time.perf_counter()
-    parts = args.only or ["network", "tui", "server"]
+    parts = args.only or ["network", "lab", "tui", "server"]
     if "network" in parts:
         print("network (loopback):", flush=True)
-        trio.run(network.run, report, args.quick, args.firestore)
+        with _firestore_emulator(args.firestore) as firestore:
+            trio.run(network.run, report, args.quick, firestore)
+    if "lab" in parts:
+        print("NAT lab:", flush=True)
+        lab.run(report, args.quick)
     if "tui" in parts:
         print("TUI:", flush=True)
         tui.run(report, args.quick)
