@@ -30,6 +30,7 @@ content: two tags and a random id.
 
 from __future__ import annotations
 
+import bisect
 import enum
 import logging
 import os
@@ -216,6 +217,8 @@ class Session:
         self._backoff = 0
 
         # Receiving.
+        #: Sequence numbers that arrived and are not acknowledged yet, by where they came from.
+        self._to_ack: dict[Address, list[int]] = {}
         self._expected_seq = 0
         self._reorder: dict[int, wire.Data] = {}
         self._assembly: list[bytes] = []
@@ -225,6 +228,8 @@ class Session:
     # --- What the driver collects ---------------------------------------------
 
     def datagrams_to_send(self) -> list[tuple[bytes, Address]]:
+        """What to send now. Acks wait for this: a burst of data gets one ack."""
+        self._flush_acks()
         out, self._out = self._out, []
         return out
 
@@ -484,9 +489,9 @@ class Session:
                 # The peer sends data only once its own probe came back: this path works.
                 self._path_works(source, now)
                 self._data_received(packet, source, now)
-            case wire.Ack(seq=seq, cumulative=cumulative):
+            case wire.Ack(seqs=seqs, cumulative=cumulative):
                 self._path_works(source, now)
-                self._ack_received(seq, cumulative, now)
+                self._ack_received(seqs, cumulative, now)
 
     def _path_works(self, source: Address, now: float) -> None:
         if self.state in (State.CONNECTED, State.HANDSHAKE):
@@ -630,6 +635,7 @@ class Session:
                 self._pending.append(fragment)
         self._next_seq = len(self._pending)
         self._expected_seq = 0
+        self._to_ack.clear()  # Those arrived from the old instance.
         self._reorder.clear()
         self._assembly.clear()
         self._assembly_size = 0
@@ -679,16 +685,21 @@ class Session:
         rto = self._srtt + 4 * self._rttvar
         self._rto = min(max(rto, self.config.rto_min), self.config.rto_max)
 
-    def _ack_received(self, seq: int, cumulative: int, now: float) -> None:
-        """seq arrived (stop resending it); everything below cumulative is delivered."""
-        fragment = self._in_flight.pop(seq, None)
-        if fragment is not None and fragment.tries == 1:  # Karn's rule: only unambiguous samples.
-            self._rtt_sample(now - fragment.sent_at)
-        if fragment is not None:
+    def _ack_received(self, seqs: tuple[int, ...], cumulative: int, now: float) -> None:
+        """seqs arrived (stop resending them); everything below cumulative is delivered."""
+        newly = []
+        for seq in seqs:
+            fragment = self._in_flight.pop(seq, None)
+            if fragment is None:
+                continue
+            newly.append(seq)
+            if fragment.tries == 1:  # Karn's rule: only unambiguous samples.
+                self._rtt_sample(now - fragment.sent_at)
+        if newly:
             # The path delivers: whatever timed out before was loss, not a dead path,
             # so the timers need not stay backed off (RFC 6298, 5.7).
             self._backoff = 0
-            self._fast_retransmit(seq, now)
+            self._fast_retransmit(sorted(newly), now)
         if cumulative > self._next_seq:
             self.dropped["ack beyond what was sent"] += 1
             return
@@ -705,17 +716,18 @@ class Session:
                 self._in_flight.pop(done.seq, None)
             self._events.append(MessageDelivered(message_id))
             delivered += 1
-        if fragment is None and not delivered:
+        if not newly and not delivered:
             self.dropped["duplicate ack"] += 1
         self._fill_window(now)
 
-    def _fast_retransmit(self, acked_seq: int, now: float) -> None:
+    def _fast_retransmit(self, acked: list[int], now: float) -> None:
         """Three later fragments acknowledged while an earlier one is not: it was lost,
-        not late (RFC 5681's idea). Send it now rather than wait out a backed-off timer."""
+        not late (RFC 5681's idea). Send it now rather than wait out a backed-off timer.
+        acked: the sequence numbers this ack newly acknowledged, in order."""
         for seq, fragment in self._in_flight.items():  # In the order they were sent.
-            if seq >= acked_seq:
+            if seq >= acked[-1]:
                 break
-            fragment.later_acks += 1
+            fragment.later_acks += len(acked) - bisect.bisect_right(acked, seq)
             if fragment.later_acks >= 3 and now - fragment.sent_at >= (self._srtt or 0.0):
                 fragment.later_acks = 0
                 self._transmit(fragment, now)
@@ -732,9 +744,18 @@ class Session:
             while self._expected_seq in self._reorder:
                 self._deliver_fragment(self._reorder.pop(self._expected_seq))
                 self._expected_seq += 1
-        # After delivering, so the ack tells how far delivery got; the driver
-        # stores what was delivered before it sends the ack.
-        self._send(wire.Ack(packet.from_tag, self.local_tag, seq, self._expected_seq), source)
+        # Acknowledged when the driver collects what to send: after it has stored
+        # what was delivered, and once for everything that arrived meanwhile.
+        self._to_ack.setdefault(source, []).append(seq)
+
+    def _flush_acks(self) -> None:
+        if not self._to_ack or self.remote_tag is None or self._keys is None:
+            return
+        for address, seqs in self._to_ack.items():
+            for start in range(0, len(seqs), wire.MAX_ACK_SEQS):
+                chunk = tuple(seqs[start : start + wire.MAX_ACK_SEQS])
+                self._send(wire.Ack(self.remote_tag, self.local_tag, chunk, self._expected_seq), address)
+        self._to_ack.clear()
 
     def _deliver_fragment(self, packet: wire.Data) -> None:
         if not self._discarding:

@@ -43,7 +43,7 @@ class Kind(enum.IntEnum):
     DATA = 3
     """One fragment of a chat message, with a sequence number."""
     ACK = 4
-    """The DATA with this sequence number arrived; everything before `cumulative` is delivered."""
+    """The DATA with these sequence numbers arrived; everything before `cumulative` is delivered."""
     HANDSHAKE_INIT = 5
     """Noise IK message 1, from the initiator."""
     HANDSHAKE_RESP = 6
@@ -60,8 +60,11 @@ _TAGS = struct.Struct("!8s8s")
 _PROBE = struct.Struct("!8s")
 # DATA: seq u32 | message_id 8s | flags u8 | then the fragment's bytes
 _DATA = struct.Struct("!I8sB")
-# ACK: seq u32 | cumulative u32
-_ACK = struct.Struct("!II")
+# ACK: cumulative u32 | count u8 | then count seqs, u32 each
+_ACK = struct.Struct("!IB")
+_SEQ = struct.Struct("!I")
+#: The most sequence numbers one ACK names (one ACK answers a burst of DATA).
+MAX_ACK_SEQS = 64
 # TRANSPORT: key_id u8 | counter u64 | then the ciphertext
 _TRANSPORT = struct.Struct("!BQ")
 
@@ -113,7 +116,8 @@ class Data:
 class Ack:
     to_tag: bytes
     from_tag: bytes
-    seq: int
+    seqs: tuple[int, ...]
+    """These DATA arrived (stop resending them)."""
     cumulative: int
     """Every sequence number below this one is delivered to the application."""
 
@@ -191,8 +195,10 @@ def encode_inner(packet: Inner) -> bytes:
                 raise ValueError(f"fragment of {len(packet.fragment)} bytes is over {MAX_FRAGMENT}")
             flags = FLAG_LAST_FRAGMENT if packet.last_fragment else 0
             return bytes([Kind.DATA]) + _DATA.pack(packet.seq, packet.message_id, flags) + packet.fragment
-        case Ack(seq=seq, cumulative=cumulative):
-            return bytes([Kind.ACK]) + _ACK.pack(seq, cumulative)
+        case Ack(seqs=seqs, cumulative=cumulative):
+            if len(seqs) > MAX_ACK_SEQS:
+                raise ValueError(f"an ack of {len(seqs)} sequence numbers")
+            return bytes([Kind.ACK]) + _ACK.pack(cumulative, len(seqs)) + b"".join(_SEQ.pack(s) for s in seqs)
     raise ValueError(f"not an inner packet: {packet!r}")
 
 
@@ -251,8 +257,11 @@ def parse_inner_untrusted(to_tag: bytes, from_tag: bytes, plaintext: bytes) -> I
             raise WireError("fragment too long")
         return Data(to_tag, from_tag, seq, message_id, bool(flags & FLAG_LAST_FRAGMENT), fragment)
     if kind == Kind.ACK:
-        if len(body) != _ACK.size:
+        if len(body) < _ACK.size:
             raise WireError("ack of the wrong length")
-        seq, cumulative = _ACK.unpack(body)
-        return Ack(to_tag, from_tag, seq, cumulative)
+        cumulative, count = _ACK.unpack_from(body)
+        if count > MAX_ACK_SEQS or len(body) != _ACK.size + count * _SEQ.size:
+            raise WireError("ack of the wrong length")
+        seqs = tuple(s for (s,) in _SEQ.iter_unpack(body[_ACK.size :]))
+        return Ack(to_tag, from_tag, seqs, cumulative)
     raise WireError(f"unknown inner kind {kind}")

@@ -146,8 +146,10 @@ PAIRS = [(a, b) for i, a in enumerate(KINDS) for b in KINDS[i:]]
 @pytest.mark.parametrize("kind_a, kind_b", PAIRS, ids=[f"{a}+{b}" for a, b in PAIRS])
 def test_the_nat_matrix(lab, peers, kind_a, kind_b):
     router_a, router_b = lab.nat("ra", kind_a), lab.nat("rb", kind_b)
-    alice = peers.pipe(lab.lan_host(router_a, "alice"), "alice", "bob", "--timeout", "20")
-    bob = peers.pipe(lab.lan_host(router_b, "bob"), "bob", "alice", "--timeout", "20")
+    # The give-up timeout leaves room for one whole attempt (answer and punch
+    # deadlines, 10 s each), so a failure reports the attempt's reason first.
+    alice = peers.pipe(lab.lan_host(router_a, "alice"), "alice", "bob", "--timeout", "25")
+    bob = peers.pipe(lab.lan_host(router_b, "bob"), "bob", "alice", "--timeout", "25")
     if _direct_possible(kind_a, kind_b):
         assert alice.event("connected", timeout=20)["remote"].startswith(f"{router_b.ip}:")
         alice.send(f"across {kind_a} and {kind_b}")

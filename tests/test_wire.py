@@ -19,7 +19,8 @@ INNER = [
     wire.Probe(TAG_A, TAG_B, b"12345678"),
     wire.Data(TAG_A, TAG_B, 7, b"msgid123", True, "héllo".encode()),
     wire.Data(TAG_A, TAG_B, 2**32 - 1, b"msgid123", False, b"x" * wire.MAX_FRAGMENT),
-    wire.Ack(TAG_A, TAG_B, 42, 40),
+    wire.Ack(TAG_A, TAG_B, (42,), 40),
+    wire.Ack(TAG_A, TAG_B, tuple(range(wire.MAX_ACK_SEQS)), 2**32 - 1),
 ]
 
 
