@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from textual import on
+from textual.actions import SkipAction
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -33,7 +34,8 @@ use_escape_digit_as_alt()
 
 HELP = (
     "Commands: /open NAME, /details, /accept-key, /quit, /help. Keys: Ctrl+N/Ctrl+P next/previous peer, "
-    "Alt+1..9 jump, Ctrl+O open, F3 connection details, Ctrl+Q quit."
+    "Alt+1..9 jump, Ctrl+O open, F3 connection details, PageUp/PageDown scroll (Home/End with an empty "
+    "input), Ctrl+Q quit."
 )
 
 
@@ -163,6 +165,13 @@ class P2PApp(App[None]):
             Binding(f"alt+{n}", f"jump({n})", f"Peer {n}", show=False, priority=True)
             for n in range(1, 10)
         ),
+        # Scrollback while the input keeps focus. PageUp/PageDown reach the app through
+        # tmux and SSH (Ctrl+Home/End often do not); Home/End scroll only when the input
+        # is empty, and otherwise move its cursor as usual.
+        Binding("pageup", "scroll_log('page_up')", "Scroll up", show=False, priority=True),
+        Binding("pagedown", "scroll_log('page_down')", "Scroll down", show=False, priority=True),
+        Binding("home", "scroll_log('start')", "Oldest", show=False, priority=True),
+        Binding("end", "scroll_log('end')", "Newest", show=False, priority=True),
     ]
 
     def __init__(
@@ -190,7 +199,7 @@ class P2PApp(App[None]):
         with Horizontal(id="main"):
             yield PeerList(id="sidebar")
             with Vertical(id="conversation"):
-                yield ConversationLog(id="log")
+                yield ConversationLog(me=self.me, id="log")
                 yield Input(placeholder="Type a message, or /help", id="input")
         yield Footer()
 
@@ -228,12 +237,15 @@ class P2PApp(App[None]):
             self._refresh_sidebar()
 
     def select(self, name: str | None) -> None:
-        self.selected = name
-        if name is not None:
-            conversation = self.conversations[name]
-            conversation.unread = 0
-            conversation.new = False
-        self._refresh_all()
+        if name != self.selected:
+            if self.selected in self.conversations:
+                self.conversations[self.selected].close()
+            self.selected = name
+            if name is not None:
+                self.conversations[name].open()
+            self._refresh_log()
+        self._refresh_status()
+        self._refresh_sidebar()
 
     def _ordered(self) -> list[Conversation]:
         return list(self.conversations.values())
@@ -270,6 +282,22 @@ class P2PApp(App[None]):
             self.show_error("no conversation selected")
         else:
             self.client.submit(ShowDetails(self.selected))
+
+    def action_scroll_log(self, where: str) -> None:
+        if isinstance(self.screen, ModalScreen):
+            raise SkipAction()  # The keys belong to the dialog.
+        if where in ("start", "end") and self.query_one("#input", Input).value:
+            raise SkipAction()  # Home/End move the cursor in what is being typed.
+        log = self.query_one("#log", ConversationLog)
+        match where:
+            case "page_up":
+                log.page_up()
+            case "page_down":
+                log.page_down()
+            case "start":
+                log.scroll_to_start()
+            case "end":
+                log.follow()
 
     def action_review_key(self, peer: str) -> None:
         conversation = self.conversations.get(peer)
@@ -321,10 +349,16 @@ class P2PApp(App[None]):
 
     def _send(self, peer: str, text: str) -> None:
         message_id = secrets.token_hex(8)
-        line = Line(self.clock(), self.me, sanitize(text), own=True, id=message_id)
-        self.conversations[peer].lines.append(line)
-        self.query_one("#log", ConversationLog).add(line)
+        self._add_message(peer, Line(self.clock(), self.me, sanitize(text), own=True, id=message_id))
         self.client.submit(SendText(peer, text, message_id))
+
+    def _add_message(self, peer: str, line: Line) -> None:
+        conversation = self.conversations.setdefault(peer, Conversation(peer))
+        conversation.add(line, shown=peer == self.selected)
+        if peer == self.selected:
+            self.query_one("#log", ConversationLog).add(line)
+        else:
+            self._refresh_sidebar()  # The unread count.
 
     # --- Events from the core ---------------------------------------------------------------
 
@@ -347,7 +381,7 @@ class P2PApp(App[None]):
             case events.MessageDelivered(peer=peer, id=message_id):
                 conversation = self.conversations.get(peer)
                 if conversation and conversation.mark_delivered(message_id) and peer == self.selected:
-                    self._refresh_log()
+                    self.query_one("#log", ConversationLog).refresh()
                 return
             case events.History(peer=peer, messages=messages):
                 self._history(peer, messages)
@@ -395,17 +429,10 @@ class P2PApp(App[None]):
             return
         self._refresh_sidebar()
         if changed.peer == self.selected:
-            self._refresh_log()
+            self.query_one("#log", ConversationLog).update_title()
 
     def _message_received(self, peer: str, message_id: str, text: str) -> None:
-        conversation = self.conversations.setdefault(peer, Conversation(peer))
-        line = Line(self.clock(), peer, sanitize(text), id=message_id)
-        conversation.lines.append(line)
-        if peer == self.selected:
-            self.query_one("#log", ConversationLog).add(line)
-        else:
-            conversation.unread += 1
-            self._refresh_sidebar()
+        self._add_message(peer, Line(self.clock(), peer, sanitize(text), id=message_id))
 
     # --- Showing ---------------------------------------------------------------------------
 
