@@ -40,6 +40,7 @@ async def test_a_key_change_warns_with_both_fingerprints_and_accepts_only_on_req
         assert not any(isinstance(c, AcceptKey) for c in core.commands)
         assert "! bob" in sidebar_text(app)  # marked in the sidebar, without colour
         await pilot.press("alt+2")
+        assert "-- bob's key has changed" in log_text(app)
         assert "KEY CHANGED" in str(app.query_one(ConversationLog).border_title)
         await pilot.press(*"/accept-key", "enter")
         await pilot.pause()

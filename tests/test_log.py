@@ -10,12 +10,12 @@ from textual.widgets import Input
 
 from p2ptui import widgets
 from p2ptui.model import Line
-from p2ptui.net import events
+from p2ptui.net import PeerStatus, events
 from p2ptui.net.store import StoredMessage
 from p2ptui.rows import wrap
 from p2ptui.widgets import ConversationLog
 
-from .fakecore import FROZEN, FakeCore, make_app
+from .fakecore import FROZEN, FakeCore, connected, make_app
 from .test_app import log_text
 
 pytestmark = pytest.mark.asyncio
@@ -173,6 +173,24 @@ async def test_a_day_separator_between_messages_of_different_days():
             "── Tuesday 24 November 2026 ──",
             "09:30   <alice> tuesday morning",
         ]
+
+
+async def test_connection_events_are_system_lines():
+    core = FakeCore()
+    app = make_app(core, peers=("alice",))
+    async with app.run_test(size=(80, 24)) as pilot:
+        core.emit(
+            events.PeerChanged("alice", PeerStatus.CONNECTING),
+            connected("alice", 51000),
+            connected("alice", 51000),  # no change: no line
+            events.PeerChanged("alice", PeerStatus.OFFLINE, reason="lost the path to 198.51.100.7:51000"),
+            events.PeerChanged("alice", PeerStatus.KEY_CHANGED, fingerprint="aa", new_fingerprint="bb"),
+        )
+        await pilot.pause()
+        await pilot.press("escape")  # the key-change warning
+        text = " ".join(log_text(app).split())  # fold the wrapping
+        assert text.count(" -- ") == 3
+        assert "09:30 -- connected direct over the internet to 198.51.100.7:51000 09:30 -- connection lost, now offline: lost the path to 198.51.100.7:51000 09:30 -- alice's key has changed: nothing is sent until you /accept-key" in text
 
 
 async def test_a_long_multiline_message_wraps_under_its_text_column():

@@ -28,7 +28,7 @@ from .core_thread import AcceptKey, CoreClient, OpenPeer, SendText, ShowDetails
 from .keys import use_escape_digit_as_alt
 from .model import Conversation, Line
 from .sanitize import sanitize
-from .widgets import ConversationLog, PeerList, StatusLine
+from .widgets import ConversationLog, PeerList, StatusLine, describe
 
 use_escape_digit_as_alt()
 
@@ -360,6 +360,11 @@ class P2PApp(App[None]):
         else:
             self._refresh_sidebar()  # The unread count.
 
+    def _add_system_line(self, conversation: Conversation, text: str) -> None:
+        line = conversation.add_system(self.clock(), text)
+        if conversation.peer == self.selected:
+            self.query_one("#log", ConversationLog).add(line)
+
     # --- Events from the core ---------------------------------------------------------------
 
     @on(CoreEvent)
@@ -415,6 +420,7 @@ class P2PApp(App[None]):
         if conversation is None:
             conversation = self.conversations[changed.peer] = Conversation(changed.peer)
             conversation.new = changed.incoming
+        before = (conversation.status, conversation.path, conversation.remote)
         conversation.status = changed.status
         conversation.path = changed.path
         conversation.network = changed.network
@@ -422,6 +428,7 @@ class P2PApp(App[None]):
         conversation.reason = changed.reason
         conversation.fingerprint = changed.fingerprint or conversation.fingerprint
         conversation.new_fingerprint = changed.new_fingerprint
+        self._log_connection_change(conversation, before)
         if changed.status == events.PeerStatus.KEY_CHANGED:
             self.action_review_key(changed.peer)
         if self.selected is None:
@@ -430,6 +437,21 @@ class P2PApp(App[None]):
         self._refresh_sidebar()
         if changed.peer == self.selected:
             self.query_one("#log", ConversationLog).update_title()
+
+    def _log_connection_change(
+        self, conversation: Conversation, before: tuple[events.PeerStatus, str | None, str]
+    ) -> None:
+        """A line in the log when the path comes, changes or goes, and when the key changes."""
+        was, now = before[0], conversation.status
+        if now == events.PeerStatus.KEY_CHANGED and was != now:
+            self._add_system_line(
+                conversation, f"{conversation.peer}'s key has changed: nothing is sent until you /accept-key"
+            )
+        elif now == events.PeerStatus.CONNECTED and before != (now, conversation.path, conversation.remote):
+            self._add_system_line(conversation, describe(conversation))
+        elif was == events.PeerStatus.CONNECTED and now != was:
+            reason = f": {conversation.reason}" if conversation.reason else ""
+            self._add_system_line(conversation, f"connection lost, now {now.value}{reason}")
 
     def _message_received(self, peer: str, message_id: str, text: str) -> None:
         self._add_message(peer, Line(self.clock(), peer, sanitize(text), id=message_id))
