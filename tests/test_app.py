@@ -13,7 +13,7 @@ pytestmark = pytest.mark.asyncio
 
 
 def log_text(app) -> str:
-    return "\n".join(strip.text for strip in app.query_one(ConversationLog).lines)
+    return app.query_one(ConversationLog).visible_text()
 
 
 def sidebar_text(app) -> str:
@@ -84,10 +84,10 @@ async def test_sending_shows_the_message_and_then_its_delivery():
         await pilot.press(*"hello carol", "enter")
         (send,) = [c for c in core.commands if isinstance(c, SendText)]
         assert (send.peer, send.text) == ("carol", "hello carol")
-        assert "<dana> hello carol …" in log_text(app)
+        assert "09:30 …  <dana> hello carol" in log_text(app)  # … sent, in the own-message column
         core.emit(events.MessageDelivered("carol", send.id))
         await pilot.pause()
-        assert "<dana> hello carol ✓" in log_text(app)
+        assert "09:30 ✓  <dana> hello carol" in log_text(app)
 
 
 async def test_an_incoming_peer_appears_by_itself_marked_unread():

@@ -8,6 +8,7 @@ from p2ptui.app import DetailsScreen, KeyChangedScreen
 from p2ptui.core_thread import AcceptKey, ShowDetails
 from p2ptui.net import PeerStatus, events
 from p2ptui.net.store import StoredMessage
+from p2ptui.widgets import ConversationLog
 
 from .fakecore import FakeCore, make_app
 from .test_app import log_text, sidebar_text
@@ -39,7 +40,8 @@ async def test_a_key_change_warns_with_both_fingerprints_and_accepts_only_on_req
         assert not any(isinstance(c, AcceptKey) for c in core.commands)
         assert "! bob" in sidebar_text(app)  # marked in the sidebar, without colour
         await pilot.press("alt+2")
-        assert "KEY CHANGED" in log_text(app)
+        assert "-- bob's key has changed" in log_text(app)
+        assert "KEY CHANGED" in str(app.query_one(ConversationLog).border_title)
         await pilot.press(*"/accept-key", "enter")
         await pilot.pause()
         assert isinstance(app.screen, KeyChangedScreen)
@@ -81,5 +83,5 @@ async def test_stored_history_fills_the_log_once():
         core.emit(events.History("alice", stored), events.History("alice", stored))
         await pilot.pause()
         text = log_text(app)
-        assert text.count("from last week") == 1 and text.count("my old reply ✓") == 1
+        assert text.count("from last week") == 1 and text.count("✓  <dana> my old reply") == 1
         assert text.index("from last week") < text.index("new today")

@@ -1,8 +1,11 @@
 """Snapshot tests of the main screen (pytest-textual-snapshot); update with --snapshot-update."""
 
+from datetime import datetime
+
 from textual.widgets import Input
 
 from p2ptui.net import PeerStatus, events
+from p2ptui.net.store import StoredMessage
 
 from .fakecore import FakeCore, connected, make_app
 
@@ -96,8 +99,48 @@ def details_app():
     return app, details
 
 
+def log_app():
+    """A day separator, a system line, the read marker, a long multi-line message, CJK and emoji."""
+    core = FakeCore()
+    app = make_app(core, peers=("alice", "bob"))
+
+    def stored(n, at, text, outgoing=False):
+        # A naive local time through a timestamp and back is the same local time, in any time zone.
+        return StoredMessage("alice", f"{n:016x}", outgoing, text, at.timestamp(), True)
+
+    async def populate(pilot):
+        app.query_one("#input", Input).cursor_blink = False
+        core.emit(
+            events.History(
+                "alice",
+                (
+                    stored(1, datetime(2026, 11, 23, 21, 58), "are we still on for tomorrow?"),
+                    stored(2, datetime(2026, 11, 23, 22, 3), "yes! 10:00 at the station", outgoing=True),
+                ),
+            ),
+            connected("alice", 51000),
+            events.MessageReceived("alice", "03" * 8, "good morning 早上好 ☕ 🚉"),
+            events.MessageReceived(
+                "alice",
+                "04" * 8,
+                "the plan:\n- coffee first\n- then the long walk along the river, if the weather holds, "
+                "and lunch wherever we end up",
+            ),
+        )
+        await pilot.pause()
+        await pilot.press("alt+1", *"on my way 🚶", "enter")
+        await pilot.pause()
+
+    return app, populate
+
+
 #: The scenes scripts/screenshots.py draws into screenshots/, by file name.
-SCENES = {"main-80x24": busy_app, "key-changed-80x24": key_change_app, "details-80x24": details_app}
+SCENES = {
+    "main-80x24": busy_app,
+    "key-changed-80x24": key_change_app,
+    "details-80x24": details_app,
+    "log-80x24": log_app,
+}
 
 
 def test_key_change_warning_80x24(snap_compare):
@@ -108,3 +151,8 @@ def test_key_change_warning_80x24(snap_compare):
 def test_connection_details_80x24(snap_compare):
     app, details = details_app()
     assert snap_compare(app, terminal_size=(80, 24), run_before=details)
+
+
+def test_conversation_log_80x24(snap_compare):
+    app, populate = log_app()
+    assert snap_compare(app, terminal_size=(80, 24), run_before=populate)

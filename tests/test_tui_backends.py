@@ -9,6 +9,7 @@ from textual.widgets import Input
 from p2ptui.app import P2PApp
 from p2ptui.core_thread import CoreThread
 from p2ptui.net import Identity, NodeConfig, events, open_node
+from p2ptui.widgets import ConversationLog
 
 from .processes import Processes
 
@@ -51,6 +52,6 @@ async def test_the_tui_chats_with_a_peer_process(backend, processes):
         await pilot.press("enter")
         await asyncio.wait_for(echoed.wait(), timeout=20)
         await pilot.pause()
-        lines = [line.text for line in app.query_one("#log").lines]
-        assert any(f"<{peer}> hello, whole stack" in line for line in lines), lines
+        text = app.query_one(ConversationLog).visible_text()
+        assert f"<{peer}> hello, whole stack" in text, text
         assert app.conversations[peer].path == "direct"

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from textual import on
+from textual.actions import SkipAction
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -27,13 +28,14 @@ from .core_thread import AcceptKey, CoreClient, OpenPeer, SendText, ShowDetails
 from .keys import use_escape_digit_as_alt
 from .model import Conversation, Line
 from .sanitize import sanitize
-from .widgets import ConversationLog, PeerList, StatusLine
+from .widgets import ConversationLog, PeerList, StatusLine, describe
 
 use_escape_digit_as_alt()
 
 HELP = (
     "Commands: /open NAME, /details, /accept-key, /quit, /help. Keys: Ctrl+N/Ctrl+P next/previous peer, "
-    "Alt+1..9 jump, Ctrl+O open, F3 connection details, Ctrl+Q quit."
+    "Alt+1..9 jump, Ctrl+O open, F3 connection details, PageUp/PageDown scroll (Home/End with an empty "
+    "input), Ctrl+Q quit."
 )
 
 
@@ -163,6 +165,13 @@ class P2PApp(App[None]):
             Binding(f"alt+{n}", f"jump({n})", f"Peer {n}", show=False, priority=True)
             for n in range(1, 10)
         ),
+        # Scrollback while the input keeps focus. PageUp/PageDown reach the app through
+        # tmux and SSH (Ctrl+Home/End often do not); Home/End scroll only when the input
+        # is empty, and otherwise move its cursor as usual.
+        Binding("pageup", "scroll_log('page_up')", "Scroll up", show=False, priority=True),
+        Binding("pagedown", "scroll_log('page_down')", "Scroll down", show=False, priority=True),
+        Binding("home", "scroll_log('start')", "Oldest", show=False, priority=True),
+        Binding("end", "scroll_log('end')", "Newest", show=False, priority=True),
     ]
 
     def __init__(
@@ -190,7 +199,7 @@ class P2PApp(App[None]):
         with Horizontal(id="main"):
             yield PeerList(id="sidebar")
             with Vertical(id="conversation"):
-                yield ConversationLog(id="log")
+                yield ConversationLog(me=self.me, id="log")
                 yield Input(placeholder="Type a message, or /help", id="input")
         yield Footer()
 
@@ -231,12 +240,15 @@ class P2PApp(App[None]):
             self._refresh_sidebar()
 
     def select(self, name: str | None) -> None:
-        self.selected = name
-        if name is not None:
-            conversation = self.conversations[name]
-            conversation.unread = 0
-            conversation.new = False
-        self._refresh_all()
+        if name != self.selected:
+            if self.selected in self.conversations:
+                self.conversations[self.selected].close()
+            self.selected = name
+            if name is not None:
+                self.conversations[name].open()
+            self._refresh_log()
+        self._refresh_status()
+        self._refresh_sidebar()
 
     def _ordered(self) -> list[Conversation]:
         return list(self.conversations.values())
@@ -273,6 +285,22 @@ class P2PApp(App[None]):
             self.show_error("no conversation selected")
         else:
             self.client.submit(ShowDetails(self.selected))
+
+    def action_scroll_log(self, where: str) -> None:
+        if isinstance(self.screen, ModalScreen):
+            raise SkipAction()  # The keys belong to the dialog.
+        if where in ("start", "end") and self.query_one("#input", Input).value:
+            raise SkipAction()  # Home/End move the cursor in what is being typed.
+        log = self.query_one("#log", ConversationLog)
+        match where:
+            case "page_up":
+                log.page_up()
+            case "page_down":
+                log.page_down()
+            case "start":
+                log.scroll_to_start()
+            case "end":
+                log.follow()
 
     def action_review_key(self, peer: str) -> None:
         conversation = self.conversations.get(peer)
@@ -324,10 +352,21 @@ class P2PApp(App[None]):
 
     def _send(self, peer: str, text: str) -> None:
         message_id = secrets.token_hex(8)
-        line = Line(self.clock(), self.me, sanitize(text), own=True, id=message_id)
-        self.conversations[peer].lines.append(line)
-        self.query_one("#log", ConversationLog).add(line)
+        self._add_message(peer, Line(self.clock(), self.me, sanitize(text), own=True, id=message_id))
         self.client.submit(SendText(peer, text, message_id))
+
+    def _add_message(self, peer: str, line: Line) -> None:
+        conversation = self.conversations.setdefault(peer, Conversation(peer))
+        conversation.add(line, shown=peer == self.selected)
+        if peer == self.selected:
+            self.query_one("#log", ConversationLog).add(line)
+        else:
+            self._refresh_sidebar()  # The unread count.
+
+    def _add_system_line(self, conversation: Conversation, text: str) -> None:
+        line = conversation.add_system(self.clock(), text)
+        if conversation.peer == self.selected:
+            self.query_one("#log", ConversationLog).add(line)
 
     # --- Events from the core ---------------------------------------------------------------
 
@@ -350,7 +389,7 @@ class P2PApp(App[None]):
             case events.MessageDelivered(peer=peer, id=message_id):
                 conversation = self.conversations.get(peer)
                 if conversation and conversation.mark_delivered(message_id) and peer == self.selected:
-                    self._refresh_log()
+                    self.query_one("#log", ConversationLog).refresh()
                 return
             case events.History(peer=peer, messages=messages):
                 self._history(peer, messages)
@@ -384,6 +423,7 @@ class P2PApp(App[None]):
         if conversation is None:
             conversation = self.conversations[changed.peer] = Conversation(changed.peer)
             conversation.new = changed.incoming
+        before = (conversation.status, conversation.path, conversation.remote)
         conversation.status = changed.status
         conversation.path = changed.path
         conversation.network = changed.network
@@ -391,6 +431,7 @@ class P2PApp(App[None]):
         conversation.reason = changed.reason
         conversation.fingerprint = changed.fingerprint or conversation.fingerprint
         conversation.new_fingerprint = changed.new_fingerprint
+        self._log_connection_change(conversation, before)
         if changed.status == events.PeerStatus.KEY_CHANGED:
             self.action_review_key(changed.peer)
         if self.selected is None:
@@ -398,17 +439,25 @@ class P2PApp(App[None]):
             return
         self._refresh_sidebar()
         if changed.peer == self.selected:
-            self._refresh_log()
+            self.query_one("#log", ConversationLog).update_title()
+
+    def _log_connection_change(
+        self, conversation: Conversation, before: tuple[events.PeerStatus, str | None, str]
+    ) -> None:
+        """A line in the log when the path comes, changes or goes, and when the key changes."""
+        was, now = before[0], conversation.status
+        if now == events.PeerStatus.KEY_CHANGED and was != now:
+            self._add_system_line(
+                conversation, f"{conversation.peer}'s key has changed: nothing is sent until you /accept-key"
+            )
+        elif now == events.PeerStatus.CONNECTED and before != (now, conversation.path, conversation.remote):
+            self._add_system_line(conversation, describe(conversation))
+        elif was == events.PeerStatus.CONNECTED and now != was:
+            reason = f": {conversation.reason}" if conversation.reason else ""
+            self._add_system_line(conversation, f"connection lost, now {now.value}{reason}")
 
     def _message_received(self, peer: str, message_id: str, text: str) -> None:
-        conversation = self.conversations.setdefault(peer, Conversation(peer))
-        line = Line(self.clock(), peer, sanitize(text), id=message_id)
-        conversation.lines.append(line)
-        if peer == self.selected:
-            self.query_one("#log", ConversationLog).add(line)
-        else:
-            conversation.unread += 1
-            self._refresh_sidebar()
+        self._add_message(peer, Line(self.clock(), peer, sanitize(text), id=message_id))
 
     # --- Showing ---------------------------------------------------------------------------
 

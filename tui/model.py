@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from p2ptui.net import PeerStatus
+
+
+class LineKind(enum.Enum):
+    MESSAGE = "message"
+    """Something one of the two people wrote."""
+    SYSTEM = "system"
+    """What happened to the connection, told by p2ptui itself."""
 
 
 @dataclass
@@ -17,6 +25,7 @@ class Line:
     own: bool = False
     id: str = ""
     delivered: bool = False
+    kind: LineKind = LineKind.MESSAGE
 
 
 @dataclass
@@ -35,11 +44,46 @@ class Conversation:
     new: bool = False
     """The peer started this conversation and it has not been looked at yet."""
     lines: list[Line] = field(default_factory=list)
+    first_unread: int | None = None
+    """Index in `lines` of the first message that came while this conversation was not shown."""
+    read_marker: int | None = None
+    """Where the log draws its "new" line while this conversation is shown: the
+    `first_unread` it had when it was opened."""
+
+    def add(self, line: Line, *, shown: bool) -> None:
+        """Append a line; a peer's message that arrives while the conversation is not shown is unread."""
+        if not shown and not line.own and line.kind is LineKind.MESSAGE:
+            if self.first_unread is None:
+                self.first_unread = len(self.lines)
+            self.unread += 1
+        self.lines.append(line)
+
+    def add_system(self, at: datetime, text: str) -> Line:
+        """Append a line about the connection; it never counts as unread."""
+        line = Line(at, "", text, kind=LineKind.SYSTEM)
+        self.lines.append(line)
+        return line
 
     def add_history(self, lines: list[Line]) -> None:
         """Stored lines go before the ones shown so far; the ids already here are skipped."""
         present = {line.id for line in self.lines}
-        self.lines[:0] = [line for line in lines if line.id not in present]
+        stored = [line for line in lines if line.id not in present]
+        self.lines[:0] = stored
+        if self.first_unread is not None:
+            self.first_unread += len(stored)
+        if self.read_marker is not None:
+            self.read_marker += len(stored)
+
+    def open(self) -> None:
+        """The user switched to this conversation: what was unread now sits below the read marker."""
+        self.read_marker = self.first_unread
+        self.first_unread = None
+        self.unread = 0
+        self.new = False
+
+    def close(self) -> None:
+        """The user switched away: next time, only what arrives meanwhile is new."""
+        self.read_marker = None
 
     def mark_delivered(self, message_id: str) -> bool:
         for line in reversed(self.lines):

@@ -1,18 +1,26 @@
 """The app's widgets: the peer sidebar, the conversation log and the status line.
 
-Nothing here parses markup from data: peer names and text become Content or
-rich Text objects, which are shown literally.
+Nothing here parses markup from data: peer names and text become Content, or
+rich Segments in the log, which are shown literally.
 """
 
 from __future__ import annotations
 
-from rich.text import Text
+from collections.abc import Iterable
+
+from rich.segment import Segment
+from rich.style import Style
+from textual.cache import LRUCache
 from textual.content import Content
-from textual.widgets import RichLog, Static
+from textual.geometry import Region, Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+from textual.widgets import Static
 
 from p2ptui.net import PeerStatus
 
-from .model import Conversation, Line
+from .model import Conversation, Line, LineKind
+from .rows import RowIndex, wrap
 
 NETWORK_WORDS = {"local": " on this machine", "lan": " over the LAN", "internet": " over the internet"}
 
@@ -62,38 +70,311 @@ class PeerList(Static):
         )
 
 
-class ConversationLog(RichLog):
-    """The selected conversation. Lines are rich Text, so no markup is ever parsed."""
+class ConversationLog(ScrollView, can_focus=False):
+    """The selected conversation, drawn row by row (Textual's line API).
 
-    DEFAULT_CSS = """
-    ConversationLog { height: 1fr; padding: 0 1; background: $surface; }
+    Only the rows in view are wrapped and rendered, so a conversation of 100,000
+    messages opens as fast as one of ten. A RowIndex says which message is at
+    which row: a message counts as one row until it comes into view and is
+    measured (see `_settle`). Text is plain and never parsed as markup.
+
+    A message row is `HH:MM S <sender> text`. The S column is the delivery state
+    of your own messages, `…` sent and `✓` delivered, and is blank for the
+    peer's: without colour, a glance down that column tells yours from theirs.
+    Senders are right-aligned in one column, as in WeeChat, so the text column
+    is the same for every row and wrapped rows hang under it. Lines about the
+    connection show `--` as their sender.
     """
 
-    def __init__(self, **kwargs):
-        super().__init__(markup=False, highlight=False, wrap=True, min_width=20, **kwargs)
-        self.can_focus = False
+    COMPONENT_CLASSES = {
+        "conversation-log--time",
+        "conversation-log--state",
+        "conversation-log--own",
+        "conversation-log--peer",
+        "conversation-log--system",
+        "conversation-log--day",
+        "conversation-log--marker",
+        "conversation-log--more",
+    }
+    DEFAULT_CSS = """
+    ConversationLog {
+        height: 1fr; padding: 0 1; background: $surface;
+        overflow-x: hidden; overflow-y: auto; scrollbar-gutter: stable; scrollbar-size-vertical: 1;
+        border-top: hkey $foreground 20%; border-title-color: $text-muted; border-title-align: left;
+    }
+    ConversationLog > .conversation-log--time { color: $text-muted; }
+    ConversationLog > .conversation-log--state { color: $text-muted; }
+    ConversationLog > .conversation-log--own { color: $text-primary; text-style: bold; }
+    ConversationLog > .conversation-log--peer { color: $text-accent; text-style: bold; }
+    ConversationLog > .conversation-log--system { color: $text-muted; }
+    ConversationLog > .conversation-log--day { color: $text-muted; }
+    ConversationLog > .conversation-log--marker { color: $text-warning; text-style: bold; }
+    ConversationLog > .conversation-log--more { text-style: reverse bold; }
+    """
+
+    MAX_SENDER_WIDTH = 14
+    MIN_TEXT_WIDTH = 10
+
+    def __init__(self, *, me: str = "", **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.me = me
+        self._conversation: Conversation | None = None
+        self._marker: int | None = None
+        self._following = True
+        """Scrolled to the bottom, so new lines scroll into view (as in WeeChat)."""
+        self._unseen = 0
+        """Messages that arrived below the view while scrolled up."""
+        self._width = -1
+        """The width the index and caches were built for."""
+        self._sender_width = 0
+        self._text_width = self.MIN_TEXT_WIDTH
+        self._index = RowIndex()
+        self._wrapped: LRUCache[int, list[str]] = LRUCache(512)
+        self._strips: LRUCache[tuple[int, int, bool], Strip] = LRUCache(1024)
+
+    # --- What the app calls ---------------------------------------------------------------
 
     def show(self, conversation: Conversation | None) -> None:
-        self.clear()
-        if conversation is None:
-            self.write(Text("Open a conversation: /open NAME or Ctrl+O.", style="dim"))
-            return
-        heading = f"Conversation with {conversation.peer}, {describe(conversation)}"
-        self.write(Text(heading, style="dim"))
-        for line in conversation.lines:
-            self.add(line)
+        """Show a conversation from its bottom, with its read marker where the model put it."""
+        self._conversation = conversation
+        self._marker = conversation.read_marker if conversation else None
+        self._following = True
+        self._unseen = 0
+        if conversation is not None:
+            names = (f"<{self.me}>", f"<{conversation.peer}>")
+            self._sender_width = min(max(map(len, names)), self.MAX_SENDER_WIDTH)
+        self._width = -1  # Lay out afresh on the next settle.
+        self.update_title()
+        self._settle()
+        self.refresh()
+
+    def update_title(self) -> None:
+        """The border says whom the conversation is with and how the connection stands."""
+        conversation = self._conversation
+        title = f"{conversation.peer}: {describe(conversation)}" if conversation else ""
+        self.border_title = Content(title)
 
     def add(self, line: Line) -> None:
-        mark = (" ✓" if line.delivered else " …") if line.own else ""
-        sender = f"<{line.sender}>"
-        text = Text.assemble(
-            (line.at.strftime("%H:%M "), "dim"),
-            (sender, "bold cyan" if line.own else "bold magenta"),
-            " ",
-            line.text,
-            (mark, "dim"),
+        """`line` was appended to the conversation shown."""
+        self._index.append()
+        if line.own:
+            self._following = True  # What you send, you see.
+        elif not self._following and line.kind is LineKind.MESSAGE:
+            self._unseen += 1
+        self.refresh()
+
+    def page_up(self) -> None:
+        self._settle()
+        page = self._page()
+        top = self.scroll_offset.y
+        if top > 0:
+            index, offset = self._index.locate(top)
+            # Measure the page above first, so that it moves a page of rows, not of guesses.
+            top += self._measure(range(index - 1, -1, -1), page - offset)
+            self._sync_virtual_size()
+        self._scroll_to_row(top - page)
+
+    def page_down(self) -> None:
+        self._settle()
+        self._scroll_to_row(self.scroll_offset.y + self._page())
+
+    def scroll_to_start(self) -> None:
+        self._scroll_to_row(0)
+
+    def follow(self) -> None:
+        """Back to the bottom, and stay there as lines arrive."""
+        self._following = True
+        self._settle()
+        self.refresh()
+
+    def visible_text(self) -> str:
+        """The rows as they are on screen now: for tests, and anyone reading the log out."""
+        self._settle()
+        return "\n".join(self.render_line(y).text.rstrip() for y in range(self.size.height))
+
+    # --- Laying out -----------------------------------------------------------------------
+
+    @property
+    def _lines(self) -> list[Line]:
+        return self._conversation.lines if self._conversation else []
+
+    def _page(self) -> int:
+        # The view less the "-- more --" row, less one row that stays in sight to read on from.
+        return max(1, self.size.height - 2)
+
+    def _scroll_to_row(self, row: int) -> None:
+        # Forced: until the next layout, Textual may not know the new height has a scrollbar.
+        self.scroll_to(y=row, animate=False, immediate=True, force=True)
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        # Textual moves the thumb only while the scrollbar is shown; we scroll before the
+        # layout that shows it, and it would appear at the top.
+        self.vertical_scrollbar.position = new_value
+        # Only scrolling moves scroll_y (new lines do not), so this is where the reader
+        # leaves the bottom or comes back to it.
+        self._following = round(new_value) >= self.max_scroll_y
+        if self._following:
+            self._unseen = 0
+
+    def _settle(self) -> None:
+        """Lay out for the current width, and measure the messages in view.
+
+        Measuring from the top row of the view downwards never moves what is
+        above it, so the view does not jump; when following, measure from the
+        bottom up and stay at the bottom. (PageUp measures the page above itself.)
+        """
+        width, height = self.size
+        if width != self._width or len(self._lines) != self._index.count:
+            # A new width, or lines that did not come through add(): index afresh.
+            top_message = None if self._following else self._index.locate(self.scroll_offset.y)[0]
+            self._lay_out(width)
+            if top_message is not None and top_message < self._index.count:
+                # Rewrapped for a new width: keep the message that was at the top there.
+                self._sync_virtual_size()
+                self._scroll_to_row(self._index.start(top_message))
+        count = len(self._lines)
+        if self._following:
+            self._measure(range(count - 1, -1, -1), height)
+            self._sync_virtual_size()
+            if self.scroll_offset.y != self.max_scroll_y:
+                self._scroll_to_row(self.max_scroll_y)
+        else:
+            top = self.scroll_offset.y
+            if top < self._index.rows:
+                index, offset = self._index.locate(top)
+                # A page more than the view: the bottom must be exact before one PageDown or
+                # turn of the wheel can reach it, or following it would skip what is between.
+                self._measure(range(index, count), offset + 2 * height)
+            self._sync_virtual_size()
+
+    def _lay_out(self, width: int) -> None:
+        self._width = width
+        self._text_width = max(self.MIN_TEXT_WIDTH, width - self._text_column)
+        self._index = RowIndex(len(self._lines))
+        self._wrapped.clear()
+        self._strips.clear()
+
+    @property
+    def _text_column(self) -> int:
+        return len("HH:MM S ") + self._sender_width + len(" ")
+
+    def _sync_virtual_size(self) -> None:
+        self.virtual_size = Size(self._width, self._index.rows)
+
+    def _measure(self, indices: Iterable[int], rows: int) -> int:
+        """Measure messages in turn until they cover `rows` rows; returns how many rows that added."""
+        heights: dict[int, int] = {}
+        covered = 0
+        for index in indices:
+            if covered >= rows:
+                break
+            if self._index.is_measured(index):
+                covered += self._index.height(index)
+            else:
+                heights[index] = self._height(index)
+                covered += heights[index]
+        self._index.record(heights)
+        return sum(heights.values()) - len(heights)
+
+    def _height(self, index: int) -> int:
+        return self._starts_day(index) + (index == self._marker) + len(self._wrap(index))
+
+    def _starts_day(self, index: int) -> bool:
+        lines = self._lines
+        return index == 0 or lines[index].at.date() != lines[index - 1].at.date()
+
+    def _wrap(self, index: int) -> list[str]:
+        rows = self._wrapped.get(index)
+        if rows is None:
+            rows = self._wrapped[index] = wrap(self._lines[index].text, self._text_width)
+        return rows
+
+    # --- Rendering --------------------------------------------------------------------------
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._strips.clear()
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._settle()  # Scrolled by the mouse or resized: measure what came into view.
+        return super().render_lines(crop)
+
+    def render_line(self, y: int) -> Strip:
+        row = self.scroll_offset.y + y
+        if y == self.size.height - 1 and self._shows_more():
+            strip = self._more_row()
+        elif row < self._index.rows:
+            strip = self._content_row(*self._index.locate(row))
+        elif row == 0 and self._conversation is None:
+            strip = self._row("Open a conversation: /open NAME or Ctrl+O.", "system")
+        else:
+            strip = Strip.blank(self._width, self.rich_style)
+        return strip.adjust_cell_length(self.size.width, self.rich_style)
+
+    def _shows_more(self) -> bool:
+        return not self._following and self.scroll_offset.y < self.max_scroll_y
+
+    def _style(self, component: str) -> Style:
+        return self.get_component_rich_style(f"conversation-log--{component}")
+
+    def _row(self, text: str, component: str) -> Strip:
+        return Strip([Segment(text, self._style(component))])
+
+    def _more_row(self) -> Strip:
+        news = f" ({self._unseen} new)" if self._unseen else ""
+        return self._row(f"-- more{news} --".ljust(self._width), "more")
+
+    def _content_row(self, index: int, offset: int) -> Strip:
+        line = self._lines[index]
+        key = (index, offset, line.delivered)
+        strip = self._strips.get(key)
+        if strip is None:
+            strip = self._strips[key] = self._render_block_row(index, offset)
+        return strip
+
+    def _render_block_row(self, index: int, offset: int) -> Strip:
+        """Row `offset` of a message's block: a day separator, the read marker, then its text."""
+        line = self._lines[index]
+        if self._starts_day(index):
+            if offset == 0:
+                day = f"── {line.at:%A} {line.at.day} {line.at:%B %Y} ──"
+                return self._row(day.center(self._width), "day")
+            offset -= 1
+        if index == self._marker:
+            if offset == 0:
+                return self._row("── new ".ljust(self._width, "─"), "marker")
+            offset -= 1
+        return self._message_row(index, offset)
+
+    def _message_row(self, index: int, offset: int) -> Strip:
+        line = self._lines[index]
+        text = self._wrap(index)[offset]
+        text_style = self._style("system") if line.kind is LineKind.SYSTEM else self.rich_style
+        plain = self.rich_style
+        if offset:  # A wrapped row hangs under the text column.
+            return Strip([Segment(" " * self._text_column, plain), Segment(text, text_style)])
+        if line.kind is LineKind.SYSTEM:
+            state, sender, sender_style = " ", "--", "system"
+        else:
+            state = ("✓" if line.delivered else "…") if line.own else " "
+            sender, sender_style = self._sender(line.sender), "own" if line.own else "peer"
+        return Strip(
+            [
+                Segment(f"{line.at:%H:%M} ", self._style("time")),
+                Segment(state, self._style("state")),
+                Segment(" " + " " * (self._sender_width - len(sender)), plain),
+                Segment(sender, self._style(sender_style)),
+                Segment(" ", plain),
+                Segment(text, text_style),
+            ]
         )
-        self.write(text)
+
+    def _sender(self, name: str) -> str:
+        sender = f"<{name}>"
+        if len(sender) > self._sender_width:  # Names are ASCII: one cell a character.
+            sender = f"<{name[: self._sender_width - 3]}…>"
+        return sender
 
 
 def describe(conversation: Conversation) -> str:
