@@ -25,14 +25,10 @@ def _firestore_emulator(given: str | None) -> Iterator[str | None]:
         yield given
         return
     sys.path.insert(0, str(ROOT))
-    from tests.firestore import Emulator
+    from tests.firestore import running_emulator
 
-    emulator = Emulator()
-    emulator.start()
-    try:
-        yield emulator.host
-    finally:
-        emulator.stop()
+    with running_emulator() as host:
+        yield host
 
 
 def main() -> int:

@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from .firestore import Emulator
+from .firestore import running_emulator
 
 
 @pytest.fixture(scope="session")
@@ -14,12 +14,8 @@ def firestore_host():
     if os.environ.get("FIRESTORE_EMULATOR_HOST"):
         yield os.environ["FIRESTORE_EMULATOR_HOST"]
         return
-    emulator = Emulator()
-    emulator.start()
-    try:
-        yield emulator.host
-    finally:
-        emulator.stop()
+    with running_emulator() as host:
+        yield host
 
 
 @pytest.fixture

@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -88,3 +90,14 @@ class Emulator:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+
+
+@contextmanager
+def running_emulator() -> Iterator[str]:
+    """An emulator started for the block: its host:port."""
+    emulator = Emulator()
+    emulator.start()
+    try:
+        yield emulator.host
+    finally:
+        emulator.stop()
