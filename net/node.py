@@ -16,6 +16,7 @@ instead of polling.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import os
 import socket
@@ -62,8 +63,10 @@ RECEIVE_BATCH = 64
 # outgoing interface: no packet is sent to it.
 _ANY_REMOTE = "192.0.2.1"
 #: Offers and answers valid for longer than this are refused, which bounds
-#: how long their nonces must be remembered.
+#: how long their nonces must be remembered...
 MAX_SIGNAL_LIFETIME = 600.0
+#: ...and beyond this many unexpired ones, more are refused until some expire.
+MAX_NONCES = 100_000
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,12 @@ class Peer:
         self.announced_path: Address | None = None
         #: Whether presence (or an offer) has told us anything about the peer yet.
         self.heard_of = False
+        #: The expiry of the newest offer or answer taken from the peer: an older
+        #: one (delayed, or replayed) must not bring back an old tag.
+        self.newest_signal = 0.0
+        #: One pump at a time (the driver's, or the signalling task's on an offer),
+        #: so events reach the application in the order the session made them.
+        self.pump_lock = trio.Lock()
         self._wakeup = trio.Event()
 
     def wake(self) -> None:
@@ -160,8 +169,10 @@ class Node:
         self.store = MessageStore(config.state_dir)
         self._static_key = secure.noise_private_key(identity.signing_key)
         self._handshake_limit = secure.RateLimiter()
-        #: Nonces of the offers and answers seen, until they expire: replays are refused.
-        self._nonces: dict[str, float] = {}
+        #: Nonces of the offers and answers seen, until they expire: replays are
+        #: refused. The heap orders them by expiry, so forgetting costs little.
+        self._nonces: set[str] = set()
+        self._nonce_expiries: list[tuple[float, str]] = []
         self._send_events, self.events = trio.open_memory_channel[ev.NodeEvent](EVENT_BUFFER)
         self._raw_socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._raw_socket.setblocking(False)
@@ -211,12 +222,18 @@ class Node:
         peer.wake()
         return raw_id.hex()
 
-    def accept_key(self, name: str) -> None:
+    def accept_key(self, name: str, seen: str | None = None) -> None:
         """The user trusts name's new key: pin it, and connect again.
-        Raises ValueError if name's key has not changed."""
+
+        seen: the fingerprint the user was shown; if the key changed again
+        since, nothing is pinned. Raises ValueError if name's key has not
+        changed, or not to the key seen.
+        """
         peer = self.peers.get(name)
         if peer is None or not peer.changed_key:
             raise ValueError(f"{name}'s key has not changed")
+        if seen is not None and seen != fingerprint(peer.changed_key):
+            raise ValueError(f"{name}'s key changed again: look at the new fingerprint first")
         self.known_peers.pin(name, peer.changed_key)
         peer.key, peer.changed_key, peer.reason = peer.changed_key, "", ""
         peer.wake()
@@ -381,8 +398,8 @@ class Node:
             if peer is None:
                 self.dropped["unknown tag"] += 1
                 return
-            if isinstance(packet, wire.HandshakeInit) and not self._handshake_limit.allow(
-                source[0], trio.current_time()
+            if isinstance(packet, wire.HandshakeInit | wire.HandshakeResp) and not self._handshake_limit.allow(
+                source[0], packet.to_tag, trio.current_time()
             ):
                 self.dropped["handshake rate limit"] += 1
                 return
@@ -420,13 +437,14 @@ class Node:
 
         In that order: an ack goes out only for a message already on disk.
         """
-        events = self._store(peer, peer.session.events())
-        for data, address in peer.session.datagrams_to_send():
-            await self._sendto(data, address)
-        for event in events:
-            await self._session_event(peer, event)
-            # Status first: a message must never arrive before "connected" does.
-            await self._update_status(peer)
+        async with peer.pump_lock:
+            events = self._store(peer, peer.session.events())
+            for data, address in peer.session.datagrams_to_send():
+                await self._sendto(data, address)
+            for event in events:
+                await self._session_event(peer, event)
+                # Status first: a message must never arrive before "connected" does.
+                await self._update_status(peer)
 
     def _store(self, peer: Peer, events: list[sess.Event]) -> list[sess.Event]:
         writes = sum(isinstance(e, sess.MessageReceived | sess.MessageDelivered) for e in events)
@@ -598,8 +616,10 @@ class Node:
                 if peer is None:
                     return
                 pinned = self.known_peers.pinned(peer.name)
-                if presence.key and pinned and presence.key != pinned:
-                    peer.changed_key = presence.key  # Warn before anyone offers.
+                if presence.key and pinned:
+                    # Presence is the service's word, not signed by the peer: it may
+                    # warn (before anyone offers), and take a warning back.
+                    peer.changed_key = presence.key if presence.key != pinned else ""
                 peer.key = pinned or presence.key or peer.key
                 peer.address = presence.address or peer.address
                 peer.online.value = presence.online
@@ -633,16 +653,34 @@ class Node:
         elif record.nonce in self._nonces:
             self.dropped[f"replayed {kind}"] += 1
         else:
-            if len(self._nonces) > 10_000:
-                self._nonces = {n: t for n, t in self._nonces.items() if t >= now}
-            self._nonces[record.nonce] = record.expires
+            while self._nonce_expiries and self._nonce_expiries[0][0] < now:
+                self._nonces.discard(heapq.heappop(self._nonce_expiries)[1])
+            if len(self._nonces) >= MAX_NONCES:
+                self.dropped[f"{kind} beyond the nonce memory"] += 1
+                return False
+            self._nonces.add(record.nonce)
+            heapq.heappush(self._nonce_expiries, (record.expires, record.nonce))
             return True
         return False
+
+    def _fresh(self, peer: Peer, record: Offer | Answer, kind: str) -> bool:
+        """Whether record may change the peer's tag: not older than the newest taken.
+
+        A tag other than the session's means a restarted peer; an older record
+        with one (delayed by the service, or replayed) would make this side
+        renumber alone while the peer carries on.
+        """
+        if record.expires < peer.newest_signal and bytes.fromhex(record.tag) != peer.session.remote_tag:
+            self.dropped[f"stale {kind}"] += 1
+            return False
+        peer.newest_signal = max(peer.newest_signal, record.expires)
+        return True
 
     async def _trusted(self, peer: Peer, key: str) -> bool:
         """Whether key is the one pinned for peer (a first key is pinned now)."""
         if self.known_peers.check(peer.name, key) != Verdict.CHANGED:
             peer.key = key
+            peer.changed_key = ""  # Signed by the pinned key: whatever presence said is void.
             return True
         self.dropped["changed key"] += 1
         if peer.changed_key != key:
@@ -656,7 +694,7 @@ class Node:
         incoming = offer.sender not in self.peers
         peer = self._peer(offer.sender, incoming=incoming)
         peer.heard_of = True
-        if not await self._trusted(peer, offer.sender_key):
+        if not await self._trusted(peer, offer.sender_key) or not self._fresh(peer, offer, "offer"):
             return
         peer.online.value = True
         candidates = list(offer.candidates) or [(offer.sender_ip, offer.port)]
@@ -688,6 +726,8 @@ class Node:
             self.dropped["unexpected answer"] += 1
             return
         if not self._acceptable(answer, "answer") or not await self._trusted(peer, answer.sender_key):
+            return
+        if not self._fresh(peer, answer, "answer"):
             return
         peer.awaiting_answer = False
         candidates = list(answer.candidates) or [(answer.sender_ip, answer.port)]

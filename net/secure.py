@@ -195,28 +195,27 @@ def respond(
 
 
 class RateLimiter:
-    """Token buckets per source (bounded in number), and one for everyone.
+    """Token buckets per source address and per conversation (each bounded in number).
 
-    Each handshake initiation costs four X25519 operations to check; a flood
-    from one address (or from many) must not starve real peers.
+    Each handshake message costs X25519 operations to check. Per source: a
+    flood from one address cannot starve real peers. Per conversation: a flood
+    from many (spoofed) addresses costs at most one conversation's rate, and
+    only for the conversation whose tags the flooder knows; nobody else's.
     """
 
-    def __init__(self, rate: float = 20.0, burst: float = 40.0, total_rate: float = 500.0, max_sources: int = 4096):
-        self.rate, self.burst, self.total_rate = rate, burst, total_rate
-        self.max_sources = max_sources
-        self._buckets: OrderedDict[object, tuple[float, float]] = OrderedDict()
-        self._total = (total_rate, 0.0)
+    def __init__(self, rate: float = 20.0, burst: float = 40.0, max_keys: int = 4096):
+        self.rate, self.burst, self.max_keys = rate, burst, max_keys
+        self._sources: OrderedDict[object, tuple[float, float]] = OrderedDict()
+        self._conversations: OrderedDict[object, tuple[float, float]] = OrderedDict()
 
-    def allow(self, source: object, now: float) -> bool:
-        tokens, at = self._buckets.pop(source, (self.burst, now))
+    def allow(self, source: object, conversation: object, now: float) -> bool:
+        return self._take(self._sources, source, now) and self._take(self._conversations, conversation, now)
+
+    def _take(self, buckets: OrderedDict[object, tuple[float, float]], key: object, now: float) -> bool:
+        tokens, at = buckets.pop(key, (self.burst, now))
         tokens = min(self.burst, tokens + (now - at) * self.rate)
-        total, total_at = self._total
-        total = min(self.total_rate, total + (now - total_at) * self.total_rate)
-        allowed = tokens >= 1 and total >= 1
-        if allowed:
-            tokens, total = tokens - 1, total - 1
-        self._buckets[source] = (tokens, now)
-        self._total = (total, now)
-        if len(self._buckets) > self.max_sources:
-            self._buckets.popitem(last=False)  # The least recently seen source.
+        allowed = tokens >= 1
+        buckets[key] = (tokens - 1 if allowed else tokens, now)
+        if len(buckets) > self.max_keys:
+            buckets.popitem(last=False)  # The least recently seen.
         return allowed

@@ -252,8 +252,8 @@ class Session:
                 times.append(self._unanswered_since + self.config.path_timeout)
                 times.append(self._next_suspect_probe())
             times.extend(f.resend_at for f in self._in_flight.values())
-            if self._initiation is None and self._keys is not None and self._initiator():
-                times.append(self._keys.created + self.config.rekey_after)
+            if self._rekey_due_at() is not None:
+                times.append(self._rekey_due_at())
         return min(times, default=None)
 
     @property
@@ -382,11 +382,8 @@ class Session:
                 self._send_probe(self.path, now)  # Something went unanswered: is the path still there?
             elif now >= self._last_request + self.config.keepalive_interval:
                 self._send_probe(self.path, now)
-            if (
-                self._initiation is None
-                and self._initiator()
-                and now >= self._keys.created + self.config.rekey_after
-            ):
+            due = self._rekey_due_at()
+            if due is not None and now >= due:
                 self._initiate(now)
 
     # --- Internals -----------------------------------------------------------------
@@ -466,7 +463,9 @@ class Session:
                 # Answer in kind: a peer probing in the clear has no keys to read an answer with.
                 ack = wire.ProbeAck(packet.from_tag, self.local_tag, txid)
                 self._send(ack, source, cleartext=not authenticated)
-                if self.state not in (State.CONNECTED, State.HANDSHAKE):
+                # Once there are keys, only the peer (authenticated) may add an address
+                # or restart probing: a stranger who saw the tags must not steer us.
+                if self.state not in (State.CONNECTED, State.HANDSHAKE) and (authenticated or not self.secure):
                     self._add_candidates([source])
                     if self.state != State.PROBING:
                         self._begin_probing(now)
@@ -519,6 +518,15 @@ class Session:
                 self._transmit(fragment, now)
 
     # --- The handshake ------------------------------------------------------------
+
+    def _rekey_due_at(self) -> float | None:
+        """When the initiator runs a fresh handshake; None while it must not."""
+        keys = self._keys
+        if self._initiation is not None or keys is None or not self._initiator():
+            return None
+        if keys.received == 0:
+            return None  # The responder has not switched to these keys yet: no rekey on a rekey.
+        return keys.created + self.config.rekey_after
 
     def _initiator(self) -> bool:
         assert self.remote_tag is not None
@@ -623,7 +631,12 @@ class Session:
     # --- Reliability -----------------------------------------------------------------
 
     def _peer_restarted(self) -> None:
-        """The peer came back with a new tag: a new instance with no memory of us."""
+        """The peer came back with a new tag: a new instance with no memory of us.
+
+        Only a new instance may bring a new tag: the node refuses offers and
+        answers older than the newest it has taken from the peer, so a delayed
+        or replayed one cannot make this side renumber alone.
+        """
         log.debug("session %s: peer restarted", self.local_tag.hex())
         # The new instance has none of a half-acknowledged message: send all of
         # every message not wholly acknowledged, in the order they were sent.

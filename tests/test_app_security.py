@@ -47,7 +47,7 @@ async def test_a_key_change_warns_with_both_fingerprints_and_accepts_only_on_req
         assert isinstance(app.screen, KeyChangedScreen)
         await pilot.press("tab", "enter")  # to "Trust the new key"
         await pilot.pause()
-        assert AcceptKey("bob") in core.commands
+        assert AcceptKey("bob", NEW) in core.commands  # the key the user saw, no other
 
 
 async def test_details_show_the_path_keys_and_counters():

@@ -8,6 +8,7 @@ import trio
 
 from p2ptui.net import Identity, NodeConfig, PeerStatus, events, open_node
 from p2ptui.net.signalling import Registered, server
+from p2ptui.net.signalling.messages import sign
 from p2ptui.net.trust import fingerprint
 
 from .test_node import config, next_event
@@ -108,3 +109,62 @@ async def test_a_handshake_flood_is_rate_limited_and_the_session_survives(nurser
         a.send("bob", "after the flood")
         assert (await next_event(b, events.MessageReceived)).text == "after the flood"
         assert b.peers["alice"].status.value == PeerStatus.CONNECTED
+
+
+async def test_presence_warns_of_a_changed_key_but_cannot_pin_one(nursery, tmp_path):
+    # Presence is the service's word, not signed by the peer: it may warn, take
+    # the warning back, and never decide which key gets pinned.
+    from p2ptui.net.signalling import PresenceChanged
+    from p2ptui.net.signalling.messages import Presence
+
+    url = await serve(nursery)
+    bob = Identity.generate()
+    async with open_node(config("alice", url, state_dir=tmp_path), Identity.generate()) as a, open_node(
+        config("bob", url), bob
+    ) as b:
+        a.send("bob", "pin bob")
+        await next_event(b, events.MessageReceived)
+        forged = Identity.generate().public_key
+        await a._signalling_event(PresenceChanged(Presence("bob", True, forged)))
+        assert a.peers["bob"].status.value == PeerStatus.KEY_CHANGED
+        with pytest.raises(ValueError, match="changed again"):
+            a.accept_key("bob", seen=fingerprint(Identity.generate().public_key))
+        await a._signalling_event(PresenceChanged(Presence("bob", True, bob.public_key)))
+        assert a.peers["bob"].status.value != PeerStatus.KEY_CHANGED
+        assert a.known_peers.pinned("bob") == bob.public_key
+
+
+async def test_a_delayed_offer_with_an_old_tag_does_not_reset_a_live_session(nursery):
+    # Regression: an older signed offer (delayed by the service, or replayed after
+    # a restart emptied the nonce memory) made one side renumber its messages
+    # alone, and the peer acknowledged the new numbers as old ones: lost messages.
+    url = await serve(nursery)
+    async with open_node(config("alice", url), Identity.generate()) as a, open_node(
+        config("bob", url), Identity.generate()
+    ) as b:
+        offers = []
+        send_offer = b.signalling.send_offer
+
+        async def keep(offer):
+            offers.append(offer)
+            await send_offer(offer)
+
+        b.signalling.send_offer = keep
+        b.send("alice", "first")
+        await next_event(a, events.MessageReceived)
+        session = a.peers["bob"].session
+        old = replace(offers[0], tag="77" * 8)  # as if from an earlier instance of bob...
+        newer = make_offer_like(offers[0], b)  # ...and bob's current offer, taken first
+        await a._offer_received(newer)
+        await a._offer_received(sign(replace(old, nonce="", signature=""), b.identity))
+        assert a.dropped["stale offer"] == 1
+        assert session.remote_tag == bytes.fromhex(offers[0].tag)
+        b.send("alice", "second")
+        assert (await next_event(a, events.MessageReceived)).text == "second"
+
+
+def make_offer_like(offer, node):
+    """The same offer, signed again later (a fresh nonce, a later expiry)."""
+    import time
+
+    return sign(replace(offer, expires=time.time() + 60, nonce="", signature=""), node.identity)

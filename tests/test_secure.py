@@ -94,12 +94,17 @@ def test_replay_window_accepts_each_counter_once():
     assert not window.check(2**63) and window.check(2**63 + 1)
 
 
-def test_handshake_initiations_are_rate_limited_per_source():
+def test_handshake_messages_are_rate_limited_per_source_and_per_conversation():
     limiter = secure.RateLimiter(rate=10.0, burst=20.0)
-    flood = sum(limiter.allow("203.0.113.66", 0.0) for _ in range(1000))
+    flood = sum(limiter.allow("203.0.113.66", b"conv-one", 0.0) for _ in range(1000))
     assert flood == 20
-    assert limiter.allow("198.51.100.7", 0.0)  # a real peer elsewhere still gets through
-    assert limiter.allow("203.0.113.66", 1.0)  # and the flooder, later, at the rate
+    assert limiter.allow("198.51.100.7", b"conv-two", 0.0)  # a real peer elsewhere still gets through
+    # Spoofed sources aimed at one conversation cost that conversation only;
+    # a global bucket would have let them starve everyone.
+    spoofed = sum(limiter.allow(f"10.0.{n // 250}.{n % 250}", b"conv-three", 0.0) for n in range(1000))
+    assert spoofed == 20
+    assert limiter.allow("198.51.100.8", b"conv-four", 0.0)
+    assert limiter.allow("203.0.113.66", b"conv-one", 2.0)  # the flooder, later, at the rate
 
 
 @settings(max_examples=10_000, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -312,7 +312,7 @@ class P2PApp(App[None]):
 
         def decided(accept: bool | None) -> None:
             if accept:
-                self.client.submit(AcceptKey(peer))
+                self.client.submit(AcceptKey(peer, conversation.new_fingerprint))
                 self.show_info(f"{peer}'s new key is trusted from now on")
 
         self.push_screen(KeyChangedScreen(conversation), decided)

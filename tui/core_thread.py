@@ -53,9 +53,10 @@ class SendText:
 
 @dataclass(frozen=True)
 class AcceptKey:
-    """The user trusts the peer's new key."""
+    """The user trusts the peer's new key: the one with this fingerprint, which they saw."""
 
     peer: str
+    fingerprint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -194,8 +195,8 @@ class CoreThread:
                         self._on_event(node.history(peer))
                     case SendText(peer=peer, text=text, id=message_id):
                         node.send(peer, text, message_id=message_id)
-                    case AcceptKey(peer=peer):
-                        node.accept_key(peer)
+                    case AcceptKey(peer=peer, fingerprint=seen):
+                        node.accept_key(peer, seen)
                     case ShowDetails(peer=peer):
                         self._on_event(node.details(peer))
             except ValueError as exc:
