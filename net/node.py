@@ -398,8 +398,9 @@ class Node:
             if peer is None:
                 self.dropped["unknown tag"] += 1
                 return
+            # By address and port: many peers may share one public IP (a NAT).
             if isinstance(packet, wire.HandshakeInit | wire.HandshakeResp) and not self._handshake_limit.allow(
-                source[0], packet.to_tag, trio.current_time()
+                source, packet.to_tag, trio.current_time()
             ):
                 self.dropped["handshake rate limit"] += 1
                 return

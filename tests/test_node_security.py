@@ -168,3 +168,27 @@ def make_offer_like(offer, node):
     import time
 
     return sign(replace(offer, expires=time.time() + 60, nonce="", signature=""), node.identity)
+
+
+async def test_many_peers_behind_one_address_are_not_rate_limited(nursery):
+    # Regression: handshakes were limited per IP, so 200 peers behind one NAT (or
+    # on loopback) had all but 40 refused, and waited out a 10 s deadline.
+    url = await serve(nursery)
+    async with open_node(config("hub", url), Identity.generate()) as hub, trio.open_nursery() as peers:
+        await next_event(hub, events.Ready)
+        names = [f"peer{n:02d}" for n in range(60)]
+        for name in names:
+
+            async def run_peer(name=name, task_status=trio.TASK_STATUS_IGNORED):
+                async with open_node(config(name, url), Identity.generate()) as node:
+                    await next_event(node, events.Ready)
+                    task_status.started()
+                    async for _ in node.events:
+                        pass
+
+            await peers.start(run_peer)
+        sent = {hub.send(name, "hello") for name in names}
+        while sent:
+            sent.discard((await next_event(hub, events.MessageDelivered, timeout=30)).id)
+        assert hub.dropped["handshake rate limit"] == 0
+        peers.cancel_scope.cancel()
