@@ -54,6 +54,10 @@ class Settings:
     bind: tuple[str, int] = ("0.0.0.0", 0)
     keepalive: float = KEEPALIVE_DEFAULT
     stun: tuple[tuple[str, int], ...] = ()
+    theme: str | None = None
+    """The TUI's Textual theme (config.toml only; the TUI saves it there when changed)."""
+    bell: bool = False
+    """Ring the terminal bell for messages in conversations not shown (config.toml only)."""
 
     def node_config(self) -> NodeConfig:
         from p2ptui.net import NodeConfig, SessionConfig
@@ -208,6 +212,7 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
             parse_signal_url(str(signal))
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    theme, bell = ui_preferences(file)
     try:
         identity = Identity.load_or_create(directory)
     except (OSError, ValueError) as exc:
@@ -222,7 +227,21 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
         bind=bind,
         keepalive=float(keepalive),
         stun=stun,
+        theme=theme,
+        bell=bell,
     )
+
+
+def ui_preferences(file: dict) -> tuple[str | None, bool]:
+    """`theme` and `bell` from config.toml. Whether the theme exists, the app checks:
+    it knows Textual's theme registry, and an unknown one is not worth refusing to start."""
+    theme = file.get("theme")
+    if theme is not None and not (isinstance(theme, str) and theme.strip()):
+        raise UsageError(f'bad theme {theme!r} in {CONFIG_FILE}: expected a name like "textual-light"')
+    bell = file.get("bell", False)
+    if not isinstance(bell, bool):
+        raise UsageError(f"bad bell {bell!r} in {CONFIG_FILE}: expected true or false")
+    return theme, bell
 
 
 def _parse_host_port(text: str, option: str) -> tuple[str, int]:
