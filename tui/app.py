@@ -152,7 +152,10 @@ class P2PApp(App[None]):
     #main { height: 1fr; }
     #conversation { width: 1fr; }
     #input { dock: bottom; }
+    Screen.-wide #sidebar { width: 32; }
     """
+    # The sidebar widens on wide terminals.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
     # Ctrl+P is "previous peer" here, as in WeeChat and irssi.
     COMMAND_PALETTE_BINDING = "f2"
     BINDINGS = [
@@ -360,8 +363,7 @@ class P2PApp(App[None]):
         conversation.add(line, shown=peer == self.selected)
         if peer == self.selected:
             self.query_one("#log", ConversationLog).add(line)
-        else:
-            self._refresh_sidebar()  # The unread count.
+        self._refresh_sidebar()  # The unread count and the time.
 
     def _add_system_line(self, conversation: Conversation, text: str) -> None:
         line = conversation.add_system(self.clock(), text)
@@ -417,6 +419,7 @@ class P2PApp(App[None]):
         conversation.add_history(lines)
         if peer == self.selected:
             self._refresh_log()
+        self._refresh_sidebar()  # The time of the last message.
 
     def _peer_changed(self, changed: events.PeerChanged) -> None:
         conversation = self.conversations.get(changed.peer)
@@ -480,7 +483,7 @@ class P2PApp(App[None]):
         status.update(Content(f"{text} · {self._error}" if self._error else text))
 
     def _refresh_sidebar(self) -> None:
-        self.query_one("#sidebar", PeerList).show(self._ordered(), self.selected)
+        self.query_one("#sidebar", PeerList).show(self._ordered(), self.selected, self.clock())
 
     def _refresh_log(self) -> None:
         conversation = self.conversations.get(self.selected) if self.selected else None
