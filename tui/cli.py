@@ -399,9 +399,23 @@ def _tui(args: argparse.Namespace) -> int:
     if args.demo:
         from .demo import ECHO_NAME, demo_name, open_demo_node
 
+        # The demo has a key and a server of its own; only your theme and bell come from the config.
+        directory = config_dir(args.config_dir)
+        try:
+            theme, bell = ui_preferences(load_config_file(directory))
+        except ConfigError as exc:
+            raise UsageError(str(exc)) from None
         name = demo_name(args.name or default_name())
         client = CoreThread(lambda: open_demo_node(name))
-        app = P2PApp(client, me=name, signal="a private demo server on loopback", peers=[ECHO_NAME])
+        app = P2PApp(
+            client,
+            me=name,
+            signal="a private demo server on loopback",
+            peers=[ECHO_NAME],
+            theme=theme,
+            bell=bell,
+            config_dir=directory,
+        )
     else:
         settings = resolve_settings(args)
         for peer in args.peer:
@@ -417,7 +431,15 @@ def _tui(args: argparse.Namespace) -> int:
             return open_node(settings.node_config(), settings.identity)
 
         client = CoreThread(open_node)
-        app = P2PApp(client, me=settings.name, signal=settings.signal, peers=args.peer)
+        app = P2PApp(
+            client,
+            me=settings.name,
+            signal=settings.signal,
+            peers=args.peer,
+            theme=settings.theme,
+            bell=settings.bell,
+            config_dir=settings.config_dir,
+        )
     app.run()
     return 0
 
