@@ -3,7 +3,9 @@
 import pytest
 from textual.widgets import OptionList
 
+from p2ptui.app import P2PApp
 from p2ptui.core_thread import OpenPeer
+from p2ptui.keys import ALT_CHARACTERS
 from p2ptui.net import events
 from p2ptui.screens import QuickSwitcher
 from p2ptui.widgets import PeerList
@@ -45,9 +47,18 @@ async def test_alt_up_and_down_arrive_from_xterm_and_tmux():
     assert parse_keys("\x1b[1;3B") == ["alt+down"]
 
 
+async def test_alt_keys_are_recognised_when_more_input_follows_at_once():
+    # Regression: Textual waited ESCDELAY after ESC+digit or ESC+letter; when more bytes came
+    # in the same read (a slow SSH link, tmux send-keys, fast typing), "ESC 1 p" became "^1p".
+    assert parse_keys("\x1b1ping\r\x1b2") == ["alt+1", "p", "i", "n", "g", "enter", "alt+2"]
+    assert parse_keys("\x1ba\x1ba") == ["alt+a", "alt+a"]
+    assert parse_keys("\x1bb") == ["ctrl+left"]  # what Textual makes of ESC+b (Option+Left) stays
+    bound = {key for b in P2PApp.BINDINGS for key in b.key.split(",") if key.startswith("alt+") and len(key) == 5}
+    assert {key[-1] for key in bound} <= set(ALT_CHARACTERS)
+
+
 async def test_alt_a_goes_to_the_next_conversation_with_unread_messages():
-    # From a terminal, tmux or SSH, Alt+A is ESC then "a"; Textual's parser makes it alt+a
-    # by itself (unlike ESC+digit, see p2ptui.keys).
+    # From a terminal, tmux or SSH, Alt+A is ESC then "a" (see p2ptui.keys).
     keys = parse_keys("\x1ba")
     assert keys == ["alt+a"]
     core = FakeCore()

@@ -36,7 +36,7 @@ from p2ptui.net.signalling.messages import check_name, format_address
 from .commands import COMMANDS, Command, completions, parse
 from .core_thread import AcceptKey, CoreClient, OpenPeer, SendText, ShowDetails
 from .input import MessageInput
-from .keys import describe_keys, use_escape_digit_as_alt
+from .keys import describe_keys, use_escape_as_alt
 from .model import Conversation, Line
 from .sanitize import sanitize
 from .screens import (
@@ -50,7 +50,7 @@ from .screens import (
 )
 from .widgets import STATUS_ICON, ConversationLog, PeerList, StatusLine, describe
 
-use_escape_digit_as_alt()
+use_escape_as_alt()
 
 __all__ = ["CoreEvent", "DetailsScreen", "KeyChangedScreen", "OpenPeerScreen", "P2PApp"]
 
