@@ -41,7 +41,7 @@ def first_frame(kind: str) -> None:
 
     if kind == "bare":
         from textual.containers import Horizontal, Vertical
-        from textual.widgets import Footer, Input, RichLog, Static
+        from textual.widgets import Footer, RichLog, Static, TextArea
 
         class Bare(App):
             def compose(self):
@@ -50,7 +50,7 @@ def first_frame(kind: str) -> None:
                     yield Static("peers")
                     with Vertical():
                         yield RichLog()
-                        yield Input()
+                        yield TextArea()
                 yield Footer()
 
             def on_mount(self) -> None:

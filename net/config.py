@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import getpass
 import os
+import tempfile
 import tomllib
 from pathlib import Path
 from typing import Any
 
 import platformdirs
+import tomli_w
 
 CONFIG_FILE = "config.toml"
 
@@ -36,6 +38,36 @@ def load_config_file(directory: Path) -> dict[str, Any]:
         return {}
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from None
+
+
+def update_config_file(directory: Path, **values: Any) -> None:
+    """Set some settings in config.toml, keeping every other setting in it.
+
+    The file is read, changed and written whole (by tomli-w), so the settings
+    stay but comments and layout do not. It is replaced atomically: a crash
+    leaves the old file or the new one, never half of one. A file that cannot
+    be parsed is left alone (ConfigError), rather than overwritten. A symlink
+    (a dotfiles manager's) stays a symlink: the file it points to is replaced.
+    """
+    settings = load_config_file(directory)
+    if all(settings.get(key) == value for key, value in values.items()):
+        return
+    settings.update(values)
+    path = directory / CONFIG_FILE
+    temporary: Path | None = None
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        path = path.resolve() if path.is_symlink() else path
+        mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+        with tempfile.NamedTemporaryFile("wb", dir=path.parent, prefix=".config.", delete=False) as file:
+            temporary = Path(file.name)
+            tomli_w.dump(settings, file)
+            os.fchmod(file.fileno(), mode)
+        os.replace(temporary, path)
+    except OSError as exc:
+        if temporary is not None:
+            temporary.unlink(missing_ok=True)
+        raise ConfigError(f"cannot write {path}: {exc}") from None
 
 
 def default_name() -> str:

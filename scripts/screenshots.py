@@ -14,9 +14,9 @@ from tests.test_snapshots import SCENES  # noqa: E402
 
 
 async def main() -> None:
-    for name, scene in SCENES.items():
+    for name, (scene, size) in SCENES.items():
         app, populate = scene()
-        async with app.run_test(size=(80, 24)) as pilot:
+        async with app.run_test(size=size, notifications=True) as pilot:
             await populate(pilot)
             await pilot.pause()
             print(app.save_screenshot(filename=f"{name}.svg", path=str(ROOT / "screenshots")))

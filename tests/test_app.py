@@ -1,9 +1,9 @@
 """The Textual app, driven by Textual's pilot, with a fake core."""
 
 import pytest
-from textual.widgets import Input
 
 from p2ptui.core_thread import OpenPeer, SendText
+from p2ptui.input import MessageInput
 from p2ptui.net import PeerStatus, events
 from p2ptui.widgets import ConversationLog, PeerList
 
@@ -43,7 +43,7 @@ async def test_switching_peers_from_the_keyboard_while_typing():
         assert app.selected == "bob"
         await pilot.press("alt+9")  # no ninth peer: nothing happens
         assert app.selected == "bob"
-        assert app.query_one("#input", Input).value == "hi"
+        assert app.query_one("#input", MessageInput).text == "hi"
         assert app.focused is app.query_one("#input")
 
 

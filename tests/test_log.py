@@ -6,9 +6,9 @@ from datetime import datetime, timedelta
 
 import pytest
 from rich.cells import cell_len
-from textual.widgets import Input
 
 from p2ptui import widgets
+from p2ptui.input import MessageInput
 from p2ptui.model import Line
 from p2ptui.net import PeerStatus, events
 from p2ptui.net.store import StoredMessage
@@ -48,7 +48,7 @@ async def test_page_up_and_down_scroll_the_log_while_the_input_keeps_its_text():
         await pilot.press("pageup")
         page = log_text(app)
         assert "message 199" not in page and "-- more --" in page
-        assert app.query_one("#input", Input).value == "draft"
+        assert app.query_one("#input", MessageInput).text == "draft"
         assert app.focused is app.query_one("#input")
         await pilot.press("pagedown")
         assert log_text(app) == bottom

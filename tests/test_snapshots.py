@@ -2,12 +2,16 @@
 
 from datetime import datetime
 
-from textual.widgets import Input
-
+from p2ptui.input import MessageInput
 from p2ptui.net import PeerStatus, events
 from p2ptui.net.store import StoredMessage
 
 from .fakecore import FakeCore, connected, make_app
+
+
+def stored(peer, n, at, text, outgoing=False):
+    # A naive local time through a timestamp and back is the same local time, in any time zone.
+    return StoredMessage(peer, f"{n:016x}", outgoing, text, at.timestamp(), True)
 
 
 def busy_app():
@@ -15,7 +19,7 @@ def busy_app():
     app = make_app(core, peers=("alice", "bob", "carol", "dmitri"))
 
     async def populate(pilot):
-        app.query_one("#input", Input).cursor_blink = False
+        app.query_one("#input", MessageInput).cursor_blink = False
         core.emit(
             events.Ready("dana", "tcp://127.0.0.1:7878", ("203.0.113.9", 40123), nat="cone"),
             connected("alice", 51000),
@@ -32,6 +36,7 @@ def busy_app():
         core.emit(events.MessageDelivered("alice", core.commands[-1].id))
         core.emit(events.MessageReceived("alice", "03" * 8, "a longer reply that wraps across the line, to show how the log wraps it [b]literally[/b]"))
         await pilot.pause()
+        app.clear_notifications()  # toasts of the messages above; test_toast has its own
 
     return app, populate
 
@@ -46,7 +51,7 @@ def test_empty_start_80x24(snap_compare):
     app = make_app(core, peers=())
 
     async def no_blink(pilot):
-        app.query_one("#input", Input).cursor_blink = False
+        app.query_one("#input", MessageInput).cursor_blink = False
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=no_blink)
 
@@ -56,7 +61,7 @@ def key_change_app():
     app = make_app(core, peers=("alice", "bob"))
 
     async def warn(pilot):
-        app.query_one("#input", Input).cursor_blink = False
+        app.query_one("#input", MessageInput).cursor_blink = False
         core.emit(
             events.PeerChanged(
                 "bob",
@@ -104,18 +109,14 @@ def log_app():
     core = FakeCore()
     app = make_app(core, peers=("alice", "bob"))
 
-    def stored(n, at, text, outgoing=False):
-        # A naive local time through a timestamp and back is the same local time, in any time zone.
-        return StoredMessage("alice", f"{n:016x}", outgoing, text, at.timestamp(), True)
-
     async def populate(pilot):
-        app.query_one("#input", Input).cursor_blink = False
+        app.query_one("#input", MessageInput).cursor_blink = False
         core.emit(
             events.History(
                 "alice",
                 (
-                    stored(1, datetime(2026, 11, 23, 21, 58), "are we still on for tomorrow?"),
-                    stored(2, datetime(2026, 11, 23, 22, 3), "yes! 10:00 at the station", outgoing=True),
+                    stored("alice", 1, datetime(2026, 11, 23, 21, 58), "are we still on for tomorrow?"),
+                    stored("alice", 2, datetime(2026, 11, 23, 22, 3), "yes! 10:00 at the station", outgoing=True),
                 ),
             ),
             connected("alice", 51000),
@@ -130,16 +131,167 @@ def log_app():
         await pilot.pause()
         await pilot.press("alt+1", *"on my way 🚶", "enter")
         await pilot.pause()
+        app.clear_notifications()  # toasts of the messages above; test_toast has its own
 
     return app, populate
 
 
-#: The scenes scripts/screenshots.py draws into screenshots/, by file name.
+def sidebar_app():
+    """Many peers: every state, unread counts, the time of the last message today or its date."""
+    core = FakeCore()
+    peers = ("alice", "bob", "carol", "dmitri", "erin", "frank", "grace", "heidi-from-the-night-shift", "ivan")
+    app = make_app(core, peers=peers)
+    today, yesterday = datetime(2026, 11, 24, 8, 5), datetime(2026, 11, 23, 18, 40)
+
+    async def populate(pilot):
+        app.query_one("#input", MessageInput).cursor_blink = False
+        core.emit(
+            events.Ready("dana", "tcp://127.0.0.1:7878", ("203.0.113.9", 40123), nat="cone"),
+            events.History("alice", (stored("alice", 1, today, "morning!"),)),
+            events.History("carol", (stored("carol", 2, yesterday, "see you tomorrow", outgoing=True),)),
+            events.History("frank", (stored("frank", 3, datetime(2026, 3, 2, 12, 0), "spring"),)),
+            events.History("ivan", (stored("ivan", 4, datetime(2025, 12, 30, 23, 0), "happy new year"),)),
+            connected("alice", 51000),
+            events.PeerChanged("bob", PeerStatus.CONNECTING),
+            events.PeerChanged("carol", PeerStatus.OFFLINE),
+            events.PeerChanged("dmitri", PeerStatus.FAILED, reason="no answer"),
+            events.PeerChanged("erin", PeerStatus.KEY_CHANGED, fingerprint="1a2b", new_fingerprint="dead"),
+            events.PeerChanged("frank", PeerStatus.ONLINE),
+            connected("grace", 52000),
+            connected("heidi-from-the-night-shift", 53000),
+            events.MessageReceived("bob", "01" * 8, "are you there?"),
+            events.MessageReceived("bob", "02" * 8, "hello?"),
+            *(events.MessageReceived("grace", f"{n:016x}", "news") for n in range(16, 28)),
+            events.MessageReceived("heidi-from-the-night-shift", "03" * 8, "done for today"),
+            events.PeerChanged("zoe", PeerStatus.CONNECTING, incoming=True),
+        )
+        await pilot.pause()
+        await pilot.press("escape")  # erin's key-change warning
+        await pilot.press("alt+1")
+        await pilot.pause()
+        app.clear_notifications()  # toasts of the messages above; test_toast has its own
+
+    return app, populate
+
+
+def help_app():
+    app, populate = busy_app()
+
+    async def show_help(pilot):
+        await populate(pilot)
+        await pilot.press("f1")
+        await pilot.pause()
+
+    return app, show_help
+
+
+def switcher_app():
+    app, populate = sidebar_app()
+
+    async def switch(pilot):
+        await populate(pilot)
+        await pilot.press("ctrl+k", "r")
+        app.screen.query_one("#switch-query").cursor_blink = False
+        await pilot.pause()
+
+    return app, switch
+
+
+def multiline_app():
+    """A long message sent, and another being written over several rows of the input."""
+    core = FakeCore()
+    app = make_app(core, peers=("alice", "bob"))
+
+    async def populate(pilot):
+        app.query_one("#input", MessageInput).cursor_blink = False
+        core.emit(connected("alice", 51000))
+        await pilot.pause()
+        await pilot.press("alt+1", *"the list for saturday:", "ctrl+j", *"- bread", "ctrl+j", *"- cheese", "enter")
+        core.emit(
+            events.MessageDelivered("alice", core.commands[-1].id),
+            events.MessageReceived(
+                "alice",
+                "01" * 8,
+                "and wine! also, could you ask whether the bakery on the corner still does those "
+                "walnut loaves? last time they had run out by ten, so it might be worth ringing "
+                "ahead, or going before nine if you can face it",
+            ),
+        )
+        await pilot.press(*"sure, I'll ring them in the morning.", "ctrl+j", "ctrl+j")
+        await pilot.press(*"and one more thing that goes on long enough to wrap in the input, like this one does")
+        await pilot.pause()
+        app.clear_notifications()  # toasts of the messages above; test_toast has its own
+
+    return app, populate
+
+
+def light_app():
+    app, populate = busy_app()
+    app.theme = "textual-light"
+    return app, populate
+
+
+def wide_app():
+    """A large terminal: the sidebar widens, the log's lines run long."""
+    app, populate = sidebar_app()
+    core = app.client
+
+    async def converse(pilot):
+        await populate(pilot)
+        core.emit(
+            events.MessageReceived("alice", "a1" * 8, "did the hole punching work from the train? the wifi there is behind "
+                                   "two NATs, I think, and one of them is the symmetric kind"),
+        )
+        await pilot.pause()
+        await pilot.press(*"it did: direct, 48 ms round trip, no relay", "enter")
+        core.emit(events.MessageDelivered("alice", core.commands[-1].id))
+        core.emit(events.MessageReceived("alice", "a2" * 8, "nice 🎉 and the key fingerprint matched what you read me on the phone"))
+        await pilot.pause()
+        app.clear_notifications()  # toasts of the messages above; test_toast has its own
+
+    return app, converse
+
+
+def toast_app():
+    """A message in a conversation not shown: a toast, its text as it was written."""
+    core = FakeCore()
+    app = make_app(core, peers=("alice", "bob"))
+
+    async def populate(pilot):
+        app.query_one("#input", MessageInput).cursor_blink = False
+        core.emit(connected("alice", 51000), connected("bob", 52000))
+        await pilot.press("alt+1")
+        core.emit(events.MessageReceived("bob", "01" * 8, "[b]not bold[/b], [@click=app.quit]not a link[/]: got a minute?"))
+        await pilot.pause()
+
+    return app, populate
+
+
+def no_sidebar_app():
+    app, populate = busy_app()
+
+    async def hide(pilot):
+        await populate(pilot)
+        await pilot.press("f4")
+        await pilot.pause()
+
+    return app, hide
+
+
+#: The scenes scripts/screenshots.py draws into screenshots/, by file name: (scene, terminal size).
 SCENES = {
-    "main-80x24": busy_app,
-    "key-changed-80x24": key_change_app,
-    "details-80x24": details_app,
-    "log-80x24": log_app,
+    "main-80x24": (busy_app, (80, 24)),
+    "key-changed-80x24": (key_change_app, (80, 24)),
+    "details-80x24": (details_app, (80, 24)),
+    "log-80x24": (log_app, (80, 24)),
+    "sidebar-80x24": (sidebar_app, (80, 24)),
+    "help-80x24": (help_app, (80, 24)),
+    "switcher-80x24": (switcher_app, (80, 24)),
+    "multiline-80x24": (multiline_app, (80, 24)),
+    "light-80x24": (light_app, (80, 24)),
+    "wide-160x48": (wide_app, (160, 48)),
+    "no-sidebar-80x24": (no_sidebar_app, (80, 24)),
+    "toast-80x24": (toast_app, (80, 24)),
 }
 
 
@@ -155,4 +307,44 @@ def test_connection_details_80x24(snap_compare):
 
 def test_conversation_log_80x24(snap_compare):
     app, populate = log_app()
+    assert snap_compare(app, terminal_size=(80, 24), run_before=populate)
+
+
+def test_sidebar_with_every_state_80x24(snap_compare):
+    app, populate = sidebar_app()
+    assert snap_compare(app, terminal_size=(80, 24), run_before=populate)
+
+
+def test_help_screen_80x24(snap_compare):
+    app, populate = help_app()
+    assert snap_compare(app, terminal_size=(80, 24), run_before=populate)
+
+
+def test_quick_switcher_80x24(snap_compare):
+    app, populate = switcher_app()
+    assert snap_compare(app, terminal_size=(80, 24), run_before=populate)
+
+
+def test_multiline_message_80x24(snap_compare):
+    app, populate = multiline_app()
+    assert snap_compare(app, terminal_size=(80, 24), run_before=populate)
+
+
+def test_light_theme_80x24(snap_compare):
+    app, populate = light_app()
+    assert snap_compare(app, terminal_size=(80, 24), run_before=populate)
+
+
+def test_wide_terminal_160x48(snap_compare):
+    app, populate = wide_app()
+    assert snap_compare(app, terminal_size=(160, 48), run_before=populate)
+
+
+def test_sidebar_hidden_80x24(snap_compare):
+    app, populate = no_sidebar_app()
+    assert snap_compare(app, terminal_size=(80, 24), run_before=populate)
+
+
+def test_toast_for_another_conversation_80x24(snap_compare):
+    app, populate = toast_app()
     assert snap_compare(app, terminal_size=(80, 24), run_before=populate)

@@ -4,10 +4,10 @@ import asyncio
 import uuid
 
 import pytest
-from textual.widgets import Input
 
 from p2ptui.app import P2PApp
 from p2ptui.core_thread import CoreThread
+from p2ptui.input import MessageInput
 from p2ptui.net import Identity, NodeConfig, events, open_node
 from p2ptui.widgets import ConversationLog
 
@@ -48,7 +48,7 @@ async def test_the_tui_chats_with_a_peer_process(backend, processes):
 
     app.post_message_from_core = watch
     async with app.run_test(size=(80, 24)) as pilot:
-        app.query_one("#input", Input).value = "hello, whole stack"
+        app.query_one("#input", MessageInput).replace_text("hello, whole stack")
         await pilot.press("enter")
         await asyncio.wait_for(echoed.wait(), timeout=20)
         await pilot.pause()

@@ -1,42 +1,62 @@
-"""The Textual app: a peer sidebar, the conversation log, an input line.
+"""The Textual app: a peer sidebar, the conversation log, an input.
 
 It is a client of the networking core through a `CoreClient` (in production
 a `CoreThread`): commands go in with `submit`, events come back as
 `CoreEvent` messages. Tests hand it a fake client.
+
+Every key is a Binding and every slash command a row of `commands.COMMANDS`;
+the help screen and the command palette are made from those, so they list
+what the app really does.
 """
 
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from functools import partial
+from pathlib import Path
 
 from textual import on
 from textual.actions import SkipAction
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.message import Message
-from textual.screen import ModalScreen
-from textual.widgets import Button, Footer, Input, Label, Static
+from textual.screen import ModalScreen, Screen
+from textual.theme import Theme
+from textual.widgets import Footer
 
 from p2ptui.net import events
+from p2ptui.net.config import ConfigError, update_config_file
 from p2ptui.net.signalling.messages import check_name, format_address
 
+from .commands import COMMANDS, Command, completions, parse
 from .core_thread import AcceptKey, CoreClient, OpenPeer, SendText, ShowDetails
-from .keys import use_escape_digit_as_alt
+from .input import MessageInput
+from .keys import describe_keys, use_escape_as_alt
 from .model import Conversation, Line
 from .sanitize import sanitize
-from .widgets import ConversationLog, PeerList, StatusLine, describe
-
-use_escape_digit_as_alt()
-
-HELP = (
-    "Commands: /open NAME, /details, /accept-key, /quit, /help. Keys: Ctrl+N/Ctrl+P next/previous peer, "
-    "Alt+1..9 jump, Ctrl+O open, F3 connection details, PageUp/PageDown scroll (Home/End with an empty "
-    "input), Ctrl+Q quit."
+from .screens import (
+    DetailsScreen,
+    HelpScreen,
+    HelpSection,
+    KeyChangedScreen,
+    OpenPeerScreen,
+    QuickSwitcher,
+    SwitchTarget,
 )
+from .widgets import STATUS_ICON, ConversationLog, PeerList, StatusLine, describe
+
+use_escape_as_alt()
+
+__all__ = ["CoreEvent", "DetailsScreen", "KeyChangedScreen", "OpenPeerScreen", "P2PApp"]
+
+#: A peer's toasts and bells come at most this often (seconds): a flood rings once.
+NOTICE_INTERVAL = 3.0
+TOAST_LENGTH = 100
 
 
 class CoreEvent(Message):
@@ -47,103 +67,9 @@ class CoreEvent(Message):
         self.event = event
 
 
-class OpenPeerScreen(ModalScreen[str | None]):
-    """Ask for the name of a peer to open a conversation with."""
-
-    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
-    DEFAULT_CSS = """
-    OpenPeerScreen { align: center middle; }
-    OpenPeerScreen > Vertical { width: 44; height: auto; border: round $accent; padding: 1 2; background: $surface; }
-    OpenPeerScreen Label { margin-bottom: 1; }
-    """
-
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Label("Open a conversation with:")
-            yield Input(placeholder="peer name", id="peer-name")
-            yield Label("", id="open-error")
-
-    @on(Input.Submitted)
-    def _submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        name = event.value.strip()
-        try:
-            check_name(name)
-        except ValueError as exc:
-            self.query_one("#open-error", Label).update(Content(str(exc)))
-            return
-        self.dismiss(name)
-
-
-class KeyChangedScreen(ModalScreen[bool]):
-    """The peer's key is not the pinned one: say so plainly, and accept only on request."""
-
-    BINDINGS = [Binding("escape", "dismiss(False)", "Not now")]
-    DEFAULT_CSS = """
-    KeyChangedScreen { align: center middle; }
-    KeyChangedScreen > Vertical { width: 64; height: auto; border: round $error; padding: 0 1; background: $surface; }
-    KeyChangedScreen .fingerprint { text-style: bold; }
-    KeyChangedScreen #explanation { width: 100%; margin-top: 1; }
-    KeyChangedScreen Horizontal { height: auto; margin-top: 1; }
-    KeyChangedScreen Button { margin-right: 2; }
-    """
-
-    def __init__(self, conversation: Conversation) -> None:
-        super().__init__()
-        self.conversation = conversation
-
-    def compose(self) -> ComposeResult:
-        peer = self.conversation.peer
-        with Vertical():
-            yield Label(Content.styled(f"{peer}'s key has changed", "bold $error"))
-            yield Label("The key you trusted for them:")
-            yield Label(Content(self.conversation.fingerprint or "unknown"), classes="fingerprint")
-            yield Label("The key they show now:")
-            yield Label(Content(self.conversation.new_fingerprint or "unknown"), classes="fingerprint")
-            yield Static(
-                Content(
-                    f"Either {peer} has a new key (a new device, a reinstall) or someone is "
-                    f"pretending to be {peer}. Nothing is sent to them until you accept. Ask "
-                    f"{peer}, another way, to run `p2ptui fingerprint` and compare."
-                ),
-                id="explanation",
-            )
-            with Horizontal():
-                yield Button("Not now", id="reject", variant="primary")
-                yield Button("Trust the new key", id="accept", variant="error")
-
-    def on_mount(self) -> None:
-        self.query_one("#reject", Button).focus()  # The safe choice is the default.
-
-    @on(Button.Pressed)
-    def _pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id == "accept")
-
-
-class DetailsScreen(ModalScreen[None]):
-    """The connection to one peer: path, addresses, keys, and what was dropped."""
-
-    BINDINGS = [Binding("escape", "dismiss", "Close"), Binding("q", "dismiss", "Close", show=False)]
-    DEFAULT_CSS = """
-    DetailsScreen { align: center middle; }
-    DetailsScreen > Vertical { width: 66; max-height: 100%; height: auto; border: round $accent; padding: 0 1; background: $surface; }
-    """
-
-    def __init__(self, details: events.Details) -> None:
-        super().__init__()
-        self.details = details
-
-    def compose(self) -> ComposeResult:
-        plain = [(name, value) for name, value in self.details.items if not name.startswith("dropped")]
-        dropped = [(name.partition(": ")[2], value) for name, value in self.details.items if name.startswith("dropped")]
-        width = max((len(name) for name, _ in plain), default=0)
-        rows = [Content.styled(f"Connection with {self.details.peer}", "bold")]
-        rows += [Content.assemble((name.ljust(width), "$text-muted"), "  ", value) for name, value in plain]
-        rows.append(Content.styled("Dropped datagrams and records", "bold") if dropped else Content("Nothing dropped"))
-        rows += [Content.assemble(f"{value:>6}  ", (why, "$text-muted")) for why, value in dropped]
-        with Vertical():
-            yield Static(Content("\n").join(rows))
-            yield Label(Content.styled("Esc to close", "$text-muted"))
+JUMP = Binding.Group("the Nth conversation in the sidebar (its number there)")
+SCROLL = Binding.Group("scroll the conversation back and forward; the input keeps what you are typing")
+ENDS = Binding.Group("the oldest and the newest message, when the input is empty")
 
 
 class P2PApp(App[None]):
@@ -151,27 +77,42 @@ class P2PApp(App[None]):
     CSS = """
     #main { height: 1fr; }
     #conversation { width: 1fr; }
-    #input { dock: bottom; }
+    Screen.-wide #sidebar { width: 32; }
     """
+    # The sidebar widens on wide terminals.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
     # Ctrl+P is "previous peer" here, as in WeeChat and irssi.
     COMMAND_PALETTE_BINDING = "f2"
+    # Function keys and Ctrl or Alt with a letter reach the app through tmux and SSH;
+    # Ctrl+B does not (it is tmux's prefix), so the sidebar is on F4. Priority
+    # bindings act while the input has focus; each one a dialog needs for itself
+    # (Ctrl+K deletes to the end of an Input) skips while a dialog is up.
     BINDINGS = [
-        Binding("ctrl+n", "next_peer", "Next peer", priority=True),
-        Binding("ctrl+p", "previous_peer", "Prev peer", priority=True),
-        Binding("ctrl+o", "open_dialog", "Open", priority=True),
-        Binding("f3", "details", "Details", priority=True),
-        Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("f1,question_mark", "help", "Help", tooltip="every key and command (? only when the input is empty)"),
+        Binding("ctrl+k", "quick_switch", "Switch", priority=True,
+                tooltip="switch to a conversation by typing letters of its name, or open a new one"),
+        Binding("ctrl+n,alt+down", "next_peer", "Next peer", show=False, priority=True,
+                tooltip="the next conversation in the sidebar"),
+        Binding("ctrl+p,alt+up", "previous_peer", "Prev peer", show=False, priority=True,
+                tooltip="the previous conversation in the sidebar"),
+        Binding("alt+a", "next_unread", "Next unread", show=False, priority=True,
+                tooltip="the next conversation with unread messages"),
         *(
-            Binding(f"alt+{n}", f"jump({n})", f"Peer {n}", show=False, priority=True)
+            Binding(f"alt+{n}", f"jump({n})", f"Peer {n}", show=False, priority=True, group=JUMP)
             for n in range(1, 10)
         ),
+        Binding("ctrl+o", "open_dialog", "Open", priority=True, tooltip="open a conversation with someone new"),
+        Binding("f3", "details", "Details", priority=True,
+                tooltip="the connection to the selected peer: path, round trip, keys, drop counters"),
+        Binding("f4", "toggle_sidebar", "Sidebar", priority=True, tooltip="hide or show the sidebar"),
+        Binding("ctrl+q", "quit", "Quit", priority=True, tooltip="quit p2ptui"),
         # Scrollback while the input keeps focus. PageUp/PageDown reach the app through
         # tmux and SSH (Ctrl+Home/End often do not); Home/End scroll only when the input
         # is empty, and otherwise move its cursor as usual.
-        Binding("pageup", "scroll_log('page_up')", "Scroll up", show=False, priority=True),
-        Binding("pagedown", "scroll_log('page_down')", "Scroll down", show=False, priority=True),
-        Binding("home", "scroll_log('start')", "Oldest", show=False, priority=True),
-        Binding("end", "scroll_log('end')", "Newest", show=False, priority=True),
+        Binding("pageup", "scroll_log('page_up')", "Scroll up", show=False, priority=True, group=SCROLL),
+        Binding("pagedown", "scroll_log('page_down')", "Scroll down", show=False, priority=True, group=SCROLL),
+        Binding("home", "scroll_log('start')", "Oldest", show=False, priority=True, group=ENDS),
+        Binding("end", "scroll_log('end')", "Newest", show=False, priority=True, group=ENDS),
     ]
 
     def __init__(
@@ -182,17 +123,33 @@ class P2PApp(App[None]):
         signal: str,
         peers: Iterable[str] = (),
         clock: Callable[[], datetime] = datetime.now,
+        theme: str | None = None,
+        bell: bool = False,
+        config_dir: Path | None = None,
     ):
+        """`theme` and `bell` are the settings from config.toml; with `config_dir`,
+        changing them in the app saves them there."""
         super().__init__()
         self.client = client
         self.me = me
         self.signal = signal
         self.clock = clock
         self.conversations: dict[str, Conversation] = {}
+        """The conversations in the sidebar, in its order."""
+        self.closed: dict[str, Conversation] = {}
+        """Conversations closed with /close: kept, with their lines, until opened again."""
         self.selected: str | None = None
+        self.bell_on = bell
+        self.config_dir = config_dir
         self._initial_peers = list(peers)
         self._status = f"connecting to {signal}…"
         self._error = ""
+        self._last_notice: dict[str, float] = {}
+        if theme is not None and theme in self.available_themes:
+            self.theme = theme
+        elif theme is not None:
+            self._error = f"unknown theme {theme!r} in config.toml: /theme lists them"
+        self._saved_theme = self.theme
 
     def compose(self) -> ComposeResult:
         yield StatusLine(id="status")
@@ -200,7 +157,7 @@ class P2PApp(App[None]):
             yield PeerList(id="sidebar")
             with Vertical(id="conversation"):
                 yield ConversationLog(me=self.me, id="log")
-                yield Input(placeholder="Type a message, or /help", id="input")
+                yield MessageInput(id="input", placeholder="Type a message, or /help", completer=self._complete)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -208,10 +165,11 @@ class P2PApp(App[None]):
         # the crypto, which would otherwise hold up that frame for the GIL. What
         # is submitted before then waits in the core's queue.
         self.call_after_refresh(self.client.start, self.post_message_from_core)
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
         for name in self._initial_peers:
             self.open_conversation(name)
         self._refresh_all()
-        self.query_one("#input", Input).focus()
+        self.message_input.focus()
 
     def on_unmount(self) -> None:
         self.client.stop()
@@ -219,6 +177,10 @@ class P2PApp(App[None]):
     def post_message_from_core(self, event: events.NodeEvent) -> None:
         """Called on the core's thread: hand over without blocking either side."""
         self.post_message(CoreEvent(event))
+
+    @property
+    def message_input(self) -> MessageInput:
+        return self.query_one("#input", MessageInput)
 
     # --- Conversations -----------------------------------------------------------------
 
@@ -231,13 +193,30 @@ class P2PApp(App[None]):
         if name == self.me:
             self.show_error("that is you; open a conversation with someone else")
             return
-        if name not in self.conversations:
+        if name in self.closed:
+            self.conversations[name] = self.closed.pop(name)
+        elif name not in self.conversations:
             self.conversations[name] = Conversation(name)
             self.client.submit(OpenPeer(name))
         if select:
             self.select(name)
         else:
             self._refresh_sidebar()
+
+    def close_conversation(self, name: str) -> None:
+        """Take a conversation out of the sidebar, selecting its neighbour.
+
+        Only the UI forgets it: the core keeps the peer (its outbox still goes
+        out, and it may still connect), and the history stays on disk. A message
+        from the peer, or /open, brings the conversation back with its lines.
+        """
+        names = list(self.conversations)
+        index = names.index(name)
+        if name == self.selected:
+            rest = names[:index] + names[index + 1 :]
+            self.select(rest[index] if index < len(rest) else (rest[-1] if rest else None))
+        self.closed[name] = self.conversations.pop(name)
+        self._refresh_sidebar()
 
     def select(self, name: str | None) -> None:
         if name != self.selected:
@@ -250,17 +229,23 @@ class P2PApp(App[None]):
         self._refresh_status()
         self._refresh_sidebar()
 
-    def _ordered(self) -> list[Conversation]:
-        return list(self.conversations.values())
+    def _conversation(self, peer: str) -> Conversation:
+        """The conversation with peer, open or closed, made if there is none."""
+        if peer in self.closed:
+            return self.closed[peer]
+        return self.conversations.setdefault(peer, Conversation(peer))
 
     def _move(self, step: int) -> None:
         names = list(self.conversations)
-        if not names:
+        if not names or self._in_dialog():
             return
         index = names.index(self.selected) if self.selected in names else -step
         self.select(names[(index + step) % len(names)])
 
     # --- Actions -------------------------------------------------------------------------
+
+    def _in_dialog(self) -> bool:
+        return len(self.screen_stack) > 1
 
     def action_next_peer(self) -> None:
         self._move(+1)
@@ -269,9 +254,39 @@ class P2PApp(App[None]):
         self._move(-1)
 
     def action_jump(self, number: int) -> None:
+        if self._in_dialog():
+            return
         names = list(self.conversations)
         if 1 <= number <= len(names):
             self.select(names[number - 1])
+
+    def action_next_unread(self) -> None:
+        """The next conversation after the selected one (round the end) with something unread."""
+        if self._in_dialog():
+            return
+        names = list(self.conversations)
+        start = names.index(self.selected) + 1 if self.selected in names else 0
+        for name in names[start:] + names[:start]:
+            conversation = self.conversations[name]
+            if conversation.unread or conversation.new:
+                self.select(name)
+                return
+        self.notify("Nothing unread", timeout=2)
+
+    def action_quick_switch(self) -> None:
+        if self._in_dialog():
+            raise SkipAction()  # Ctrl+K in a dialog's input deletes to its end.
+        targets = [
+            SwitchTarget(c.peer, c.status, c.unread, closed=closed)
+            for closed, pool in ((False, self.conversations), (True, self.closed))
+            for c in pool.values()
+        ]
+
+        def chosen(name: str | None) -> None:
+            if name:
+                self.open_conversation(name)
+
+        self.push_screen(QuickSwitcher(targets, self.me), chosen)
 
     def action_open_dialog(self) -> None:
         def opened(name: str | None) -> None:
@@ -286,10 +301,24 @@ class P2PApp(App[None]):
         else:
             self.client.submit(ShowDetails(self.selected))
 
+    def action_toggle_sidebar(self) -> None:
+        sidebar = self.query_one("#sidebar", PeerList)
+        sidebar.display = not sidebar.display
+        self._refresh_status()  # Without the sidebar, the status line counts what is unread.
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.help_sections()))
+
+    def action_toggle_bell(self) -> None:
+        self.bell_on = not self.bell_on
+        self.show_info(f"The bell is {'on' if self.bell_on else 'off'} for messages in other conversations")
+        self._save_setting(bell=self.bell_on)
+
     def action_scroll_log(self, where: str) -> None:
         if isinstance(self.screen, ModalScreen):
             raise SkipAction()  # The keys belong to the dialog.
-        if where in ("start", "end") and self.query_one("#input", Input).value:
+        if where in ("start", "end") and self.message_input.text:
             raise SkipAction()  # Home/End move the cursor in what is being typed.
         log = self.query_one("#log", ConversationLog)
         match where:
@@ -317,56 +346,157 @@ class P2PApp(App[None]):
 
         self.push_screen(KeyChangedScreen(conversation), decided)
 
-    @on(Input.Submitted, "#input")
-    def _input_submitted(self, event: Input.Submitted) -> None:
-        text = event.value
-        event.input.clear()
+    # --- The input and its commands -----------------------------------------------------
+
+    @on(MessageInput.Submitted, "#input")
+    def _input_submitted(self, event: MessageInput.Submitted) -> None:
+        text = event.text
         if not text.strip():
             return
-        if text.startswith("/"):
-            self._command(text)
+        parsed = parse(text)
+        if parsed.command is not None:
+            self.run_command(parsed.command, parsed.argument)
+        elif parsed.unknown:
+            self.show_error(f"unknown command {parsed.unknown}: /help lists them; // sends a leading /")
         elif self.selected is None:
             self.show_error("no conversation open: /open NAME first")
+            self.message_input.replace_text(text)
         else:
-            self._send(self.selected, text)
+            self._send(self.selected, parsed.text.strip("\n"))
 
-    def _command(self, text: str) -> None:
-        command, _, argument = text.strip().partition(" ")
-        match command:
-            case "/open":
-                if argument.strip():
-                    self.open_conversation(argument.strip())
-                else:
-                    self.action_open_dialog()
-            case "/quit":
-                self.exit()
-            case "/details":
-                self.action_details()
-            case "/accept-key":
-                if self.selected is not None:
-                    self.action_review_key(self.selected)
-            case "/help":
-                self.show_info(HELP)
-            case _:
-                self.show_error(f"unknown command {command}; /help lists them")
+    def run_command(self, command: Command, argument: str = "") -> None:
+        getattr(self, command.method)(argument)
+
+    def _complete(self, before: str) -> tuple[int, list[str]]:
+        peers = [*self.conversations, *self.closed]
+        return completions(before, peers, sorted(self.available_themes))
+
+    def command_open(self, argument: str) -> None:
+        if argument:
+            self.open_conversation(argument)
+        else:
+            self.action_open_dialog()
+
+    def command_close(self, argument: str) -> None:
+        name = argument or self.selected
+        if name is None:
+            self.show_error("no conversation to close")
+        elif name not in self.conversations:
+            self.show_error(f"no open conversation with {name}")
+        else:
+            self.close_conversation(name)
+
+    def command_details(self, argument: str) -> None:
+        self.action_details()
+
+    def command_accept_key(self, argument: str) -> None:
+        if self.selected is None:
+            self.show_error("no conversation selected")
+        else:
+            self.action_review_key(self.selected)
+
+    def command_sidebar(self, argument: str) -> None:
+        self.action_toggle_sidebar()
+
+    def command_theme(self, argument: str) -> None:
+        if not argument:
+            self.action_change_theme()  # Textual's theme picker, in its command palette.
+        elif argument in self.available_themes:
+            self.theme = argument
+        else:
+            self.show_error(f"no theme {argument!r}: Tab completes the names, /theme lists them")
+
+    def command_bell(self, argument: str) -> None:
+        self.action_toggle_bell()
+
+    def command_help(self, argument: str) -> None:
+        self.action_help()
+
+    def command_quit(self, argument: str) -> None:
+        self.exit()
 
     def _send(self, peer: str, text: str) -> None:
+        from p2ptui.net import MAX_MESSAGE_BYTES  # Loaded by the core's thread by now.
+
+        size = len(text.encode("utf-8"))
+        if size > MAX_MESSAGE_BYTES:
+            self.show_error(f"not sent: {size:,} bytes, over the limit of {MAX_MESSAGE_BYTES:,}")
+            self.message_input.replace_text(text)
+            return
         message_id = secrets.token_hex(8)
         self._add_message(peer, Line(self.clock(), self.me, sanitize(text), own=True, id=message_id))
         self.client.submit(SendText(peer, text, message_id))
 
     def _add_message(self, peer: str, line: Line) -> None:
-        conversation = self.conversations.setdefault(peer, Conversation(peer))
+        if peer in self.closed and not line.own:
+            self.open_conversation(peer, select=False)  # A message brings it back.
+        conversation = self._conversation(peer)
         conversation.add(line, shown=peer == self.selected)
         if peer == self.selected:
             self.query_one("#log", ConversationLog).add(line)
-        else:
-            self._refresh_sidebar()  # The unread count.
+        if peer in self.conversations:
+            self._refresh_sidebar()  # The unread count and the time.
 
     def _add_system_line(self, conversation: Conversation, text: str) -> None:
         line = conversation.add_system(self.clock(), text)
         if conversation.peer == self.selected:
             self.query_one("#log", ConversationLog).add(line)
+
+    # --- The help screen and the command palette -----------------------------------------
+
+    def help_sections(self) -> list[HelpSection]:
+        """Made from the bindings and the command table, so that it says what the app does."""
+        palette = Binding(self.COMMAND_PALETTE_BINDING, "command_palette",
+                          tooltip="Textual's command palette: every action and conversation by name")
+        keys = describe_keys([*self.BINDINGS, palette])
+        writing = describe_keys(binding for binding in MessageInput.BINDINGS if binding.action != "help")
+        commands = [(f"{c.name} {c.argument}".strip(), c.help) for c in COMMANDS]
+        sidebar = [(look.glyph, look.words) for look in STATUS_ICON.values()]
+        sidebar += [
+            ("▶", "the conversation shown"),
+            ("(2)", "messages you have not seen; new: someone started a conversation with you"),
+            ("09:30, 23 Nov", "the last message, today or on an earlier day"),
+        ]
+        log = [
+            ("…", "your message, sent, not yet delivered (waiting in the outbox if the peer is offline)"),
+            ("✓", "your message, delivered to the peer's app"),
+            ("--", "a line from p2ptui: a connection made, changed or lost, a key changed"),
+            ("── new ──", "what arrived while you were elsewhere starts below it"),
+        ]
+        return [
+            HelpSection("Writing", writing),
+            HelpSection("Keys", keys),
+            HelpSection("Commands (Tab completes them)", commands),
+            HelpSection("The sidebar", sidebar),
+            HelpSection("The log", log),
+        ]
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        ours = [SystemCommand(c.title, c.help, partial(self.run_command, c)) for c in COMMANDS if c.title]
+        yield from ours
+        for name, conversation in self.conversations.items():
+            yield SystemCommand(f"Switch to {name}", conversation.status.value, partial(self.select, name))
+        for name in self.closed:
+            yield SystemCommand(f"Open {name} again", "a closed conversation", partial(self.open_conversation, name))
+        # Textual's own, but for the two ours replace ("Theme" saves, "Quit" is ours too).
+        for command in super().get_system_commands(screen):
+            if command.title not in ("Theme", "Quit"):
+                yield command
+
+    # --- Settings --------------------------------------------------------------------------
+
+    def _theme_changed(self, theme: Theme) -> None:
+        if theme.name != self._saved_theme:
+            self._saved_theme = theme.name
+            self._save_setting(theme=theme.name)
+
+    def _save_setting(self, **values: object) -> None:
+        if self.config_dir is None:
+            return
+        try:
+            update_config_file(self.config_dir, **values)
+        except ConfigError as exc:
+            self.show_error(f"not saved: {exc}")
 
     # --- Events from the core ---------------------------------------------------------------
 
@@ -387,7 +517,7 @@ class P2PApp(App[None]):
                 self._message_received(peer, message_id, text)
                 return
             case events.MessageDelivered(peer=peer, id=message_id):
-                conversation = self.conversations.get(peer)
+                conversation = self.conversations.get(peer) or self.closed.get(peer)
                 if conversation and conversation.mark_delivered(message_id) and peer == self.selected:
                     self.query_one("#log", ConversationLog).refresh()
                 return
@@ -402,7 +532,7 @@ class P2PApp(App[None]):
         self._refresh_status()
 
     def _history(self, peer: str, messages: tuple) -> None:
-        conversation = self.conversations.setdefault(peer, Conversation(peer))
+        conversation = self._conversation(peer)
         lines = [
             Line(
                 datetime.fromtimestamp(m.at),
@@ -417,9 +547,12 @@ class P2PApp(App[None]):
         conversation.add_history(lines)
         if peer == self.selected:
             self._refresh_log()
+        elif peer in self.conversations:
+            self._refresh_sidebar()  # The time of the last message.
 
     def _peer_changed(self, changed: events.PeerChanged) -> None:
-        conversation = self.conversations.get(changed.peer)
+        closed = changed.peer in self.closed
+        conversation = self.conversations.get(changed.peer) or self.closed.get(changed.peer)
         if conversation is None:
             conversation = self.conversations[changed.peer] = Conversation(changed.peer)
             conversation.new = changed.incoming
@@ -432,6 +565,8 @@ class P2PApp(App[None]):
         conversation.fingerprint = changed.fingerprint or conversation.fingerprint
         conversation.new_fingerprint = changed.new_fingerprint
         self._log_connection_change(conversation, before)
+        if closed:
+            return  # Noted for when it is opened again; a closed conversation does not interrupt.
         if changed.status == events.PeerStatus.KEY_CHANGED:
             self.action_review_key(changed.peer)
         if self.selected is None:
@@ -457,7 +592,28 @@ class P2PApp(App[None]):
             self._add_system_line(conversation, f"connection lost, now {now.value}{reason}")
 
     def _message_received(self, peer: str, message_id: str, text: str) -> None:
-        self._add_message(peer, Line(self.clock(), peer, sanitize(text), id=message_id))
+        safe = sanitize(text)
+        self._add_message(peer, Line(self.clock(), peer, safe, id=message_id))
+        if peer != self.selected:
+            self._notice(peer, safe)
+
+    def _notice(self, peer: str, text: str) -> None:
+        """A toast, and the bell if it is on, for a message in a conversation not shown.
+
+        The text is the peer's: it goes in as a plain string with markup off, so
+        `[@click=…]` or `[b]` in it are just characters. At most one notice per
+        peer every NOTICE_INTERVAL seconds; the sidebar counts the rest.
+        """
+        now = time.monotonic()
+        if now - self._last_notice.get(peer, -NOTICE_INTERVAL) < NOTICE_INTERVAL:
+            return
+        self._last_notice[peer] = now
+        preview = " ".join(text.split())
+        if len(preview) > TOAST_LENGTH:
+            preview = preview[: TOAST_LENGTH - 1] + "…"
+        self.notify(preview, title=peer, markup=False, timeout=6)
+        if self.bell_on:
+            self.bell()
 
     # --- Showing ---------------------------------------------------------------------------
 
@@ -466,7 +622,7 @@ class P2PApp(App[None]):
         self._refresh_status()
 
     def show_info(self, text: str) -> None:
-        self.notify(Content(text), timeout=8)
+        self.notify(text, markup=False, timeout=8)
 
     def _refresh_all(self) -> None:
         self._refresh_status()
@@ -476,13 +632,24 @@ class P2PApp(App[None]):
     def _refresh_status(self) -> None:
         status = self.query_one("#status", StatusLine)
         status.set_class(bool(self._error), "-error")
-        text = f"{self.me} · {self._status}"
-        status.update(Content(f"{text} · {self._error}" if self._error else text))
+        parts = [self.me]
+        if not self.query_one("#sidebar", PeerList).display:
+            # Without the sidebar, this is where what waits elsewhere shows; early, so it is not cut off.
+            others = [c for c in self.conversations.values() if c.peer != self.selected]
+            unread, new = sum(c.unread for c in others), sum(1 for c in others if c.new and not c.unread)
+            waiting = ", ".join(f"{n} {what}" for n, what in ((unread, "unread"), (new, "new")) if n)
+            if waiting:
+                parts.append(f"{waiting} (Alt+A)")
+        parts.append(self._status)
+        if self._error:
+            parts.append(self._error)
+        status.update(Content(" · ".join(parts)))
 
     def _refresh_sidebar(self) -> None:
-        self.query_one("#sidebar", PeerList).show(self._ordered(), self.selected)
+        self.query_one("#sidebar", PeerList).show(list(self.conversations.values()), self.selected, self.clock())
+        if not self.query_one("#sidebar", PeerList).display:
+            self._refresh_status()
 
     def _refresh_log(self) -> None:
         conversation = self.conversations.get(self.selected) if self.selected else None
         self.query_one("#log", ConversationLog).show(conversation)
-

@@ -54,6 +54,10 @@ class Settings:
     bind: tuple[str, int] = ("0.0.0.0", 0)
     keepalive: float = KEEPALIVE_DEFAULT
     stun: tuple[tuple[str, int], ...] = ()
+    theme: str | None = None
+    """The TUI's Textual theme (config.toml only; the TUI saves it there when changed)."""
+    bell: bool = False
+    """Ring the terminal bell for messages in conversations not shown (config.toml only)."""
 
     def node_config(self) -> NodeConfig:
         from p2ptui.net import NodeConfig, SessionConfig
@@ -208,6 +212,7 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
             parse_signal_url(str(signal))
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    theme, bell = ui_preferences(file)
     try:
         identity = Identity.load_or_create(directory)
     except (OSError, ValueError) as exc:
@@ -222,7 +227,21 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
         bind=bind,
         keepalive=float(keepalive),
         stun=stun,
+        theme=theme,
+        bell=bell,
     )
+
+
+def ui_preferences(file: dict) -> tuple[str | None, bool]:
+    """`theme` and `bell` from config.toml. Whether the theme exists, the app checks:
+    it knows Textual's theme registry, and an unknown one is not worth refusing to start."""
+    theme = file.get("theme")
+    if theme is not None and not (isinstance(theme, str) and theme.strip()):
+        raise UsageError(f'bad theme {theme!r} in {CONFIG_FILE}: expected a name like "textual-light"')
+    bell = file.get("bell", False)
+    if not isinstance(bell, bool):
+        raise UsageError(f"bad bell {bell!r} in {CONFIG_FILE}: expected true or false")
+    return theme, bell
 
 
 def _parse_host_port(text: str, option: str) -> tuple[str, int]:
@@ -380,9 +399,23 @@ def _tui(args: argparse.Namespace) -> int:
     if args.demo:
         from .demo import ECHO_NAME, demo_name, open_demo_node
 
+        # The demo has a key and a server of its own; only your theme and bell come from the config.
+        directory = config_dir(args.config_dir)
+        try:
+            theme, bell = ui_preferences(load_config_file(directory))
+        except ConfigError as exc:
+            raise UsageError(str(exc)) from None
         name = demo_name(args.name or default_name())
         client = CoreThread(lambda: open_demo_node(name))
-        app = P2PApp(client, me=name, signal="a private demo server on loopback", peers=[ECHO_NAME])
+        app = P2PApp(
+            client,
+            me=name,
+            signal="a private demo server on loopback",
+            peers=[ECHO_NAME],
+            theme=theme,
+            bell=bell,
+            config_dir=directory,
+        )
     else:
         settings = resolve_settings(args)
         for peer in args.peer:
@@ -398,7 +431,15 @@ def _tui(args: argparse.Namespace) -> int:
             return open_node(settings.node_config(), settings.identity)
 
         client = CoreThread(open_node)
-        app = P2PApp(client, me=settings.name, signal=settings.signal, peers=args.peer)
+        app = P2PApp(
+            client,
+            me=settings.name,
+            signal=settings.signal,
+            peers=args.peer,
+            theme=settings.theme,
+            bell=settings.bell,
+            config_dir=settings.config_dir,
+        )
     app.run()
     return 0
 

@@ -50,6 +50,14 @@ class Conversation:
     """Where the log draws its "new" line while this conversation is shown: the
     `first_unread` it had when it was opened."""
 
+    @property
+    def last_activity(self) -> datetime | None:
+        """When the last message, either way, was written; lines about the connection do not count."""
+        for line in reversed(self.lines):
+            if line.kind is LineKind.MESSAGE:
+                return line.at
+        return None
+
     def add(self, line: Line, *, shown: bool) -> None:
         """Append a line; a peer's message that arrives while the conversation is not shown is unread."""
         if not shown and not line.own and line.kind is LineKind.MESSAGE:

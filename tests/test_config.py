@@ -1,0 +1,46 @@
+"""config.toml: the settings the TUI saves (theme, bell), written without losing the others."""
+
+import os
+import tomllib
+
+import pytest
+
+from p2ptui.cli import UsageError, build_parser, resolve_settings, ui_preferences
+from p2ptui.net.config import ConfigError, update_config_file
+
+
+def test_update_config_file_is_atomic_keeps_the_mode_and_follows_a_symlink(tmp_path):
+    real = tmp_path / "dotfiles" / "p2ptui.toml"
+    real.parent.mkdir()
+    real.write_text('name = "dana"\n')
+    real.chmod(0o600)
+    directory = tmp_path / "config"
+    directory.mkdir()
+    (directory / "config.toml").symlink_to(real)
+    update_config_file(directory, theme="nord")
+    assert (directory / "config.toml").is_symlink()
+    assert tomllib.loads(real.read_text()) == {"name": "dana", "theme": "nord"}
+    assert real.stat().st_mode & 0o777 == 0o600
+    assert os.listdir(directory) == ["config.toml"] and os.listdir(real.parent) == ["p2ptui.toml"]  # no leftovers
+
+
+def test_update_config_file_creates_the_directory(tmp_path):
+    update_config_file(tmp_path / "new", bell=True)
+    assert (tmp_path / "new" / "config.toml").read_text() == "bell = true\n"
+
+
+def test_update_config_file_refuses_a_broken_file(tmp_path):
+    (tmp_path / "config.toml").write_text("[[[")
+    with pytest.raises(ConfigError):
+        update_config_file(tmp_path, bell=True)
+
+
+def test_theme_and_bell_from_the_config_file(tmp_path):
+    (tmp_path / "config.toml").write_text('theme = "nord"\nbell = true\n')
+    settings = resolve_settings(build_parser().parse_args(["--config-dir", str(tmp_path), "--name", "dana"]))
+    assert (settings.theme, settings.bell) == ("nord", True)
+    assert ui_preferences({}) == (None, False)
+    with pytest.raises(UsageError, match="bad bell"):
+        ui_preferences({"bell": "yes"})
+    with pytest.raises(UsageError, match="bad theme"):
+        ui_preferences({"theme": 7})
