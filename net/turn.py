@@ -1,0 +1,734 @@
+"""A TURN client (RFC 8656, formerly RFC 5766) as a state machine free of I/O.
+
+A `TurnClient` shares the node's one UDP socket: the node hands it every
+datagram that came from the TURN server's address and the current time, and
+sends what `datagrams_to_send` returns to that address. The client decides
+everything else: the long-term-credential dance (RFC 8489 §9.2), retransmission
+with back-off, refreshing the allocation, the permissions (per peer IP) and
+the channels (per peer address), and turning Data indications and ChannelData
+into `Received` events. Encoding and decoding are aioice's sans-I/O STUN codec.
+
+    IDLE ──allocate()──▶ ALLOCATING ──success──▶ ALLOCATED
+                           │    ▲                    │
+                 error or  │    │ allocate()         │ refresh failed
+                 no answer ▼    │                    ▼ (AllocationLost)
+                         FAILED ◀────────────────────┘
+
+    close(), from any state, releases the allocation (if any) and goes back to IDLE.
+
+Sending to a peer: the first datagram to a new IP sends CreatePermission and
+waits in a bounded queue until the server confirms it; then data goes out as
+Send indications while a ChannelBind for that peer is in flight, and as
+4-byte-header ChannelData once it is bound. Permissions and channels that saw
+traffic are refreshed before they expire; unused ones lapse.
+"""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+import logging
+import struct
+from collections import Counter
+from dataclasses import dataclass, field
+from urllib.parse import unquote, urlsplit
+
+from aioice import stun as _codec
+from aioice.turn import make_integrity_key
+
+log = logging.getLogger(__name__)
+
+Address = tuple[str, int]
+
+#: REQUESTED-TRANSPORT for UDP: protocol 17 in the first byte, then RFFU (RFC 8656 §18.7).
+UDP_TRANSPORT = 17 << 24
+
+#: ChannelData header: channel number (0x4000-0x4FFF), length of the data that follows.
+#:   0                   1                   2                   3
+#:  | channel number               | length                        | data ... (padding)
+CHANNEL_HEADER = struct.Struct("!HH")
+CHANNEL_FIRST = 0x4000
+CHANNEL_LAST = 0x4FFF
+
+#: RFC 8656 §9: a permission lasts 300 s; §12: a channel binding 600 s. We refresh
+#: early enough that one lost round of retransmissions (request_timeout) still fits.
+PERMISSION_LIFETIME = 300.0
+PERMISSION_REFRESH = 240.0
+CHANNEL_LIFETIME = 600.0
+CHANNEL_REFRESH = 540.0
+#: Refresh the allocation this long before the granted LIFETIME runs out.
+ALLOCATION_MARGIN = 60.0
+
+#: RFC 8489 §6.2.1: the first retransmission after 500 ms, then doubling.
+INITIAL_RTO = 0.5
+
+#: An Allocate answered 437 Allocation Mismatch is asked again this often, after 1 s, 2 s, 3 s.
+MISMATCH_RETRIES = 3
+MISMATCH_DELAY = 1.0
+
+#: How many peer IPs (permissions) and peer addresses (channels) we hold at once.
+MAX_PEERS = 256
+#: Datagrams waiting for one IP's permission; more are dropped and counted.
+MAX_QUEUED_PER_IP = 64
+#: The most one datagram may carry: a UDP payload less the largest Send indication overhead.
+MAX_DATA = 65_507 - 64
+
+#: Error responses that need not carry MESSAGE-INTEGRITY even to an authenticated
+#: request (RFC 8489 §9.2.4: the server could not or would not check it). 437 too:
+#: coturn checks the 5-tuple before the credentials and never signs it; a forged one
+#: costs only a delayed retry.
+_UNSIGNED_ERRORS = frozenset({400, 401, 420, 437, 438})
+
+
+class TurnError(ValueError):
+    """A datagram from the server did not parse. The only error the parsers raise."""
+
+
+# --- Configuration ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TurnServer:
+    host: str
+    port: int
+    username: str
+    password: str = field(repr=False)  # Kept out of logs and tracebacks.
+
+
+def parse_turn_url(url: str) -> TurnServer:
+    """`turn://USER:PASS@HOST:PORT` (port 3478 if left out) into a TurnServer.
+
+    User and password are percent-decoded, so `%40` stands for `@` and `%3A` for `:`.
+    Raises ValueError, with a message fit for the user, on anything else.
+    """
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError as exc:
+        raise ValueError(f"not a valid TURN URL ({exc}): expected turn://USER:PASS@HOST:PORT") from None
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError("TURN URL has a bad port: expected a number 1-65535") from None
+    if parts.scheme != "turn":
+        raise ValueError(
+            f"TURN URL must start with turn:// (got {parts.scheme + ':' if parts.scheme else 'no scheme'};"
+            " TURN over TLS is not supported)"
+        )
+    if parts.path not in ("", "/") or parts.fragment or parts.query not in ("", "transport=udp"):
+        raise ValueError("TURN URL has extra parts: expected turn://USER:PASS@HOST:PORT")
+    if not parts.hostname:
+        raise ValueError("TURN URL has no host: expected turn://USER:PASS@HOST:PORT")
+    if not parts.username or not parts.password:
+        raise ValueError("TURN URL needs credentials: turn://USER:PASS@HOST:PORT")
+    if port == 0:
+        raise ValueError("TURN URL port must be 1-65535")
+    return TurnServer(
+        host=parts.hostname,
+        port=port or 3478,
+        username=unquote(parts.username),
+        password=unquote(parts.password),
+    )
+
+
+# --- Parsing what the server sends --------------------------------------------------
+
+
+def looks_like_channel_data(datagram: bytes) -> bool:
+    """The RFC 7983 demultiplexing check: first byte 64-79, and a whole header."""
+    return len(datagram) >= 4 and 64 <= datagram[0] <= 79
+
+
+def parse_channel_data_untrusted(datagram: bytes) -> tuple[int, bytes]:
+    """(channel number, data) of a ChannelData message. Raises TurnError on anything else."""
+    if not looks_like_channel_data(datagram):
+        raise TurnError("not ChannelData")
+    channel, length = CHANNEL_HEADER.unpack_from(datagram)
+    # Over UDP the padding to 4 bytes is optional (RFC 8656 §12.5): accept both.
+    extra = len(datagram) - CHANNEL_HEADER.size - length
+    if not 0 <= extra <= 3:
+        raise TurnError(f"ChannelData length {length} does not match the datagram ({len(datagram)} bytes)")
+    return channel, datagram[CHANNEL_HEADER.size : CHANNEL_HEADER.size + length]
+
+
+def parse_message_untrusted(datagram: bytes) -> _codec.Message:
+    """A STUN message (response, error or indication). Raises TurnError on anything else.
+
+    MESSAGE-INTEGRITY is not checked here: the key depends on the transaction.
+    """
+    if len(datagram) < 20 or datagram[0] >= 4 or datagram[4:8] != _codec.COOKIE.to_bytes(4, "big"):
+        raise TurnError("not a STUN message")
+    try:
+        return _codec.parse_message(datagram)
+    except (ValueError, struct.error, UnicodeDecodeError, KeyError, IndexError, TypeError) as exc:
+        raise TurnError(f"bad STUN message: {exc}") from None
+
+
+# --- Events ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Allocated:
+    """The server gave us a relayed address; peers can reach us there."""
+
+    relayed: Address
+    mapped: Address | None
+
+
+@dataclass(frozen=True)
+class AllocationFailed:
+    """allocate() did not succeed: wrong credentials, an error from the server, or no answer."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class AllocationLost:
+    """A refresh failed or went unanswered: the relayed address is gone."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Received:
+    """A peer's datagram, relayed by the server (Data indication or ChannelData)."""
+
+    peer: Address
+    data: bytes
+
+
+TurnEvent = Allocated | AllocationFailed | AllocationLost | Received
+
+
+# --- The state machine ----------------------------------------------------------------
+
+
+class TurnState(enum.Enum):
+    IDLE = "idle"
+    """No allocation; allocate() asks for one."""
+    ALLOCATING = "allocating"
+    """An Allocate request (perhaps after the 401 challenge) is waiting for its answer."""
+    ALLOCATED = "allocated"
+    """We hold a relayed address and keep it refreshed; send() relays to peers."""
+    FAILED = "failed"
+    """The allocation failed or was lost; allocate() tries again."""
+
+
+class _Kind(enum.Enum):
+    ALLOCATE = "allocate"
+    REFRESH = "refresh"
+    DELETE = "delete"  # Refresh with LIFETIME 0; nothing waits for its answer.
+    PERMISSION = "permission"
+    CHANNEL = "channel"
+
+
+@dataclass
+class _Transaction:
+    kind: _Kind
+    method: _codec.Method
+    attributes: dict
+    transaction_id: bytes
+    datagram: bytes
+    key: bytes | None
+    deadline: float
+    next_send: float
+    rto: float
+    #: The peer IP (PERMISSION) or address (CHANNEL) the request is about.
+    peer: Address | None = None
+    #: False while the send is delayed (an Allocate retried after 437).
+    sent: bool = True
+    #: The 401 challenge was answered: another 401 means the credentials are wrong.
+    challenged: bool = False
+    #: A 438 Stale Nonce was answered once; a second one fails the request.
+    stale_retried: bool = False
+    #: How often an Allocate met 437 Allocation Mismatch.
+    mismatches: int = 0
+
+
+@dataclass
+class _Permission:
+    confirmed: bool = False
+    #: Data waiting for the permission: (peer address, data).
+    queue: list[tuple[Address, bytes]] = field(default_factory=list)
+    installed_at: float = 0.0
+    last_used: float = 0.0
+    in_flight: bytes | None = None  # transaction id of a CreatePermission
+
+
+@dataclass
+class _Channel:
+    number: int
+    bound: bool = False
+    bound_at: float = 0.0
+    last_used: float = 0.0
+    in_flight: bytes | None = None  # transaction id of a ChannelBind
+
+
+class TurnClient:
+    """One allocation on one TURN server, over a UDP socket somebody else reads."""
+
+    def __init__(self, server: TurnServer, *, lifetime: int = 600, request_timeout: float = 5.0):
+        self.server = server
+        self.lifetime = lifetime
+        self.request_timeout = request_timeout
+        self.state = TurnState.IDLE
+        self.relayed: Address | None = None
+        self.mapped: Address | None = None
+        #: What we threw away, by reason: bad or unexpected datagrams from the server,
+        #: and sends we could not relay. Never raised.
+        self.dropped: Counter[str] = Counter()
+        self._events: list[TurnEvent] = []
+        self._outgoing: list[bytes] = []
+        self._transactions: dict[bytes, _Transaction] = {}
+        self._realm: str | None = None
+        self._nonce: bytes | None = None
+        self._key: bytes | None = None
+        self._refresh_at: float | None = None
+        self._permissions: dict[str, _Permission] = {}
+        self._channels: dict[Address, _Channel] = {}
+        self._channel_peers: dict[int, Address] = {}
+        #: A number stays with its peer for the whole allocation: RFC 8656 §12 forbids
+        #: rebinding it to another address soon after it lapses.
+        self._channel_numbers: dict[Address, int] = {}
+
+    # --- The caller's side ----------------------------------------------------------
+
+    def allocate(self, now: float) -> None:
+        """Ask for an allocation. Only from IDLE or FAILED; raises RuntimeError otherwise."""
+        if self.state not in (TurnState.IDLE, TurnState.FAILED):
+            raise RuntimeError(f"allocate() while {self.state.value}")
+        self._reset()
+        # The realm, nonce and key of an earlier allocation stay: the request goes out
+        # signed, and a 401 or 438 brings fresh ones. The very first goes unsigned.
+        self._set_state(TurnState.ALLOCATING)
+        self._request(_Kind.ALLOCATE, _codec.Method.ALLOCATE, self._allocate_attributes(), now)
+
+    def send(self, peer: Address, data: bytes, now: float) -> None:
+        """Relay data to peer: queued until its IP's permission is confirmed, dropped if not allocated.
+
+        Raises ValueError if peer is not an IP address literal or data is too large: our mistakes.
+        """
+        peer = _normalise(peer)
+        if len(data) > MAX_DATA:
+            raise ValueError(f"TURN data of {len(data)} bytes is larger than {MAX_DATA}")
+        if self.state != TurnState.ALLOCATED:
+            self.dropped["send while not allocated"] += 1
+            return
+        permission = self._permissions.get(peer[0])
+        if permission is None:
+            if len(self._permissions) >= MAX_PEERS:
+                self.dropped["too many peers"] += 1
+                return
+            permission = self._permissions[peer[0]] = _Permission()
+            self._create_permission(peer[0], permission, now)
+        if not permission.confirmed:
+            if len(permission.queue) >= MAX_QUEUED_PER_IP:
+                self.dropped["permission queue full"] += 1
+            else:
+                permission.queue.append((peer, data))
+            return
+        self._relay(peer, data, permission, now)
+
+    def datagram_received(self, data: bytes, now: float) -> None:
+        """A datagram from the server's address. Bad ones are counted in self.dropped."""
+        if looks_like_channel_data(data):
+            try:
+                number, payload = parse_channel_data_untrusted(data)
+            except TurnError:
+                self.dropped["malformed channel data"] += 1
+                return
+            self._channel_data(number, payload, now)
+            return
+        try:
+            message = parse_message_untrusted(data)
+        except TurnError:
+            self.dropped["malformed"] += 1
+            return
+        if message.message_class == _codec.Class.INDICATION:
+            self._indication(message, now)
+        elif message.message_class in (_codec.Class.RESPONSE, _codec.Class.ERROR):
+            self._response(message, now)
+        else:
+            self.dropped["unexpected request"] += 1
+
+    def handle_timeout(self, now: float) -> None:
+        """Retransmit, give up, and refresh whatever is due at now."""
+        for transaction in list(self._transactions.values()):
+            if self._transactions.get(transaction.transaction_id) is not transaction:
+                continue  # Settled by an earlier iteration (a failure clears everything).
+            if now >= transaction.deadline:
+                del self._transactions[transaction.transaction_id]
+                self._failed(transaction, f"no answer from {self.server.host}:{self.server.port}", now)
+            elif now >= transaction.next_send:
+                self._outgoing.append(transaction.datagram)
+                if transaction.sent:
+                    transaction.rto *= 2
+                transaction.sent = True
+                transaction.next_send = min(now + transaction.rto, transaction.deadline)
+        if self.state != TurnState.ALLOCATED:
+            return
+        if self._refresh_at is not None and now >= self._refresh_at:
+            self._refresh_at = None  # The answer sets the next one.
+            attributes = {"LIFETIME": self.lifetime}
+            self._request(_Kind.REFRESH, _codec.Method.REFRESH, attributes, now)
+        for ip, permission in list(self._permissions.items()):
+            if not permission.confirmed or permission.in_flight:
+                continue
+            if now >= permission.installed_at + PERMISSION_LIFETIME:
+                log.debug("TURN permission for %s lapsed", ip)
+                del self._permissions[ip]
+            elif (
+                now >= permission.installed_at + PERMISSION_REFRESH
+                and permission.last_used > permission.installed_at
+            ):
+                self._create_permission(ip, permission, now)
+        for peer, channel in list(self._channels.items()):
+            if not channel.bound or channel.in_flight:
+                continue
+            if now >= channel.bound_at + CHANNEL_LIFETIME:
+                log.debug("TURN channel %#x for %s lapsed", channel.number, peer)
+                self._unbind(peer)
+            elif now >= channel.bound_at + CHANNEL_REFRESH and channel.last_used > channel.bound_at:
+                self._channel_bind(peer, channel, now)
+
+    def next_timeout(self) -> float | None:
+        """When handle_timeout wants to be called next, or None if nothing is pending."""
+        times = [min(t.next_send, t.deadline) for t in self._transactions.values()]
+        if self.state == TurnState.ALLOCATED:
+            if self._refresh_at is not None:
+                times.append(self._refresh_at)
+            for permission in self._permissions.values():
+                if permission.confirmed and not permission.in_flight:
+                    used = permission.last_used > permission.installed_at
+                    times.append(permission.installed_at + (PERMISSION_REFRESH if used else PERMISSION_LIFETIME))
+            for channel in self._channels.values():
+                if channel.bound and not channel.in_flight:
+                    used = channel.last_used > channel.bound_at
+                    times.append(channel.bound_at + (CHANNEL_REFRESH if used else CHANNEL_LIFETIME))
+        return min(times, default=None)
+
+    def datagrams_to_send(self) -> list[bytes]:
+        """Everything to send to the server's address since the last call."""
+        out, self._outgoing = self._outgoing, []
+        return out
+
+    def events(self) -> list[TurnEvent]:
+        """Everything that happened since the last call."""
+        out, self._events = self._events, []
+        return out
+
+    def close(self, now: float) -> None:
+        """Release the allocation (a Refresh with LIFETIME 0, best effort) and go IDLE.
+
+        The release is retransmitted like any request while the caller keeps calling
+        handle_timeout; a caller that stops at once has still sent it once.
+        """
+        had_allocation = self._key is not None and self.state in (TurnState.ALLOCATING, TurnState.ALLOCATED)
+        self._reset()
+        self._set_state(TurnState.IDLE)
+        if had_allocation:
+            self._request(_Kind.DELETE, _codec.Method.REFRESH, {"LIFETIME": 0}, now)
+
+    # --- Requests ---------------------------------------------------------------------
+
+    def _allocate_attributes(self) -> dict:
+        return {"REQUESTED-TRANSPORT": UDP_TRANSPORT, "LIFETIME": self.lifetime}
+
+    def _request(
+        self,
+        kind: _Kind,
+        method: _codec.Method,
+        attributes: dict,
+        now: float,
+        peer: Address | None = None,
+        delay: float = 0.0,
+    ) -> _Transaction:
+        message = _codec.Message(message_method=method, message_class=_codec.Class.REQUEST)
+        message.attributes.update(attributes)
+        if self._key is not None:
+            assert self._realm is not None and self._nonce is not None
+            message.attributes["USERNAME"] = self.server.username
+            message.attributes["REALM"] = self._realm
+            message.attributes["NONCE"] = self._nonce
+            message.add_message_integrity(self._key)  # adds FINGERPRINT too
+        else:
+            message.add_fingerprint()
+        transaction = _Transaction(
+            kind=kind,
+            method=method,
+            attributes=attributes,
+            transaction_id=message.transaction_id,
+            datagram=bytes(message),
+            key=self._key,
+            deadline=now + delay + self.request_timeout,
+            next_send=now + (delay or INITIAL_RTO),
+            rto=INITIAL_RTO,
+            peer=peer,
+            sent=not delay,
+        )
+        self._transactions[transaction.transaction_id] = transaction
+        if not delay:
+            self._outgoing.append(transaction.datagram)
+        return transaction
+
+    def _again(self, old: _Transaction, now: float, delay: float = 0.0) -> _Transaction:
+        """The same request with a new transaction id and the current credentials."""
+        new = self._request(old.kind, old.method, old.attributes, now, old.peer, delay)
+        new.challenged, new.stale_retried, new.mismatches = old.challenged, old.stale_retried, old.mismatches
+        if old.kind == _Kind.PERMISSION:
+            assert old.peer is not None
+            permission = self._permissions.get(old.peer[0])
+            if permission is not None and permission.in_flight == old.transaction_id:
+                permission.in_flight = new.transaction_id
+        elif old.kind == _Kind.CHANNEL:
+            assert old.peer is not None
+            channel = self._channels.get(old.peer)
+            if channel is not None and channel.in_flight == old.transaction_id:
+                channel.in_flight = new.transaction_id
+        return new
+
+    def _create_permission(self, ip: str, permission: _Permission, now: float) -> None:
+        attributes = {"XOR-PEER-ADDRESS": (ip, 0)}  # The port is ignored (RFC 8656 §10).
+        transaction = self._request(_Kind.PERMISSION, _codec.Method.CREATE_PERMISSION, attributes, now, (ip, 0))
+        permission.in_flight = transaction.transaction_id
+
+    def _channel_bind(self, peer: Address, channel: _Channel, now: float) -> None:
+        attributes = {"CHANNEL-NUMBER": channel.number, "XOR-PEER-ADDRESS": peer}
+        transaction = self._request(_Kind.CHANNEL, _codec.Method.CHANNEL_BIND, attributes, now, peer)
+        channel.in_flight = transaction.transaction_id
+
+    # --- Answers ----------------------------------------------------------------------
+
+    def _response(self, message: _codec.Message, now: float) -> None:
+        transaction = self._transactions.get(message.transaction_id)
+        if transaction is None or message.message_method != transaction.method:
+            self.dropped["unknown transaction"] += 1
+            return
+        code = None
+        if message.message_class == _codec.Class.ERROR:
+            code = message.error_code or 0  # 0: an error without ERROR-CODE, still an error
+        # Once we sign, only answers signed with the same key count (RFC 8489 §9.2.5);
+        # a forged one is dropped and the request keeps being retransmitted.
+        if (
+            transaction.key is not None
+            and code not in _UNSIGNED_ERRORS
+            and not message.check_message_integrity(transaction.key)
+        ):
+            self.dropped["bad message integrity"] += 1
+            return
+        del self._transactions[message.transaction_id]
+        if code is None:
+            self._succeeded(transaction, message, now)
+            return
+        reason = _error_text(message)
+        # A 401 is answered once per request: to the unsigned first one, or to one
+        # signed with an earlier allocation's credentials that the server forgot.
+        if code == 401 and not transaction.challenged:
+            realm, nonce = message.attributes.get("REALM"), message.attributes.get("NONCE")
+            if not realm or not nonce:
+                self._failed(transaction, f"{reason} without a realm and nonce", now)
+                return
+            self._realm, self._nonce = realm, nonce
+            self._key = make_integrity_key(self.server.username, realm, self.server.password)
+            transaction.challenged = True
+            self._again(transaction, now)
+        elif code == 438 and not transaction.stale_retried and message.attributes.get("NONCE"):
+            # The nonce expired; the new one comes with the error (RFC 8489 §9.2.5).
+            self._nonce = message.attributes["NONCE"]
+            if message.attributes.get("REALM"):
+                self._realm = message.attributes["REALM"]
+                self._key = make_integrity_key(self.server.username, self._realm, self.server.password)
+            transaction.stale_retried = True
+            self._again(transaction, now)
+        elif code == 437 and transaction.kind == _Kind.ALLOCATE and transaction.mismatches < MISMATCH_RETRIES:
+            # The server still holds an allocation for our address: one we lost track of
+            # (delete it; unsigned, its 401 brings the credentials), or one just released,
+            # which coturn keeps for about a second (wait). Deleting once is enough.
+            if transaction.mismatches == 0:
+                self._request(_Kind.DELETE, _codec.Method.REFRESH, {"LIFETIME": 0}, now)
+            transaction.mismatches += 1
+            self._again(transaction, now, delay=MISMATCH_DELAY * transaction.mismatches)
+        elif code == 401 and transaction.kind == _Kind.ALLOCATE:
+            self._failed(transaction, f"{reason}: the server refused the username or password", now)
+        else:
+            self._failed(transaction, reason, now)
+
+    def _succeeded(self, transaction: _Transaction, message: _codec.Message, now: float) -> None:
+        kind = transaction.kind
+        if kind == _Kind.ALLOCATE:
+            relayed = message.attributes.get("XOR-RELAYED-ADDRESS")
+            lifetime = message.attributes.get("LIFETIME")
+            if relayed is None or lifetime is None:
+                self._failed(transaction, "the Allocate answer has no relayed address or lifetime", now)
+                return
+            self.relayed = (str(relayed[0]), int(relayed[1]))
+            mapped = message.attributes.get("XOR-MAPPED-ADDRESS")
+            self.mapped = (str(mapped[0]), int(mapped[1])) if mapped else None
+            self._schedule_refresh(lifetime, now)
+            self._set_state(TurnState.ALLOCATED)
+            log.info("TURN allocation %s (lifetime %d s)", self.relayed, lifetime)
+            self._events.append(Allocated(self.relayed, self.mapped))
+        elif kind == _Kind.REFRESH:
+            if self.state == TurnState.ALLOCATED:
+                self._schedule_refresh(message.attributes.get("LIFETIME", self.lifetime), now)
+        elif kind == _Kind.DELETE:
+            log.info("TURN allocation released")
+        elif kind == _Kind.PERMISSION:
+            assert transaction.peer is not None
+            permission = self._permissions.get(transaction.peer[0])
+            if permission is None or permission.in_flight != transaction.transaction_id:
+                return
+            permission.in_flight = None
+            permission.installed_at = now
+            if not permission.confirmed:
+                permission.confirmed = True
+                queued, permission.queue = permission.queue, []
+                for peer, data in queued:
+                    self._relay(peer, data, permission, now)
+        elif kind == _Kind.CHANNEL:
+            assert transaction.peer is not None
+            channel = self._channels.get(transaction.peer)
+            if channel is None or channel.in_flight != transaction.transaction_id:
+                return
+            channel.in_flight = None
+            channel.bound = True
+            channel.bound_at = now
+            # A ChannelBind also installs or refreshes the IP's permission (RFC 8656 §12).
+            permission = self._permissions.get(transaction.peer[0])
+            if permission is not None and permission.confirmed and not permission.in_flight:
+                permission.installed_at = now
+
+    def _failed(self, transaction: _Transaction, reason: str, now: float) -> None:
+        kind = transaction.kind
+        if kind == _Kind.ALLOCATE and self.state == TurnState.ALLOCATING:
+            log.info("TURN allocation failed: %s", reason)
+            self._reset()
+            self._set_state(TurnState.FAILED)
+            self._events.append(AllocationFailed(reason))
+        elif kind == _Kind.REFRESH and self.state == TurnState.ALLOCATED:
+            log.info("TURN allocation %s lost: %s", self.relayed, reason)
+            self._reset()
+            self._set_state(TurnState.FAILED)
+            self._events.append(AllocationLost(f"refresh failed: {reason}"))
+        elif kind == _Kind.DELETE:
+            log.info("TURN release failed (the allocation expires by itself): %s", reason)
+        elif kind == _Kind.PERMISSION:
+            assert transaction.peer is not None
+            permission = self._permissions.get(transaction.peer[0])
+            if permission is not None and permission.in_flight == transaction.transaction_id:
+                log.info("TURN permission for %s failed: %s", transaction.peer[0], reason)
+                self.dropped["permission failed"] += 1 + len(permission.queue)
+                del self._permissions[transaction.peer[0]]
+        elif kind == _Kind.CHANNEL:
+            assert transaction.peer is not None
+            channel = self._channels.get(transaction.peer)
+            if channel is not None and channel.in_flight == transaction.transaction_id:
+                log.info("TURN channel bind for %s failed: %s", transaction.peer, reason)
+                self.dropped["channel bind failed"] += 1
+                self._unbind(transaction.peer)
+
+    # --- Data -------------------------------------------------------------------------
+
+    def _relay(self, peer: Address, data: bytes, permission: _Permission, now: float) -> None:
+        permission.last_used = now
+        if permission.installed_at + PERMISSION_REFRESH <= now and not permission.in_flight:
+            self._create_permission(peer[0], permission, now)  # used late in its life: refresh now
+        channel = self._channels.get(peer)
+        if channel is None:
+            channel = self._new_channel(peer, now)
+        if channel is not None:
+            channel.last_used = now
+            if channel.bound:
+                self._outgoing.append(CHANNEL_HEADER.pack(channel.number, len(data)) + data)
+                if channel.bound_at + CHANNEL_REFRESH <= now and not channel.in_flight:
+                    self._channel_bind(peer, channel, now)
+                return
+        message = _codec.Message(message_method=_codec.Method.SEND, message_class=_codec.Class.INDICATION)
+        message.attributes["XOR-PEER-ADDRESS"] = peer
+        message.attributes["DATA"] = data
+        self._outgoing.append(bytes(message))
+
+    def _new_channel(self, peer: Address, now: float) -> _Channel | None:
+        number = self._channel_numbers.get(peer)
+        if number is None:
+            number = CHANNEL_FIRST + len(self._channel_numbers)
+            if number > CHANNEL_LAST or len(self._channels) >= MAX_PEERS:
+                self.dropped["no channel left"] += 1
+                return None  # Send indications work without one.
+            self._channel_numbers[peer] = number
+        elif len(self._channels) >= MAX_PEERS:
+            self.dropped["no channel left"] += 1
+            return None
+        channel = self._channels[peer] = _Channel(number)
+        self._channel_peers[number] = peer
+        self._channel_bind(peer, channel, now)
+        return channel
+
+    def _unbind(self, peer: Address) -> None:
+        channel = self._channels.pop(peer, None)
+        if channel is not None:
+            self._channel_peers.pop(channel.number, None)
+
+    def _channel_data(self, number: int, payload: bytes, now: float) -> None:
+        peer = self._channel_peers.get(number)
+        if peer is None or self.state != TurnState.ALLOCATED:
+            self.dropped["unknown channel"] += 1
+            return
+        # A bind still in flight counts: the server may have bound it and lost our answer.
+        self._channels[peer].last_used = now
+        permission = self._permissions.get(peer[0])
+        if permission is not None:
+            permission.last_used = now
+        self._events.append(Received(peer, payload))
+
+    def _indication(self, message: _codec.Message, now: float) -> None:
+        if message.message_method != _codec.Method.DATA:
+            self.dropped["unexpected indication"] += 1
+            return
+        peer, data = message.attributes.get("XOR-PEER-ADDRESS"), message.attributes.get("DATA")
+        if peer is None or data is None:
+            self.dropped["malformed"] += 1
+            return
+        peer = (str(peer[0]), int(peer[1]))
+        permission = self._permissions.get(peer[0])
+        # The server relays only from IPs we permitted; anything else is not from it.
+        if permission is None or self.state != TurnState.ALLOCATED:
+            self.dropped["data from unpermitted peer"] += 1
+            return
+        permission.last_used = now  # A peer that only talks to us keeps its permission too.
+        self._events.append(Received(peer, bytes(data)))
+
+    # --- State ------------------------------------------------------------------------
+
+    def _schedule_refresh(self, lifetime: int, now: float) -> None:
+        # Never more often than every 5 s, whatever lifetime a broken server grants.
+        self._refresh_at = now + max(lifetime - ALLOCATION_MARGIN, lifetime / 2, 5.0)
+
+    def _reset(self) -> None:
+        """Forget the allocation: its transactions, permissions, channels and queues."""
+        for permission in self._permissions.values():
+            if permission.queue:
+                self.dropped["queued data lost with the allocation"] += len(permission.queue)
+        self._transactions.clear()
+        self._permissions.clear()
+        self._channels.clear()
+        self._channel_peers.clear()
+        self._channel_numbers.clear()
+        self._refresh_at = None
+        self.relayed = self.mapped = None
+
+    def _set_state(self, new: TurnState) -> None:
+        if new != self.state:
+            log.debug("TURN %s:%d: %s -> %s", self.server.host, self.server.port, self.state.value, new.value)
+            self.state = new
+
+
+def _normalise(peer: Address) -> Address:
+    try:
+        return (str(ipaddress.ip_address(peer[0])), int(peer[1]))
+    except (ValueError, TypeError, IndexError):
+        raise ValueError(f"TURN peer must be an (IP address, port) pair, not {peer!r}") from None
+
+
+def _error_text(message: _codec.Message) -> str:
+    code, text = message.attributes.get("ERROR-CODE", (0, ""))
+    return f"{code} {text}".strip() if code else "error response without ERROR-CODE"
