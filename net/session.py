@@ -35,6 +35,7 @@ import enum
 import logging
 import os
 from collections import Counter, deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from . import noise, secure, wire
@@ -88,6 +89,12 @@ class SessionConfig:
     max_candidates: int = 8
     rekey_after: float = secure.REKEY_AFTER_SECONDS
     """The initiator runs a fresh handshake this often, for forward secrecy within a session."""
+    relay_delay: float = 2.0
+    """How long punching tries direct paths alone before relayed ones join in
+    (magic-wormhole's relay delay): a user never waits long, direct is preferred."""
+    direct_retry_interval: float = 60.0
+    """While the conversation runs over a relay, try the direct paths this often
+    (as Tailscale does) and move to one that works."""
 
 
 # --- Events -------------------------------------------------------------------
@@ -131,11 +138,34 @@ class MessageDelivered:
 Event = Connected | PathLost | Failed | Pong | MessageReceived | MessageDelivered
 
 
-def _rank(address: Address | None) -> int:
-    """Which paths are preferred: this machine, then the LAN, then the internet."""
-    if address is None:
-        return 3
-    return {"local": 0, "lan": 1}.get(network_of(address[0]), 2)
+# --- Paths ----------------------------------------------------------------------
+
+#: The rank of a relayed path: behind every direct one.
+_RELAYED = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Via:
+    """A path that leaves through something other than the chat socket.
+
+    `local` names that something for the node: a TURN allocation ("turn
+    HOST:PORT"), relayed, so kept only until a direct path works; or one of
+    the sockets opened to cross a symmetric NAT ("spray PORT"), direct.
+    `peer` is the remote address it reaches.
+    """
+
+    local: str
+    peer: Address
+    relayed: bool = True
+
+
+#: Where datagrams go: a remote address, straight from the chat socket, or a Via.
+Path = Address | Via
+
+
+def remote_address(path: Path) -> Address:
+    """The peer's address on a path, whatever it leaves through."""
+    return path.peer if isinstance(path, Via) else path
 
 
 @dataclass(slots=True)
@@ -167,20 +197,31 @@ class Session:
         self.remote_static: bytes | None = None
         self.static_public = noise.public_key(self.static_key)
         self.candidates: list[Address] = []
-        self.path: Address | None = None
+        #: The peer's relayed candidates (its TURN allocations): reaching those is relayed too.
+        self.remote_relays: set[Address] = set()
+        #: Our own relays, by the name Via.local gives them; set by the node.
+        self.relays: tuple[str, ...] = ()
+        self.path: Path | None = None
         self.rtt: float | None = None
         #: Datagrams dropped, by reason. Bad input never raises; it is counted here.
         self.dropped: Counter[str] = Counter()
 
-        self._out: list[tuple[bytes, Address]] = []
+        self._out: list[tuple[bytes, Path]] = []
         self._events: list[Event] = []
 
         # Probing.
-        self._probes: dict[bytes, tuple[Address, float]] = {}
+        self._probes: dict[bytes, tuple[Path, float]] = {}
         self._pings: set[bytes] = set()
         self._probe_deadline = 0.0
         self._next_probe_at = 0.0
         self._probe_gap = self.config.probe_interval
+        #: When relayed paths join the punching, and whether they have yet.
+        self._relay_at = 0.0
+        self._relay_now = False
+        self._relaying = False
+        #: While on a relayed path: when to try the direct ones again.
+        self._direct_retry_at = 0.0
+        self._last_call_me = float("-inf")
         #: When we last sent something that wants an answer (a probe, data): acks
         #: do not count, or answering the peer would silence our own keepalives.
         self._last_request = 0.0
@@ -202,7 +243,7 @@ class Session:
         self._last_init_counter = 0
         self._last_response: tuple[bytes, bytes] | None = None
         #: An initiation that came before the peer's key did (its answer is on the way).
-        self._early_initiation: tuple[bytes, Address] | None = None
+        self._early_initiation: tuple[bytes, Path] | None = None
 
         # Sending.
         self._next_seq = 0
@@ -218,7 +259,7 @@ class Session:
 
         # Receiving.
         #: Sequence numbers that arrived and are not acknowledged yet, by where they came from.
-        self._to_ack: dict[Address, list[int]] = {}
+        self._to_ack: dict[Path, list[int]] = {}
         self._expected_seq = 0
         self._reorder: dict[int, wire.Data] = {}
         self._assembly: list[bytes] = []
@@ -227,7 +268,7 @@ class Session:
 
     # --- What the driver collects ---------------------------------------------
 
-    def datagrams_to_send(self) -> list[tuple[bytes, Address]]:
+    def datagrams_to_send(self) -> list[tuple[bytes, Path]]:
         """What to send now. Acks wait for this: a burst of data gets one ack."""
         self._flush_acks()
         out, self._out = self._out, []
@@ -240,7 +281,10 @@ class Session:
     def next_timeout(self) -> float | None:
         """When handle_timeout wants to be called next, or None if never."""
         if self.state == State.PROBING:
-            return min(self._next_probe_at, self._probe_deadline)
+            times = [self._next_probe_at, self._probe_deadline]
+            if not self._relaying and self._relay_paths_exist():
+                times.append(self._relay_at)
+            return min(times)
         times = []
         if self._initiation is not None:
             times.append(self._init_resend_at)
@@ -254,12 +298,21 @@ class Session:
             times.extend(f.resend_at for f in self._in_flight.values())
             if self._rekey_due_at() is not None:
                 times.append(self._rekey_due_at())
+            if self.relayed:
+                times.append(self._direct_retry_at)
+                if self._next_probe_at < self._probe_deadline:
+                    times.append(self._next_probe_at)
         return min(times, default=None)
 
     @property
     def unacknowledged(self) -> int:
         """Messages handed to send_message that the peer has not acknowledged yet."""
         return len(self._unacknowledged)
+
+    @property
+    def relayed(self) -> bool:
+        """Whether the open path (if any) goes through a relay, ours or the peer's."""
+        return self.path is not None and self._rank(self.path) == _RELAYED
 
     @property
     def secure(self) -> bool:
@@ -269,15 +322,30 @@ class Session:
     # --- What the application does ----------------------------------------------
 
     def start(
-        self, remote_tag: bytes, candidates: list[Address], now: float, remote_static: bytes | None = None
+        self,
+        remote_tag: bytes,
+        candidates: list[Address],
+        now: float,
+        remote_static: bytes | None = None,
+        *,
+        remote_relays: Sequence[Address] = (),
+        relay_now: bool = False,
     ) -> None:
-        """The peer's tag, addresses and key arrived through signalling: punch toward them."""
+        """The peer's tag, addresses and key arrived through signalling: punch toward them.
+
+        remote_relays: those of the candidates that are the peer's relays.
+        relay_now: the NAT types say no direct path will work; relay at once.
+        """
         if self.remote_tag is not None and remote_tag != self.remote_tag:
             self._peer_restarted()
         self.remote_tag = remote_tag
         if remote_static is not None:
             self.remote_static = remote_static
-        self._add_candidates(candidates)
+        # Kept, not replaced: a relay address the peer no longer has stays a relay's
+        # (never to be mistaken for the peer's own, nor relayed to).
+        self.remote_relays |= set(remote_relays)
+        self._relay_now = relay_now
+        self._add_candidates([*candidates, *remote_relays])
         if self._early_initiation is not None and self.remote_static is not None:
             message, source = self._early_initiation
             self._early_initiation = None
@@ -293,6 +361,28 @@ class Session:
             # that punches our NAT toward it again, and tests our own path.
             for candidate in self.candidates:
                 self._send_probe(candidate, now)
+
+    def set_relays(self, relays: tuple[str, ...], now: float) -> None:
+        """Our relays changed (an allocation came or went): punch through the new ones."""
+        added = [r for r in relays if r not in self.relays]
+        self.relays = tuple(relays)
+        if self.state == State.PROBING and self._relaying:
+            for path in self._relay_paths():
+                if isinstance(path, Via) and path.local in added:
+                    self._send_probe(path, now)
+        elif (
+            isinstance(self.path, Via) and self.path.relayed and self.path.local not in relays
+            and self.state == State.CONNECTED
+        ):
+            # The relay is gone, and the path with it: find another at once.
+            self._lose_path(now)
+
+    def probe(self, path: Path, now: float) -> None:
+        """Probe one more path of the node's choosing (spraying across a symmetric
+        NAT); if it answers, it is taken as any probed path is."""
+        if self.remote_tag is None or self.state == State.IDLE:
+            return
+        self._send_probe(path, now, expect_answer=False)
 
     def ping(self, now: float) -> bytes | None:
         """Probe the open path now; a Pong with the returned id follows if it answers."""
@@ -322,14 +412,14 @@ class Session:
 
     # --- What the network does -----------------------------------------------------
 
-    def datagram_received(self, packet: wire.Packet, source: Address, now: float) -> None:
+    def datagram_received(self, packet: wire.Packet, source: Path, now: float) -> None:
         if packet.to_tag != self.local_tag:
             self.dropped["wrong tag"] += 1
             return
         if self.remote_tag is None and isinstance(packet, wire.Probe):
             # The peer knows our tag, so it saw our offer or answer: it may
             # punch before its own answer reaches us. Learn its tag from it.
-            self.start(packet.from_tag, [source], now)
+            self.start(packet.from_tag, [remote_address(source)], now)
         if packet.from_tag != self.remote_tag:
             self.dropped["stale tag"] += 1
             return
@@ -353,7 +443,11 @@ class Session:
             self._send_initiation(now)
         if self.state == State.PROBING:
             if now >= self._probe_deadline:
-                self._fail(f"no answer from the peer at any of {len(self.candidates)} candidate address(es)")
+                tried = "direct or relayed" if self._relay_paths_exist() else "direct"
+                self._fail(f"no answer from the peer on any {tried} path ({len(self.candidates)} candidate address(es))")
+            elif not self._relaying and now >= self._relay_at and self._relay_paths_exist():
+                self._relaying = True
+                self._probe_round(now)
             elif now >= self._next_probe_at:
                 self._probe_round(now)
         elif self.state == State.HANDSHAKE:
@@ -366,10 +460,7 @@ class Session:
             assert self.path is not None and self._keys is not None
             since = self._unanswered_since
             if since is not None and now >= since + self.config.path_timeout:
-                lost = self.path
-                self._events.append(PathLost(lost))
-                self._add_candidates([lost])
-                self._begin_probing(now)
+                self._lose_path(now)
                 return
             expired = [f for f in self._in_flight.values() if f.resend_at <= now]
             if expired:
@@ -385,6 +476,15 @@ class Session:
             due = self._rekey_due_at()
             if due is not None and now >= due:
                 self._initiate(now)
+            if self.relayed and now >= self._direct_retry_at:
+                self._try_direct(now)
+            elif self.relayed and self._next_probe_at <= now < self._probe_deadline:
+                # The relay answered first; the punch goes on until its deadline,
+                # and the conversation moves if a direct path answers.
+                for path in self._direct_paths():
+                    self._send_probe(path, now, expect_answer=False)
+                self._next_probe_at = now + self._probe_gap
+                self._probe_gap = min(self._probe_gap * 2, self.config.probe_interval_max)
 
     # --- Internals -----------------------------------------------------------------
 
@@ -404,6 +504,33 @@ class Session:
                 self.candidates.append(candidate)
         del self.candidates[: max(0, len(self.candidates) - self.config.max_candidates)]
 
+    def _rank(self, path: Path | None) -> int:
+        """Which paths are preferred: this machine, then the LAN, then the internet, then relays."""
+        if path is None:
+            return _RELAYED + 1
+        if isinstance(path, Via) and path.relayed or path in self.remote_relays:
+            return _RELAYED
+        return {"local": 0, "lan": 1}.get(network_of(remote_address(path)[0]), 2)
+
+    def _direct_paths(self) -> list[Path]:
+        return [c for c in self.candidates if c not in self.remote_relays]
+
+    def _relay_paths(self) -> list[Path]:
+        """Straight to the peer's relays, and through ours to the peer's public addresses.
+
+        Not through ours to a private address (it cannot be the peer's from
+        there), nor to the peer's relay (reaching that straight works wherever
+        relay-to-relay would): a relay that fails to send, to an address it
+        cannot route or a port nobody listens on, may drop our whole
+        allocation (coturn does).
+        """
+        theirs: list[Path] = [c for c in self.candidates if c in self.remote_relays]
+        public = [c for c in self.candidates if network_of(c[0]) == "internet" and c not in self.remote_relays]
+        return theirs + [Via(local, c) for local in self.relays for c in public]
+
+    def _relay_paths_exist(self) -> bool:
+        return bool(self.relays or self.remote_relays)
+
     def _begin_probing(self, now: float) -> None:
         if not self.candidates or self.remote_tag is None:
             return
@@ -412,13 +539,33 @@ class Session:
         self._probe_deadline = now + self.config.punch_timeout
         self._next_probe_at = now
         self._probe_gap = self.config.probe_interval
+        self._relay_at = now if self._relay_now else now + self.config.relay_delay
+        self._relaying = self._relay_now
         self._probe_round(now)
 
     def _probe_round(self, now: float) -> None:
-        for candidate in self.candidates:
-            self._send_probe(candidate, now)
+        paths = self._direct_paths() + (self._relay_paths() if self._relaying else [])
+        for path in paths:
+            self._send_probe(path, now)
         self._next_probe_at = now + self._probe_gap
         self._probe_gap = min(self._probe_gap * 2, self.config.probe_interval_max)
+
+    def _lose_path(self, now: float) -> None:
+        assert self.path is not None
+        lost = self.path
+        self._events.append(PathLost(remote_address(lost)))
+        self._add_candidates([remote_address(lost)])
+        self._begin_probing(now)
+
+    def _try_direct(self, now: float) -> None:
+        """On a relayed path: probe the direct ones, and ask the peer to do the same
+        now, so both NATs open toward each other at once."""
+        assert self.remote_tag is not None and self.path is not None
+        self._direct_retry_at = now + self.config.direct_retry_interval
+        self._last_call_me = now
+        for path in self._direct_paths():
+            self._send_probe(path, now, expect_answer=False)
+        self._send(wire.CallMe(self.remote_tag, self.local_tag), self.path)
 
     def _next_suspect_probe(self) -> float:
         assert self._unanswered_since is not None
@@ -429,7 +576,7 @@ class Session:
         if self.state == State.CONNECTED and self._unanswered_since is None:
             self._unanswered_since = now
 
-    def _send_probe(self, address: Address, now: float) -> bytes:
+    def _send_probe(self, address: Path, now: float, *, expect_answer: bool = True) -> bytes:
         assert self.remote_tag is not None
         if len(self._probes) >= 64:
             # Forget probes too old to be answered (lost ones, in any state), so the
@@ -440,11 +587,13 @@ class Session:
         txid = os.urandom(8)
         self._probes[txid] = (address, now)
         self._send(wire.Probe(self.remote_tag, self.local_tag, txid), address)
-        self._last_probe = now
-        self._expect_answer(now)
+        if expect_answer:
+            # Not for a try of a path we are not on: its silence says nothing of ours.
+            self._last_probe = now
+            self._expect_answer(now)
         return txid
 
-    def _send(self, packet: wire.Inner, address: Address, *, cleartext: bool = False) -> None:
+    def _send(self, packet: wire.Inner, address: Path, *, cleartext: bool = False) -> None:
         """Send an inner packet: encrypted once we have keys. Only probes go in the clear."""
         if self._keys is not None and not cleartext:
             outer: wire.Packet = self._keys.seal(packet.to_tag, packet.from_tag, packet)
@@ -453,7 +602,7 @@ class Session:
             outer = packet
         self._out.append((wire.encode(outer), address))
 
-    def _inner_received(self, packet: wire.Inner, source: Address, now: float, *, authenticated: bool) -> None:
+    def _inner_received(self, packet: wire.Inner, source: Path, now: float, *, authenticated: bool) -> None:
         if (authenticated or not self.secure) and (self.state != State.CONNECTED or source == self.path):
             # Only what arrives on the path proves the path alive: if the peer's
             # NAT remapped it, our data to the old address goes nowhere.
@@ -466,9 +615,20 @@ class Session:
                 # Once there are keys, only the peer (authenticated) may add an address
                 # or restart probing: a stranger who saw the tags must not steer us.
                 if self.state not in (State.CONNECTED, State.HANDSHAKE) and (authenticated or not self.secure):
-                    self._add_candidates([source])
+                    self._add_candidates([remote_address(source)])
                     if self.state != State.PROBING:
                         self._begin_probing(now)
+                    if isinstance(source, Via) or self._rank(source) == _RELAYED:
+                        # A path we would not have probed by ourselves (one of the
+                        # node's spraying sockets), or the peer on a relay already:
+                        # probe it back now, and take it if it answers.
+                        self._relaying = self._relaying or self._rank(source) == _RELAYED
+                        self._send_probe(source, now)
+                elif authenticated and self.state == State.CONNECTED and self._rank(source) < self._rank(self.path):
+                    # The peer found a better path to us: probe back along it, and move
+                    # once our probe comes back (the upgrade from a relay).
+                    self._add_candidates([remote_address(source)])
+                    self._send_probe(source, now, expect_answer=False)
             case wire.ProbeAck(txid=txid):
                 probe = self._probes.pop(txid, None)
                 if probe is None:
@@ -478,11 +638,14 @@ class Session:
                 if txid in self._pings:
                     self._pings.discard(txid)
                     self._events.append(Pong(txid, now - probe[1]))
-                if self.state in (State.CONNECTED, State.HANDSHAKE) and _rank(source) < _rank(self.path):
-                    # A LAN pair is preferred: both ways work there too, so move.
+                if self.state in (State.CONNECTED, State.HANDSHAKE) and self._rank(source) < self._rank(self.path):
+                    # A LAN pair over an internet one, a direct one over a relay: both
+                    # ways work there too, so move. Reliability is above the path:
+                    # what was in flight on the old one is acknowledged or sent again.
                     self.path = source
+                    self._unanswered_since = None
                     if self.state == State.CONNECTED:
-                        self._events.append(Connected(source, now - probe[1]))
+                        self._events.append(Connected(remote_address(source), now - probe[1]))
                 self._path_works(source, now)
             case wire.Data():
                 # The peer sends data only once its own probe came back: this path works.
@@ -491,8 +654,15 @@ class Session:
             case wire.Ack(seqs=seqs, cumulative=cumulative):
                 self._path_works(source, now)
                 self._ack_received(seqs, cumulative, now)
+            case wire.CallMe():
+                # Only inside a Transport (parsing refuses it in the clear), so it is the peer's.
+                # At most once a second, however often it asks.
+                if self.state == State.CONNECTED and now - self._last_call_me >= 1.0:
+                    self._last_call_me = now
+                    for path in self._direct_paths():
+                        self._send_probe(path, now, expect_answer=False)
 
-    def _path_works(self, source: Address, now: float) -> None:
+    def _path_works(self, source: Path, now: float) -> None:
         if self.state in (State.CONNECTED, State.HANDSHAKE):
             return
         self.path = source
@@ -508,7 +678,8 @@ class Session:
     def _connected(self, now: float) -> None:
         assert self.path is not None
         self._set_state(State.CONNECTED)
-        self._events.append(Connected(self.path, self.rtt if self.rtt is not None else 0.0))
+        self._direct_retry_at = now + self.config.direct_retry_interval
+        self._events.append(Connected(remote_address(self.path), self.rtt if self.rtt is not None else 0.0))
         # Whatever was in flight on the old path goes again on this one.
         for fragment in self._in_flight.values():
             fragment.resend_at = now
@@ -554,7 +725,7 @@ class Session:
         self._init_resend_at = now + min(backoff, self.config.rto_max)
         self._init_tries += 1
 
-    def _initiation_received(self, message: bytes, source: Address, now: float) -> None:
+    def _initiation_received(self, message: bytes, source: Path, now: float) -> None:
         assert self.remote_tag is not None
         if self.remote_static is None:
             # Its offer or answer is still on the way: keep it rather than make the
@@ -589,7 +760,7 @@ class Session:
         elif self.state == State.PROBING:
             self._probe_round(now)  # Encrypted now; the initiator's answers open the path.
 
-    def _response_received(self, message: bytes, source: Address, now: float) -> None:
+    def _response_received(self, message: bytes, source: Path, now: float) -> None:
         if self._initiation is None:
             self.dropped["unexpected handshake"] += 1
             return
@@ -745,7 +916,7 @@ class Session:
                 fragment.later_acks = 0
                 self._transmit(fragment, now)
 
-    def _data_received(self, packet: wire.Data, source: Address, now: float) -> None:
+    def _data_received(self, packet: wire.Data, source: Path, now: float) -> None:
         seq = packet.seq
         if seq >= self._expected_seq + self.config.receive_window:
             self.dropped["beyond window"] += 1

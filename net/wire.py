@@ -50,6 +50,9 @@ class Kind(enum.IntEnum):
     """Noise IK message 2, from the responder."""
     TRANSPORT = 7
     """An encrypted inner packet."""
+    CALL_ME = 8
+    """Probe my direct addresses now, as I probe yours: sent over a relayed path
+    so both sides punch at once (Tailscale's "call me maybe"). Only encrypted."""
 
 
 # Header: magic u8 | version u8 | kind u8
@@ -123,6 +126,12 @@ class Ack:
 
 
 @dataclass(frozen=True, slots=True)
+class CallMe:
+    to_tag: bytes
+    from_tag: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class HandshakeInit:
     to_tag: bytes
     from_tag: bytes
@@ -152,7 +161,7 @@ class Transport:
 
 Packet = Probe | ProbeAck | Data | Ack | HandshakeInit | HandshakeResp | Transport
 #: What travels inside a Transport.
-Inner = Probe | ProbeAck | Data | Ack
+Inner = Probe | ProbeAck | Data | Ack | CallMe
 
 
 def is_ours(datagram: bytes) -> bool:
@@ -199,6 +208,8 @@ def encode_inner(packet: Inner) -> bytes:
             if len(seqs) > MAX_ACK_SEQS:
                 raise ValueError(f"an ack of {len(seqs)} sequence numbers")
             return bytes([Kind.ACK]) + _ACK.pack(cumulative, len(seqs)) + b"".join(_SEQ.pack(s) for s in seqs)
+        case CallMe():
+            return bytes([Kind.CALL_ME])
     raise ValueError(f"not an inner packet: {packet!r}")
 
 
@@ -230,7 +241,7 @@ def parse_untrusted(datagram: bytes) -> Packet:
             raise WireError("transport datagram too short")
         key_id, counter = _TRANSPORT.unpack_from(body)
         return Transport(to_tag, from_tag, key_id, counter, body[_TRANSPORT.size :])
-    if kind in (Kind.DATA, Kind.ACK):
+    if kind in (Kind.DATA, Kind.ACK, Kind.CALL_ME):
         raise WireError("cleartext data", "cleartext data")
     raise WireError(f"unknown kind {kind}")
 
@@ -264,4 +275,8 @@ def parse_inner_untrusted(to_tag: bytes, from_tag: bytes, plaintext: bytes) -> I
             raise WireError("ack of the wrong length")
         seqs = tuple(s for (s,) in _SEQ.iter_unpack(body[_ACK.size :]))
         return Ack(to_tag, from_tag, seqs, cumulative)
+    if kind == Kind.CALL_ME:
+        if body:
+            raise WireError("call-me of the wrong length")
+        return CallMe(to_tag, from_tag)
     raise WireError(f"unknown inner kind {kind}")

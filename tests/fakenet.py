@@ -20,6 +20,9 @@ from p2ptui.net import wire
 
 A_ADDR = ("192.0.2.1", 1111)
 B_ADDR = ("192.0.2.2", 2222)
+#: A's allocation on a TURN server: what A sends through it leaves from here.
+RELAY = "turn 198.51.100.1:3478"
+A_RELAYED = ("198.51.100.1", 50000)
 
 
 @dataclass
@@ -34,6 +37,8 @@ class Link:
     #: Which way datagrams may flow; set False to cut a direction.
     a_to_b: bool = True
     b_to_a: bool = True
+    #: Whether A's TURN relay (RELAY, A_RELAYED) forwards; only A has one.
+    relay_up: bool = True
     #: Where each side's datagrams appear to come from (a NAT may remap them).
     sources: dict[str, tuple[str, int]] = field(default_factory=lambda: {"a": A_ADDR, "b": B_ADDR})
     #: (receiver, decrypted packet) -> lose it?
@@ -72,11 +77,17 @@ class Link:
         config = config or sess.SessionConfig()
         return cls(sess.Session(config=config), sess.Session(config=config), **kwargs)
 
-    def introduce(self) -> None:
-        """What signalling does: each side learns the other's tag and address."""
+    def introduce(self, *, relay: bool = False, relay_now: bool = False) -> None:
+        """What signalling does: each side learns the other's tag and address.
+
+        relay: A has an allocation on a TURN server, and says so in its offer.
+        """
+        if relay:
+            self.a.set_relays((RELAY,), self.now)
+        relays = [A_RELAYED] if relay else []
         # B got A's offer: B punches. Then A gets B's answer.
-        self.b.start(self.a.local_tag, [A_ADDR], self.now, self.a.static_public)
-        self.a.start(self.b.local_tag, [B_ADDR], self.now, self.b.static_public)
+        self.b.start(self.a.local_tag, [A_ADDR], self.now, self.a.static_public, remote_relays=relays, relay_now=relay_now)
+        self.a.start(self.b.local_tag, [B_ADDR], self.now, self.b.static_public, relay_now=relay_now)
         self._collect()
 
     def _collect(self) -> None:
@@ -86,7 +97,15 @@ class Link:
         ):
             for data, destination in source.datagrams_to_send():
                 self.sent[name].append(data)
-                if not open_() or self._rng.random() < self.loss:
+                relayed = isinstance(destination, sess.Via) or destination == A_RELAYED
+                if relayed:
+                    # Through A's relay: from A it leaves from A_RELAYED; to A it comes
+                    # from the Via naming whoever sent it to A_RELAYED.
+                    if isinstance(destination, sess.Via):
+                        source_addr, destination = A_RELAYED, destination.peer
+                    else:
+                        source_addr, destination = sess.Via(RELAY, source_addr), A_ADDR
+                if not (self.relay_up if relayed else open_()) or self._rng.random() < self.loss:
                     continue
                 copies = 2 if self._rng.random() < self.duplicate else 1
                 for _ in range(copies):

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 from p2ptui.net import session as sess
 from p2ptui.net import wire
 
-from .fakenet import A_ADDR, B_ADDR, Link
+from .fakenet import A_ADDR, A_RELAYED, B_ADDR, RELAY, Link
 
 
 def test_both_sides_connect_after_introduction():
@@ -316,3 +316,117 @@ def test_a_lost_fragment_is_resent_when_later_ones_are_acknowledged_not_after_it
     started = link.now
     link.run(until=started + 0.05)  # far less than the 200 ms minimum timeout
     assert lost and link.received("b") == [f"message {n}" for n in range(6)]
+
+
+# --- Relayed paths ----------------------------------------------------------------
+
+
+def _connected_at(link, side):
+    return [e for e in link.events[side] if isinstance(e, sess.Connected)]
+
+
+def test_with_no_direct_path_the_relay_takes_over_after_the_relay_delay():
+    link = Link.pair(a_to_b=False, b_to_a=False)
+    link.introduce(relay=True)
+    link.a.send_message(b"relay001", "over the relay", link.now)
+    link.run(until=1.9)
+    # Direct is tried alone first: nothing has gone through the relay yet.
+    assert link.a.state == sess.State.PROBING
+    assert link.received("b") == []
+    link.run(until=3.0)
+    assert link.a.state == link.b.state == sess.State.CONNECTED
+    assert link.a.path == sess.Via(RELAY, B_ADDR) and link.a.relayed
+    assert link.b.path == A_RELAYED and link.b.relayed  # B talks straight to A's relay
+    assert link.received("b") == ["over the relay"]
+    assert link.delivered("a") == [b"relay001"]
+
+
+def test_when_the_nat_types_rule_out_direct_the_relay_is_used_at_once():
+    link = Link.pair(a_to_b=False, b_to_a=False)
+    link.introduce(relay=True, relay_now=True)
+    link.run(until=0.5)
+    assert link.a.state == link.b.state == sess.State.CONNECTED
+    assert link.a.relayed and link.b.relayed
+
+
+def test_a_working_direct_path_never_touches_the_relay():
+    link = Link.pair()
+    link.introduce(relay=True)
+    link.run(until=5.0)
+    assert link.a.path == B_ADDR and link.b.path == A_ADDR
+    assert not link.a.relayed and not link.b.relayed
+    assert not any(isinstance(p, sess.Via) for p, _ in link.a._probes.values())
+
+
+def test_a_relayed_conversation_moves_to_a_direct_path_when_one_opens_losing_nothing():
+    config = sess.SessionConfig(direct_retry_interval=5.0)
+    link = Link.pair(config, a_to_b=False, b_to_a=False)
+    link.introduce(relay=True)
+    link.run(until=3.0)
+    assert link.a.relayed and link.b.relayed
+    sent = []
+    for i in range(40):  # Messages in flight all through the move.
+        link.a.send_message(f"move{i:04d}".encode(), f"a{i}", link.now)
+        link.b.send_message(f"back{i:04d}".encode(), f"b{i}", link.now)
+        sent.append(i)
+        if i == 10:
+            link.a_to_b = link.b_to_a = True  # The NATs now let direct traffic through.
+        link.run(until=link.now + 0.25)
+    link.run(until=link.now + 6.0)
+    assert link.a.path == B_ADDR and link.b.path == A_ADDR
+    assert not link.a.relayed and not link.b.relayed
+    assert link.received("b") == [f"a{i}" for i in sent]  # all, once, in order
+    assert link.received("a") == [f"b{i}" for i in sent]
+    assert link.a.unacknowledged == link.b.unacknowledged == 0
+    # The move was announced: a Connected for the direct path after the relayed one.
+    assert _connected_at(link, "a")[-1].remote == B_ADDR
+
+
+def test_the_upgrade_asks_the_peer_to_punch_at_the_same_time():
+    config = sess.SessionConfig(direct_retry_interval=5.0)
+    link = Link.pair(config, a_to_b=False, b_to_a=False)
+    link.introduce(relay=True)
+    link.run(until=3.0)
+    seen = []
+    link.drop_inner = lambda side, packet: seen.append((side, type(packet).__name__)) and False
+    link.run(until=9.0)
+    # Each side asked the other (over the relay) to probe its direct addresses.
+    assert ("b", "CallMe") in seen and ("a", "CallMe") in seen
+
+
+def test_losing_the_relay_loses_the_path_at_once():
+    link = Link.pair(a_to_b=False, b_to_a=False)
+    link.introduce(relay=True)
+    link.run(until=3.0)
+    assert link.a.relayed
+    link.a.set_relays((), link.now)
+    assert link.a.state == sess.State.PROBING
+    assert any(isinstance(e, sess.PathLost) for e in link.a.events())
+
+
+def test_a_dead_relay_is_noticed_and_the_path_comes_back_with_it():
+    link = Link.pair(a_to_b=False, b_to_a=False)
+    link.introduce(relay=True)
+    link.run(until=3.0)
+    link.relay_up = False
+    link.a.send_message(b"dead0001", "into a dead relay", link.now)
+    link.run(until=link.now + 6.0)
+    assert any(isinstance(e, sess.PathLost) for e in link.events["a"])
+    link.relay_up = True
+    link.a.start(link.b.local_tag, [B_ADDR], link.now, link.b.static_public)  # signalling again
+    link.b.start(link.a.local_tag, [A_ADDR], link.now, link.a.static_public, remote_relays=[A_RELAYED])
+    link.run(until=link.now + 4.0)
+    assert link.a.state == sess.State.CONNECTED and link.a.relayed
+    assert link.received("b") == ["into a dead relay"]
+
+
+def test_when_the_relay_answers_first_the_punch_goes_on_and_wins():
+    # relay_now (the NAT types said direct was unlikely), yet a direct path opens a
+    # second later: long before the first periodic retry (60 s), it is found.
+    link = Link.pair(a_to_b=False, b_to_a=False)
+    link.introduce(relay=True, relay_now=True)
+    link.run(until=0.5)
+    assert link.a.relayed and link.b.relayed
+    link.a_to_b = link.b_to_a = True
+    link.run(until=5.0)
+    assert link.a.path == B_ADDR and link.b.path == A_ADDR

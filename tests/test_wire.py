@@ -21,6 +21,7 @@ INNER = [
     wire.Data(TAG_A, TAG_B, 2**32 - 1, b"msgid123", False, b"x" * wire.MAX_FRAGMENT),
     wire.Ack(TAG_A, TAG_B, (42,), 40),
     wire.Ack(TAG_A, TAG_B, tuple(range(wire.MAX_ACK_SEQS)), 2**32 - 1),
+    wire.CallMe(TAG_A, TAG_B),
 ]
 
 
@@ -45,6 +46,11 @@ def test_data_and_acks_never_travel_in_the_clear():
     cleartext = bytes([wire.MAGIC, wire.VERSION, wire.Kind.DATA]) + TAG_A + TAG_B + wire.encode_inner(INNER[1])[1:]
     with pytest.raises(wire.WireError, match="cleartext"):
         wire.parse_untrusted(cleartext)
+    # Nor does a call-me: in the clear, anyone who saw the tags could make us probe.
+    with pytest.raises(ValueError):
+        wire.encode(wire.CallMe(TAG_A, TAG_B))
+    with pytest.raises(wire.WireError, match="cleartext"):
+        wire.parse_untrusted(bytes([wire.MAGIC, wire.VERSION, wire.Kind.CALL_ME]) + TAG_A + TAG_B)
 
 
 @pytest.mark.parametrize(
