@@ -31,6 +31,8 @@ OFFER = sign(Offer(
     tag="11" * 8,
     candidates=(("203.0.113.5", 40000), ("10.0.0.2", 40000)),
     expires=1_900_000_000.0,
+    relays=(("198.51.100.1", 50000),),
+    nat="symmetric",
 ), IDENTITY)
 ANSWER = sign(
     Answer("0" * 32, "bob", KEY, "alice", "198.51.100.7", 41000, "22" * 8, (("::1", 5),), 1_900_000_000.0),
@@ -48,7 +50,10 @@ def test_offer_answer_presence_round_trip():
 def test_signatures_cover_every_field_and_the_kind():
     assert signature_valid(OFFER) and signature_valid(ANSWER)
     assert OFFER.nonce != sign(OFFER, IDENTITY).nonce  # a fresh nonce each time
-    for field, value in [("port", 1), ("candidates", (("203.0.113.66", 1),)), ("expires", 2e9), ("nonce", "0" * 32)]:
+    for field, value in [
+        ("port", 1), ("candidates", (("203.0.113.66", 1),)), ("expires", 2e9), ("nonce", "0" * 32),
+        ("relays", (("203.0.113.66", 1),)), ("nat", "open"),
+    ]:
         assert not signature_valid(replace(OFFER, **{field: value}))
     other = Identity.generate()
     assert not signature_valid(replace(OFFER, sender_key=other.public_key))
@@ -75,12 +80,23 @@ def test_signatures_cover_every_field_and_the_kind():
         {"candidates": "1.2.3.4:5"},
         {"expires": "soon"},
         {"expires": float("nan")},
+        {"relays": ["1.2.3.4:5"] * 9},
+        {"relays": "1.2.3.4:5"},
+        {"nat": "friendly"},
+        {"nat": 3},
     ],
 )
 def test_malformed_offers_raise_signalling_data_error(change):
     data = {**OFFER.to_dict(), **change}
     with pytest.raises(SignallingDataError):
         Offer.from_dict_untrusted(data)
+
+
+def test_offers_from_before_relays_still_parse():
+    data = OFFER.to_dict()
+    del data["relays"], data["nat"]
+    offer = Offer.from_dict_untrusted(data)
+    assert offer.relays == () and offer.nat == "unknown"
 
 
 @pytest.mark.parametrize("data", [None, [], "offer", 7])

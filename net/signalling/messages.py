@@ -111,16 +111,28 @@ def parse_address_untrusted(text: object) -> Address:
     return _ip(host, "address"), _port(int(port), "address")
 
 
-def _candidates(data: dict[str, Any]) -> tuple[Address, ...]:
-    value = data.get("candidates")
+def _candidates(data: dict[str, Any], key: str = "candidates", *, optional: bool = False) -> tuple[Address, ...]:
+    value = data.get(key, [] if optional else None)
     if not isinstance(value, list) or len(value) > MAX_CANDIDATES:
-        raise SignallingDataError("field 'candidates' missing or too long")
+        raise SignallingDataError(f"field {key!r} missing or too long")
     return tuple(parse_address_untrusted(item) for item in value)
+
+
+#: What a sender may say of its NAT (p2ptui.net.nat.NatType values).
+NAT_TYPES = frozenset({"unknown", "open", "cone", "symmetric", "single"})
+
+
+def _nat(data: dict[str, Any]) -> str:
+    value = data.get("nat", "unknown")
+    if value not in NAT_TYPES:
+        raise SignallingDataError("field 'nat' is not a NAT type")
+    return value
 
 
 def _to_dict(record: Offer | Answer) -> dict[str, Any]:
     data = asdict(record)
     data["candidates"] = [format_address(c) for c in record.candidates]
+    data["relays"] = [format_address(c) for c in record.relays]
     return data
 
 
@@ -144,6 +156,10 @@ class Offer:
     """Every address of the sender worth probing, best first."""
     expires: float
     """Unix time after which the offer is void."""
+    relays: tuple[Address, ...] = ()
+    """The sender's relayed addresses (its TURN allocations): reachable, but relayed."""
+    nat: str = "unknown"
+    """The sender's NAT type, so the receiver knows at once whether direct can work."""
     nonce: str = ""
     signature: str = ""
 
@@ -166,6 +182,8 @@ class Offer:
             tag=_hex(data, "tag", TAG_SIZE * 2),
             candidates=_candidates(data),
             expires=_time(data.get("expires"), "expires"),
+            relays=_candidates(data, "relays", optional=True),
+            nat=_nat(data),
             nonce=_hex(data, "nonce", NONCE_HEX_LENGTH),
             signature=_hex(data, "signature", SIGNATURE_HEX_LENGTH),
         )
@@ -184,6 +202,8 @@ class Answer:
     tag: str
     candidates: tuple[Address, ...]
     expires: float = 0.0
+    relays: tuple[Address, ...] = ()
+    nat: str = "unknown"
     nonce: str = ""
     signature: str = ""
 
@@ -204,6 +224,8 @@ class Answer:
             tag=_hex(data, "tag", TAG_SIZE * 2),
             candidates=_candidates(data),
             expires=_time(data.get("expires"), "expires"),
+            relays=_candidates(data, "relays", optional=True),
+            nat=_nat(data),
             nonce=_hex(data, "nonce", NONCE_HEX_LENGTH),
             signature=_hex(data, "signature", SIGNATURE_HEX_LENGTH),
         )
