@@ -328,6 +328,16 @@ class TurnClient:
             return
         self._relay(peer, data, permission, now)
 
+    def refresh(self, now: float) -> None:
+        """Ask now whether the allocation is still there (a path through it went
+        silent): a Refresh, as if one were due. AllocationLost follows if it is gone."""
+        if self.state != TurnState.ALLOCATED:
+            return
+        if any(t.kind == _Kind.REFRESH for t in self._transactions.values()):
+            return  # One is on its way already.
+        self._refresh_at = None  # The answer sets the next one.
+        self._request(_Kind.REFRESH, _codec.Method.REFRESH, {"LIFETIME": self.lifetime}, now)
+
     def datagram_received(self, data: bytes, now: float) -> None:
         """A datagram from the server's address. Bad ones are counted in self.dropped."""
         if looks_like_channel_data(data):
@@ -618,6 +628,7 @@ class TurnClient:
                 log.info("TURN permission for %s failed: %s", transaction.peer[0], reason)
                 self.dropped["permission failed"] += 1 + len(permission.queue)
                 del self._permissions[transaction.peer[0]]
+                self.refresh(now)  # A server that lost our allocation says so only to a Refresh.
         elif kind == _Kind.CHANNEL:
             assert transaction.peer is not None
             channel = self._channels.get(transaction.peer)
@@ -625,6 +636,7 @@ class TurnClient:
                 log.info("TURN channel bind for %s failed: %s", transaction.peer, reason)
                 self.dropped["channel bind failed"] += 1
                 self._unbind(transaction.peer)
+                self.refresh(now)
 
     # --- Data -------------------------------------------------------------------------
 

@@ -513,6 +513,22 @@ def test_unanswered_refresh_is_allocation_lost_after_retransmissions():
     assert exchange(client, server, 600.0) == [Allocated(RELAYED, MAPPED)]
 
 
+def test_refresh_on_demand_finds_a_dead_allocation_at_once():
+    client, server = allocated()
+    server.silent = True  # the server is gone, long before the next refresh is due
+    client.refresh(10.0)
+    client.refresh(10.1)  # a second ask while the first is out sends nothing more
+    assert len(exchange_silently(client, server)) == 1
+    now = 10.0
+    while client.state == TurnState.ALLOCATED:
+        now = client.next_timeout()
+        client.handle_timeout(now)
+        exchange_silently(client, server)
+    assert now == 15.0  # request_timeout after the ask, not 540 s later
+    [lost] = client.events()
+    assert isinstance(lost, AllocationLost)
+
+
 def exchange_silently(client: TurnClient, server: FakeServer) -> list[bytes]:
     out = client.datagrams_to_send()
     for datagram in out:
