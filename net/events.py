@@ -22,7 +22,7 @@ class PeerStatus(enum.Enum):
     CONNECTING = "connecting"
     """An offer is out, or holes are being punched."""
     CONNECTED = "connected"
-    """A direct path works; messages flow."""
+    """A path works, direct or relayed (see PeerChanged.path); messages flow."""
     FAILED = "failed"
     """The last attempt found no path; `reason` says why. It will be tried again."""
     KEY_CHANGED = "key-changed"
@@ -56,7 +56,7 @@ class PeerChanged:
     peer: str
     status: PeerStatus
     path: str | None = None
-    """"direct" when connected."""
+    """When connected: "direct", or "relay" when it runs through a TURN relay."""
     network: str | None = None
     """Where the remote address is when connected: "local", "lan" or "internet"."""
     remote: Address | None = None

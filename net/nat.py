@@ -82,6 +82,21 @@ def classify(local: Address, mapped: list[Address]) -> NatReport:
     return NatReport(nat_type, public, tuple(mapped))
 
 
+def direct_unlikely(ours: str, theirs: str) -> bool:
+    """Whether two NAT types (NatType values) leave no direct path to punch.
+
+    A symmetric NAT reaches the other side from a new port per destination, so
+    the other side's filter must admit an unknown port: only no NAT, a
+    full-cone or an address-restricted one do, and STUN cannot tell those from
+    a port-restricted cone. So against symmetric, only "open" is worth waiting
+    for; anything else goes to the relay at once (and tries direct alongside).
+    """
+    if NatType.SYMMETRIC.value not in (ours, theirs):
+        return False
+    other = theirs if ours == NatType.SYMMETRIC.value else ours
+    return other != NatType.OPEN.value
+
+
 _LAN_NETWORKS = [
     ipaddress.ip_network(n)
     for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "fc00::/7", "fe80::/10")

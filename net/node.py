@@ -4,6 +4,7 @@
       ├─ signalling nursery: the backend's run() and the task handling its
       │  events (offers, answers, presence)
       ├─ the datagram receiver: parses and routes each datagram to a Session
+    ├─ per TURN server: a task keeping an allocation (relayed paths go through it)
       └─ per peer: a driver (runs the Session's timers, sends what it
          returns, turns its events into NodeEvents) and a connector (sends
          offers until a path works, with back-off)
@@ -34,7 +35,7 @@ import trio_util
 
 from . import events as ev
 from . import session as sess
-from . import nat, secure, stun, wire
+from . import nat, secure, stun, turn, wire
 from .identity import Identity
 from .store import MessageStore
 from .trust import KnownPeers, Verdict, fingerprint
@@ -52,7 +53,7 @@ from .signalling import (
     check_name,
     parse_signal_url,
 )
-from .signalling.messages import Address, Answer, Offer, sign, signature_valid
+from .signalling.messages import Address, Answer, Offer, format_address, sign, signature_valid
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,8 @@ class NodeConfig:
     """STUN servers to ask besides the ones the signalling backend offers."""
     state_dir: Path | None = None
     """Where history, the outbox and peers' pinned keys are kept; None keeps them in memory."""
+    turn_servers: tuple[turn.TurnServer, ...] = ()
+    """TURN relays to allocate on: the path of last resort, when no direct one works."""
 
 
 class Peer:
@@ -117,12 +120,40 @@ class Peer:
         self.announced_path: Address | None = None
         #: Whether presence (or an offer) has told us anything about the peer yet.
         self.heard_of = False
+        #: The peer's NAT type, from its latest offer or answer.
+        self.nat = "unknown"
         #: The expiry of the newest offer or answer taken from the peer: an older
         #: one (delayed, or replayed) must not bring back an old tag.
         self.newest_signal = 0.0
         #: One pump at a time (the driver's, or the signalling task's on an offer),
         #: so events reach the application in the order the session made them.
         self.pump_lock = trio.Lock()
+        self._wakeup = trio.Event()
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    async def wait_wakeup(self) -> None:
+        await self._wakeup.wait()
+        self._wakeup = trio.Event()
+
+
+class Relay:
+    """One TURN server and our allocation on it, kept by `Node._keep_relay`."""
+
+    #: Back-off between allocation attempts, so a dead server costs little.
+    RETRY_MIN, RETRY_MAX = 1.0, 30.0
+
+    def __init__(self, server: turn.TurnServer):
+        self.server = server
+        self.name = f"turn {server.host}:{server.port}"
+        self.client = turn.TurnClient(server)
+        #: The server's resolved address: datagrams from it are the client's.
+        self.address: Address | None = None
+        self.relayed: Address | None = None
+        self.reason = ""
+        #: The first allocation attempt ended, either way.
+        self.settled = trio_util.AsyncBool(False)
         self._wakeup = trio.Event()
 
     def wake(self) -> None:
@@ -179,6 +210,10 @@ class Node:
         self._socket = trio.socket.from_stdlib_socket(self._raw_socket)
         self._by_tag: dict[bytes, Peer] = {}
         self._stun = stun.StunClient(self._sendto)
+        self.relays = {relay.name: relay for relay in map(Relay, dict.fromkeys(config.turn_servers))}
+        self._relay_at: dict[Address, Relay] = {}
+        #: Bumped whenever an allocation comes or goes: waiting connectors try again.
+        self._relays_changed = trio_util.AsyncValue(0)
         self._pongs: dict[bytes, trio.MemorySendChannel[float]] = {}
         self._nursery: trio.Nursery | None = None
         self._ready = False
@@ -248,10 +283,10 @@ class Node:
         if peer is None:
             raise ValueError(f"no conversation with {name}")
         session = peer.session
-        path = session.path
+        path = sess.remote_address(session.path) if session.path else None
         items = [
             ("status", peer.status.value.value + (f": {peer.reason}" if peer.reason else "")),
-            ("path", f"direct, {nat.network_of(path[0])}" if path and session.state == sess.State.CONNECTED else "none"),
+            ("path", self._describe_path(peer) if path and session.state == sess.State.CONNECTED else "none"),
             ("remote address", f"{path[0]}:{path[1]}" if path else "-"),
             ("round trip", f"{session.rtt * 1000:.1f} ms" if session.rtt is not None else "-"),
             ("encryption", f"{secure.PROTOCOL}" if session.secure else "no keys yet"),
@@ -259,6 +294,11 @@ class Node:
             ("your key", fingerprint(self.identity.public_key)),
             ("your address", f"{self.public_address[0]}:{self.public_address[1]}" if self.public_address else "-"),
             ("your NAT", self.nat.nat_type.value),
+            ("their NAT", peer.nat),
+            ("your relays", ", ".join(
+                f"{r.name} ({format_address(r.relayed)})" if r.relayed else f"{r.name} (none: {r.reason or 'allocating'})"
+                for r in self.relays.values()
+            ) or "none configured"),
             ("unacknowledged", str(session.unacknowledged)),
         ]
         if peer.changed_key:
@@ -267,11 +307,22 @@ class Node:
         items += [(f"dropped (all peers): {why}", str(count)) for why, count in sorted(self.dropped.items())]
         return ev.Details(name, tuple(items))
 
+    def _describe_path(self, peer: Peer) -> str:
+        session = peer.session
+        assert session.path is not None
+        if isinstance(session.path, sess.Via):
+            return f"relayed through our {session.path.local}"
+        if session.relayed:
+            return "relayed through their TURN server"
+        return f"direct, {nat.network_of(session.path[0])}"
+
     def counters(self) -> Counter[str]:
         """Everything dropped so far, by reason: by the node and by every session."""
         total = Counter(self.dropped)
         for peer in self.peers.values():
             total.update(peer.session.dropped)
+        for relay in self.relays.values():
+            total.update({f"relay: {why}": n for why, n in relay.client.dropped.items()})
         return total
 
     async def ping(self, name: str, timeout: float = 2.0) -> float | None:
@@ -304,6 +355,8 @@ class Node:
                 self._nursery = nursery
                 self._resume_outbox()
                 nursery.start_soon(self._receive_datagrams)
+                for relay in self.relays.values():
+                    nursery.start_soon(self._keep_relay, relay)
                 async with trio.open_nursery() as signalling:
                     signalling.start_soon(self._handle_signalling)
                     await signalling.start(self.signalling.run, self._discover_address)
@@ -317,6 +370,7 @@ class Node:
         if peer is not None:
             return peer
         peer = Peer(name, sess.Session(config=self.config.session, static_key=self._static_key))
+        peer.session.set_relays(self._relay_names(), trio.current_time())
         peer.incoming = incoming
         self.peers[name] = peer
         self._by_tag[peer.session.local_tag] = peer
@@ -350,15 +404,110 @@ class Node:
         self.host_address = (host_ip, port)
         self.nat = nat.classify(self.host_address, await stun.ask_all(self._stun, servers))
         self.public_address = self.nat.public or self.host_address
+        # The first offers carry our relayed addresses if there are any to have:
+        # wait (a little) for the allocations begun meanwhile.
+        with trio.move_on_after(max((r.client.request_timeout for r in self.relays.values()), default=0)):
+            for relay in self.relays.values():
+                await relay.settled.wait_value(True)
         return self.public_address
 
     def _candidates(self) -> list[Address]:
         found = [self.public_address, self.host_address]
         return list(dict.fromkeys(a for a in found if a is not None and a[0] != "0.0.0.0"))
 
+    def _relay_names(self) -> tuple[str, ...]:
+        return tuple(name for name, relay in self.relays.items() if relay.relayed)
+
+    def _relayed_candidates(self) -> tuple[Address, ...]:
+        return tuple(relay.relayed for relay in self.relays.values() if relay.relayed)
+
+    # --- Relays ----------------------------------------------------------------------------
+
+    async def _keep_relay(self, relay: Relay) -> None:
+        """Keep an allocation on relay's server: allocate, refresh, and after a
+        failure or a loss, allocate again with back-off."""
+        pause = Relay.RETRY_MIN
+        while True:
+            if relay.address is None:
+                relay.address = await _resolve(relay.server.host, relay.server.port)
+                if relay.address is not None:
+                    self._relay_at[relay.address] = relay
+                else:
+                    relay.reason = f"cannot resolve {relay.server.host}"
+            if relay.address is not None:
+                relay.client.allocate(trio.current_time())
+                if await self._drive_relay(relay):
+                    pause = Relay.RETRY_MIN
+            relay.settled.value = True
+            await trio.sleep(pause)
+            pause = min(pause * 2, Relay.RETRY_MAX)
+
+    async def _drive_relay(self, relay: Relay) -> bool:
+        """Run relay's client until its allocation fails or is lost; True if it had one."""
+        client, had = relay.client, False
+        while True:
+            now = trio.current_time()
+            deadline = client.next_timeout()
+            if deadline is not None and deadline <= now:
+                client.handle_timeout(now)
+            await self._flush_relay(relay)
+            for event in client.events():
+                match event:
+                    case turn.Allocated(relayed=relayed):
+                        log.info("relay %s: allocated %s", relay.name, relayed)
+                        relay.relayed, relay.reason, had = relayed, "", True
+                        relay.settled.value = True
+                        self._relays_updated()
+                    case turn.AllocationFailed(reason=reason) | turn.AllocationLost(reason=reason):
+                        log.info("relay %s: %s", relay.name, reason)
+                        relay.relayed, relay.reason = None, reason
+                        self._relays_updated()
+                        return had
+                    case turn.Received(peer=source, data=data):
+                        self._datagram_received(data, sess.Via(relay.name, source))
+            deadline = client.next_timeout()
+            with trio.move_on_at(deadline if deadline is not None else float("inf")):
+                await relay.wait_wakeup()
+
+    async def _flush_relay(self, relay: Relay) -> None:
+        assert relay.address is not None
+        for data in relay.client.datagrams_to_send():
+            await self._sendto(data, relay.address)
+
+    def _check_relays(self) -> None:
+        """A path was lost or a punch failed: if it was relayed, the relay itself may
+        be gone (ours, or the peer's on the same server). Ask ours now rather than
+        at the next refresh: one request each, however many paths fail."""
+        for relay in self.relays.values():
+            relay.client.refresh(trio.current_time())
+            relay.wake()
+
+    def _relays_updated(self) -> None:
+        """An allocation came or went: every session learns, every waiting connector tries again."""
+        names, now = self._relay_names(), trio.current_time()
+        for peer in self.peers.values():
+            peer.session.set_relays(names, now)
+            peer.wake()
+        self._relays_changed.value += 1
+
     # --- Datagrams -----------------------------------------------------------------------
 
-    async def _sendto(self, data: bytes, address: Address) -> None:
+    async def _sendto(self, data: bytes, address: sess.Path) -> None:
+        if isinstance(address, sess.Via):
+            relay = self.relays.get(address.local)
+            if relay is None or relay.relayed is None:
+                self.dropped["relay not allocated"] += 1
+                return
+            if address.peer[0] in (relay.relayed[0], relay.server.host) or nat.network_of(address.peer[0]) != "internet":
+                # To the server's own addresses (a stale relay of the peer's) or a
+                # private one: it cannot help, and a send the relay fails can cost
+                # us the whole allocation (coturn drops it).
+                self.dropped["relay to a useless address"] += 1
+                return
+            relay.client.send(address.peer, data, trio.current_time())
+            await self._flush_relay(relay)
+            relay.wake()  # Its timers may have changed (a new permission, say).
+            return
         try:
             await self._socket.sendto(data, address)
         except OSError as exc:
@@ -387,7 +536,12 @@ class Node:
                     continue
                 self._datagram_received(data, source[:2])
 
-    def _datagram_received(self, data: bytes, source: Address) -> None:
+    def _datagram_received(self, data: bytes, source: sess.Path) -> None:
+        relay = self._relay_at.get(source) if not isinstance(source, sess.Via) else None
+        if relay is not None and not self._stun_answer(data):
+            relay.client.datagram_received(data, trio.current_time())
+            relay.wake()
+            return
         if wire.is_ours(data):
             try:
                 packet = wire.parse_untrusted(data)
@@ -406,7 +560,7 @@ class Node:
                 return
             peer.session.datagram_received(packet, source, trio.current_time())
             peer.wake()
-        elif stun.looks_like_stun(data):
+        elif stun.looks_like_stun(data) and not isinstance(source, sess.Via):
             try:
                 message = stun.parse_untrusted(data)
             except stun.StunError:
@@ -416,6 +570,17 @@ class Node:
                 self.dropped["unexpected STUN"] += 1
         else:
             self.dropped["unknown protocol"] += 1
+
+    def _stun_answer(self, data: bytes) -> bool:
+        """Whether data is the answer to one of our Binding requests (a TURN
+        server may be one of our STUN servers too): if so, it is taken."""
+        if not stun.looks_like_stun(data):
+            return False
+        try:
+            message = stun.parse_untrusted(data)
+        except stun.StunError:
+            return False  # Some other STUN method: the TURN client's.
+        return self._stun.response_received(message)
 
     # --- Per-peer tasks ------------------------------------------------------------------
 
@@ -475,8 +640,12 @@ class Node:
             case sess.PathLost(remote=remote):
                 peer.reason = f"lost the path to {remote[0]}:{remote[1]}"
                 peer.path_lost.value = True
+                self._check_relays()
             case sess.Failed(reason=reason):
-                peer.reason = f"{reason}; our NAT: {self.nat.nat_type.value}"
+                self._check_relays()  # A relay that died silently fails punches too.
+                peer.reason = f"{reason}; our NAT: {self.nat.nat_type.value}, theirs: {peer.nat}"
+                if not self.relays and not peer.session.remote_relays:
+                    peer.reason += "; a relay is needed: configure a TURN server (--turn)"
             case sess.Pong(txid=txid, rtt=rtt):
                 if (waiter := self._pongs.get(txid)) is not None:
                     waiter.send_nowait(rtt)  # Room for exactly this one answer.
@@ -503,22 +672,23 @@ class Node:
         else:
             status = ev.PeerStatus.ONLINE
         first = peer.incoming or not peer.announced
-        moved = status == ev.PeerStatus.CONNECTED and peer.session.path != peer.announced_path
+        path = peer.session.path
+        moved = status == ev.PeerStatus.CONNECTED and path != peer.announced_path
         if status == peer.status.value and not first and not moved:
             return
         incoming, peer.incoming, peer.announced = peer.incoming, False, True
-        peer.announced_path = peer.session.path
+        peer.announced_path = path
         log.debug("peer %s: %s -> %s", peer.name, peer.status.value.value, status.value)
         peer.status.value = status
-        connected = status == ev.PeerStatus.CONNECTED
+        remote = sess.remote_address(path) if status == ev.PeerStatus.CONNECTED and path else None
         await self._emit(
             ev.PeerChanged(
                 peer.name,
                 status,
-                path="direct" if connected else None,
-                network=nat.network_of(peer.session.path[0]) if connected and peer.session.path else None,
-                remote=peer.session.path if connected else None,
-                reason="" if connected else peer.reason,
+                path=("relay" if peer.session.relayed else "direct") if remote else None,
+                network=nat.network_of(remote[0]) if remote else None,
+                remote=remote,
+                reason="" if remote else peer.reason,
                 incoming=incoming,
                 fingerprint=fingerprint(peer.key) if peer.key else "",
                 new_fingerprint=fingerprint(peer.changed_key) if peer.changed_key else "",
@@ -547,13 +717,17 @@ class Node:
             peer.path_lost.value = False
             if not peer.online.value:
                 continue
+            relays = self._relays_changed.value
             if await self._attempt(peer):
                 pause = 1.0
                 continue
+            if self._relays_changed.value != relays:
+                continue  # A relay came or went meanwhile: offer again at once, with it.
             await self._update_status(peer)
             with trio.move_on_after(pause):
-                # The peer coming back online (after a restart) is worth trying at once.
-                await peer.online.wait_transition()
+                # The peer coming back online (after a restart), or a relay
+                # allocated, is worth trying at once.
+                await trio_util.wait_any(peer.online.wait_transition, self._relays_changed.wait_transition)
             pause = min(pause * 2, self.config.retry_max)
 
     async def _attempt(self, peer: Peer) -> bool:
@@ -569,8 +743,12 @@ class Node:
         await self._update_status(peer)
         try:
             with trio.move_on_after(self.config.answer_timeout + self.config.session.punch_timeout):
-                await peer.status.wait_value(
-                    lambda s: s in (ev.PeerStatus.CONNECTED, ev.PeerStatus.FAILED, ev.PeerStatus.OFFLINE)
+                await trio_util.wait_any(
+                    partial(
+                        peer.status.wait_value,
+                        lambda s: s in (ev.PeerStatus.CONNECTED, ev.PeerStatus.FAILED, ev.PeerStatus.OFFLINE),
+                    ),
+                    self._relays_changed.wait_transition,
                 )
         finally:
             if peer.awaiting_answer:
@@ -591,6 +769,8 @@ class Node:
             tag=peer.session.local_tag.hex(),
             candidates=tuple(self._candidates()),
             expires=time.time() + self.config.offer_ttl,
+            relays=self._relayed_candidates(),
+            nat=self.nat.nat_type.value,
         )
         return sign(offer, self.identity)
 
@@ -698,10 +878,8 @@ class Node:
         if not await self._trusted(peer, offer.sender_key) or not self._fresh(peer, offer, "offer"):
             return
         peer.online.value = True
-        candidates = list(offer.candidates) or [(offer.sender_ip, offer.port)]
         # The design notes' order: punch toward the offerer first, then answer.
-        remote_static = secure.noise_public_key(offer.sender_key)
-        peer.session.start(bytes.fromhex(offer.tag), candidates, trio.current_time(), remote_static)
+        self._start_session(peer, offer)
         await self._pump(peer)
         peer.wake()
         assert self.public_address is not None
@@ -715,6 +893,8 @@ class Node:
             tag=peer.session.local_tag.hex(),
             candidates=tuple(self._candidates()),
             expires=time.time() + self.config.offer_ttl,
+            relays=self._relayed_candidates(),
+            nat=self.nat.nat_type.value,
         )
         try:
             await self.signalling.send_answer(sign(answer, self.identity))
@@ -731,10 +911,20 @@ class Node:
         if not self._fresh(peer, answer, "answer"):
             return
         peer.awaiting_answer = False
-        candidates = list(answer.candidates) or [(answer.sender_ip, answer.port)]
-        remote_static = secure.noise_public_key(answer.sender_key)
-        peer.session.start(bytes.fromhex(answer.tag), candidates, trio.current_time(), remote_static)
+        self._start_session(peer, answer)
         peer.wake()
+
+    def _start_session(self, peer: Peer, record: Offer | Answer) -> None:
+        """Punch toward the addresses in a genuine offer or answer."""
+        peer.nat = record.nat
+        peer.session.start(
+            bytes.fromhex(record.tag),
+            list(record.candidates) or [(record.sender_ip, record.port)],
+            trio.current_time(),
+            secure.noise_public_key(record.sender_key),
+            remote_relays=list(record.relays),
+            relay_now=nat.direct_unlikely(self.nat.nat_type.value, record.nat),
+        )
 
 
 def _usable_key(key: str) -> bool:
@@ -743,6 +933,14 @@ def _usable_key(key: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+async def _resolve(host: str, port: int) -> Address | None:
+    try:
+        infos = await trio.socket.getaddrinfo(host, port, trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
+    except (OSError, UnicodeError):
+        return None
+    return infos[0][4][:2] if infos else None
 
 
 async def _route_source_ip(destination: str) -> str | None:

@@ -3,6 +3,7 @@
 import pytest
 
 from p2ptui.net.nat import NatType, classify, network_of
+from p2ptui.net import nat
 
 LOCAL = ("10.0.0.2", 5000)
 
@@ -32,3 +33,20 @@ def test_classify(mapped, nat_type, independent):
 )
 def test_network_of(ip, network):
     assert network_of(ip) == network
+
+
+@pytest.mark.parametrize(
+    "ours, theirs, unlikely",
+    [
+        ("symmetric", "symmetric", True),
+        ("symmetric", "cone", True),  # unless the cone is full or address-restricted: relay at once, punch alongside
+        ("cone", "single", False),
+        ("symmetric", "open", False),
+        ("cone", "cone", False),
+        ("unknown", "symmetric", True),
+        ("unknown", "unknown", False),
+    ],
+)
+def test_which_nat_pairs_go_to_the_relay_at_once(ours, theirs, unlikely):
+    assert nat.direct_unlikely(ours, theirs) is unlikely
+    assert nat.direct_unlikely(theirs, ours) is unlikely

@@ -6,7 +6,7 @@ import pytest
 
 from p2ptui.model import Line
 from p2ptui.net import PeerStatus, events
-from p2ptui.widgets import STATUS_ICON, PeerList, activity_label, visible_peers
+from p2ptui.widgets import STATUS_ICON, PeerList, activity_label, describe, visible_peers
 
 from .fakecore import FROZEN, FakeCore, connected, make_app
 from .test_app import sidebar_text
@@ -119,7 +119,7 @@ async def test_many_peers_scroll_with_the_selection_and_say_what_is_hidden():
 async def test_states_are_told_apart_without_colour(monkeypatch):
     # NO_COLOR: Textual draws in greys; every state keeps a glyph of its own, and the
     # selected row its marker.
-    assert set(STATUS_ICON) == set(PeerStatus)
+    assert set(STATUS_ICON) == {*PeerStatus, "relay"}  # every state, and a relayed connection
     assert len({look.glyph for look in STATUS_ICON.values()}) == len(STATUS_ICON)
     monkeypatch.setenv("NO_COLOR", "1")
     core = FakeCore()
@@ -130,3 +130,8 @@ async def test_states_are_told_apart_without_colour(monkeypatch):
         await pilot.pause()
         rows = sidebar_text(app).splitlines()
         assert rows[1].startswith(" 1 ● alice") and rows[2].startswith("▶2 ◐ bob")
+        core.emit(events.PeerChanged("bob", PeerStatus.CONNECTED, path="relay", network="internet",
+                                     remote=("198.51.100.1", 50000)))
+        await pilot.pause()
+        assert sidebar_text(app).splitlines()[2].startswith("▶2 ◉ bob")  # relayed: a glyph of its own
+        assert describe(app.conversations["bob"]) == "connected through a relay to 198.51.100.1:50000"

@@ -277,7 +277,7 @@ class P2PApp(App[None]):
         if self._in_dialog():
             raise SkipAction()  # Ctrl+K in a dialog's input deletes to its end.
         targets = [
-            SwitchTarget(c.peer, c.status, c.unread, closed=closed)
+            SwitchTarget(c.peer, c.status, c.unread, closed=closed, path=c.path)
             for closed, pool in ((False, self.conversations), (True, self.closed))
             for c in pool.values()
         ]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import logging
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,10 +28,12 @@ from p2ptui.net.signalling import DEFAULT_PORT, DEFAULT_SIGNAL_URL, check_name, 
 
 if TYPE_CHECKING:
     from p2ptui.net import NodeConfig
+    from p2ptui.net.turn import TurnServer
 
 # trio and the node are imported where a command needs them: the TUI draws its
 # first frame while its core thread imports them.
 KEEPALIVE_DEFAULT = 10.0
+DIRECT_RETRY_DEFAULT = 60.0
 
 from . import __version__
 
@@ -54,6 +57,8 @@ class Settings:
     bind: tuple[str, int] = ("0.0.0.0", 0)
     keepalive: float = KEEPALIVE_DEFAULT
     stun: tuple[tuple[str, int], ...] = ()
+    turn: tuple[TurnServer, ...] = ()
+    direct_retry: float = DIRECT_RETRY_DEFAULT
     theme: str | None = None
     """The TUI's Textual theme (config.toml only; the TUI saves it there when changed)."""
     bell: bool = False
@@ -68,8 +73,9 @@ class Settings:
             embed_server=self.embed_server,
             bind=self.bind,
             firebase_credentials=self.firebase_credentials,
-            session=SessionConfig(keepalive_interval=self.keepalive),
+            session=SessionConfig(keepalive_interval=self.keepalive, direct_retry_interval=self.direct_retry),
             stun_servers=self.stun,
+            turn_servers=self.turn,
             state_dir=self.config_dir,
         )
 
@@ -105,6 +111,21 @@ def _add_common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         metavar="HOST:PORT",
         help="a STUN server to learn your public address from (repeatable; the built-in "
         "signalling server is one already)",
+    )
+    parser.add_argument(
+        "--turn",
+        action="append",
+        default=default,
+        metavar="turn://USER:PASS@HOST:PORT",
+        help="a TURN relay for when no direct path works (repeatable; better kept in config.toml, "
+        "as `turn = [...]`, than on a command line others can see)",
+    )
+    parser.add_argument(
+        "--direct-retry",
+        type=float,
+        default=default,
+        metavar="SECONDS",
+        help=f"while relayed, try direct paths again this often (default: {DIRECT_RETRY_DEFAULT:g})",
     )
     parser.add_argument(
         "--keepalive",
@@ -200,6 +221,18 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
     if not isinstance(stun_list, list):
         raise UsageError(f'bad stun {stun_list!r} in {CONFIG_FILE}: expected a list like ["HOST:PORT"]')
     stun = tuple(_parse_host_port(str(item), "--stun") for item in stun_list)
+    turn_list = args.turn or file.get("turn") or []
+    if not isinstance(turn_list, list):
+        raise UsageError(f'bad turn {turn_list!r} in {CONFIG_FILE}: expected a list like ["turn://USER:PASS@HOST:PORT"]')
+    try:
+        from p2ptui.net.turn import parse_turn_url
+
+        turn = tuple(parse_turn_url(str(item)) for item in turn_list)
+    except ValueError as exc:
+        raise UsageError(f"bad --turn: {exc}") from None
+    direct_retry = next((v for v in (args.direct_retry, file.get("direct_retry")) if v is not None), DIRECT_RETRY_DEFAULT)
+    if isinstance(direct_retry, bool) or not isinstance(direct_retry, (int, float)) or not 1 <= direct_retry <= 86400:
+        raise UsageError(f"bad direct_retry {direct_retry!r}: give seconds between 1 and 86400")
     try:
         credentials_found = credentials is None or Path(str(credentials)).is_file()
     except OSError:
@@ -227,6 +260,8 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
         bind=bind,
         keepalive=float(keepalive),
         stun=stun,
+        turn=turn,
+        direct_retry=float(direct_retry),
         theme=theme,
         bell=bell,
     )
@@ -343,7 +378,7 @@ def _signal_server(args: argparse.Namespace) -> int:
 def _pipe(args: argparse.Namespace) -> int:
     from .pipe import PipeOptions, run_pipe
 
-    logging.basicConfig(level=logging.WARNING, format="p2ptui: %(message)s")
+    logging.basicConfig(level=os.environ.get("P2PTUI_LOG_LEVEL", "WARNING").upper(), format="p2ptui: %(name)s %(message)s")
     settings = resolve_settings(args)
     check_name(args.pipe_peer)
     options = PipeOptions(args.pipe_peer, echo=args.echo, timeout=args.timeout, linger=args.linger)

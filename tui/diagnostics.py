@@ -11,6 +11,7 @@ import trio
 from p2ptui.net import Identity, NodeConfig, events, open_node
 from p2ptui.net.nat import NatReport
 from p2ptui.net.signalling.messages import format_address
+from p2ptui.net.session import remote_address
 from p2ptui.net.stun import check_nat
 
 
@@ -47,7 +48,13 @@ async def run_ping(config: NodeConfig, identity: Identity, options: PingOptions)
                    message=f"no path to {options.peer} within {options.timeout:g} s: {reason}")
             return 1
         connect_ms = (trio.current_time() - started) * 1000
-        remote = format_address(peer.session.path) if peer.session.path else ""
+
+        def where() -> tuple[str, str]:
+            """The path now, "direct" or "relay", and the peer's address on it."""
+            path = peer.session.path
+            kind = "relay" if peer.session.relayed else "direct"
+            return kind, format_address(remote_address(path)) if path else ""
+
         rtts: list[float] = []
         for seq in range(options.count):
             if seq:
@@ -60,7 +67,8 @@ async def run_ping(config: NodeConfig, identity: Identity, options: PingOptions)
                 _print(options.json, f"timeout waiting for {options.peer}", event="timeout", seq=seq)
             else:
                 rtts.append(rtt * 1000)
-                _print(options.json, f"pong from {options.peer} (direct, {remote}) in {rtt * 1000:.2f} ms",
+                kind, remote = where()
+                _print(options.json, f"pong from {options.peer} ({kind}, {remote}) in {rtt * 1000:.2f} ms",
                        event="pong", seq=seq, rtt_ms=round(rtt * 1000, 3))
         stats = (
             {name: round(percentile(rtts, share), 3) for name, share in
@@ -76,7 +84,8 @@ async def run_ping(config: NodeConfig, identity: Identity, options: PingOptions)
         dropped = dict(sorted(node.counters().items()))
         if dropped:
             summary += "\n--- dropped: " + ", ".join(f"{count} {why}" for why, count in dropped.items())
-        _print(options.json, summary, event="summary", peer=options.peer, path="direct", remote=remote,
+        kind, remote = where()
+        _print(options.json, summary, event="summary", peer=options.peer, path=kind, remote=remote,
                connect_ms=round(connect_ms, 1), sent=options.count, received=len(rtts), rtt_ms=stats,
                dropped=dropped)
         return 0 if rtts else 1

@@ -23,7 +23,7 @@ from p2ptui.net import PeerStatus, events
 from p2ptui.net.signalling.messages import check_name
 
 from .model import Conversation
-from .widgets import STATUS_ICON, UNKNOWN_STATUS
+from .widgets import status_look
 
 
 class OpenPeerScreen(ModalScreen[str | None]):
@@ -133,6 +133,7 @@ class SwitchTarget:
     status: PeerStatus
     unread: int = 0
     closed: bool = False
+    path: str | None = None
 
 
 class QuickSwitcher(ModalScreen[str | None]):
@@ -211,7 +212,7 @@ class QuickSwitcher(ModalScreen[str | None]):
 
     @staticmethod
     def _prompt(target: SwitchTarget, name: Content) -> Content:
-        look = STATUS_ICON.get(target.status, UNKNOWN_STATUS)
+        look = status_look(target.status, target.path)
         parts: list[Content | str | tuple[str, str]] = [(look.glyph, look.style), " ", name]
         if target.unread:
             parts.append((f" ({target.unread})", "bold $text-accent"))

@@ -38,16 +38,23 @@ class StatusLook:
     """For the help screen's legend."""
 
 
-#: One entry per state; a new state (say, relayed) needs only its entry here.
-STATUS_ICON: dict[PeerStatus, StatusLook] = {
+#: One entry per state, and one for a connection through a relay (a path, not a state).
+STATUS_ICON: dict[PeerStatus | str, StatusLook] = {
     PeerStatus.OFFLINE: StatusLook("○", "$text-muted", "offline"),
     PeerStatus.ONLINE: StatusLook("◌", "$text", "online, not connected"),
     PeerStatus.CONNECTING: StatusLook("◐", "$warning", "connecting"),
     PeerStatus.CONNECTED: StatusLook("●", "$success", "connected directly"),
+    "relay": StatusLook("◉", "$success", "connected through a relay (direct is tried again)"),
     PeerStatus.FAILED: StatusLook("✕", "$error", "no path found; trying again"),
     PeerStatus.KEY_CHANGED: StatusLook("!", "bold $error", "key changed: nothing is sent until you accept it"),
 }
 UNKNOWN_STATUS = StatusLook("?", "$text", "unknown")
+
+
+def status_look(status: PeerStatus, path: str | None) -> StatusLook:
+    if status == PeerStatus.CONNECTED and path == "relay":
+        return STATUS_ICON["relay"]
+    return STATUS_ICON.get(status, UNKNOWN_STATUS)
 
 
 def activity_label(at: datetime, now: datetime) -> str:
@@ -129,7 +136,7 @@ class PeerList(Widget):
         return more + Content.styled(f", {unread} unread", "bold $text-accent") if unread else more
 
     def _row(self, number: int, conversation: Conversation, selected: bool, width: int) -> Content:
-        look = STATUS_ICON.get(conversation.status, UNKNOWN_STATUS)
+        look = status_look(conversation.status, conversation.path)
         prefix = f"{'▶' if selected else ' '}{number if number <= 9 else ' '} "
         if conversation.unread:
             badge = Content.styled(f" ({min(conversation.unread, 999)})", "bold $text-accent")
@@ -463,6 +470,8 @@ def describe(conversation: Conversation) -> str:
     """The state of a conversation, in words."""
     status = conversation.status
     if status == PeerStatus.CONNECTED:
+        if conversation.path == "relay":
+            return f"connected through a relay to {conversation.remote}"
         where = NETWORK_WORDS.get(conversation.network or "", "")
         return f"connected {conversation.path}{where} to {conversation.remote}"
     if status == PeerStatus.KEY_CHANGED:
