@@ -5,6 +5,8 @@
       │  events (offers, answers, presence)
       ├─ the datagram receiver: parses and routes each datagram to a Session
     ├─ per TURN server: a task keeping an allocation (relayed paths go through it)
+    ├─ per spraying attempt (one symmetric NAT against a cone): a task pacing
+    │  probes or opening sockets, and a reader per socket (`spray.py`)
       └─ per peer: a driver (runs the Session's timers, sends what it
          returns, turns its events into NodeEvents) and a connector (sends
          offers until a path works, with back-off)
@@ -35,7 +37,7 @@ import trio_util
 
 from . import events as ev
 from . import session as sess
-from . import nat, secure, stun, turn, wire
+from . import nat, secure, spray, stun, turn, wire
 from .identity import Identity
 from .store import MessageStore
 from .trust import KnownPeers, Verdict, fingerprint
@@ -94,6 +96,8 @@ class NodeConfig:
     """Where history, the outbox and peers' pinned keys are kept; None keeps them in memory."""
     turn_servers: tuple[turn.TurnServer, ...] = ()
     """TURN relays to allocate on: the path of last resort, when no direct one works."""
+    spray: spray.SprayConfig = field(default_factory=spray.SprayConfig)
+    """How far to go crossing a symmetric NAT against a cone one."""
 
 
 class Peer:
@@ -122,6 +126,12 @@ class Peer:
         self.heard_of = False
         #: The peer's NAT type, from its latest offer or answer.
         self.nat = "unknown"
+        #: Connected over a direct path (not a relay): spraying stops here.
+        self.direct = trio_util.AsyncBool(False)
+        self.spraying = False
+        #: The sockets of a spraying attempt, by the name their Via paths give them;
+        #: the one the path settles on stays open while the path uses it.
+        self.spray_sockets: dict[str, trio.socket.SocketType] = {}
         #: The expiry of the newest offer or answer taken from the peer: an older
         #: one (delayed, or replayed) must not bring back an old tag.
         self.newest_signal = 0.0
@@ -212,6 +222,7 @@ class Node:
         self._stun = stun.StunClient(self._sendto)
         self.relays = {relay.name: relay for relay in map(Relay, dict.fromkeys(config.turn_servers))}
         self._relay_at: dict[Address, Relay] = {}
+        self._spray_sockets: dict[str, trio.socket.SocketType] = {}
         #: Bumped whenever an allocation comes or goes: waiting connectors try again.
         self._relays_changed = trio_util.AsyncValue(0)
         self._pongs: dict[bytes, trio.MemorySendChannel[float]] = {}
@@ -310,6 +321,8 @@ class Node:
     def _describe_path(self, peer: Peer) -> str:
         session = peer.session
         assert session.path is not None
+        if isinstance(session.path, sess.Via) and not session.path.relayed:
+            return "direct, internet, through a port opened to cross the symmetric NAT"
         if isinstance(session.path, sess.Via):
             return f"relayed through our {session.path.local}"
         if session.relayed:
@@ -357,10 +370,14 @@ class Node:
                 nursery.start_soon(self._receive_datagrams)
                 for relay in self.relays.values():
                     nursery.start_soon(self._keep_relay, relay)
-                async with trio.open_nursery() as signalling:
-                    signalling.start_soon(self._handle_signalling)
-                    await signalling.start(self.signalling.run, self._discover_address)
-                    task_status.started()
+                try:
+                    async with trio.open_nursery() as signalling:
+                        signalling.start_soon(self._handle_signalling)
+                        await signalling.start(self.signalling.run, self._discover_address)
+                        task_status.started()
+                finally:
+                    for sock in self._spray_sockets.values():
+                        sock.close()
 
     async def _emit(self, event: ev.NodeEvent) -> None:
         await self._send_events.send(event)
@@ -493,6 +510,16 @@ class Node:
     # --- Datagrams -----------------------------------------------------------------------
 
     async def _sendto(self, data: bytes, address: sess.Path) -> None:
+        if isinstance(address, sess.Via) and not address.relayed:
+            sock = self._spray_sockets.get(address.local)
+            if sock is None:
+                self.dropped["spraying socket closed"] += 1
+                return
+            try:
+                await sock.sendto(data, address.peer)
+            except OSError as exc:
+                self.dropped[f"send failed: {exc.strerror or exc}"] += 1
+            return
         if isinstance(address, sess.Via):
             relay = self.relays.get(address.local)
             if relay is None or relay.relayed is None:
@@ -680,6 +707,9 @@ class Node:
         peer.announced_path = path
         log.debug("peer %s: %s -> %s", peer.name, peer.status.value.value, status.value)
         peer.status.value = status
+        peer.direct.value = status == ev.PeerStatus.CONNECTED and not peer.session.relayed
+        if not peer.spraying:
+            self._release_spray_sockets(peer)
         remote = sess.remote_address(path) if status == ev.PeerStatus.CONNECTED and path else None
         await self._emit(
             ev.PeerChanged(
@@ -915,8 +945,14 @@ class Node:
         peer.wake()
 
     def _start_session(self, peer: Peer, record: Offer | Answer) -> None:
-        """Punch toward the addresses in a genuine offer or answer."""
+        """Punch toward the addresses in a genuine offer or answer (and spray, if
+        one side is behind a symmetric NAT and the other behind a cone)."""
         peer.nat = record.nat
+        role = spray.role(self.nat.nat_type.value, record.nat)
+        if role is not None and self.config.spray.enabled and not peer.spraying and not peer.direct.value:
+            assert self._nursery is not None
+            peer.spraying = True
+            self._nursery.start_soon(self._spray, peer, role, (record.sender_ip, record.port))
         peer.session.start(
             bytes.fromhex(record.tag),
             list(record.candidates) or [(record.sender_ip, record.port)],
@@ -925,6 +961,85 @@ class Node:
             remote_relays=list(record.relays),
             relay_now=nat.direct_unlikely(self.nat.nat_type.value, record.nat),
         )
+
+
+    # --- Spraying -------------------------------------------------------------------------
+
+    async def _spray(self, peer: Peer, role: spray.Role, target: Address) -> None:
+        """One bounded spraying attempt toward target, the peer's public address from
+        its signed offer or answer: until a direct path works or the budget is spent."""
+        config = self.config.spray
+        log.info("spraying to %s:%d as the %s side", *target, role.value)
+        try:
+            with trio.move_on_after(config.budget):
+                if role == spray.Role.HARD:
+                    await self._spray_sockets_toward(peer, target)
+                else:
+                    await self._spray_probes_at(peer, target[0])
+                await peer.direct.wait_value(True)
+        finally:
+            peer.spraying = False
+            self._release_spray_sockets(peer)
+            log.info("spraying to %s:%d ended: %s", *target, "direct" if peer.direct.value else "no direct path")
+
+    async def _pace(self, index: int) -> None:
+        """Before the index-th socket or probe: `rate` a second, in a batch every 20 ms."""
+        config = self.config.spray
+        batch = max(1, round(config.rate / 50))
+        if index and index % batch == 0:
+            await trio.sleep(batch / config.rate)
+
+    async def _spray_sockets_toward(self, peer: Peer, target: Address) -> None:
+        """The hard side: a socket a mapping, each probing target once."""
+        for index in range(self.config.spray.sockets):
+            await self._pace(index)
+            if peer.direct.value:
+                return
+            sock = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
+            try:
+                await sock.bind((self.config.bind[0], 0))
+            except OSError as exc:
+                sock.close()
+                log.info("spraying: no more sockets: %s", exc)
+                return
+            name = f"spray {sock.getsockname()[1]}"
+            peer.spray_sockets[name] = self._spray_sockets[name] = sock
+            assert self._nursery is not None
+            self._nursery.start_soon(self._read_spray_socket, sock, name)
+            peer.session.probe(sess.Via(name, target, relayed=False), trio.current_time())
+            peer.wake()
+
+    async def _spray_probes_at(self, peer: Peer, ip: str) -> None:
+        """The easy side: once the hard side's mappings exist, probes at random ports of ip."""
+        config = self.config.spray
+        await trio.sleep(config.easy_delay)
+        ports = spray.probe_ports(config.probes)
+        for index, port in enumerate(ports):
+            await self._pace(index)
+            if peer.direct.value:
+                return
+            peer.session.probe((ip, port), trio.current_time())
+            peer.wake()
+
+    async def _read_spray_socket(self, sock: trio.socket.SocketType, name: str) -> None:
+        """Until the socket is closed: everything on it goes to the sessions, from a Via."""
+        while True:
+            try:
+                data, source = await sock.recvfrom(2048)
+            except (trio.ClosedResourceError, OSError):
+                if sock.fileno() == -1:
+                    return  # Closed: the attempt is over, or the path moved on.
+                self.dropped["receive error"] += 1
+                continue
+            self._datagram_received(data, sess.Via(name, source[:2], relayed=False))
+
+    def _release_spray_sockets(self, peer: Peer) -> None:
+        """Close the spraying sockets the path does not use (all of them once it moves on)."""
+        path = peer.session.path
+        keep = path.local if isinstance(path, sess.Via) and not path.relayed else None
+        for name in [n for n in peer.spray_sockets if n != keep]:
+            self._spray_sockets.pop(name, None)
+            peer.spray_sockets.pop(name).close()
 
 
 def _usable_key(key: str) -> bool:

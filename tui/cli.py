@@ -17,7 +17,7 @@ import ipaddress
 import logging
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from typing import TYPE_CHECKING
@@ -59,6 +59,8 @@ class Settings:
     stun: tuple[tuple[str, int], ...] = ()
     turn: tuple[TurnServer, ...] = ()
     direct_retry: float = DIRECT_RETRY_DEFAULT
+    spray: dict[str, float] = field(default_factory=dict)
+    """The [spray] table of config.toml: sockets, probes, rate, budget (checked)."""
     theme: str | None = None
     """The TUI's Textual theme (config.toml only; the TUI saves it there when changed)."""
     bell: bool = False
@@ -66,6 +68,7 @@ class Settings:
 
     def node_config(self) -> NodeConfig:
         from p2ptui.net import NodeConfig, SessionConfig
+        from p2ptui.net.spray import SprayConfig
 
         return NodeConfig(
             self.name,
@@ -76,6 +79,7 @@ class Settings:
             session=SessionConfig(keepalive_interval=self.keepalive, direct_retry_interval=self.direct_retry),
             stun_servers=self.stun,
             turn_servers=self.turn,
+            spray=SprayConfig(**self.spray),
             state_dir=self.config_dir,
         )
 
@@ -179,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="after stdin ends, how long to wait for undelivered messages (default: 30)",
     )
-    ping = commands.add_parser("ping", help="probe the direct path to a peer, answered by its core")
+    ping = commands.add_parser("ping", help="probe the path to a peer (direct or relayed), answered by its core")
     _add_common(ping, suppress=True)
     ping.add_argument("ping_peer", metavar="PEER", help="the peer to ping")
     ping.add_argument("-c", "--count", type=int, default=4, help="probes to send (default: 4)")
@@ -230,6 +234,15 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
         turn = tuple(parse_turn_url(str(item)) for item in turn_list)
     except ValueError as exc:
         raise UsageError(f"bad --turn: {exc}") from None
+    spray = file.get("spray", {})
+    if not isinstance(spray, dict) or not set(spray) <= {"sockets", "probes", "rate", "budget"}:
+        raise UsageError(f"bad [spray] in {CONFIG_FILE}: it takes sockets, probes, rate and budget")
+    try:
+        from p2ptui.net.spray import SprayConfig
+
+        SprayConfig(**spray).check()
+    except ValueError as exc:
+        raise UsageError(f"bad [spray] in {CONFIG_FILE}: {exc}") from None
     direct_retry = next((v for v in (args.direct_retry, file.get("direct_retry")) if v is not None), DIRECT_RETRY_DEFAULT)
     if isinstance(direct_retry, bool) or not isinstance(direct_retry, (int, float)) or not 1 <= direct_retry <= 86400:
         raise UsageError(f"bad direct_retry {direct_retry!r}: give seconds between 1 and 86400")
@@ -262,6 +275,7 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
         stun=stun,
         turn=turn,
         direct_retry=float(direct_retry),
+        spray=spray,
         theme=theme,
         bell=bell,
     )
