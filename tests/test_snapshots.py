@@ -157,7 +157,8 @@ def sidebar_app():
             events.PeerChanged("dmitri", PeerStatus.FAILED, reason="no answer"),
             events.PeerChanged("erin", PeerStatus.KEY_CHANGED, fingerprint="1a2b", new_fingerprint="dead"),
             events.PeerChanged("frank", PeerStatus.ONLINE),
-            connected("grace", 52000),
+            events.PeerChanged("grace", PeerStatus.CONNECTED, path="relay", network="internet",
+                               remote=("198.51.100.1", 50000)),  # through a TURN relay
             connected("heidi-from-the-night-shift", 53000),
             events.MessageReceived("bob", "01" * 8, "are you there?"),
             events.MessageReceived("bob", "02" * 8, "hello?"),
