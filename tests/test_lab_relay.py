@@ -168,3 +168,17 @@ def test_when_the_relay_dies_the_path_goes_down_and_comes_back_with_it(lab, peer
     assert bob.event("message", timeout=30)["text"] == "while the relay is down"
     bob.send("and back")
     assert alice.event("message", timeout=15)["text"] == "and back"
+
+
+def test_ping_through_the_relay_says_so(lab, peers, coturn):
+    routers = lab.nat("ra", "symmetric"), lab.nat("rb", "symmetric")
+    peers.pipe(lab.lan_host(routers[1], "bob"), "bob", "alice", "--turn", coturn.url)
+    ping = peers.run(
+        lab.lan_host(routers[0], "alice"), "ping", "bob", "-c", "3", "--interval", "0.1", "--json",
+        "--turn", coturn.url, "--name", "alice", "--signal", peers.url,
+        "--config-dir", str(peers.tmp_path / "alice"),
+    )
+    summary = ping.event("summary", timeout=30)
+    assert summary["path"] == "relay" and summary["received"] == 3
+    # Bob's relayed address, or bob's own through alice's relay.
+    assert summary["remote"].split(":")[0] in (coturn.host.ip, routers[1].ip)
