@@ -90,6 +90,10 @@ class History:
 
     peer: str
     messages: tuple[StoredMessage, ...]
+    older: bool = False
+    """A page from before what was asked for already (scrolling back)."""
+    complete: bool = False
+    """Nothing older is stored."""
 
 
 @dataclass(frozen=True)

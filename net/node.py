@@ -284,9 +284,11 @@ class Node:
         peer.key, peer.changed_key, peer.reason = peer.changed_key, "", ""
         peer.wake()
 
-    def history(self, name: str, limit: int = 500) -> ev.History:
-        """The last `limit` stored messages with name."""
-        return ev.History(name, tuple(self.store.history(name, limit)))
+    def history(self, name: str, limit: int = 500, before: str | None = None) -> ev.History:
+        """The last `limit` stored messages with name; with before (a message id),
+        the `limit` stored before that one: the next page back."""
+        messages = tuple(self.store.history(name, limit, before))
+        return ev.History(name, messages, older=before is not None, complete=len(messages) < limit)
 
     def details(self, name: str) -> ev.Details:
         """The path, keys and counters of the conversation with name. Raises ValueError if there is none."""

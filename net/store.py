@@ -113,9 +113,17 @@ class MessageStore:
         """Every outgoing message not yet delivered, oldest first."""
         return self._select("WHERE outgoing = 1 AND delivered = 0 ORDER BY rowid", ())
 
-    def history(self, peer: str, limit: int = 500) -> list[StoredMessage]:
-        """The last `limit` messages with peer, oldest first."""
-        rows = self._select("WHERE peer = ? ORDER BY rowid DESC LIMIT ?", (peer, limit))
+    def history(self, peer: str, limit: int = 500, before: str | None = None) -> list[StoredMessage]:
+        """The last `limit` messages with peer, oldest first; with before (a message
+        id), the last `limit` stored before that one (none if it is unknown)."""
+        if before is None:
+            rows = self._select("WHERE peer = ? ORDER BY rowid DESC LIMIT ?", (peer, limit))
+        else:
+            rows = self._select(
+                "WHERE peer = ? AND rowid < (SELECT rowid FROM messages WHERE peer = ? AND id = ?)"
+                " ORDER BY rowid DESC LIMIT ?",
+                (peer, peer, before, limit),
+            )
         return rows[::-1]
 
     def _select(self, where: str, parameters: tuple) -> list[StoredMessage]:

@@ -8,6 +8,7 @@ import pytest
 from rich.cells import cell_len
 
 from p2ptui import widgets
+from p2ptui.core_thread import LoadOlder
 from p2ptui.input import MessageInput
 from p2ptui.model import Line
 from p2ptui.net import PeerStatus, events
@@ -262,3 +263,34 @@ async def test_the_scrollbar_follows_a_scroll_made_before_it_was_shown():
         await pilot.press("pageup")
         await pilot.pause()
         assert 0 < log(app).scroll_y == log(app).vertical_scrollbar.position
+
+
+async def test_scrolling_to_the_top_loads_older_history_page_by_page_and_the_view_stays():
+    core = FakeCore()
+    app = make_app(core, peers=("alice",))
+    start = FROZEN - timedelta(hours=5)
+    page = lambda first, count: tuple(  # noqa: E731
+        stored("alice", start + timedelta(seconds=n), f"message {n}", n) for n in range(first, first + count)
+    )
+    async with app.run_test(size=(80, 24)) as pilot:
+        core.emit(events.History("alice", page(500, 500)))  # the newest 500 of 1,000 stored
+        app.select("alice")
+        await pilot.pause()
+        await pilot.press("home")  # the input is empty: Home goes to the oldest line shown
+        await pilot.pause()
+        assert [c for c in core.commands if isinstance(c, LoadOlder)] == [LoadOlder("alice", f"{500:016x}")]
+        assert "message 500" in log_text(app)
+        await pilot.press("home")  # asking again while the page is on its way sends nothing
+        core.emit(events.History("alice", page(0, 500), older=True, complete=True))
+        await pilot.pause()
+        assert len(app.conversations["alice"].lines) == 1000
+        # The older page went in above: what was on screen stays on screen.
+        assert "message 500" in log_text(app) and "message 499" not in log_text(app)
+        await pilot.press("pageup")
+        await pilot.pause()
+        assert "message 499" in log_text(app)  # and the older page is there, above
+        await pilot.press("home")
+        await pilot.pause()
+        assert re.search(r"\bmessage 0$", log_text(app), re.M)  # the very first stored message
+        # Everything stored is loaded: no more asking.
+        assert len([c for c in core.commands if isinstance(c, LoadOlder)]) == 1

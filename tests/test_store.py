@@ -44,3 +44,15 @@ def test_fingerprints_are_short_grouped_and_differ_per_key():
     one, two = fingerprint("ab" * 32), fingerprint("ac" * 32)
     assert len(one.split()) == 8 and all(len(group) == 4 for group in one.split())
     assert one != two
+
+
+def test_history_pages_back_from_a_message(tmp_path):
+    store = MessageStore(tmp_path)
+    for n in range(10):
+        store.received("bob", f"{n:016x}", f"m{n}")
+    store.received("carol", "ff" * 8, "someone else's")
+    assert [m.text for m in store.history("bob", 3)] == ["m7", "m8", "m9"]
+    assert [m.text for m in store.history("bob", 3, before=f"{7:016x}")] == ["m4", "m5", "m6"]
+    assert [m.text for m in store.history("bob", 5, before=f"{2:016x}")] == ["m0", "m1"]  # the last page
+    assert store.history("bob", 3, before="ff" * 8) == []  # carol's id is not bob's
+    assert store.history("bob", 3, before="00" * 7 + "99") == []  # an unknown id

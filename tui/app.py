@@ -34,7 +34,7 @@ from p2ptui.net.config import ConfigError, update_config_file
 from p2ptui.net.signalling.messages import check_name, format_address
 
 from .commands import COMMANDS, Command, completions, parse
-from .core_thread import AcceptKey, CoreClient, OpenPeer, SendText, ShowDetails
+from .core_thread import AcceptKey, CoreClient, LoadOlder, OpenPeer, SendText, ShowDetails
 from .input import MessageInput
 from .keys import describe_keys, use_escape_as_alt
 from .model import Conversation, Line
@@ -331,6 +331,17 @@ class P2PApp(App[None]):
             case "end":
                 log.follow()
 
+    def on_conversation_log_reached_top(self, _: ConversationLog.ReachedTop) -> None:
+        """Scrolled back to the oldest line shown: the page before it, from the store."""
+        conversation = self.conversations.get(self.selected) if self.selected else None
+        if conversation is None or conversation.history_complete or conversation.loading_older:
+            return
+        oldest = conversation.oldest_id()
+        if oldest is None:
+            return
+        conversation.loading_older = True
+        self.client.submit(LoadOlder(conversation.peer, oldest))
+
     def action_review_key(self, peer: str) -> None:
         conversation = self.conversations.get(peer)
         if conversation is None or conversation.status != events.PeerStatus.KEY_CHANGED:
@@ -521,8 +532,8 @@ class P2PApp(App[None]):
                 if conversation and conversation.mark_delivered(message_id) and peer == self.selected:
                     self.query_one("#log", ConversationLog).refresh()
                 return
-            case events.History(peer=peer, messages=messages):
-                self._history(peer, messages)
+            case events.History(peer=peer, messages=messages, older=older, complete=complete):
+                self._history(peer, messages, older=older, complete=complete)
                 return
             case events.Details() as details:
                 self.push_screen(DetailsScreen(details))
@@ -531,8 +542,11 @@ class P2PApp(App[None]):
                 self._error = text
         self._refresh_status()
 
-    def _history(self, peer: str, messages: tuple) -> None:
+    def _history(self, peer: str, messages: tuple, *, older: bool = False, complete: bool = False) -> None:
         conversation = self._conversation(peer)
+        conversation.history_complete = conversation.history_complete or complete
+        if older:
+            conversation.loading_older = False
         lines = [
             Line(
                 datetime.fromtimestamp(m.at),
@@ -544,8 +558,10 @@ class P2PApp(App[None]):
             )
             for m in messages
         ]
-        conversation.add_history(lines)
-        if peer == self.selected:
+        added = conversation.add_history(lines)
+        if peer == self.selected and older:
+            self.query_one("#log", ConversationLog).prepended(added)
+        elif peer == self.selected:
             self._refresh_log()
         elif peer in self.conversations:
             self._refresh_sidebar()  # The time of the last message.

@@ -64,7 +64,15 @@ class ShowDetails:
     peer: str
 
 
-Command = OpenPeer | SendText | AcceptKey | ShowDetails
+@dataclass(frozen=True)
+class LoadOlder:
+    """The reader scrolled to the top: the stored messages before this one."""
+
+    peer: str
+    before: str
+
+
+Command = OpenPeer | SendText | AcceptKey | ShowDetails | LoadOlder
 EventCallback = Callable[[events.NodeEvent], None]
 
 
@@ -197,6 +205,8 @@ class CoreThread:
                         node.send(peer, text, message_id=message_id)
                     case AcceptKey(peer=peer, fingerprint=seen):
                         node.accept_key(peer, seen)
+                    case LoadOlder(peer=peer, before=before):
+                        self._on_event(node.history(peer, before=before))
                     case ShowDetails(peer=peer):
                         self._on_event(node.details(peer))
             except ValueError as exc:

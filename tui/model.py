@@ -49,6 +49,14 @@ class Conversation:
     read_marker: int | None = None
     """Where the log draws its "new" line while this conversation is shown: the
     `first_unread` it had when it was opened."""
+    history_complete: bool = False
+    """Everything stored is in `lines`: scrolling to the top asks for nothing more."""
+    loading_older: bool = False
+    """A page of older history is on its way."""
+
+    def oldest_id(self) -> str | None:
+        """The id of the oldest message here: older history is what was stored before it."""
+        return next((line.id for line in self.lines if line.id), None)
 
     @property
     def last_activity(self) -> datetime | None:
@@ -72,8 +80,9 @@ class Conversation:
         self.lines.append(line)
         return line
 
-    def add_history(self, lines: list[Line]) -> None:
-        """Stored lines go before the ones shown so far; the ids already here are skipped."""
+    def add_history(self, lines: list[Line]) -> int:
+        """Stored lines go before the ones shown so far; the ids already here are
+        skipped. Returns how many went in."""
         present = {line.id for line in self.lines}
         stored = [line for line in lines if line.id not in present]
         self.lines[:0] = stored
@@ -81,6 +90,7 @@ class Conversation:
             self.first_unread += len(stored)
         if self.read_marker is not None:
             self.read_marker += len(stored)
+        return len(stored)
 
     def open(self) -> None:
         """The user switched to this conversation: what was unread now sits below the read marker."""

@@ -15,6 +15,7 @@ from rich.style import Style
 from textual.cache import LRUCache
 from textual.content import Content
 from textual.geometry import Region, Size
+from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widget import Widget
@@ -204,6 +205,9 @@ class ConversationLog(ScrollView, can_focus=False):
     MAX_SENDER_WIDTH = 14
     MIN_TEXT_WIDTH = 10
 
+    class ReachedTop(Message):
+        """The reader is at the oldest line shown: time to load older history."""
+
     def __init__(self, *, me: str = "", **kwargs) -> None:
         super().__init__(**kwargs)
         self.me = me
@@ -262,6 +266,8 @@ class ConversationLog(ScrollView, can_focus=False):
             top += self._measure(range(index - 1, -1, -1), page - offset)
             self._sync_virtual_size()
         self._scroll_to_row(top - page)
+        if top - page <= 0:
+            self.post_message(self.ReachedTop())
 
     def page_down(self) -> None:
         self._settle()
@@ -269,6 +275,23 @@ class ConversationLog(ScrollView, can_focus=False):
 
     def scroll_to_start(self) -> None:
         self._scroll_to_row(0)
+        self.post_message(self.ReachedTop())
+
+    def prepended(self, count: int) -> None:
+        """count older lines were put before those shown: the view stays on what it showed."""
+        if self._conversation is None or not count:
+            return
+        if self._marker is not None:
+            self._marker += count
+        if self._following:
+            self._settle()
+        else:
+            top_message = self._index.locate(self.scroll_offset.y)[0] if self._index.count else 0
+            self._lay_out(self.size.width)
+            self._sync_virtual_size()
+            self._scroll_to_row(self._index.start(top_message + count))
+            self._settle()
+        self.refresh()
 
     def follow(self) -> None:
         """Back to the bottom, and stay there as lines arrive."""
@@ -305,6 +328,8 @@ class ConversationLog(ScrollView, can_focus=False):
         self._following = round(new_value) >= self.max_scroll_y
         if self._following:
             self._unseen = 0
+        elif new_value <= 0 < old_value:
+            self.post_message(self.ReachedTop())  # The wheel, or the scrollbar, got there.
 
     def _settle(self) -> None:
         """Lay out for the current width, and measure the messages in view.
