@@ -44,3 +44,42 @@ def test_theme_and_bell_from_the_config_file(tmp_path):
         ui_preferences({"bell": "yes"})
     with pytest.raises(UsageError, match="bad theme"):
         ui_preferences({"theme": 7})
+
+
+def _settings(tmp_path, *args):
+    return resolve_settings(build_parser().parse_args(["--config-dir", str(tmp_path), "--name", "dana", *args]))
+
+
+def test_relays_spraying_and_the_direct_retry_from_the_command_line_and_the_file(tmp_path):
+    (tmp_path / "config.toml").write_text(
+        'turn = ["turn://dana:s%40cret@turn.example:3479"]\ndirect_retry = 30\n'
+        "[spray]\nsockets = 64\nprobes = 512\n"
+    )
+    settings = _settings(tmp_path)
+    (server,) = settings.turn
+    assert (server.host, server.port, server.username, server.password) == ("turn.example", 3479, "dana", "s@cret")
+    config = settings.node_config()
+    assert config.turn_servers == settings.turn and config.session.direct_retry_interval == 30
+    assert (config.spray.sockets, config.spray.probes, config.spray.rate) == (64, 512, 512.0)
+    # The command line wins over the file.
+    settings = _settings(tmp_path, "--turn", "turn://a:b@198.51.100.1", "--direct-retry", "5")
+    assert [s.host for s in settings.turn] == ["198.51.100.1"] and settings.direct_retry == 5
+
+
+@pytest.mark.parametrize(
+    "text, error",
+    [
+        ('turn = ["stun://a:b@h:1"]', "bad --turn"),
+        ('turn = ["turn://h:3478"]', "bad --turn"),  # no credentials
+        ('turn = "turn://a:b@h"', "bad turn"),
+        ("direct_retry = 0", "bad direct_retry"),
+        ("[spray]\nsockets = 100000", "sockets"),
+        ("[spray]\nbudget = 3600", "budget"),
+        ("[spray]\nports = 5", "it takes"),
+        ('spray = "on"', "it takes"),
+    ],
+)
+def test_bad_relay_and_spraying_settings_say_what_is_wrong(tmp_path, text, error):
+    (tmp_path / "config.toml").write_text(text + "\n")
+    with pytest.raises(UsageError, match=error):
+        _settings(tmp_path)

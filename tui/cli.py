@@ -237,12 +237,13 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
     spray = file.get("spray", {})
     if not isinstance(spray, dict) or not set(spray) <= {"sockets", "probes", "rate", "budget"}:
         raise UsageError(f"bad [spray] in {CONFIG_FILE}: it takes sockets, probes, rate and budget")
-    try:
+    if spray:  # (imported only then: the TUI's first frame waits for this function)
         from p2ptui.net.spray import SprayConfig
 
-        SprayConfig(**spray).check()
-    except ValueError as exc:
-        raise UsageError(f"bad [spray] in {CONFIG_FILE}: {exc}") from None
+        try:
+            SprayConfig(**spray).check()
+        except ValueError as exc:
+            raise UsageError(f"bad [spray] in {CONFIG_FILE}: {exc}") from None
     direct_retry = next((v for v in (args.direct_retry, file.get("direct_retry")) if v is not None), DIRECT_RETRY_DEFAULT)
     if isinstance(direct_retry, bool) or not isinstance(direct_retry, (int, float)) or not 1 <= direct_retry <= 86400:
         raise UsageError(f"bad direct_retry {direct_retry!r}: give seconds between 1 and 86400")
