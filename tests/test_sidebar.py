@@ -135,3 +135,26 @@ async def test_states_are_told_apart_without_colour(monkeypatch):
         await pilot.pause()
         assert sidebar_text(app).splitlines()[2].startswith("▶2 ◉ bob")  # relayed: a glyph of its own
         assert describe(app.conversations["bob"]) == "connected through a relay to 198.51.100.1:50000"
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("system, name", [("standard", "standard"), ("256", "256")])
+async def test_16_and_256_colour_terminals_draw_every_state(monkeypatch, system, name):
+    # What TEXTUAL_COLOR_SYSTEM (or the terminal) says: Rich then maps every theme
+    # colour down to the 16 or 256 the terminal has; the glyphs carry the states.
+    from textual import constants
+
+    monkeypatch.setattr(constants, "COLOR_SYSTEM", system)
+    core = FakeCore()
+    app = make_app(core, peers=("alice", "bob", "carol"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert app.console.color_system == name
+        core.emit(
+            connected("alice", 4000),
+            events.PeerChanged("bob", PeerStatus.CONNECTED, path="relay", network="internet",
+                               remote=("198.51.100.1", 50000)),
+            events.PeerChanged("carol", PeerStatus.FAILED, reason="no answer"),
+        )
+        await pilot.pause()
+        rows = sidebar_text(app).splitlines()
+        assert [row[3] for row in rows[1:4]] == ["●", "◉", "✕"]
