@@ -47,6 +47,10 @@ Address = tuple[str, int]
 
 #: The largest message, in UTF-8 bytes, one send carries.
 MAX_MESSAGE_BYTES = 64 * 1024
+#: The most probes awaiting an answer at once (spraying sends many).
+MAX_PROBES = 16_384
+#: The peer's relayed addresses remembered, current and past.
+MAX_REMOTE_RELAYS = 16
 
 
 class State(enum.Enum):
@@ -197,8 +201,10 @@ class Session:
         self.remote_static: bytes | None = None
         self.static_public = noise.public_key(self.static_key)
         self.candidates: list[Address] = []
-        #: The peer's relayed candidates (its TURN allocations): reaching those is relayed too.
-        self.remote_relays: set[Address] = set()
+        #: The peer's relayed addresses (its TURN allocations), the newest last: reaching
+        #: those is relayed too. A few old ones are kept after the peer reallocates, so
+        #: traffic from one is never mistaken for a direct path, nor relayed to.
+        self.remote_relays: dict[Address, None] = {}
         #: Our own relays, by the name Via.local gives them; set by the node.
         self.relays: tuple[str, ...] = ()
         self.path: Path | None = None
@@ -211,6 +217,7 @@ class Session:
 
         # Probing.
         self._probes: dict[bytes, tuple[Path, float]] = {}
+        self._prune_probes_at = 64
         self._pings: set[bytes] = set()
         self._probe_deadline = 0.0
         self._next_probe_at = 0.0
@@ -341,11 +348,13 @@ class Session:
         self.remote_tag = remote_tag
         if remote_static is not None:
             self.remote_static = remote_static
-        # Kept, not replaced: a relay address the peer no longer has stays a relay's
-        # (never to be mistaken for the peer's own, nor relayed to).
-        self.remote_relays |= set(remote_relays)
+        for relay in remote_relays:
+            self.remote_relays.pop(relay, None)
+            self.remote_relays[relay] = None
+        for old in list(self.remote_relays)[:-MAX_REMOTE_RELAYS]:
+            del self.remote_relays[old]
         self._relay_now = relay_now
-        self._add_candidates([*candidates, *remote_relays])
+        self._add_candidates([*remote_relays, *candidates])
         if self._early_initiation is not None and self.remote_static is not None:
             message, source = self._early_initiation
             self._early_initiation = None
@@ -478,13 +487,16 @@ class Session:
                 self._initiate(now)
             if self.relayed and now >= self._direct_retry_at:
                 self._try_direct(now)
-            elif self.relayed and self._next_probe_at <= now < self._probe_deadline:
-                # The relay answered first; the punch goes on until its deadline,
-                # and the conversation moves if a direct path answers.
-                for path in self._direct_paths():
-                    self._send_probe(path, now, expect_answer=False)
-                self._next_probe_at = now + self._probe_gap
-                self._probe_gap = min(self._probe_gap * 2, self.config.probe_interval_max)
+            elif self.relayed and self._next_probe_at <= now:
+                if now < self._probe_deadline:
+                    # The relay answered first; the punch goes on until its deadline,
+                    # and the conversation moves if a direct path answers.
+                    for path in self._direct_paths():
+                        self._send_probe(path, now, expect_answer=False)
+                    self._next_probe_at = now + self._probe_gap
+                    self._probe_gap = min(self._probe_gap * 2, self.config.probe_interval_max)
+                else:
+                    self._next_probe_at = float("inf")  # The punch is over; the retries go on.
 
     # --- Internals -----------------------------------------------------------------
 
@@ -499,9 +511,12 @@ class Session:
         self._events.append(Failed(reason))
 
     def _add_candidates(self, candidates: list[Address]) -> None:
+        """Add candidates as the newest: one already known moves up, so the oldest
+        (a relay since reallocated, a mapping since changed) go first at the cap."""
         for candidate in candidates:
-            if candidate not in self.candidates:
-                self.candidates.append(candidate)
+            if candidate in self.candidates:
+                self.candidates.remove(candidate)
+            self.candidates.append(candidate)
         del self.candidates[: max(0, len(self.candidates) - self.config.max_candidates)]
 
     def _rank(self, path: Path | None) -> int:
@@ -578,12 +593,16 @@ class Session:
 
     def _send_probe(self, address: Path, now: float, *, expect_answer: bool = True) -> bytes:
         assert self.remote_tag is not None
-        if len(self._probes) >= 64:
+        if len(self._probes) >= self._prune_probes_at:
             # Forget probes too old to be answered (lost ones, in any state), so the
-            # table stays small however long the session lives.
+            # table stays small however long the session lives. Pruned again only once
+            # it has doubled, so a burst (spraying) costs linear time, not quadratic;
+            # and never past MAX_PROBES, the oldest going first.
             horizon = now - self.config.punch_timeout
-            self._probes = {t: p for t, p in self._probes.items() if p[1] >= horizon}
+            kept = [(t, p) for t, p in self._probes.items() if p[1] >= horizon]
+            self._probes = dict(kept[-MAX_PROBES:])
             self._pings &= self._probes.keys()
+            self._prune_probes_at = max(64, 2 * len(self._probes))
         txid = os.urandom(8)
         self._probes[txid] = (address, now)
         self._send(wire.Probe(self.remote_tag, self.local_tag, txid), address)
@@ -630,10 +649,17 @@ class Session:
                     self._add_candidates([remote_address(source)])
                     self._send_probe(source, now, expect_answer=False)
             case wire.ProbeAck(txid=txid):
-                probe = self._probes.pop(txid, None)
+                probe = self._probes.get(txid)
                 if probe is None:
                     self.dropped["unknown probe"] += 1
                     return
+                if probe[0] != source:
+                    # An answer proves the path only from where the probe went (ICE's
+                    # symmetric check): a copy from elsewhere (a relay that saw it, say)
+                    # must not move us there.
+                    self.dropped["probe answer from elsewhere"] += 1
+                    return
+                del self._probes[txid]
                 self._rtt_sample(now - probe[1])
                 if txid in self._pings:
                     self._pings.discard(txid)

@@ -430,3 +430,50 @@ def test_when_the_relay_answers_first_the_punch_goes_on_and_wins():
     link.a_to_b = link.b_to_a = True
     link.run(until=5.0)
     assert link.a.path == B_ADDR and link.b.path == A_ADDR
+
+
+def test_a_late_wakeup_after_the_punch_deadline_does_not_spin_the_driver():
+    link = Link.pair(a_to_b=False, b_to_a=False)
+    link.introduce(relay=True, relay_now=True)
+    link.run(until=0.5)
+    assert link.a.relayed
+    late = link.a._probe_deadline + 0.01  # the driver woke up only after the punch ended
+    link.a.handle_timeout(late)
+    assert link.a.next_timeout() > late  # not a time already past, again and again
+
+
+def test_a_probe_answer_counts_only_from_where_the_probe_went():
+    # Someone who sees the peer's answers (the relay's operator) copies one to us
+    # from an address of their own, ahead of the real one: we must not move there.
+    link = Link.pair(a_to_b=False, b_to_a=False)
+    link.introduce(relay=True, relay_now=True)
+    link.run(until=0.5)
+    assert link.a.relayed
+    txid = link.a.ping(link.now)
+    link.a.datagrams_to_send()
+    ack = wire.ProbeAck(link.a.local_tag, link.b.local_tag, txid)
+    forged = link.b._keys.seal(ack.to_tag, ack.from_tag, ack)  # the peer's genuine, encrypted answer
+    link.a.datagram_received(wire.parse_untrusted(wire.encode(forged)), ("203.0.113.66", 4444), link.now)
+    assert link.a.path == sess.Via(RELAY, B_ADDR) and link.a.relayed
+    assert link.a.dropped["probe answer from elsewhere"] == 1
+    assert not any(isinstance(e, sess.Connected) for e in link.a.events())
+
+
+def test_reallocated_relays_never_crowd_out_the_peers_own_addresses():
+    session = sess.Session()
+    peer = sess.Session()
+    for n in range(20):  # the peer's relay reallocated 20 times, each offer naming the new one
+        relay = ("198.51.100.1", 50000 + n)
+        session.start(peer.local_tag, [B_ADDR, ("10.0.0.2", 2222)], float(n), peer.static_public, remote_relays=[relay])
+        assert B_ADDR in session.candidates and ("10.0.0.2", 2222) in session.candidates
+        assert relay in session.candidates and relay in session.remote_relays
+    assert len(session.candidates) <= session.config.max_candidates
+    assert len(session.remote_relays) == sess.MAX_REMOTE_RELAYS  # old ones remembered, boundedly
+
+
+def test_a_burst_of_probes_keeps_the_probe_table_bounded():
+    session = sess.Session()
+    session.start(sess.Session().local_tag, [B_ADDR], 0.0)
+    for port in range(20_000):
+        session.probe(("192.0.2.2", 1024 + port % 60_000), 0.001 * port)
+    assert len(session._probes) <= sess.MAX_PROBES
