@@ -59,6 +59,16 @@ from .signalling.messages import Address, Answer, Offer, format_address, sign, s
 
 log = logging.getLogger(__name__)
 
+def _open_files_limit() -> int:
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (ImportError, OSError, ValueError):
+        return 1024
+    return soft if soft != resource.RLIM_INFINITY else 1 << 20
+
+
 EVENT_BUFFER = 1024
 #: Datagrams taken off the socket per wakeup, when they are there already.
 RECEIVE_BATCH = 64
@@ -70,6 +80,11 @@ _ANY_REMOTE = "192.0.2.1"
 MAX_SIGNAL_LIFETIME = 600.0
 #: ...and beyond this many unexpired ones, more are refused until some expire.
 MAX_NONCES = 100_000
+#: At most one spraying attempt per peer this often.
+SPRAY_INTERVAL = 30.0
+#: Spraying sockets open at once, all peers together: well below the usual limit
+#: of 1,024 open files, so spraying can never starve the node of descriptors.
+MAX_SPRAY_SOCKETS = min(1024, _open_files_limit() // 2)
 
 
 @dataclass(frozen=True)
@@ -129,6 +144,7 @@ class Peer:
         #: Connected over a direct path (not a relay): spraying stops here.
         self.direct = trio_util.AsyncBool(False)
         self.spraying = False
+        self.sprayed_at = float("-inf")
         #: The sockets of a spraying attempt, by the name their Via paths give them;
         #: the one the path settles on stays open while the path uses it.
         self.spray_sockets: dict[str, trio.socket.SocketType] = {}
@@ -444,7 +460,17 @@ class Node:
 
     async def _keep_relay(self, relay: Relay) -> None:
         """Keep an allocation on relay's server: allocate, refresh, and after a
-        failure or a loss, allocate again with back-off."""
+        failure or a loss, allocate again with back-off. Released on the way out."""
+        try:
+            await self._keep_relay_allocated(relay)
+        finally:
+            if relay.relayed is not None and relay.address is not None:
+                relay.client.close(trio.current_time())
+                with trio.move_on_after(1) as scope:
+                    scope.shield = True
+                    await self._flush_relay(relay)
+
+    async def _keep_relay_allocated(self, relay: Relay) -> None:
         pause = Relay.RETRY_MIN
         while True:
             if relay.address is None:
@@ -527,7 +553,8 @@ class Node:
             if relay is None or relay.relayed is None:
                 self.dropped["relay not allocated"] += 1
                 return
-            if address.peer[0] in (relay.relayed[0], relay.server.host) or nat.network_of(address.peer[0]) != "internet":
+            own = (relay.relayed[0], relay.address[0] if relay.address else "")
+            if address.peer[0] in own or nat.network_of(address.peer[0]) != "internet":
                 # To the server's own addresses (a stale relay of the peer's) or a
                 # private one: it cannot help, and a send the relay fails can cost
                 # us the whole allocation (coturn drops it).
@@ -669,9 +696,12 @@ class Node:
             case sess.PathLost(remote=remote):
                 peer.reason = f"lost the path to {remote[0]}:{remote[1]}"
                 peer.path_lost.value = True
-                self._check_relays()
+                lost = peer.announced_path
+                if isinstance(lost, sess.Via) and lost.relayed or lost in peer.session.remote_relays:
+                    self._check_relays()
             case sess.Failed(reason=reason):
-                self._check_relays()  # A relay that died silently fails punches too.
+                if peer.session.relays or peer.session.remote_relays:
+                    self._check_relays()  # A relay that died silently fails punches too.
                 peer.reason = f"{reason}; our NAT: {self.nat.nat_type.value}, theirs: {peer.nat}"
                 if not self.relays and not peer.session.remote_relays:
                     peer.reason += "; a relay is needed: configure a TURN server (--turn)"
@@ -951,9 +981,19 @@ class Node:
         one side is behind a symmetric NAT and the other behind a cone)."""
         peer.nat = record.nat
         role = spray.role(self.nat.nat_type.value, record.nat)
-        if role is not None and self.config.spray.enabled and not peer.spraying and not peer.direct.value:
+        now = trio.current_time()
+        if (
+            role is not None
+            and self.config.spray.enabled
+            and not peer.spraying
+            and not peer.direct.value
+            # Only toward the internet (a signed record could name any address), and
+            # one attempt per peer per SPRAY_INTERVAL, however many offers come.
+            and nat.network_of(record.sender_ip) == "internet"
+            and now >= peer.sprayed_at + SPRAY_INTERVAL
+        ):
             assert self._nursery is not None
-            peer.spraying = True
+            peer.spraying, peer.sprayed_at = True, now
             self._nursery.start_soon(self._spray, peer, role, (record.sender_ip, record.port))
         peer.session.start(
             bytes.fromhex(record.tag),
@@ -997,11 +1037,20 @@ class Node:
             await self._pace(index)
             if peer.direct.value:
                 return
-            sock = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
+            if len(self._spray_sockets) >= MAX_SPRAY_SOCKETS:
+                log.info("spraying: %d sockets open already, no more", len(self._spray_sockets))
+                return
+            try:
+                sock = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
+            except OSError as exc:
+                log.info("spraying: no more sockets: %s", exc)
+                return
             try:
                 await sock.bind((self.config.bind[0], 0))
-            except OSError as exc:
+            except BaseException as exc:  # Cancelled too: never leave it open.
                 sock.close()
+                if not isinstance(exc, OSError):
+                    raise
                 log.info("spraying: no more sockets: %s", exc)
                 return
             name = f"spray {sock.getsockname()[1]}"
