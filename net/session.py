@@ -319,7 +319,8 @@ class Session:
     @property
     def relayed(self) -> bool:
         """Whether the open path (if any) goes through a relay, ours or the peer's."""
-        return self.path is not None and self._rank(self.path) == _RELAYED
+        path = self.path  # (Checked on every wakeup: no address parsing here.)
+        return isinstance(path, Via) and path.relayed or path in self.remote_relays
 
     @property
     def secure(self) -> bool:
