@@ -115,10 +115,25 @@ class NodeConfig:
     """How far to go crossing a symmetric NAT against a cone one."""
 
 
-class Peer:
+class _Wakeable:
+    """Something a task drives: it sleeps until its timer or a wake(), however many came."""
+
+    def __init__(self) -> None:
+        self._wakeup = trio.Event()
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    async def wait_wakeup(self) -> None:
+        await self._wakeup.wait()
+        self._wakeup = trio.Event()
+
+
+class Peer(_Wakeable):
     """Everything the node knows about one peer."""
 
     def __init__(self, name: str, session: sess.Session):
+        super().__init__()
         self.name = name
         self.session = session
         self.status = trio_util.AsyncValue(ev.PeerStatus.OFFLINE)
@@ -154,23 +169,16 @@ class Peer:
         #: One pump at a time (the driver's, or the signalling task's on an offer),
         #: so events reach the application in the order the session made them.
         self.pump_lock = trio.Lock()
-        self._wakeup = trio.Event()
-
-    def wake(self) -> None:
-        self._wakeup.set()
-
-    async def wait_wakeup(self) -> None:
-        await self._wakeup.wait()
-        self._wakeup = trio.Event()
 
 
-class Relay:
+class Relay(_Wakeable):
     """One TURN server and our allocation on it, kept by `Node._keep_relay`."""
 
     #: Back-off between allocation attempts, so a dead server costs little.
     RETRY_MIN, RETRY_MAX = 1.0, 30.0
 
     def __init__(self, server: turn.TurnServer):
+        super().__init__()
         self.server = server
         self.name = f"turn {server.host}:{server.port}"
         self.client = turn.TurnClient(server)
@@ -180,14 +188,6 @@ class Relay:
         self.reason = ""
         #: The first allocation attempt ended, either way.
         self.settled = trio_util.AsyncBool(False)
-        self._wakeup = trio.Event()
-
-    def wake(self) -> None:
-        self._wakeup.set()
-
-    async def wait_wakeup(self) -> None:
-        await self._wakeup.wait()
-        self._wakeup = trio.Event()
 
 
 def make_signalling(config: NodeConfig, identity: Identity) -> SignallingClient:
