@@ -80,6 +80,8 @@ _ANY_REMOTE = "192.0.2.1"
 MAX_SIGNAL_LIFETIME = 600.0
 #: ...and beyond this many unexpired ones, more are refused until some expire.
 MAX_NONCES = 100_000
+#: How long the start waits for the first allocations, so early offers carry them.
+RELAY_SETTLE_WAIT = 2.0
 #: At most one spraying attempt per peer this often.
 SPRAY_INTERVAL = 30.0
 #: Spraying sockets open at once, all peers together: well below the usual limit
@@ -440,8 +442,9 @@ class Node:
         self.nat = nat.classify(self.host_address, await stun.ask_all(self._stun, servers))
         self.public_address = self.nat.public or self.host_address
         # The first offers carry our relayed addresses if there are any to have:
-        # wait (a little) for the allocations begun meanwhile.
-        with trio.move_on_after(max((r.client.request_timeout for r in self.relays.values()), default=0)):
+        # wait a little for the allocations begun meanwhile (a dead relay must not
+        # hold up the start; one that answers later is offered then).
+        with trio.move_on_after(RELAY_SETTLE_WAIT if self.relays else 0):
             for relay in self.relays.values():
                 await relay.settled.wait_value(True)
         return self.public_address
@@ -483,6 +486,10 @@ class Node:
                 relay.client.allocate(trio.current_time())
                 if await self._drive_relay(relay):
                     pause = Relay.RETRY_MIN
+                else:
+                    # Never allocated: look the name up again next time (it may have moved).
+                    self._relay_at.pop(relay.address, None)
+                    relay.address = None
             relay.settled.value = True
             await trio.sleep(pause)
             pause = min(pause * 2, Relay.RETRY_MAX)

@@ -165,3 +165,24 @@ async def test_a_server_that_hangs_up_after_registration_is_reconnected_to(nurse
             if seen.count(Registered) >= 2:
                 break
     assert SignallingLost in seen and connections >= 2
+
+
+async def test_a_dead_turn_server_delays_the_start_a_little_and_chat_goes_on(signal_url):
+    from p2ptui.net.node import RELAY_SETTLE_WAIT
+    from p2ptui.net.turn import TurnServer
+
+    # A port nobody listens on: no TURN server answers there.
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    probe.bind(("127.0.0.1", 0))
+    dead = TurnServer("127.0.0.1", probe.getsockname()[1], "dana", "secret")
+    probe.close()
+    started = trio.current_time()
+    async with open_node(config("alice", signal_url, turn_servers=(dead,)), Identity.generate()) as a, open_node(
+        config("bob", signal_url), Identity.generate()
+    ) as b:
+        await next_event(a, events.Ready)
+        assert trio.current_time() - started < RELAY_SETTLE_WAIT + 2
+        a.send("bob", "no relay needed on loopback")
+        assert (await next_event(b, events.MessageReceived)).text == "no relay needed on loopback"
+        relays = dict(a.details("bob").items)["your relays"]
+        assert relays.startswith(f"turn 127.0.0.1:{dead.port} (none")
