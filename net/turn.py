@@ -31,10 +31,11 @@ import logging
 import struct
 from collections import Counter
 from dataclasses import dataclass, field
-from urllib.parse import unquote, urlsplit
 
 from aioice import stun as _codec
 from aioice.turn import make_integrity_key
+
+from .turn_server import TurnServer, parse_turn_url  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -84,50 +85,8 @@ class TurnError(ValueError):
     """A datagram from the server did not parse. The only error the parsers raise."""
 
 
-# --- Configuration ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TurnServer:
-    host: str
-    port: int
-    username: str
-    password: str = field(repr=False)  # Kept out of logs and tracebacks.
-
-
-def parse_turn_url(url: str) -> TurnServer:
-    """`turn://USER:PASS@HOST:PORT` (port 3478 if left out) into a TurnServer.
-
-    User and password are percent-decoded, so `%40` stands for `@` and `%3A` for `:`.
-    Raises ValueError, with a message fit for the user, on anything else.
-    """
-    try:
-        parts = urlsplit(url.strip())
-    except ValueError as exc:
-        raise ValueError(f"not a valid TURN URL ({exc}): expected turn://USER:PASS@HOST:PORT") from None
-    try:
-        port = parts.port
-    except ValueError:
-        raise ValueError("TURN URL has a bad port: expected a number 1-65535") from None
-    if parts.scheme != "turn":
-        raise ValueError(
-            f"TURN URL must start with turn:// (got {parts.scheme + ':' if parts.scheme else 'no scheme'};"
-            " TURN over TLS is not supported)"
-        )
-    if parts.path not in ("", "/") or parts.fragment or parts.query not in ("", "transport=udp"):
-        raise ValueError("TURN URL has extra parts: expected turn://USER:PASS@HOST:PORT")
-    if not parts.hostname:
-        raise ValueError("TURN URL has no host: expected turn://USER:PASS@HOST:PORT")
-    if not parts.username or not parts.password:
-        raise ValueError("TURN URL needs credentials: turn://USER:PASS@HOST:PORT")
-    if port == 0:
-        raise ValueError("TURN URL port must be 1-65535")
-    return TurnServer(
-        host=parts.hostname,
-        port=port or 3478,
-        username=unquote(parts.username),
-        password=unquote(parts.password),
-    )
+# --- Configuration: what a TURN server is, and its URL, live in turn_server.py, which
+# the command line imports without this module's codec (TurnServer, parse_turn_url).
 
 
 # --- Parsing what the server sends --------------------------------------------------

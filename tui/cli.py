@@ -28,7 +28,7 @@ from p2ptui.net.signalling import DEFAULT_PORT, DEFAULT_SIGNAL_URL, check_name, 
 
 if TYPE_CHECKING:
     from p2ptui.net import NodeConfig
-    from p2ptui.net.turn import TurnServer
+    from p2ptui.net.turn_server import TurnServer
 
 # trio and the node are imported where a command needs them: the TUI draws its
 # first frame while its core thread imports them.
@@ -229,7 +229,7 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
     if not isinstance(turn_list, list):
         raise UsageError(f'bad turn {turn_list!r} in {CONFIG_FILE}: expected a list like ["turn://USER:PASS@HOST:PORT"]')
     try:
-        from p2ptui.net.turn import parse_turn_url
+        from p2ptui.net.turn_server import parse_turn_url
 
         turn = tuple(parse_turn_url(str(item)) for item in turn_list)
     except ValueError as exc:
