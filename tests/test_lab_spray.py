@@ -9,8 +9,8 @@ time too: what an earlier attempt left in the routers (the easy side's
 probes open its NAT's filter for 30 s) must not help a later one.
 
 The floor: with 256 sockets against 1,024 probes over the router's 64,512
-ports, one attempt succeeds with p = 0.984 (spray.success_chance). For 20
-independent attempts, 15 or fewer successes has probability about 1e-5,
+ports, one attempt succeeds with p = 0.983 (spray.success_chance). For 20
+independent attempts, 15 or fewer successes has probability about 2e-5,
 so a floor of 16 fails only when something is wrong, not by bad luck.
 """
 
