@@ -8,9 +8,17 @@ fragmentation) lives here and is tested without sockets or an event loop.
 
 The rules do not depend on which side offered: both sides probe every
 candidate address of the other, and each side considers the path open when
-a probe of its own comes back acknowledged (so the path works both ways), or
-when the peer's data arrives on it (which the peer only sends after its own
-probe came back).
+a probe of its own comes back acknowledged from where it went (so the path
+works both ways), or when the peer's data arrives on it (which the peer only
+sends after its own probe came back).
+
+Paths are ranked: this machine, the LAN, the internet, and relays last (a
+`Via` through our TURN allocation, or the peer's relayed address). Relayed
+paths join the punch after `relay_delay`, or at once when the NAT types rule
+direct out; while the session runs over one, it tries the direct paths every
+`direct_retry_interval` (asking the peer, with a CALL_ME, to do the same at
+that moment) and moves to whichever better path answers. Reliability sits
+above the path, so a move loses and repeats nothing.
 
 Over the first open path the two run a Noise IK handshake (`secure.py`); the
 side with the lower key initiates. Only then is the session CONNECTED, and
