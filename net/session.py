@@ -327,8 +327,7 @@ class Session:
     @property
     def relayed(self) -> bool:
         """Whether the open path (if any) goes through a relay, ours or the peer's."""
-        path = self.path  # (Checked on every wakeup: no address parsing here.)
-        return isinstance(path, Via) and path.relayed or path in self.remote_relays
+        return self._is_relayed(self.path)
 
     @property
     def secure(self) -> bool:
@@ -500,8 +499,7 @@ class Session:
                 if now < self._probe_deadline:
                     # The relay answered first; the punch goes on until its deadline,
                     # and the conversation moves if a direct path answers.
-                    for path in self._direct_paths():
-                        self._send_probe(path, now, expect_answer=False)
+                    self._probe_direct(now)
                     self._next_probe_at = now + self._probe_gap
                     self._probe_gap = min(self._probe_gap * 2, self.config.probe_interval_max)
                 else:
@@ -532,12 +530,21 @@ class Session:
         """Which paths are preferred: this machine, then the LAN, then the internet, then relays."""
         if path is None:
             return _RELAYED + 1
-        if isinstance(path, Via) and path.relayed or path in self.remote_relays:
+        if self._is_relayed(path):
             return _RELAYED
         return {"local": 0, "lan": 1}.get(network_of(remote_address(path)[0]), 2)
 
+    def _is_relayed(self, path: Path | None) -> bool:
+        """Through our relay, or to the peer's (checked on every wakeup: no address parsing)."""
+        return isinstance(path, Via) and path.relayed or path in self.remote_relays
+
     def _direct_paths(self) -> list[Path]:
         return [c for c in self.candidates if c not in self.remote_relays]
+
+    def _probe_direct(self, now: float) -> None:
+        """Probe every direct path, on the side: while on a relay, to find a better one."""
+        for path in self._direct_paths():
+            self._send_probe(path, now, expect_answer=False)
 
     def _relay_paths(self) -> list[Path]:
         """Straight to the peer's relays, and through ours to the peer's public addresses.
@@ -587,8 +594,7 @@ class Session:
         assert self.remote_tag is not None and self.path is not None
         self._direct_retry_at = now + self.config.direct_retry_interval
         self._last_call_me = now
-        for path in self._direct_paths():
-            self._send_probe(path, now, expect_answer=False)
+        self._probe_direct(now)
         self._send(wire.CallMe(self.remote_tag, self.local_tag), self.path)
 
     def _next_suspect_probe(self) -> float:
@@ -694,8 +700,7 @@ class Session:
                 # At most once a second, however often it asks.
                 if self.state == State.CONNECTED and now - self._last_call_me >= 1.0:
                     self._last_call_me = now
-                    for path in self._direct_paths():
-                        self._send_probe(path, now, expect_answer=False)
+                    self._probe_direct(now)
 
     def _path_works(self, source: Path, now: float) -> None:
         if self.state in (State.CONNECTED, State.HANDSHAKE):
