@@ -59,6 +59,7 @@ from .signalling.messages import Address, Answer, Offer, format_address, sign, s
 
 log = logging.getLogger(__name__)
 
+
 def _open_files_limit() -> int:
     try:
         import resource
@@ -477,7 +478,7 @@ class Node:
         pause = Relay.RETRY_MIN
         while True:
             if relay.address is None:
-                relay.address = await _resolve(relay.server.host, relay.server.port)
+                relay.address = await stun.resolve(relay.server.host, relay.server.port)
                 if relay.address is not None:
                     self._relay_at[relay.address] = relay
                 else:
@@ -1005,12 +1006,11 @@ class Node:
         peer.session.start(
             bytes.fromhex(record.tag),
             list(record.candidates) or [(record.sender_ip, record.port)],
-            trio.current_time(),
+            now,
             secure.noise_public_key(record.sender_key),
             remote_relays=list(record.relays),
             relay_now=nat.direct_unlikely(self.nat.nat_type.value, record.nat),
         )
-
 
     # --- Spraying -------------------------------------------------------------------------
 
@@ -1106,14 +1106,6 @@ def _usable_key(key: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-async def _resolve(host: str, port: int) -> Address | None:
-    try:
-        infos = await trio.socket.getaddrinfo(host, port, trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
-    except (OSError, UnicodeError):
-        return None
-    return infos[0][4][:2] if infos else None
 
 
 async def _route_source_ip(destination: str) -> str | None:

@@ -91,6 +91,16 @@ def binding_response(request: BindingRequest, source: Address) -> bytes:
 TIMEOUT = 2.0
 
 
+async def resolve(host: str, port: int) -> Address | None:
+    """host's first IPv4 address with port, or None if it has none (a server's
+    name that does not resolve is a server that does not answer)."""
+    try:
+        infos = await trio.socket.getaddrinfo(host, port, trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
+    except (OSError, UnicodeError):  # UnicodeError: a name IDNA refuses, like "a..b"
+        return None
+    return infos[0][4][:2] if infos else None
+
+
 class StunClient:
     """Binding requests over a UDP socket that someone else reads.
 
@@ -105,11 +115,9 @@ class StunClient:
 
     async def binding(self, server: Address, timeout: float = TIMEOUT) -> Address | None:
         """Our address as server sees it, or None if it did not answer in time."""
-        try:
-            infos = await trio.socket.getaddrinfo(server[0], server[1], trio.socket.AF_INET)
-        except (OSError, UnicodeError):  # UnicodeError: a name IDNA refuses, like "a..b"
+        destination = await resolve(*server)
+        if destination is None:
             return None
-        destination = infos[0][4][:2]
         txid, request = binding_request()
         send, receive = trio.open_memory_channel[Address](1)
         self._waiters[txid] = send
