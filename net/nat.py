@@ -14,7 +14,8 @@ import enum
 import ipaddress
 from dataclasses import dataclass
 
-Address = tuple[str, int]
+from .address import Address
+
 
 
 class NatType(enum.Enum):

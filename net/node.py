@@ -38,6 +38,7 @@ import trio_util
 from . import events as ev
 from . import session as sess
 from . import nat, secure, spray, stun, turn, wire
+from .address import Address, Route, Via, remote_address
 from .identity import Identity
 from .store import MessageStore
 from .trust import KnownPeers, Verdict, fingerprint
@@ -55,7 +56,7 @@ from .signalling import (
     check_name,
     parse_signal_url,
 )
-from .signalling.messages import Address, Answer, Offer, format_address, sign, signature_valid
+from .signalling.messages import Answer, Offer, format_address, sign, signature_valid
 
 log = logging.getLogger(__name__)
 
@@ -315,7 +316,7 @@ class Node:
         if peer is None:
             raise ValueError(f"no conversation with {name}")
         session = peer.session
-        path = sess.remote_address(session.path) if session.path else None
+        path = remote_address(session.path) if session.path else None
         items = [
             ("status", peer.status.value.value + (f": {peer.reason}" if peer.reason else "")),
             ("path", self._describe_path(peer) if path and session.state == sess.State.CONNECTED else "none"),
@@ -342,9 +343,9 @@ class Node:
     def _describe_path(self, peer: Peer) -> str:
         session = peer.session
         assert session.path is not None
-        if isinstance(session.path, sess.Via) and not session.path.relayed:
+        if isinstance(session.path, Via) and not session.path.relayed:
             return "direct, internet, through a port opened to cross the symmetric NAT"
-        if isinstance(session.path, sess.Via):
+        if isinstance(session.path, Via):
             return f"relayed through our {session.path.local}"
         if session.relayed:
             return "relayed through their TURN server"
@@ -517,7 +518,7 @@ class Node:
                         self._relays_updated()
                         return had
                     case turn.Received(peer=source, data=data):
-                        self._datagram_received(data, sess.Via(relay.name, source))
+                        self._datagram_received(data, Via(relay.name, source))
             deadline = client.next_timeout()
             with trio.move_on_at(deadline if deadline is not None else float("inf")):
                 await relay.wait_wakeup()
@@ -545,8 +546,8 @@ class Node:
 
     # --- Datagrams -----------------------------------------------------------------------
 
-    async def _sendto(self, data: bytes, address: sess.Path) -> None:
-        if isinstance(address, sess.Via) and not address.relayed:
+    async def _sendto(self, data: bytes, address: Route) -> None:
+        if isinstance(address, Via) and not address.relayed:
             sock = self._spray_sockets.get(address.local)
             if sock is None:
                 self.dropped["spraying socket closed"] += 1
@@ -556,7 +557,7 @@ class Node:
             except OSError as exc:
                 self.dropped[f"send failed: {exc.strerror or exc}"] += 1
             return
-        if isinstance(address, sess.Via):
+        if isinstance(address, Via):
             relay = self.relays.get(address.local)
             if relay is None or relay.relayed is None:
                 self.dropped["relay not allocated"] += 1
@@ -600,8 +601,8 @@ class Node:
                     continue
                 self._datagram_received(data, source[:2])
 
-    def _datagram_received(self, data: bytes, source: sess.Path) -> None:
-        relay = self._relay_at.get(source) if not isinstance(source, sess.Via) else None
+    def _datagram_received(self, data: bytes, source: Route) -> None:
+        relay = self._relay_at.get(source) if not isinstance(source, Via) else None
         if relay is not None and not self._stun_answer(data):
             relay.client.datagram_received(data, trio.current_time())
             relay.wake()
@@ -624,7 +625,7 @@ class Node:
                 return
             peer.session.datagram_received(packet, source, trio.current_time())
             peer.wake()
-        elif stun.looks_like_stun(data) and not isinstance(source, sess.Via):
+        elif stun.looks_like_stun(data) and not isinstance(source, Via):
             try:
                 message = stun.parse_untrusted(data)
             except stun.StunError:
@@ -705,7 +706,7 @@ class Node:
                 peer.reason = f"lost the path to {remote[0]}:{remote[1]}"
                 peer.path_lost.value = True
                 lost = peer.announced_path
-                if isinstance(lost, sess.Via) and lost.relayed or lost in peer.session.remote_relays:
+                if isinstance(lost, Via) and lost.relayed or lost in peer.session.remote_relays:
                     self._check_relays()
             case sess.Failed(reason=reason):
                 if peer.session.relays or peer.session.remote_relays:
@@ -750,7 +751,7 @@ class Node:
         peer.direct.value = status == ev.PeerStatus.CONNECTED and not peer.session.relayed
         if not peer.spraying:
             self._release_spray_sockets(peer)
-        remote = sess.remote_address(path) if status == ev.PeerStatus.CONNECTED and path else None
+        remote = remote_address(path) if status == ev.PeerStatus.CONNECTED and path else None
         await self._emit(
             ev.PeerChanged(
                 peer.name,
@@ -1064,7 +1065,7 @@ class Node:
             peer.spray_sockets[name] = self._spray_sockets[name] = sock
             assert self._nursery is not None
             self._nursery.start_soon(self._read_spray_socket, sock, name)
-            peer.session.probe(sess.Via(name, target, relayed=False), trio.current_time())
+            peer.session.probe(Via(name, target, relayed=False), trio.current_time())
             peer.wake()
 
     async def _spray_probes_at(self, peer: Peer, ip: str) -> None:
@@ -1089,12 +1090,12 @@ class Node:
                     return  # Closed: the attempt is over, or the path moved on.
                 self.dropped["receive error"] += 1
                 continue
-            self._datagram_received(data, sess.Via(name, source[:2], relayed=False))
+            self._datagram_received(data, Via(name, source[:2], relayed=False))
 
     def _release_spray_sockets(self, peer: Peer) -> None:
         """Close the spraying sockets the path does not use (all of them once it moves on)."""
         path = peer.session.path
-        keep = path.local if isinstance(path, sess.Via) and not path.relayed else None
+        keep = path.local if isinstance(path, Via) and not path.relayed else None
         for name in [n for n in peer.spray_sockets if n != keep]:
             self._spray_sockets.pop(name, None)
             peer.spray_sockets.pop(name).close()

@@ -47,11 +47,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from . import noise, secure, wire
+from .address import Address, Route, Via, remote_address  # noqa: F401 (re-exported)
 from .nat import network_of
 
 log = logging.getLogger(__name__)
 
-Address = tuple[str, int]
 
 #: The largest message, in UTF-8 bytes, one send carries.
 MAX_MESSAGE_BYTES = 64 * 1024
@@ -156,30 +156,6 @@ Event = Connected | PathLost | Failed | Pong | MessageReceived | MessageDelivere
 _RELAYED = 3
 
 
-@dataclass(frozen=True, slots=True)
-class Via:
-    """A path that leaves through something other than the chat socket.
-
-    `local` names that something for the node: a TURN allocation ("turn
-    HOST:PORT"), relayed, so kept only until a direct path works; or one of
-    the sockets opened to cross a symmetric NAT ("spray PORT"), direct.
-    `peer` is the remote address it reaches.
-    """
-
-    local: str
-    peer: Address
-    relayed: bool = True
-
-
-#: Where datagrams go: a remote address, straight from the chat socket, or a Via.
-Path = Address | Via
-
-
-def remote_address(path: Path) -> Address:
-    """The peer's address on a path, whatever it leaves through."""
-    return path.peer if isinstance(path, Via) else path
-
-
 @dataclass(slots=True)
 class _OutFragment:
     seq: int
@@ -215,16 +191,16 @@ class Session:
         self.remote_relays: dict[Address, None] = {}
         #: Our own relays, by the name Via.local gives them; set by the node.
         self.relays: tuple[str, ...] = ()
-        self.path: Path | None = None
+        self.path: Route | None = None
         self.rtt: float | None = None
         #: Datagrams dropped, by reason. Bad input never raises; it is counted here.
         self.dropped: Counter[str] = Counter()
 
-        self._out: list[tuple[bytes, Path]] = []
+        self._out: list[tuple[bytes, Route]] = []
         self._events: list[Event] = []
 
         # Probing.
-        self._probes: dict[bytes, tuple[Path, float]] = {}
+        self._probes: dict[bytes, tuple[Route, float]] = {}
         self._prune_probes_at = 64
         self._pings: set[bytes] = set()
         self._probe_deadline = 0.0
@@ -258,7 +234,7 @@ class Session:
         self._last_init_counter = 0
         self._last_response: tuple[bytes, bytes] | None = None
         #: An initiation that came before the peer's key did (its answer is on the way).
-        self._early_initiation: tuple[bytes, Path] | None = None
+        self._early_initiation: tuple[bytes, Route] | None = None
 
         # Sending.
         self._next_seq = 0
@@ -274,7 +250,7 @@ class Session:
 
         # Receiving.
         #: Sequence numbers that arrived and are not acknowledged yet, by where they came from.
-        self._to_ack: dict[Path, list[int]] = {}
+        self._to_ack: dict[Route, list[int]] = {}
         self._expected_seq = 0
         self._reorder: dict[int, wire.Data] = {}
         self._assembly: list[bytes] = []
@@ -283,7 +259,7 @@ class Session:
 
     # --- What the driver collects ---------------------------------------------
 
-    def datagrams_to_send(self) -> list[tuple[bytes, Path]]:
+    def datagrams_to_send(self) -> list[tuple[bytes, Route]]:
         """What to send now. Acks wait for this: a burst of data gets one ack."""
         self._flush_acks()
         out, self._out = self._out, []
@@ -394,7 +370,7 @@ class Session:
             # The relay is gone, and the path with it: find another at once.
             self._lose_path(now)
 
-    def probe(self, path: Path, now: float) -> None:
+    def probe(self, path: Route, now: float) -> None:
         """Probe one more path of the node's choosing (spraying across a symmetric
         NAT); if it answers, it is taken as any probed path is."""
         if self.remote_tag is None or self.state == State.IDLE:
@@ -429,7 +405,7 @@ class Session:
 
     # --- What the network does -----------------------------------------------------
 
-    def datagram_received(self, packet: wire.Packet, source: Path, now: float) -> None:
+    def datagram_received(self, packet: wire.Packet, source: Route, now: float) -> None:
         if packet.to_tag != self.local_tag:
             self.dropped["wrong tag"] += 1
             return
@@ -526,7 +502,7 @@ class Session:
             self.candidates.append(candidate)
         del self.candidates[: max(0, len(self.candidates) - self.config.max_candidates)]
 
-    def _rank(self, path: Path | None) -> int:
+    def _rank(self, path: Route | None) -> int:
         """Which paths are preferred: this machine, then the LAN, then the internet, then relays."""
         if path is None:
             return _RELAYED + 1
@@ -534,11 +510,11 @@ class Session:
             return _RELAYED
         return {"local": 0, "lan": 1}.get(network_of(remote_address(path)[0]), 2)
 
-    def _is_relayed(self, path: Path | None) -> bool:
+    def _is_relayed(self, path: Route | None) -> bool:
         """Through our relay, or to the peer's (checked on every wakeup: no address parsing)."""
         return isinstance(path, Via) and path.relayed or path in self.remote_relays
 
-    def _direct_paths(self) -> list[Path]:
+    def _direct_paths(self) -> list[Route]:
         return [c for c in self.candidates if c not in self.remote_relays]
 
     def _probe_direct(self, now: float) -> None:
@@ -546,7 +522,7 @@ class Session:
         for path in self._direct_paths():
             self._send_probe(path, now, expect_answer=False)
 
-    def _relay_paths(self) -> list[Path]:
+    def _relay_paths(self) -> list[Route]:
         """Straight to the peer's relays, and through ours to the peer's public addresses.
 
         Not through ours to a private address (it cannot be the peer's from
@@ -555,7 +531,7 @@ class Session:
         cannot route or a port nobody listens on, may drop our whole
         allocation (coturn does).
         """
-        theirs: list[Path] = [c for c in self.candidates if c in self.remote_relays]
+        theirs: list[Route] = [c for c in self.candidates if c in self.remote_relays]
         public = [c for c in self.candidates if network_of(c[0]) == "internet" and c not in self.remote_relays]
         return theirs + [Via(local, c) for local in self.relays for c in public]
 
@@ -606,7 +582,7 @@ class Session:
         if self.state == State.CONNECTED and self._unanswered_since is None:
             self._unanswered_since = now
 
-    def _send_probe(self, address: Path, now: float, *, expect_answer: bool = True) -> bytes:
+    def _send_probe(self, address: Route, now: float, *, expect_answer: bool = True) -> bytes:
         assert self.remote_tag is not None
         if len(self._probes) >= self._prune_probes_at:
             # Forget probes too old to be answered (lost ones, in any state), so the
@@ -627,7 +603,7 @@ class Session:
             self._expect_answer(now)
         return txid
 
-    def _send(self, packet: wire.Inner, address: Path, *, cleartext: bool = False) -> None:
+    def _send(self, packet: wire.Inner, address: Route, *, cleartext: bool = False) -> None:
         """Send an inner packet: encrypted once we have keys. Only probes go in the clear."""
         if self._keys is not None and not cleartext:
             outer: wire.Packet = self._keys.seal(packet.to_tag, packet.from_tag, packet)
@@ -636,7 +612,7 @@ class Session:
             outer = packet
         self._out.append((wire.encode(outer), address))
 
-    def _inner_received(self, packet: wire.Inner, source: Path, now: float, *, authenticated: bool) -> None:
+    def _inner_received(self, packet: wire.Inner, source: Route, now: float, *, authenticated: bool) -> None:
         if (authenticated or not self.secure) and (self.state != State.CONNECTED or source == self.path):
             # Only what arrives on the path proves the path alive: if the peer's
             # NAT remapped it, our data to the old address goes nowhere.
@@ -702,7 +678,7 @@ class Session:
                     self._last_call_me = now
                     self._probe_direct(now)
 
-    def _path_works(self, source: Path, now: float) -> None:
+    def _path_works(self, source: Route, now: float) -> None:
         if self.state in (State.CONNECTED, State.HANDSHAKE):
             return
         self.path = source
@@ -765,7 +741,7 @@ class Session:
         self._init_resend_at = now + min(backoff, self.config.rto_max)
         self._init_tries += 1
 
-    def _initiation_received(self, message: bytes, source: Path, now: float) -> None:
+    def _initiation_received(self, message: bytes, source: Route, now: float) -> None:
         assert self.remote_tag is not None
         if self.remote_static is None:
             # Its offer or answer is still on the way: keep it rather than make the
@@ -800,7 +776,7 @@ class Session:
         elif self.state == State.PROBING:
             self._probe_round(now)  # Encrypted now; the initiator's answers open the path.
 
-    def _response_received(self, message: bytes, source: Path, now: float) -> None:
+    def _response_received(self, message: bytes, source: Route, now: float) -> None:
         if self._initiation is None:
             self.dropped["unexpected handshake"] += 1
             return
@@ -956,7 +932,7 @@ class Session:
                 fragment.later_acks = 0
                 self._transmit(fragment, now)
 
-    def _data_received(self, packet: wire.Data, source: Path, now: float) -> None:
+    def _data_received(self, packet: wire.Data, source: Route, now: float) -> None:
         seq = packet.seq
         if seq >= self._expected_seq + self.config.receive_window:
             self.dropped["beyond window"] += 1

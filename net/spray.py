@@ -23,8 +23,8 @@ import random
 from dataclasses import dataclass
 
 from .nat import NatType
+from .address import Address
 
-Address = tuple[str, int]
 
 #: The ports a NAT maps to (Linux's default for MASQUERADE --random-fully and most
 #: home routers): where the easy side's probes aim.

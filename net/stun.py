@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import trio
 from aioice import stun as _codec
 
-Address = tuple[str, int]
+from .address import Address
+
 
 
 class StunError(ValueError):

@@ -34,12 +34,12 @@ from dataclasses import dataclass, field
 
 from aioice import stun as _codec
 from aioice.turn import make_integrity_key
+from .address import Address
 
 from .turn_server import TurnServer, parse_turn_url  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
-Address = tuple[str, int]
 
 #: REQUESTED-TRANSPORT for UDP: protocol 17 in the first byte, then RFFU (RFC 8656 §18.7).
 UDP_TRANSPORT = 17 << 24

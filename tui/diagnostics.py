@@ -11,7 +11,7 @@ import trio
 from p2ptui.net import Identity, NodeConfig, events, open_node
 from p2ptui.net.nat import NatReport
 from p2ptui.net.signalling.messages import format_address
-from p2ptui.net.session import remote_address
+from p2ptui.net.address import remote_address
 from p2ptui.net.stun import check_nat
 
 

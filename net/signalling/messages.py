@@ -20,9 +20,9 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any, TypeVar
 
 from ..identity import Identity, verify
+from ..address import Address
 from ..wire import TAG_SIZE
 
-Address = tuple[str, int]
 
 #: A peer name: what users type after /open, so short and plain.
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
