@@ -14,44 +14,119 @@ Usable without the TUI::
                     print(event.peer, event.text)
 
     trio.run(main)
+
+Everything an application needs is named here, in `__all__`; the modules
+behind it are the core's own business.
 """
 
+from __future__ import annotations
+
 import importlib
+from typing import TYPE_CHECKING
 
 from . import events
+from .address import Address, Route, Via, remote_address
+from .errors import (
+    ConfigError,
+    EnvironmentFailure,
+    LocalProtocolError,
+    P2PError,
+    RemoteProtocolError,
+    describe,
+    exit_code,
+)
 from .events import NodeEvent, PeerStatus
-from .signalling import DEFAULT_SIGNAL_URL
+from .signalling import DEFAULT_PORT, DEFAULT_SIGNAL_URL, parse_signal_url
+
+if TYPE_CHECKING:
+    # What the lazy loader below hands out, for type checkers.
+    from .config import CONFIG_FILE, config_dir, default_name, load_config_file, update_config_file
+    from .identity import Identity
+    from .nat import NatReport
+    from .node import Node, NodeConfig, open_node
+    from .session import MAX_MESSAGE_BYTES, MessageTooLong, SessionConfig
+    from .signalling.messages import check_name, format_address
+    from .signalling.server import serve as serve_signalling
+    from .spray import SprayConfig
+    from .stun import check_nat
+    from .trust import KnownPeers, fingerprint
+    from .turn_server import TurnServer, parse_turn_url
 
 # The rest loads on first use: the TUI draws its first frame while its core
-# thread imports trio and the crypto, not after.
+# thread imports trio and the crypto, not after. name -> (module, attribute)
 _LAZY = {
-    "Identity": ".identity",
-    "Node": ".node",
-    "NodeConfig": ".node",
-    "open_node": ".node",
-    "MAX_MESSAGE_BYTES": ".session",
-    "MessageTooLong": ".session",
-    "SessionConfig": ".session",
+    "CONFIG_FILE": (".config", "CONFIG_FILE"),
+    "config_dir": (".config", "config_dir"),
+    "default_name": (".config", "default_name"),
+    "load_config_file": (".config", "load_config_file"),
+    "update_config_file": (".config", "update_config_file"),
+    "Identity": (".identity", "Identity"),
+    "NatReport": (".nat", "NatReport"),
+    "Node": (".node", "Node"),
+    "NodeConfig": (".node", "NodeConfig"),
+    "open_node": (".node", "open_node"),
+    "MAX_MESSAGE_BYTES": (".session", "MAX_MESSAGE_BYTES"),
+    "MessageTooLong": (".session", "MessageTooLong"),
+    "SessionConfig": (".session", "SessionConfig"),
+    "check_name": (".signalling.messages", "check_name"),
+    "format_address": (".signalling.messages", "format_address"),
+    "serve_signalling": (".signalling.server", "serve"),
+    "SprayConfig": (".spray", "SprayConfig"),
+    "check_nat": (".stun", "check_nat"),
+    "KnownPeers": (".trust", "KnownPeers"),
+    "fingerprint": (".trust", "fingerprint"),
+    "TurnServer": (".turn_server", "TurnServer"),
+    "parse_turn_url": (".turn_server", "parse_turn_url"),
 }
 
 
 def __getattr__(name: str) -> object:
     if name not in _LAZY:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    module, attribute = _LAZY[name]
+    value = getattr(importlib.import_module(module, __name__), attribute)
     globals()[name] = value
     return value
 
+
 __all__ = [
+    "CONFIG_FILE",
+    "DEFAULT_PORT",
     "DEFAULT_SIGNAL_URL",
     "MAX_MESSAGE_BYTES",
+    "Address",
+    "ConfigError",
+    "EnvironmentFailure",
     "Identity",
+    "KnownPeers",
+    "LocalProtocolError",
     "MessageTooLong",
+    "NatReport",
     "Node",
     "NodeConfig",
     "NodeEvent",
+    "P2PError",
     "PeerStatus",
+    "RemoteProtocolError",
+    "Route",
     "SessionConfig",
+    "SprayConfig",
+    "TurnServer",
+    "Via",
+    "check_name",
+    "check_nat",
+    "config_dir",
+    "default_name",
+    "describe",
     "events",
+    "exit_code",
+    "fingerprint",
+    "format_address",
+    "load_config_file",
     "open_node",
+    "parse_signal_url",
+    "parse_turn_url",
+    "remote_address",
+    "serve_signalling",
+    "update_config_file",
 ]

@@ -12,11 +12,10 @@ from typing import Any
 import platformdirs
 import tomli_w
 
+from .errors import ConfigError
+
 CONFIG_FILE = "config.toml"
 
-
-class ConfigError(ValueError):
-    """The config file is unreadable or malformed."""
 
 
 def config_dir(override: str | os.PathLike[str] | None = None) -> Path:

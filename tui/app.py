@@ -29,9 +29,7 @@ from textual.screen import ModalScreen, Screen
 from textual.theme import Theme
 from textual.widgets import Footer
 
-from p2ptui.net import events
-from p2ptui.net.config import ConfigError, update_config_file
-from p2ptui.net.signalling.messages import check_name, format_address
+from p2ptui.net import ConfigError, check_name, events, format_address, update_config_file
 
 from .commands import COMMANDS, Command, completions, parse
 from .core_thread import AcceptKey, CoreClient, LoadOlder, OpenPeer, SendText, ShowDetails

@@ -22,13 +22,21 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING
 
-from p2ptui.net.config import CONFIG_FILE, ConfigError, config_dir, default_name, load_config_file
-from p2ptui.net.identity import Identity
-from p2ptui.net.signalling import DEFAULT_PORT, DEFAULT_SIGNAL_URL, check_name, parse_signal_url
+from p2ptui.net import (
+    CONFIG_FILE,
+    DEFAULT_PORT,
+    DEFAULT_SIGNAL_URL,
+    ConfigError,
+    Identity,
+    check_name,
+    config_dir,
+    default_name,
+    load_config_file,
+    parse_signal_url,
+)
 
 if TYPE_CHECKING:
-    from p2ptui.net import NodeConfig
-    from p2ptui.net.turn_server import TurnServer
+    from p2ptui.net import NodeConfig, TurnServer
 
 # trio and the node are imported where a command needs them: the TUI draws its
 # first frame while its core thread imports them.
@@ -67,8 +75,7 @@ class Settings:
     """Ring the terminal bell for messages in conversations not shown (config.toml only)."""
 
     def node_config(self) -> NodeConfig:
-        from p2ptui.net import NodeConfig, SessionConfig
-        from p2ptui.net.spray import SprayConfig
+        from p2ptui.net import NodeConfig, SessionConfig, SprayConfig
 
         return NodeConfig(
             self.name,
@@ -229,7 +236,7 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
     if not isinstance(turn_list, list):
         raise UsageError(f'bad turn {turn_list!r} in {CONFIG_FILE}: expected a list like ["turn://USER:PASS@HOST:PORT"]')
     try:
-        from p2ptui.net.turn_server import parse_turn_url
+        from p2ptui.net import parse_turn_url
 
         turn = tuple(parse_turn_url(str(item)) for item in turn_list)
     except ValueError as exc:
@@ -238,7 +245,7 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
     if not isinstance(spray, dict) or not set(spray) <= {"sockets", "probes", "rate", "budget"}:
         raise UsageError(f"bad [spray] in {CONFIG_FILE}: it takes sockets, probes, rate and budget")
     if spray:  # (imported only then: the TUI's first frame waits for this function)
-        from p2ptui.net.spray import SprayConfig
+        from p2ptui.net import SprayConfig
 
         try:
             SprayConfig(**spray).check()
@@ -376,13 +383,13 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _signal_server(args: argparse.Namespace) -> int:
-    from p2ptui.net.signalling import server
+    from p2ptui.net import serve_signalling
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
     async def serve() -> None:
         try:
-            await server.serve(args.host, args.port)
+            await serve_signalling(args.host, args.port)
         except OSError as exc:
             raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
 
@@ -429,7 +436,7 @@ def _nat_check(args: argparse.Namespace) -> int:
 
 
 def _fingerprint(args: argparse.Namespace) -> int:
-    from p2ptui.net.trust import KnownPeers, fingerprint
+    from p2ptui.net import KnownPeers, fingerprint
 
     settings = resolve_settings(args)
     if args.fingerprint_peer is None:

@@ -12,8 +12,7 @@ from contextlib import asynccontextmanager
 
 import trio
 
-from p2ptui.net import Identity, Node, NodeConfig, events, open_node
-from p2ptui.net.signalling import server
+from p2ptui.net import Identity, Node, NodeConfig, events, open_node, serve_signalling
 
 ECHO_NAME = "echo"
 _LOOPBACK = ("127.0.0.1", 0)
@@ -43,7 +42,7 @@ def demo_name(name: str) -> str:
 async def open_demo_node(name: str) -> AsyncIterator[Node]:
     """Your node, on a private loopback network with a server and an echo peer."""
     async with trio.open_nursery() as nursery:
-        host, port = await nursery.start(server.serve, "127.0.0.1", 0)
+        host, port = await nursery.start(serve_signalling, "127.0.0.1", 0)
         url = f"tcp://{host}:{port}"
         echo_config = NodeConfig(ECHO_NAME, url, bind=_LOOPBACK)
         async with open_node(echo_config, Identity.generate()) as echo:

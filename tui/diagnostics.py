@@ -8,11 +8,16 @@ from dataclasses import dataclass
 
 import trio
 
-from p2ptui.net import Identity, NodeConfig, events, open_node
-from p2ptui.net.nat import NatReport
-from p2ptui.net.signalling.messages import format_address
-from p2ptui.net.address import remote_address
-from p2ptui.net.stun import check_nat
+from p2ptui.net import (
+    Identity,
+    NatReport,
+    NodeConfig,
+    check_nat,
+    events,
+    format_address,
+    open_node,
+    remote_address,
+)
 
 
 def _print(as_json: bool, text: str, **fields) -> None:

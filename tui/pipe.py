@@ -17,8 +17,7 @@ from typing import Any
 
 import trio
 
-from p2ptui.net import Identity, Node, NodeConfig, events, open_node
-from p2ptui.net.signalling.messages import format_address
+from p2ptui.net import Identity, Node, NodeConfig, events, format_address, open_node
 
 
 @dataclass

@@ -19,8 +19,7 @@ from textual.style import Style
 from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from p2ptui.net import PeerStatus, events
-from p2ptui.net.signalling.messages import check_name
+from p2ptui.net import PeerStatus, check_name, events
 
 from .model import Conversation
 from .widgets import status_look
