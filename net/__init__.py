@@ -40,7 +40,13 @@ from .signalling import DEFAULT_PORT, DEFAULT_SIGNAL_URL, parse_signal_url
 
 if TYPE_CHECKING:
     # What the lazy loader below hands out, for type checkers.
-    from .config import CONFIG_FILE, config_dir, default_name, load_config_file, update_config_file
+    from .config import (
+        CONFIG_FILE,
+        config_dir,
+        default_name,
+        load_config_file,
+        update_config_file,
+    )
     from .identity import Identity
     from .nat import NatReport
     from .node import Node, NodeConfig, open_node

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from .address import Address
 
 
-
 class NatType(enum.Enum):
     UNKNOWN = "unknown"
     """No STUN server answered."""

@@ -26,22 +26,20 @@ import socket
 import time
 import uuid
 from collections import Counter
-from functools import partial
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import trio
 import trio_util
 
 from . import events as ev
-from . import session as sess
 from . import nat, secure, spray, stun, turn, wire
+from . import session as sess
 from .address import Address, Route, Via, remote_address
 from .identity import Identity
-from .store import MessageStore
-from .trust import KnownPeers, Verdict, fingerprint
 from .signalling import (
     DEFAULT_SIGNAL_URL,
     AnswerReceived,
@@ -57,6 +55,8 @@ from .signalling import (
     parse_signal_url,
 )
 from .signalling.messages import Answer, Offer, format_address, sign, signature_valid
+from .store import MessageStore
+from .trust import KnownPeers, Verdict, fingerprint
 
 log = logging.getLogger(__name__)
 

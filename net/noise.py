@@ -20,6 +20,8 @@ from nacl.bindings import (
     crypto_scalarmult_base,
 )
 
+from .errors import RemoteProtocolError
+
 MAX_NONCE = 2**64 - 1
 MAX_MESSAGE_LEN = 65535  # Noise messages are length-prefixed with 16 bits on the wire
 DHLEN = 32
@@ -55,7 +57,7 @@ _PATTERNS: dict[str, tuple[str, str, str]] = {
 }
 
 
-class NoiseError(Exception):
+class NoiseError(RemoteProtocolError):
     """Any handshake or decryption failure (bad MAC, low-order point, wrong state, message too short).
 
     The only exception the module raises on bad input, so callers can drop a peer with one except.

@@ -20,6 +20,7 @@ import nacl.exceptions
 import nacl.signing
 
 from . import noise, wire
+from .errors import RemoteProtocolError
 
 PROTOCOL = "Noise_IK_25519_ChaChaPoly_BLAKE2s"
 PROLOGUE = b"p2ptui/2 "
@@ -33,7 +34,7 @@ REJECT_AFTER_MESSAGES = 2**60
 _COUNTER = struct.Struct("!Q")
 
 
-class HandshakeError(ValueError):
+class HandshakeError(RemoteProtocolError):
     """A handshake message failed: bad crypto, the wrong key, a replay."""
 
 

@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 
 from . import noise, secure, wire
 from .address import Address, Route, Via, remote_address  # noqa: F401 (re-exported)
+from .errors import ConfigError
 from .nat import network_of
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ class State(enum.Enum):
     """No candidate answered before the deadline. Messages wait for the next attempt."""
 
 
-class MessageTooLong(ValueError):
+class MessageTooLong(ConfigError):
     """The application asked to send more than MAX_MESSAGE_BYTES."""
 
 

@@ -22,9 +22,8 @@ import enum
 import random
 from dataclasses import dataclass
 
-from .nat import NatType
 from .address import Address
-
+from .nat import NatType
 
 #: The ports a NAT maps to (Linux's default for MASQUERADE --random-fully and most
 #: home routers): where the easy side's probes aim.

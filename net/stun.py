@@ -18,10 +18,10 @@ import trio
 from aioice import stun as _codec
 
 from .address import Address
+from .errors import RemoteProtocolError
 
 
-
-class StunError(ValueError):
+class StunError(RemoteProtocolError):
     """A datagram claiming to be STUN did not parse. The only error parsing raises."""
 
 

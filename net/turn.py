@@ -34,8 +34,9 @@ from dataclasses import dataclass, field
 
 from aioice import stun as _codec
 from aioice.turn import make_integrity_key
-from .address import Address
 
+from .address import Address
+from .errors import RemoteProtocolError
 from .turn_server import TurnServer, parse_turn_url  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,7 @@ MAX_DATA = 65_507 - 64
 _UNSIGNED_ERRORS = frozenset({400, 401, 420, 437, 438})
 
 
-class TurnError(ValueError):
+class TurnError(RemoteProtocolError):
     """A datagram from the server did not parse. The only error the parsers raise."""
 
 

@@ -23,6 +23,8 @@ import enum
 import struct
 from dataclasses import dataclass
 
+from .errors import RemoteProtocolError
+
 MAGIC = 0xD2
 VERSION = 2
 
@@ -82,7 +84,7 @@ MAX_FRAGMENT = MAX_DATAGRAM - TRANSPORT_OVERHEAD - 1 - _DATA.size
 MIN_HANDSHAKE, MAX_HANDSHAKE = 32, 256
 
 
-class WireError(ValueError):
+class WireError(RemoteProtocolError):
     """A datagram from the network did not parse. The only error parsing raises."""
 
     def __init__(self, message: str, counter: str = "malformed"):

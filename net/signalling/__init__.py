@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from ..errors import EnvironmentFailure
 from .messages import Address, Answer, Offer, Presence, check_name
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ __all__ = [
 ]
 
 
-class SignallingUnavailable(Exception):
+class SignallingUnavailable(EnvironmentFailure):
     """The signalling service cannot be reached right now."""
 
 

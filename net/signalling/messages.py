@@ -19,10 +19,10 @@ import re
 from dataclasses import asdict, dataclass, replace
 from typing import Any, TypeVar
 
-from ..identity import Identity, verify
 from ..address import Address
+from ..errors import RemoteProtocolError
+from ..identity import Identity, verify
 from ..wire import TAG_SIZE
-
 
 #: A peer name: what users type after /open, so short and plain.
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
@@ -32,7 +32,7 @@ NONCE_HEX_LENGTH = 32
 SIGNATURE_HEX_LENGTH = 128
 
 
-class SignallingDataError(ValueError):
+class SignallingDataError(RemoteProtocolError):
     """A record from the signalling service did not validate."""
 
 

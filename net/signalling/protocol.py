@@ -23,6 +23,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..errors import RemoteProtocolError
+
 MAX_LINE = 16 * 1024
 
 #: Error codes the server sends.
@@ -32,7 +34,7 @@ BAD_REQUEST = "bad-request"
 NOT_REGISTERED = "not-registered"
 
 
-class SignallingProtocolError(ValueError):
+class SignallingProtocolError(RemoteProtocolError):
     """A line from the other side broke the protocol."""
 
 

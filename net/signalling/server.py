@@ -23,7 +23,14 @@ import trio
 
 from .. import identity, stun
 from . import DEFAULT_PORT, protocol
-from .messages import Answer, Offer, Presence, SignallingDataError, parse_address_untrusted, valid_name
+from .messages import (
+    Answer,
+    Offer,
+    Presence,
+    SignallingDataError,
+    parse_address_untrusted,
+    valid_name,
+)
 
 log = logging.getLogger(__name__)
 
