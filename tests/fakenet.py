@@ -46,6 +46,8 @@ class Link:
     events: dict[str, list[sess.Event]] = field(default_factory=lambda: {"a": [], "b": []})
     #: Every datagram each side sent, as a capture on the wire would show it.
     sent: dict[str, list[bytes]] = field(default_factory=lambda: {"a": [], "b": []})
+    #: Where each of those went.
+    routes: dict[str, list[sess.Route]] = field(default_factory=lambda: {"a": [], "b": []})
     _queue: list = field(default_factory=list)
     _counter: int = 0
 
@@ -97,6 +99,7 @@ class Link:
         ):
             for data, destination in source.datagrams_to_send():
                 self.sent[name].append(data)
+                self.routes[name].append(destination)
                 relayed = isinstance(destination, sess.Via) or destination == A_RELAYED
                 if relayed:
                     # Through A's relay: from A it leaves from A_RELAYED; to A it comes
