@@ -30,17 +30,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from .address import Address, Route, Via, remote_address
-from .nat import network_of
+from .candidates import MAX_REMOTE_RELAYS, RELAYED, Candidates
 from .probes import MAX_PROBES, ProbeTable
 from .sessionconfig import SessionConfig
 from .state import State
 
-__all__ = ["MAX_PROBES", "MAX_REMOTE_RELAYS", "PathOutput", "Paths", "ProbeAnswered", "SendCallMe", "SendProbe"]
+__all__ = ["MAX_PROBES", "MAX_REMOTE_RELAYS", "RELAYED", "PathOutput", "Paths", "ProbeAnswered", "SendCallMe", "SendProbe"]
 
-#: The peer's relayed addresses remembered, current and past.
-MAX_REMOTE_RELAYS = 16
-#: The rank of a relayed path: behind every direct one.
-RELAYED = 3
 #: However often the peer asks us to probe (CALL_ME), at most this often.
 CALL_ME_MIN_INTERVAL = 1.0
 
@@ -84,13 +80,8 @@ class Paths:
         self.dropped: Counter[str] = Counter() if dropped is None else dropped
         #: The session's state, as the Session last told it.
         self.state = State.IDLE
-        self.candidates: list[Address] = []
-        #: The peer's relayed addresses (its TURN allocations), the newest last: reaching
-        #: those is relayed too. A few old ones are kept after the peer reallocates, so
-        #: traffic from one is never mistaken for a direct path, nor relayed to.
-        self.remote_relays: dict[Address, None] = {}
-        #: Our own relays, by the name Via.local gives them.
-        self.relays: tuple[str, ...] = ()
+        #: The peer's addresses and relays, and ours.
+        self.known = Candidates(config.max_candidates)
         #: The open path (or the one the handshake runs on), if any.
         self.path: Route | None = None
 
@@ -114,30 +105,17 @@ class Paths:
     # --- What we know of the peer ------------------------------------------------------
 
     def learn(self, candidates: Sequence[Address], remote_relays: Sequence[Address], relay_now: bool) -> None:
-        """The peer's addresses (and which are its relays) from its offer or answer."""
-        for relay in remote_relays:
-            self.remote_relays.pop(relay, None)
-            self.remote_relays[relay] = None
-        for old in list(self.remote_relays)[:-MAX_REMOTE_RELAYS]:
-            del self.remote_relays[old]
+        """The peer's addresses (and which are its relays) from its offer or answer.
+        relay_now: the NAT types say direct will not work; relays join the punch at once."""
+        self.known.learn(candidates, remote_relays)
         self._relay_now = relay_now
-        self.add_candidates([*remote_relays, *candidates])
-
-    def add_candidates(self, candidates: Sequence[Address]) -> None:
-        """Add candidates as the newest: one already known moves up, so the oldest
-        (a relay since reallocated, a mapping since changed) go first at the cap."""
-        for candidate in candidates:
-            if candidate in self.candidates:
-                self.candidates.remove(candidate)
-            self.candidates.append(candidate)
-        del self.candidates[: max(0, len(self.candidates) - self.config.max_candidates)]
 
     def set_relays(self, relays: tuple[str, ...], now: float) -> bool:
         """Our relays changed. True if the open path went through one now gone (it is lost)."""
-        added = [r for r in relays if r not in self.relays]
-        self.relays = tuple(relays)
+        added = [r for r in relays if r not in self.known.relays]
+        self.known.relays = tuple(relays)
         if self.state == State.PROBING and self._relaying:
-            for path in self._relay_paths():
+            for path in self.known.relayed_routes():
                 if isinstance(path, Via) and path.local in added:
                     self.send_probe(path, now)
             return False
@@ -154,42 +132,10 @@ class Paths:
         self._probes.clear()
         self.path = None
 
-    # --- Ranking ------------------------------------------------------------------------
-
-    def rank(self, path: Route | None) -> int:
-        """Which paths are preferred: this machine, then the LAN, then the internet, then relays."""
-        if path is None:
-            return RELAYED + 1
-        if self.is_relayed(path):
-            return RELAYED
-        return {"local": 0, "lan": 1}.get(network_of(remote_address(path)[0]), 2)
-
-    def is_relayed(self, path: Route | None) -> bool:
-        """Through our relay, or to the peer's (checked on every wakeup: no address parsing)."""
-        return isinstance(path, Via) and path.relayed or path in self.remote_relays
-
     @property
     def relayed(self) -> bool:
-        return self.is_relayed(self.path)
-
-    def _direct_paths(self) -> list[Route]:
-        return [c for c in self.candidates if c not in self.remote_relays]
-
-    def _relay_paths(self) -> list[Route]:
-        """Straight to the peer's relays, and through ours to the peer's public addresses.
-
-        Not through ours to a private address (it cannot be the peer's from
-        there), nor to the peer's relay (reaching that straight works wherever
-        relay-to-relay would): a relay that fails to send, to an address it
-        cannot route or a port nobody listens on, may drop our whole
-        allocation (coturn does).
-        """
-        theirs: list[Route] = [c for c in self.candidates if c in self.remote_relays]
-        public = [c for c in self.candidates if network_of(c[0]) == "internet" and c not in self.remote_relays]
-        return theirs + [Via(local, c) for local in self.relays for c in public]
-
-    def _relay_paths_exist(self) -> bool:
-        return bool(self.relays or self.remote_relays)
+        """Whether the open path goes through a relay."""
+        return self.known.is_relayed(self.path)
 
     # --- Punching -----------------------------------------------------------------------
 
@@ -204,7 +150,7 @@ class Paths:
         self.probe_round(now)
 
     def probe_round(self, now: float) -> None:
-        paths = self._direct_paths() + (self._relay_paths() if self._relaying else [])
+        paths = self.known.direct() + (self.known.relayed_routes() if self._relaying else [])
         for path in paths:
             self.send_probe(path, now)
         self._next_probe_at = now + self._probe_gap
@@ -212,12 +158,12 @@ class Paths:
 
     def probe_all(self, now: float) -> None:
         """Probe every candidate once (the peer offered again while our path looks open)."""
-        for candidate in self.candidates:
+        for candidate in self.known.addresses:
             self.send_probe(candidate, now)
 
     def _probe_direct(self, now: float) -> None:
         """Probe every direct path, on the side: while on a relay, to find a better one."""
-        for path in self._direct_paths():
+        for path in self.known.direct():
             self.send_probe(path, now, expect_answer=False)
 
     def send_probe(self, route: Route, now: float, *, expect_answer: bool = True, ping: bool = False) -> bytes:
@@ -253,24 +199,24 @@ class Paths:
         """The peer probed us from source. True if the session should punch (if it is not
         already) and then call probe_back(source)."""
         if self.state in (State.CONNECTED, State.HANDSHAKE):
-            if trusted and self.state == State.CONNECTED and self.rank(source) < self.rank(self.path):
+            if trusted and self.state == State.CONNECTED and self.known.rank(source) < self.known.rank(self.path):
                 # The peer found a better path to us: probe back along it, and move
                 # once our probe comes back (the upgrade from a relay).
-                self.add_candidates([remote_address(source)])
+                self.known.add([remote_address(source)])
                 self.send_probe(source, now, expect_answer=False)
             return False
         # Once there are keys, only the peer (authenticated) may add an address or
         # restart probing: a stranger who saw the tags must not steer us.
         if trusted:
-            self.add_candidates([remote_address(source)])
+            self.known.add([remote_address(source)])
         return trusted
 
     def probe_back(self, source: Route, now: float) -> None:
-        if isinstance(source, Via) or self.rank(source) == RELAYED:
+        if isinstance(source, Via) or self.known.rank(source) == RELAYED:
             # A path we would not have probed by ourselves (one of the node's
             # spraying sockets), or the peer on a relay already: probe it back
             # now, and take it if it answers.
-            self._relaying = self._relaying or self.rank(source) == RELAYED
+            self._relaying = self._relaying or self.known.rank(source) == RELAYED
             self.send_probe(source, now)
 
     def probe_answered(self, txid: bytes, source: Route, now: float) -> ProbeAnswered | None:
@@ -278,7 +224,7 @@ class Paths:
         answer = self._probes.answered(txid, source, now)
         if answer is None:
             return None
-        moved = self.state in (State.CONNECTED, State.HANDSHAKE) and self.rank(source) < self.rank(self.path)
+        moved = self.state in (State.CONNECTED, State.HANDSHAKE) and self.known.rank(source) < self.known.rank(self.path)
         if moved:
             # A LAN pair over an internet one, a direct one over a relay: both ways
             # work there too, so move. Reliability is above the path.
@@ -311,7 +257,7 @@ class Paths:
         """The open path is gone; it stays a candidate. The lost path."""
         assert self.path is not None
         lost = self.path
-        self.add_candidates([remote_address(lost)])
+        self.known.add([remote_address(lost)])
         return lost
 
     def timed_out(self, now: float) -> bool:
@@ -324,7 +270,7 @@ class Paths:
     def next_timeout(self) -> float | None:
         if self.state == State.PROBING:
             times = [self._next_probe_at, self._punch_deadline]
-            if not self._relaying and self._relay_paths_exist():
+            if not self._relaying and self.known.any_relays():
                 times.append(self._relay_at)
             return min(times)
         if self.state == State.HANDSHAKE:
@@ -359,9 +305,9 @@ class Paths:
 
     def _punch_timeout(self, now: float) -> str | None:
         if now >= self._punch_deadline:
-            tried = "direct or relayed" if self._relay_paths_exist() else "direct"
-            return f"no answer from the peer on any {tried} path ({len(self.candidates)} candidate address(es))"
-        if not self._relaying and now >= self._relay_at and self._relay_paths_exist():
+            tried = "direct or relayed" if self.known.any_relays() else "direct"
+            return f"no answer from the peer on any {tried} path ({len(self.known.addresses)} candidate address(es))"
+        if not self._relaying and now >= self._relay_at and self.known.any_relays():
             self._relaying = True
             self.probe_round(now)
         elif now >= self._next_probe_at:

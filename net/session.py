@@ -110,17 +110,17 @@ class Session:
 
     @property
     def candidates(self) -> list[Address]:
-        return self.paths.candidates
+        return self.paths.known.addresses
 
     @property
     def remote_relays(self) -> dict[Address, None]:
         """The peer's relayed addresses (its TURN allocations), the newest last."""
-        return self.paths.remote_relays
+        return self.paths.known.remote_relays
 
     @property
     def relays(self) -> tuple[str, ...]:
         """Our own relays, by the name Via.local gives them; set with set_relays."""
-        return self.paths.relays
+        return self.paths.known.relays
 
     @property
     def path(self) -> Route | None:

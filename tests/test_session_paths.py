@@ -6,7 +6,8 @@ import itertools
 import pytest
 
 from p2ptui.net.address import Via
-from p2ptui.net.paths import MAX_REMOTE_RELAYS, RELAYED, Paths, SendCallMe, SendProbe
+from p2ptui.net.candidates import MAX_REMOTE_RELAYS, RELAYED
+from p2ptui.net.paths import Paths, SendCallMe, SendProbe
 from p2ptui.net.probes import MAX_PROBES, ProbeTable
 from p2ptui.net.sessionconfig import SessionConfig
 from p2ptui.net.state import State
@@ -47,7 +48,7 @@ def test_this_machine_then_the_lan_then_the_internet_then_relays():
     paths.learn([PUBLIC], [THEIR_RELAY], relay_now=False)
     ours = Via(OUR_RELAY, PUBLIC)
     sprayed = Via("spray 5000", PUBLIC, relayed=False)
-    ranks = [paths.rank(r) for r in (LOCAL, LAN, PUBLIC, sprayed, THEIR_RELAY, ours, None)]
+    ranks = [paths.known.rank(r) for r in (LOCAL, LAN, PUBLIC, sprayed, THEIR_RELAY, ours, None)]
     assert ranks == [0, 1, 2, 2, RELAYED, RELAYED, RELAYED + 1]
 
 
@@ -55,15 +56,15 @@ def test_candidates_are_capped_the_oldest_going_first():
     paths, _ = make(SessionConfig(max_candidates=3))
     paths.learn([("192.0.2.1", 1), ("192.0.2.2", 2)], [], relay_now=False)
     paths.learn([("192.0.2.3", 3), ("192.0.2.1", 1), ("192.0.2.4", 4)], [], relay_now=False)
-    assert paths.candidates == [("192.0.2.3", 3), ("192.0.2.1", 1), ("192.0.2.4", 4)]
+    assert paths.known.addresses == [("192.0.2.3", 3), ("192.0.2.1", 1), ("192.0.2.4", 4)]
 
 
 def test_the_peers_old_relays_are_remembered_boundedly():
     paths, _ = make()
     for n in range(MAX_REMOTE_RELAYS + 5):
         paths.learn([], [("198.51.100.7", 50000 + n)], relay_now=False)
-    assert len(paths.remote_relays) == MAX_REMOTE_RELAYS
-    assert list(paths.remote_relays)[-1] == ("198.51.100.7", 50000 + MAX_REMOTE_RELAYS + 4)
+    assert len(paths.known.remote_relays) == MAX_REMOTE_RELAYS
+    assert list(paths.known.remote_relays)[-1] == ("198.51.100.7", 50000 + MAX_REMOTE_RELAYS + 4)
 
 
 # --- Punching ----------------------------------------------------------------------
@@ -71,13 +72,13 @@ def test_the_peers_old_relays_are_remembered_boundedly():
 
 def test_punching_probes_direct_paths_first_and_relays_after_the_relay_delay():
     paths, out = make(SessionConfig(relay_delay=2.0))
-    paths.relays = (OUR_RELAY,)
+    paths.known.relays = (OUR_RELAY,)
     paths.learn([LAN, PUBLIC], [THEIR_RELAY], relay_now=False)
     paths.begin_punch(0.0)
     assert sorted(probed(out)) == sorted([LAN, PUBLIC])
     while (at := paths.next_timeout()) < 2.0:
         assert paths.handle_timeout(at) is None
-        assert all(not paths.is_relayed(r) for r in probed(out))
+        assert all(not paths.known.is_relayed(r) for r in probed(out))
     assert paths.next_timeout() == 2.0
     paths.handle_timeout(2.0)
     # Straight to their relay, and through ours to their public address only (not the LAN one).
@@ -86,7 +87,7 @@ def test_punching_probes_direct_paths_first_and_relays_after_the_relay_delay():
 
 def test_when_direct_is_ruled_out_relays_join_at_once():
     paths, out = make()
-    paths.relays = (OUR_RELAY,)
+    paths.known.relays = (OUR_RELAY,)
     paths.learn([PUBLIC], [], relay_now=True)
     paths.begin_punch(0.0)
     assert set(probed(out)) == {PUBLIC, Via(OUR_RELAY, PUBLIC)}
@@ -149,15 +150,15 @@ def test_the_peer_probing_from_a_better_path_is_probed_back_only_if_trusted():
     open_on(paths, out, THEIR_RELAY)
     assert paths.probe_received(PUBLIC, 1.0, trusted=False) is False and probed(out) == []
     assert paths.probe_received(PUBLIC, 1.0, trusted=True) is False
-    assert probed(out) == [PUBLIC] and PUBLIC in paths.candidates
+    assert probed(out) == [PUBLIC] and PUBLIC in paths.known.addresses
 
 
 def test_a_probe_while_not_connected_asks_the_session_to_punch_when_trusted():
     paths, _ = make(state=State.FAILED)
     assert paths.probe_received(PUBLIC, 1.0, trusted=False) is False
-    assert PUBLIC not in paths.candidates  # a stranger does not steer us
+    assert PUBLIC not in paths.known.addresses  # a stranger does not steer us
     assert paths.probe_received(PUBLIC, 1.0, trusted=True) is True
-    assert PUBLIC in paths.candidates
+    assert PUBLIC in paths.known.addresses
 
 
 def test_ping_wants_a_pong_and_only_on_an_open_path():
@@ -194,7 +195,7 @@ def test_something_unanswered_is_probed_for_and_loses_the_path_after_the_timeout
     paths.handle_timeout(1.5)
     assert probed(out) == [PUBLIC]  # is the path still there?
     assert not paths.timed_out(3.9) and paths.timed_out(4.0)
-    assert paths.lose() == PUBLIC and PUBLIC in paths.candidates
+    assert paths.lose() == PUBLIC and PUBLIC in paths.known.addresses
 
 
 def test_only_what_arrives_on_the_path_proves_it_alive():
@@ -209,7 +210,7 @@ def test_only_what_arrives_on_the_path_proves_it_alive():
 
 def test_losing_the_relay_in_use_loses_the_path():
     paths, out = make()
-    paths.relays = (OUR_RELAY,)
+    paths.known.relays = (OUR_RELAY,)
     open_on(paths, out, Via(OUR_RELAY, PUBLIC))
     assert paths.set_relays((OUR_RELAY, "turn 198.51.100.2:3478"), 1.0) is False
     assert paths.set_relays((), 1.0) is True
