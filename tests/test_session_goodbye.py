@@ -19,19 +19,6 @@ def connected(config=None):
     return link
 
 
-def goodbyes_seen(link, side):
-    """The GOODBYEs `side` received (as decrypted), counting lost ones."""
-    seen = []
-
-    def tap(receiver, packet):
-        if receiver == side and isinstance(packet, wire.Goodbye):
-            seen.append(packet)
-        return False
-
-    link.drop_inner = tap
-    return seen
-
-
 def test_a_goodbye_reaches_the_peer_which_closes_and_says_the_peer_left():
     link = connected()
     link.a.close(link.now)
@@ -122,12 +109,10 @@ def test_a_goodbye_from_the_peers_previous_instance_is_dropped():
     assert sess.PeerLeft() not in link.b.events()
 
 
-def test_a_replayed_goodbye_to_a_closed_session_is_counted():
+def test_the_later_copies_reach_a_closed_session_and_are_counted():
     link = connected()
-    seen = goodbyes_seen(link, "b")
     link.a.close(link.now)
     link.run(until=link.now + 0.1)
-    assert len(seen) == 1  # the other copies reach a closed session
     assert link.b.dropped["closed"] == 2
     assert link.events["b"].count(sess.PeerLeft()) == 1
 
