@@ -62,7 +62,7 @@ log = logging.getLogger(__name__)
 class Session:
     """The connection to one peer. Not thread-safe; one task drives it.
 
-    Longer than the parts (about 350 lines) because it is the whole surface the
+    Longer than the parts (about 380 lines) because it is the whole surface the
     node and the TUI use (read-only views of the parts) and the routing between
     the parts; every decision about paths, keys or delivery lives in a part.
     """
