@@ -89,21 +89,24 @@ class Link:
             for data, destination in source.datagrams_to_send():
                 self.sent[name].append(data)
                 self.routes[name].append(destination)
+                # Where this one appears to come from (per datagram: a relayed one must
+                # not change where the next, direct one, comes from).
+                sender = source_addr
                 relayed = isinstance(destination, sess.Via) or destination == A_RELAYED
                 if relayed:
                     # Through A's relay: from A it leaves from A_RELAYED; to A it comes
                     # from the Via naming whoever sent it to A_RELAYED.
                     if isinstance(destination, sess.Via):
-                        source_addr, destination = A_RELAYED, destination.peer
+                        sender, destination = A_RELAYED, destination.peer
                     else:
-                        source_addr, destination = sess.Via(RELAY, source_addr), A_ADDR
+                        sender, destination = sess.Via(RELAY, source_addr), A_ADDR
                 if not (self.relay_up if relayed else open_()) or self._rng.random() < self.loss:
                     continue
                 copies = 2 if self._rng.random() < self.duplicate else 1
                 for _ in range(copies):
                     at = self.now + self._rng.uniform(0, self.max_delay)
                     self._counter += 1
-                    heapq.heappush(self._queue, (at, self._counter, data, source_addr, destination))
+                    heapq.heappush(self._queue, (at, self._counter, data, sender, destination))
             self.events[name].extend(source.events())
 
     def run(self, until: float) -> None:
@@ -144,6 +147,9 @@ class Link:
         elif isinstance(packet, wire.Probe | wire.ProbeAck):
             inner = packet
         return inner is not None and self.drop_inner(name, inner)
+
+    def other(self, side: str) -> sess.Session:
+        return self.b if side == "a" else self.a
 
     def received(self, side: str) -> list[str]:
         return [e.text for e in self.events[side] if isinstance(e, sess.MessageReceived)]
