@@ -287,7 +287,7 @@ class Session:
         if authenticated or not self.secure:
             self.paths.heard_from(source)
         match packet:
-            case wire.Probe(txid=txid):
+            case wire.Probe():
                 self._probe_received(packet, source, now, authenticated=authenticated)
             case wire.ProbeAck(txid=txid):
                 self._probe_answered(txid, source, now)
