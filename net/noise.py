@@ -10,7 +10,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import nacl.exceptions
 from nacl.bindings import (
@@ -160,7 +161,8 @@ class _SymmetricState:
         self.cipher = CipherState()
 
     def _hash(self, data: bytes) -> bytes:
-        return self._hash_fn(data).digest()
+        digest: bytes = self._hash_fn(data).digest()
+        return digest
 
     def _hkdf2(self, ikm: bytes) -> tuple[bytes, bytes]:
         """Noise HKDF with two outputs (three are only needed for PSKs)."""

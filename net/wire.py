@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import enum
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .errors import RemoteProtocolError
@@ -55,6 +56,8 @@ class Kind(enum.IntEnum):
     CALL_ME = 8
     """Probe my direct addresses now, as I probe yours: sent over a relayed path
     so both sides punch at once (Tailscale's "call me maybe"). Only encrypted."""
+    GOODBYE = 9
+    """I am leaving this conversation: stop probing me. Only encrypted, so only the peer can say it."""
 
 
 # Header: magic u8 | version u8 | kind u8
@@ -134,6 +137,12 @@ class CallMe:
 
 
 @dataclass(frozen=True, slots=True)
+class Goodbye:
+    to_tag: bytes
+    from_tag: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class HandshakeInit:
     to_tag: bytes
     from_tag: bytes
@@ -163,7 +172,7 @@ class Transport:
 
 Packet = Probe | ProbeAck | Data | Ack | HandshakeInit | HandshakeResp | Transport
 #: What travels inside a Transport.
-Inner = Probe | ProbeAck | Data | Ack | CallMe
+Inner = Probe | ProbeAck | Data | Ack | CallMe | Goodbye
 
 
 def is_ours(datagram: bytes) -> bool:
@@ -212,6 +221,8 @@ def encode_inner(packet: Inner) -> bytes:
             return bytes([Kind.ACK]) + _ACK.pack(cumulative, len(seqs)) + b"".join(_SEQ.pack(s) for s in seqs)
         case CallMe():
             return bytes([Kind.CALL_ME])
+        case Goodbye():
+            return bytes([Kind.GOODBYE])
     raise ValueError(f"not an inner packet: {packet!r}")
 
 
@@ -232,7 +243,7 @@ def parse_untrusted(datagram: bytes) -> Packet:
     to_tag, from_tag = _TAGS.unpack_from(datagram, _HEADER.size)
     body = datagram[_PREFIX:]
     if kind in (Kind.PROBE, Kind.PROBE_ACK):
-        return parse_inner_untrusted(to_tag, from_tag, bytes([kind]) + body)
+        return _parse_probe_untrusted(kind, to_tag, from_tag, body)
     if kind in (Kind.HANDSHAKE_INIT, Kind.HANDSHAKE_RESP):
         if not MIN_HANDSHAKE <= len(body) <= MAX_HANDSHAKE:
             raise WireError(f"handshake message of {len(body)} bytes")
@@ -243,7 +254,7 @@ def parse_untrusted(datagram: bytes) -> Packet:
             raise WireError("transport datagram too short")
         key_id, counter = _TRANSPORT.unpack_from(body)
         return Transport(to_tag, from_tag, key_id, counter, body[_TRANSPORT.size :])
-    if kind in (Kind.DATA, Kind.ACK, Kind.CALL_ME):
+    if kind in (Kind.DATA, Kind.ACK, Kind.CALL_ME, Kind.GOODBYE):
         raise WireError("cleartext data", "cleartext data")
     raise WireError(f"unknown kind {kind}")
 
@@ -253,32 +264,55 @@ def parse_inner_untrusted(to_tag: bytes, from_tag: bytes, plaintext: bytes) -> I
     if not plaintext:
         raise WireError("empty inner packet")
     kind, body = plaintext[0], plaintext[1:]
-    if kind in (Kind.PROBE, Kind.PROBE_ACK):
-        if len(body) != _PROBE.size:
-            raise WireError("probe of the wrong length")
-        (txid,) = _PROBE.unpack(body)
-        cls = Probe if kind == Kind.PROBE else ProbeAck
-        return cls(to_tag, from_tag, txid)
-    if kind == Kind.DATA:
-        if len(body) < _DATA.size:
-            raise WireError("data datagram too short")
-        seq, message_id, flags = _DATA.unpack_from(body)
-        if flags & ~FLAG_LAST_FRAGMENT:
-            raise WireError(f"unknown flags {flags:#x}")
-        fragment = body[_DATA.size :]
-        if len(fragment) > MAX_FRAGMENT:
-            raise WireError("fragment too long")
-        return Data(to_tag, from_tag, seq, message_id, bool(flags & FLAG_LAST_FRAGMENT), fragment)
-    if kind == Kind.ACK:
-        if len(body) < _ACK.size:
-            raise WireError("ack of the wrong length")
-        cumulative, count = _ACK.unpack_from(body)
-        if count > MAX_ACK_SEQS or len(body) != _ACK.size + count * _SEQ.size:
-            raise WireError("ack of the wrong length")
-        seqs = tuple(s for (s,) in _SEQ.iter_unpack(body[_ACK.size :]))
-        return Ack(to_tag, from_tag, seqs, cumulative)
-    if kind == Kind.CALL_ME:
-        if body:
-            raise WireError("call-me of the wrong length")
-        return CallMe(to_tag, from_tag)
-    raise WireError(f"unknown inner kind {kind}")
+    parse = _INNER_PARSERS.get(kind)
+    if parse is None:
+        raise WireError(f"unknown inner kind {kind}")
+    return parse(kind, to_tag, from_tag, body)
+
+
+def _parse_probe_untrusted(kind: int, to_tag: bytes, from_tag: bytes, body: bytes) -> Probe | ProbeAck:
+    if len(body) != _PROBE.size:
+        raise WireError("probe of the wrong length")
+    (txid,) = _PROBE.unpack(body)
+    cls = Probe if kind == Kind.PROBE else ProbeAck
+    return cls(to_tag, from_tag, txid)
+
+
+def _parse_data_untrusted(kind: int, to_tag: bytes, from_tag: bytes, body: bytes) -> Data:
+    if len(body) < _DATA.size:
+        raise WireError("data datagram too short")
+    seq, message_id, flags = _DATA.unpack_from(body)
+    if flags & ~FLAG_LAST_FRAGMENT:
+        raise WireError(f"unknown flags {flags:#x}")
+    fragment = body[_DATA.size :]
+    if len(fragment) > MAX_FRAGMENT:
+        raise WireError("fragment too long")
+    return Data(to_tag, from_tag, seq, message_id, bool(flags & FLAG_LAST_FRAGMENT), fragment)
+
+
+def _parse_ack_untrusted(kind: int, to_tag: bytes, from_tag: bytes, body: bytes) -> Ack:
+    if len(body) < _ACK.size:
+        raise WireError("ack of the wrong length")
+    cumulative, count = _ACK.unpack_from(body)
+    if count > MAX_ACK_SEQS or len(body) != _ACK.size + count * _SEQ.size:
+        raise WireError("ack of the wrong length")
+    seqs = tuple(s for (s,) in _SEQ.iter_unpack(body[_ACK.size :]))
+    return Ack(to_tag, from_tag, seqs, cumulative)
+
+
+def _parse_signal_untrusted(kind: int, to_tag: bytes, from_tag: bytes, body: bytes) -> CallMe | Goodbye:
+    """The kinds with no body: CALL_ME and GOODBYE."""
+    cls = CallMe if kind == Kind.CALL_ME else Goodbye
+    if body:
+        raise WireError(f"{Kind(kind).name.lower().replace('_', '-')} of the wrong length")
+    return cls(to_tag, from_tag)
+
+
+_INNER_PARSERS: dict[int, Callable[[int, bytes, bytes, bytes], Inner]] = {
+    Kind.PROBE: _parse_probe_untrusted,
+    Kind.PROBE_ACK: _parse_probe_untrusted,
+    Kind.DATA: _parse_data_untrusted,
+    Kind.ACK: _parse_ack_untrusted,
+    Kind.CALL_ME: _parse_signal_untrusted,
+    Kind.GOODBYE: _parse_signal_untrusted,
+}

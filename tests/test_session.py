@@ -293,7 +293,7 @@ def test_unanswered_probes_are_forgotten_while_connected():
     link.run(until=2000.0)
     assert acks > 1000
     assert link.a.state == sess.State.CONNECTED
-    assert len(link.a._probes) < 100
+    assert link.a.paths.probes_awaiting_answer < 100
 
 
 def test_a_lost_fragment_is_resent_when_later_ones_are_acknowledged_not_after_its_timer():
@@ -355,7 +355,7 @@ def test_a_working_direct_path_never_touches_the_relay():
     link.run(until=5.0)
     assert link.a.path == B_ADDR and link.b.path == A_ADDR
     assert not link.a.relayed and not link.b.relayed
-    assert not any(isinstance(p, sess.Via) for p, _ in link.a._probes.values())
+    assert not any(isinstance(route, sess.Via) for route in link.routes["a"])
 
 
 def test_a_relayed_conversation_moves_to_a_direct_path_when_one_opens_losing_nothing():
@@ -437,7 +437,7 @@ def test_a_late_wakeup_after_the_punch_deadline_does_not_spin_the_driver():
     link.introduce(relay=True, relay_now=True)
     link.run(until=0.5)
     assert link.a.relayed
-    late = link.a._probe_deadline + 0.01  # the driver woke up only after the punch ended
+    late = link.a.config.punch_timeout + 0.01  # the driver woke up only after the punch (from 0) ended
     link.a.handle_timeout(late)
     assert link.a.next_timeout() > late  # not a time already past, again and again
 
@@ -452,7 +452,7 @@ def test_a_probe_answer_counts_only_from_where_the_probe_went():
     txid = link.a.ping(link.now)
     link.a.datagrams_to_send()
     ack = wire.ProbeAck(link.a.local_tag, link.b.local_tag, txid)
-    forged = link.b._keys.seal(ack.to_tag, ack.from_tag, ack)  # the peer's genuine, encrypted answer
+    forged = link.b.keys.seal(ack)  # the peer's genuine, encrypted answer
     link.a.datagram_received(wire.parse_untrusted(wire.encode(forged)), ("203.0.113.66", 4444), link.now)
     assert link.a.path == sess.Via(RELAY, B_ADDR) and link.a.relayed
     assert link.a.dropped["probe answer from elsewhere"] == 1
@@ -476,4 +476,4 @@ def test_a_burst_of_probes_keeps_the_probe_table_bounded():
     session.start(sess.Session().local_tag, [B_ADDR], 0.0)
     for port in range(20_000):
         session.probe(("192.0.2.2", 1024 + port % 60_000), 0.001 * port)
-    assert len(session._probes) <= sess.MAX_PROBES
+    assert session.paths.probes_awaiting_answer <= sess.MAX_PROBES

@@ -1,0 +1,80 @@
+"""The peer's candidate addresses and our relays, ranked: which routes exist
+to the peer and which are preferred. Pure data, no I/O, no timers.
+
+Ranking: this machine, then the LAN, then the internet, then relays (a
+`Via` through our TURN allocation, or the peer's relayed address).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .address import Address, Route, Via, remote_address
+from .nat import network_of
+
+#: The peer's relayed addresses remembered, current and past.
+MAX_REMOTE_RELAYS = 16
+#: The rank of a relayed path: behind every direct one.
+RELAYED = 3
+
+
+class Candidates:
+    def __init__(self, max_candidates: int = 8) -> None:
+        self.max_candidates = max_candidates
+        #: The peer's addresses, the newest last.
+        self.addresses: list[Address] = []
+        #: The peer's relayed addresses (its TURN allocations), the newest last: reaching
+        #: those is relayed too. A few old ones are kept after the peer reallocates, so
+        #: traffic from one is never mistaken for a direct path, nor relayed to.
+        self.remote_relays: dict[Address, None] = {}
+        #: Our own relays, by the name Via.local gives them.
+        self.relays: tuple[str, ...] = ()
+
+    def learn(self, addresses: Sequence[Address], remote_relays: Sequence[Address]) -> None:
+        """The peer's addresses (and which are its relays) from its offer or answer."""
+        for relay in remote_relays:
+            self.remote_relays.pop(relay, None)
+            self.remote_relays[relay] = None
+        for old in list(self.remote_relays)[:-MAX_REMOTE_RELAYS]:
+            del self.remote_relays[old]
+        self.add([*remote_relays, *addresses])
+
+    def add(self, addresses: Sequence[Address]) -> None:
+        """Add addresses as the newest: one already known moves up, so the oldest
+        (a relay since reallocated, a mapping since changed) go first at the cap."""
+        for address in addresses:
+            if address in self.addresses:
+                self.addresses.remove(address)
+            self.addresses.append(address)
+        del self.addresses[: max(0, len(self.addresses) - self.max_candidates)]
+
+    def rank(self, route: Route | None) -> int:
+        """Lower is better: 0 this machine, 1 the LAN, 2 the internet, RELAYED, then no route."""
+        if route is None:
+            return RELAYED + 1
+        if self.is_relayed(route):
+            return RELAYED
+        return {"local": 0, "lan": 1}.get(network_of(remote_address(route)[0]), 2)
+
+    def is_relayed(self, route: Route | None) -> bool:
+        """Through our relay, or to the peer's (checked on every wakeup: no address parsing)."""
+        return isinstance(route, Via) and route.relayed or route in self.remote_relays
+
+    def direct(self) -> list[Route]:
+        return [c for c in self.addresses if c not in self.remote_relays]
+
+    def relayed_routes(self) -> list[Route]:
+        """Straight to the peer's relays, and through ours to the peer's public addresses.
+
+        Not through ours to a private address (it cannot be the peer's from
+        there), nor to the peer's relay (reaching that straight works wherever
+        relay-to-relay would): a relay that fails to send, to an address it
+        cannot route or a port nobody listens on, may drop our whole
+        allocation (coturn does).
+        """
+        theirs: list[Route] = [c for c in self.addresses if c in self.remote_relays]
+        public = [c for c in self.addresses if network_of(c[0]) == "internet" and c not in self.remote_relays]
+        return theirs + [Via(local, c) for local in self.relays for c in public]
+
+    def any_relays(self) -> bool:
+        return bool(self.relays or self.remote_relays)

@@ -1,0 +1,349 @@
+"""Which way to reach the peer, free of I/O and crypto: candidates, probes,
+ranking, relays, and keeping the chosen path open.
+
+Both sides probe every candidate address of the other; each considers a path
+open when a probe of its own comes back from where it went (so the path works
+both ways), or when the peer's data arrives on it.
+
+Paths are ranked: this machine, the LAN, the internet, and relays last (a
+`Via` through our TURN allocation, or the peer's relayed address). Relayed
+paths join the punch after `relay_delay`, or at once when the NAT types rule
+direct out. While on a relayed path, the punch goes on to its deadline, and
+then the direct paths are tried every `direct_retry_interval`, with a CALL_ME
+asking the peer to probe at the same moment; the session moves to whichever
+better path answers.
+
+On an open path: a keepalive probe every `keepalive_interval` (acks do not
+count as traffic of ours: answering the peer must not silence our own
+keepalives), probes every `suspect_probe_interval` while something goes
+unanswered, and the path is lost once something stays unanswered for
+`path_timeout`.
+
+This part decides what to probe and when; it hands each probe and CALL_ME to
+the `emit` callback, and the Session wraps, encrypts and sends it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from .address import Address, Route, Via, remote_address
+from .candidates import MAX_REMOTE_RELAYS, RELAYED, Candidates
+from .probes import MAX_PROBES, ProbeTable
+from .sessionconfig import SessionConfig
+from .state import State
+
+__all__ = ["MAX_PROBES", "MAX_REMOTE_RELAYS", "RELAYED", "PathOutput", "Paths", "ProbeAnswered", "SendCallMe", "SendProbe"]
+
+#: However often the peer asks us to probe (CALL_ME), at most this often.
+CALL_ME_MIN_INTERVAL = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class SendProbe:
+    route: Route
+    txid: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SendCallMe:
+    route: Route
+
+
+PathOutput = SendProbe | SendCallMe
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeAnswered:
+    """One of our probes came back from where it went."""
+
+    rtt: float
+    ping: bool
+    """It was a ping() (the application wants a Pong)."""
+    moved: bool
+    """It was a better path than the open one, and the open path is now this one."""
+
+
+class Paths:
+    """The candidate paths to one peer and the state of the punch. Not thread-safe."""
+
+    def __init__(
+        self,
+        config: SessionConfig,
+        emit: Callable[[PathOutput], None],
+        dropped: Counter[str] | None = None,
+    ) -> None:
+        self.config = config
+        self._emit = emit
+        self.dropped: Counter[str] = Counter() if dropped is None else dropped
+        #: The session's state, as the Session last told it.
+        self.state = State.IDLE
+        #: The peer's addresses and relays, and ours.
+        self.known = Candidates(config.max_candidates)
+        #: The open path (or the one the handshake runs on), if any.
+        self.path: Route | None = None
+
+        self._probes = ProbeTable(config.punch_timeout, self.dropped)
+        self._punch_deadline = 0.0
+        self._next_probe_at = 0.0
+        self._probe_gap = config.probe_interval
+        #: When relayed paths join the punching, and whether they have yet.
+        self._relay_at = 0.0
+        self._relay_now = False
+        self._relaying = False
+        #: While on a relayed path: when to try the direct ones again.
+        self._direct_retry_at = 0.0
+        self._last_call_me = float("-inf")
+        #: When we last sent something that wants an answer (a probe, data).
+        self._last_request = 0.0
+        self._last_probe = 0.0
+        #: When we first sent something still unanswered on the open path.
+        self._unanswered_since: float | None = None
+
+    # --- What we know of the peer ------------------------------------------------------
+
+    def learn(self, candidates: Sequence[Address], remote_relays: Sequence[Address], relay_now: bool) -> None:
+        """The peer's addresses (and which are its relays) from its offer or answer.
+        relay_now: the NAT types say direct will not work; relays join the punch at once."""
+        self.known.learn(candidates, remote_relays)
+        self._relay_now = relay_now
+
+    def set_relays(self, relays: tuple[str, ...], now: float) -> bool:
+        """Our relays changed. True if the open path went through one now gone (it is lost)."""
+        added = [r for r in relays if r not in self.known.relays]
+        self.known.relays = tuple(relays)
+        if self.state == State.PROBING and self._relaying:
+            for path in self.known.relayed_routes():
+                if isinstance(path, Via) and path.local in added:
+                    self.send_probe(path, now)
+            return False
+        open_path = self.path
+        return (
+            self.state == State.CONNECTED
+            and isinstance(open_path, Via)
+            and open_path.relayed
+            and open_path.local not in relays
+        )
+
+    def forget_probes(self) -> None:
+        """The peer restarted: answers to earlier probes cannot come."""
+        self._probes.clear()
+        self.path = None
+
+    @property
+    def relayed(self) -> bool:
+        """Whether the open path goes through a relay."""
+        return self.known.is_relayed(self.path)
+
+    # --- Punching -----------------------------------------------------------------------
+
+    def begin_punch(self, now: float) -> None:
+        """Probe every candidate, in rounds further and further apart, until the deadline."""
+        self.path = None
+        self._punch_deadline = now + self.config.punch_timeout
+        self._next_probe_at = now
+        self._probe_gap = self.config.probe_interval
+        self._relay_at = now if self._relay_now else now + self.config.relay_delay
+        self._relaying = self._relay_now
+        self.probe_round(now)
+
+    def probe_round(self, now: float) -> None:
+        paths = self.known.direct() + (self.known.relayed_routes() if self._relaying else [])
+        for path in paths:
+            self.send_probe(path, now)
+        self._next_probe_at = now + self._probe_gap
+        self._probe_gap = min(self._probe_gap * 2, self.config.probe_interval_max)
+
+    def probe_all(self, now: float) -> None:
+        """Probe every candidate once (the peer offered again while our path looks open)."""
+        for candidate in self.known.addresses:
+            self.send_probe(candidate, now)
+
+    def _probe_direct(self, now: float) -> None:
+        """Probe every direct path, on the side: while on a relay, to find a better one."""
+        for path in self.known.direct():
+            self.send_probe(path, now, expect_answer=False)
+
+    def send_probe(self, route: Route, now: float, *, expect_answer: bool = True, ping: bool = False) -> bytes:
+        """Probe route; its id. expect_answer=False for a try of a path we are not on:
+        its silence says nothing of ours."""
+        txid = self._probes.add(route, now, ping=ping)
+        self._emit(SendProbe(route, txid))
+        if expect_answer:
+            self._last_probe = now
+            self.expect_answer(now)
+        return txid
+
+    @property
+    def probes_awaiting_answer(self) -> int:
+        return len(self._probes)
+
+    def ping(self, now: float) -> bytes | None:
+        """Probe the open path now; the id whose answer is a Pong."""
+        if self.state != State.CONNECTED or self.path is None:
+            return None
+        return self.send_probe(self.path, now, ping=True)
+
+    # --- What arrives ---------------------------------------------------------------------
+
+    def heard_from(self, source: Route) -> None:
+        """Something of the peer's (that we trust) arrived from source."""
+        if self.state != State.CONNECTED or source == self.path:
+            # Only what arrives on the path proves the path alive: if the peer's
+            # NAT remapped it, our data to the old address goes nowhere.
+            self._unanswered_since = None
+
+    def probe_received(self, source: Route, now: float, *, trusted: bool) -> bool:
+        """The peer probed us from source. True if the session should punch (if it is not
+        already) and then call probe_back(source)."""
+        if self.state in (State.CONNECTED, State.HANDSHAKE):
+            if trusted and self.state == State.CONNECTED and self.known.rank(source) < self.known.rank(self.path):
+                # The peer found a better path to us: probe back along it, and move
+                # once our probe comes back (the upgrade from a relay).
+                self.known.add([remote_address(source)])
+                self.send_probe(source, now, expect_answer=False)
+            return False
+        # Once there are keys, only the peer (authenticated) may add an address or
+        # restart probing: a stranger who saw the tags must not steer us.
+        if trusted:
+            self.known.add([remote_address(source)])
+        return trusted
+
+    def probe_back(self, source: Route, now: float) -> None:
+        if isinstance(source, Via) or self.known.rank(source) == RELAYED:
+            # A path we would not have probed by ourselves (one of the node's
+            # spraying sockets), or the peer on a relay already: probe it back
+            # now, and take it if it answers.
+            self._relaying = self._relaying or self.known.rank(source) == RELAYED
+            self.send_probe(source, now)
+
+    def probe_answered(self, txid: bytes, source: Route, now: float) -> ProbeAnswered | None:
+        """An answer to a probe: None (counted) unless it answers ours from where it went."""
+        answer = self._probes.answered(txid, source, now)
+        if answer is None:
+            return None
+        moved = self.state in (State.CONNECTED, State.HANDSHAKE) and self.known.rank(source) < self.known.rank(self.path)
+        if moved:
+            # A LAN pair over an internet one, a direct one over a relay: both ways
+            # work there too, so move. Reliability is above the path.
+            self.path = source
+            self._unanswered_since = None
+        return ProbeAnswered(answer.rtt, answer.ping, moved)
+
+    def call_me_received(self, now: float) -> None:
+        if self.state == State.CONNECTED and now - self._last_call_me >= CALL_ME_MIN_INTERVAL:
+            self._last_call_me = now
+            self._probe_direct(now)
+
+    # --- The open path ----------------------------------------------------------------------
+
+    def opened(self, source: Route) -> None:
+        """A path works both ways: the session runs over it now."""
+        self.path = source
+        self._unanswered_since = None
+
+    def connected(self, now: float) -> None:
+        self._direct_retry_at = now + self.config.direct_retry_interval
+
+    def expect_answer(self, now: float) -> None:
+        """We sent something that wants an answer (a probe, data) on the path."""
+        self._last_request = now
+        if self.state == State.CONNECTED and self._unanswered_since is None:
+            self._unanswered_since = now
+
+    def lose(self) -> Route:
+        """The open path is gone; it stays a candidate. The lost path."""
+        assert self.path is not None
+        lost = self.path
+        self.known.add([remote_address(lost)])
+        return lost
+
+    def timed_out(self, now: float) -> bool:
+        """Whether the open path left something unanswered for path_timeout."""
+        since = self._unanswered_since
+        return self.state == State.CONNECTED and since is not None and now >= since + self.config.path_timeout
+
+    # --- Timers ----------------------------------------------------------------------------
+
+    def next_timeout(self) -> float | None:
+        if self.state == State.PROBING:
+            times = [self._next_probe_at, self._punch_deadline]
+            if not self._relaying and self.known.any_relays():
+                times.append(self._relay_at)
+            return min(times)
+        if self.state == State.HANDSHAKE:
+            return self._last_request + self.config.keepalive_interval
+        if self.state == State.CONNECTED:
+            return min(self._upkeep_times())
+        return None
+
+    def _upkeep_times(self) -> list[float]:
+        times = [self._last_request + self.config.keepalive_interval]
+        if self._unanswered_since is not None:
+            times.append(self._unanswered_since + self.config.path_timeout)
+            times.append(self._next_suspect_probe())
+        if self.relayed:
+            times.append(self._direct_retry_at)
+            if self._next_probe_at < self._punch_deadline:
+                times.append(self._next_probe_at)
+        return times
+
+    def handle_timeout(self, now: float) -> str | None:
+        """Run the due timers. Returns why the punch failed, when it did."""
+        if self.state == State.PROBING:
+            return self._punch_timeout(now)
+        if self.state == State.HANDSHAKE and now >= self._last_request + self.config.keepalive_interval:
+            assert self.path is not None
+            self.send_probe(self.path, now)
+        elif self.state == State.CONNECTED:
+            self._keep_open(now)
+            if self.relayed:
+                self._seek_direct(now)
+        return None
+
+    def _punch_timeout(self, now: float) -> str | None:
+        if now >= self._punch_deadline:
+            tried = "direct or relayed" if self.known.any_relays() else "direct"
+            return f"no answer from the peer on any {tried} path ({len(self.known.addresses)} candidate address(es))"
+        if not self._relaying and now >= self._relay_at and self.known.any_relays():
+            self._relaying = True
+            self.probe_round(now)
+        elif now >= self._next_probe_at:
+            self.probe_round(now)
+        return None
+
+    def _keep_open(self, now: float) -> None:
+        assert self.path is not None
+        if self._unanswered_since is not None and now >= self._next_suspect_probe():
+            self.send_probe(self.path, now)  # Something went unanswered: is the path still there?
+        elif now >= self._last_request + self.config.keepalive_interval:
+            self.send_probe(self.path, now)
+
+    def _seek_direct(self, now: float) -> None:
+        """On a relayed path: try the direct ones, on the punch's schedule and then periodically."""
+        if now >= self._direct_retry_at:
+            self._try_direct(now)
+        elif self._next_probe_at <= now:
+            if now < self._punch_deadline:
+                # The relay answered first; the punch goes on until its deadline,
+                # and the conversation moves if a direct path answers.
+                self._probe_direct(now)
+                self._next_probe_at = now + self._probe_gap
+                self._probe_gap = min(self._probe_gap * 2, self.config.probe_interval_max)
+            else:
+                self._next_probe_at = float("inf")  # The punch is over; the retries go on.
+
+    def _try_direct(self, now: float) -> None:
+        """Probe the direct paths, and ask the peer to do the same now, so both
+        NATs open toward each other at once."""
+        assert self.path is not None
+        self._direct_retry_at = now + self.config.direct_retry_interval
+        self._last_call_me = now
+        self._probe_direct(now)
+        self._emit(SendCallMe(self.path))
+
+    def _next_suspect_probe(self) -> float:
+        assert self._unanswered_since is not None
+        return max(self._last_probe, self._unanswered_since) + self.config.suspect_probe_interval

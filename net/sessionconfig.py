@@ -1,0 +1,42 @@
+"""The tunables of a Session, shared by its parts (paths, key schedule, reliability)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import secure
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    probe_interval: float = 0.05
+    """First gap between probe rounds while punching; it doubles up to probe_interval_max."""
+    probe_interval_max: float = 1.0
+    punch_timeout: float = 10.0
+    """How long to probe before giving up on every candidate."""
+    keepalive_interval: float = 10.0
+    """Probe an idle open path this often, so NAT mappings stay open."""
+    path_timeout: float = 5.0
+    """An open path that leaves a probe or data unanswered this long is lost."""
+    suspect_probe_interval: float = 0.5
+    """While something is unanswered, probe the path this often."""
+    rto_initial: float = 0.5
+    rto_min: float = 0.2
+    rto_max: float = 8.0
+    max_in_flight: int = 256
+    """Unacknowledged DATA datagrams at once; the rest wait."""
+    receive_window: int = 1024
+    """How far ahead of the next expected sequence number we buffer."""
+    max_candidates: int = 8
+    rekey_after: float = secure.REKEY_AFTER_SECONDS
+    """The initiator runs a fresh handshake this often, for forward secrecy within a session."""
+    relay_delay: float = 2.0
+    """How long punching tries direct paths alone before relayed ones join in
+    (magic-wormhole's relay delay): a user never waits long, direct is preferred."""
+    direct_retry_interval: float = 60.0
+    """While the conversation runs over a relay, try the direct paths this often
+    (as Tailscale does) and move to one that works."""
+    goodbye_copies: int = 3
+    """How many times close() sends its GOODBYE (datagrams get lost; it is never answered)."""
+    goodbye_interval: float = 0.005
+    """The gap between those copies."""
