@@ -22,7 +22,6 @@ import enum
 import random
 from dataclasses import dataclass
 
-from .address import Address
 from .nat import NatType
 
 #: The ports a NAT maps to (Linux's default for MASQUERADE --random-fully and most

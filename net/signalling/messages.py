@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any, TypeVar
 
 from ..address import Address
-from ..errors import RemoteProtocolError
+from ..errors import ConfigError, RemoteProtocolError
 from ..identity import Identity, verify
 from ..wire import TAG_SIZE
 
@@ -42,9 +42,9 @@ def valid_name(name: object) -> bool:
 
 
 def check_name(name: str) -> str:
-    """A name the user gave; raises ValueError with a message for the user."""
+    """A name the user gave; raises ConfigError with a message for the user."""
     if not valid_name(name):
-        raise ValueError(
+        raise ConfigError(
             f"invalid name {name!r}: use 1-32 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit"
         )
