@@ -9,7 +9,6 @@ put events before the node as if the service had sent them.
 from __future__ import annotations
 
 import trio
-
 from p2ptui.net.identity import Identity
 from p2ptui.net.signalling import (
     AnswerReceived,
@@ -98,6 +97,7 @@ class Tap(SignallingClient):
         self.inner = inner
         self.label = inner.label
         self.sent: list[Offer | Answer] = []
+        self.received: list[SignallingEvent] = []
         self._inject, self.events = trio.open_memory_channel[SignallingEvent](1000)
 
     async def inject(self, event: SignallingEvent) -> None:
@@ -111,6 +111,7 @@ class Tap(SignallingClient):
 
     async def _forward(self) -> None:
         async for event in self.inner.events:
+            self.received.append(event)
             await self._inject.send(event)
 
     async def watch(self, name: str) -> None:
