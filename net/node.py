@@ -31,7 +31,7 @@ from pathlib import Path
 import trio
 
 from . import events as ev
-from . import nat, secure, spray, turn, wire
+from . import nat, secure, spray, wire
 from . import session as sess
 from .address import Address, Via, remote_address
 from .admission import Admission
@@ -51,6 +51,7 @@ from .signalling import (
 from .spraying import Sprayer
 from .store import MessageStore
 from .trust import KnownPeers, fingerprint
+from .turn_server import TurnServer
 
 __all__ = ["RELAY_SETTLE_WAIT", "Node", "NodeConfig", "make_signalling", "open_node"]
 
@@ -79,7 +80,7 @@ class NodeConfig:
     """STUN servers to ask besides the ones the signalling backend offers."""
     state_dir: Path | None = None
     """Where history, the outbox and peers' pinned keys are kept; None keeps them in memory."""
-    turn_servers: tuple[turn.TurnServer, ...] = ()
+    turn_servers: tuple[TurnServer, ...] = ()
     """TURN relays to allocate on: the path of last resort, when no direct one works."""
     spray: spray.SprayConfig = field(default_factory=spray.SprayConfig)
     """How far to go crossing a symmetric NAT against a cone one."""

@@ -160,7 +160,8 @@ class _SymmetricState:
         self.cipher = CipherState()
 
     def _hash(self, data: bytes) -> bytes:
-        return self._hash_fn(data).digest()
+        digest: bytes = self._hash_fn(data).digest()
+        return digest
 
     def _hkdf2(self, ikm: bytes) -> tuple[bytes, bytes]:
         """Noise HKDF with two outputs (three are only needed for PSKs)."""

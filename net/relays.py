@@ -22,6 +22,7 @@ from .address import Address, Via
 from .datagrams import Datagrams, Exit
 from .driver import Wakeable, drive
 from .events import RelayInfo
+from .turn_server import TurnServer
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ RETRY_MIN, RETRY_MAX = 1.0, 30.0
 class Relay(Wakeable):
     """One TURN server and our allocation on it."""
 
-    def __init__(self, server: turn.TurnServer) -> None:
+    def __init__(self, server: TurnServer) -> None:
         super().__init__()
         self.server = server
         self.name = f"turn {server.host}:{server.port}"
@@ -48,7 +49,7 @@ class Relay(Wakeable):
 class Relays:
     """Every configured TURN server, each with an allocation kept by its own task."""
 
-    def __init__(self, servers: tuple[turn.TurnServer, ...], datagrams: Datagrams) -> None:
+    def __init__(self, servers: tuple[TurnServer, ...], datagrams: Datagrams) -> None:
         self.by_name = {relay.name: relay for relay in map(Relay, dict.fromkeys(servers))}
         self._datagrams = datagrams
         #: Bumped whenever an allocation comes or goes: waiting connectors try again.

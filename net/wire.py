@@ -232,7 +232,10 @@ def parse_untrusted(datagram: bytes) -> Packet:
     to_tag, from_tag = _TAGS.unpack_from(datagram, _HEADER.size)
     body = datagram[_PREFIX:]
     if kind in (Kind.PROBE, Kind.PROBE_ACK):
-        return parse_inner_untrusted(to_tag, from_tag, bytes([kind]) + body)
+        probe = parse_inner_untrusted(to_tag, from_tag, bytes([kind]) + body)
+        if not isinstance(probe, Probe | ProbeAck):  # Cannot be, with this first byte: for the checker.
+            raise WireError("not a probe")
+        return probe
     if kind in (Kind.HANDSHAKE_INIT, Kind.HANDSHAKE_RESP):
         if not MIN_HANDSHAKE <= len(body) <= MAX_HANDSHAKE:
             raise WireError(f"handshake message of {len(body)} bytes")
@@ -260,25 +263,33 @@ def parse_inner_untrusted(to_tag: bytes, from_tag: bytes, plaintext: bytes) -> I
         cls = Probe if kind == Kind.PROBE else ProbeAck
         return cls(to_tag, from_tag, txid)
     if kind == Kind.DATA:
-        if len(body) < _DATA.size:
-            raise WireError("data datagram too short")
-        seq, message_id, flags = _DATA.unpack_from(body)
-        if flags & ~FLAG_LAST_FRAGMENT:
-            raise WireError(f"unknown flags {flags:#x}")
-        fragment = body[_DATA.size :]
-        if len(fragment) > MAX_FRAGMENT:
-            raise WireError("fragment too long")
-        return Data(to_tag, from_tag, seq, message_id, bool(flags & FLAG_LAST_FRAGMENT), fragment)
+        return _data_untrusted(to_tag, from_tag, body)
     if kind == Kind.ACK:
-        if len(body) < _ACK.size:
-            raise WireError("ack of the wrong length")
-        cumulative, count = _ACK.unpack_from(body)
-        if count > MAX_ACK_SEQS or len(body) != _ACK.size + count * _SEQ.size:
-            raise WireError("ack of the wrong length")
-        seqs = tuple(s for (s,) in _SEQ.iter_unpack(body[_ACK.size :]))
-        return Ack(to_tag, from_tag, seqs, cumulative)
+        return _ack_untrusted(to_tag, from_tag, body)
     if kind == Kind.CALL_ME:
         if body:
             raise WireError("call-me of the wrong length")
         return CallMe(to_tag, from_tag)
     raise WireError(f"unknown inner kind {kind}")
+
+
+def _data_untrusted(to_tag: bytes, from_tag: bytes, body: bytes) -> Data:
+    if len(body) < _DATA.size:
+        raise WireError("data datagram too short")
+    seq, message_id, flags = _DATA.unpack_from(body)
+    if flags & ~FLAG_LAST_FRAGMENT:
+        raise WireError(f"unknown flags {flags:#x}")
+    fragment = body[_DATA.size :]
+    if len(fragment) > MAX_FRAGMENT:
+        raise WireError("fragment too long")
+    return Data(to_tag, from_tag, seq, message_id, bool(flags & FLAG_LAST_FRAGMENT), fragment)
+
+
+def _ack_untrusted(to_tag: bytes, from_tag: bytes, body: bytes) -> Ack:
+    if len(body) < _ACK.size:
+        raise WireError("ack of the wrong length")
+    cumulative, count = _ACK.unpack_from(body)
+    if count > MAX_ACK_SEQS or len(body) != _ACK.size + count * _SEQ.size:
+        raise WireError("ack of the wrong length")
+    seqs = tuple(s for (s,) in _SEQ.iter_unpack(body[_ACK.size :]))
+    return Ack(to_tag, from_tag, seqs, cumulative)

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from ..address import Address
 from ..errors import ConfigError, EnvironmentFailure
-from .messages import Address, Answer, Offer, Presence, check_name
+from .messages import Answer, Offer, Presence, check_name
 
 if TYPE_CHECKING:
     import trio

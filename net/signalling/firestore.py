@@ -37,9 +37,10 @@ import os
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 import trio
 
@@ -59,6 +60,7 @@ from . import (
 from .messages import Answer, Offer, Presence, SignallingDataError, format_address
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 PEERS = "peers"
 OFFERS = "offers"
@@ -86,15 +88,15 @@ class _Change:
     update_time: Any
 
 
-def _anonymous_credentials():
+def _anonymous_credentials() -> Any:
     import google.auth.credentials
     from firebase_admin import credentials
 
-    class Anonymous(credentials.Base):
+    class Anonymous(credentials.Base):  # type: ignore[misc]  # The SDK is untyped.
         """For an emulator, which wants no credentials (but the SDK wants an object)."""
 
-        def get_credential(self):
-            return google.auth.credentials.AnonymousCredentials()
+        def get_credential(self) -> Any:
+            return google.auth.credentials.AnonymousCredentials()  # type: ignore[no-untyped-call]
 
     return Anonymous()
 
@@ -195,7 +197,7 @@ class FirestoreSignalling(SignallingClient):
         self.operations["write"] += 1
 
     async def send_answer(self, answer: Answer) -> None:
-        def update(db):
+        def update(db: Any) -> None:
             ref = db.collection(OFFERS).document(answer.offer_id)
             # update() has an exists precondition: answering an offer that was
             # withdrawn or expired fails instead of recreating it.
@@ -272,7 +274,7 @@ class FirestoreSignalling(SignallingClient):
 
     # --- In worker threads (blocking SDK calls) ---------------------------------------
 
-    def _open_client(self):
+    def _open_client(self) -> Any:
         import firebase_admin
         from firebase_admin import credentials, firestore
 
@@ -288,7 +290,7 @@ class FirestoreSignalling(SignallingClient):
         )
         return firestore.client(self._app)
 
-    def _server_timestamp(self):
+    def _server_timestamp(self) -> Any:
         from firebase_admin import firestore
 
         return firestore.SERVER_TIMESTAMP
@@ -308,8 +310,8 @@ class FirestoreSignalling(SignallingClient):
 
         ref = self._db.collection(PEERS).document(self._name)
 
-        @firestore.transactional
-        def claim(transaction) -> None:
+        @firestore.transactional  # type: ignore[untyped-decorator]  # The SDK is untyped.
+        def claim(transaction: Any) -> None:
             snapshot = ref.get(transaction=transaction, **_ONCE)
             existing = snapshot.to_dict() if snapshot.exists else None
             if existing and existing.get("key") != self._identity.public_key:
@@ -332,7 +334,7 @@ class FirestoreSignalling(SignallingClient):
         ref = self._db.collection(PEERS).document(self._name)
         ref.update({"online": False, "updated": self._server_timestamp()}, **_ONCE)
 
-    def _listen(self, key: str):
+    def _listen(self, key: str) -> Any:
         """Start a listener: "offers-in", "offers-out" or "presence:NAME"."""
         from google.cloud.firestore_v1.base_query import FieldFilter
 
@@ -345,8 +347,8 @@ class FirestoreSignalling(SignallingClient):
 
     # --- On Firestore's threads ---------------------------------------------------------
 
-    def _callback(self, listener: str, doc_id: str = ""):
-        def on_snapshot(snapshots, changes, read_time) -> None:
+    def _callback(self, listener: str, doc_id: str = "") -> Callable[[Any, Any, Any], None]:
+        def on_snapshot(snapshots: Any, changes: Any, read_time: Any) -> None:
             # Firestore's thread: hand over and return. Never raise, never block.
             try:
                 if listener == "presence":
@@ -437,7 +439,7 @@ class FirestoreSignalling(SignallingClient):
         await self._delete_offer(change)
 
     async def _delete_offer(self, change: _Change) -> None:
-        def delete(db) -> None:
+        def delete(db: Any) -> None:
             ref = db.collection(OFFERS).document(change.doc_id)
             # Only the version we saw: a concurrent change wins.
             ref.delete(option=db.write_option(last_update_time=change.update_time), **_ONCE)
@@ -446,7 +448,7 @@ class FirestoreSignalling(SignallingClient):
         self.operations["write"] += 1
 
     async def _read_presence(self, name: str) -> dict[str, Any] | None:
-        def read(db):
+        def read(db: Any) -> dict[str, Any] | None:
             snapshot = db.collection(PEERS).document(name).get(**_ONCE)
             return snapshot.to_dict() if snapshot.exists else None
 
@@ -484,7 +486,7 @@ class FirestoreSignalling(SignallingClient):
             self.skipped[f"bad presence: {exc}"[:80]] += 1
             return Presence(name, online=False)
 
-    async def _call(self, function):
+    async def _call(self, function: Callable[[Any], _T]) -> _T:
         """Run a blocking SDK call in a thread; failures become SignallingUnavailable."""
         db = self._db
         if db is None:

@@ -60,14 +60,14 @@ def _field(data: dict[str, Any], key: str, kind: type) -> Any:
 
 
 def _name(data: dict[str, Any], key: str) -> str:
-    value = _field(data, key, str)
+    value: str = _field(data, key, str)
     if not valid_name(value):
         raise SignallingDataError(f"field {key!r} is not a valid name")
     return value
 
 
 def _hex(data: dict[str, Any], key: str, length: int) -> str:
-    value = _field(data, key, str)
+    value: str = _field(data, key, str)
     if len(value) != length or not re.fullmatch(r"[0-9a-f]*", value):
         raise SignallingDataError(f"field {key!r} is not {length} hex digits")
     return value
@@ -124,7 +124,7 @@ NAT_TYPES = frozenset({"unknown", "open", "cone", "symmetric", "single"})
 
 def _nat(data: dict[str, Any]) -> str:
     value = data.get("nat", "unknown")
-    if value not in NAT_TYPES:
+    if not isinstance(value, str) or value not in NAT_TYPES:
         raise SignallingDataError("field 'nat' is not a NAT type")
     return value
 
