@@ -9,6 +9,7 @@ put events before the node as if the service had sent them.
 from __future__ import annotations
 
 import trio
+
 from p2ptui.net.identity import Identity
 from p2ptui.net.signalling import (
     AnswerReceived,

@@ -6,7 +6,7 @@ import struct
 import pytest
 import trio
 
-from p2ptui.net import Identity, NodeConfig, PeerStatus, events, open_node
+from p2ptui.net import ConfigError, Identity, NodeConfig, PeerStatus, events, open_node
 from p2ptui.net.signalling import server
 
 LOOPBACK = ("127.0.0.1", 0)
@@ -131,9 +131,8 @@ async def test_bad_names_and_texts_are_refused_clearly(signal_url):
 async def test_a_server_that_hangs_up_after_registration_is_reconnected_to(nursery):
     # Regression: re-sending watches on a connection the server had just closed
     # raised SignallingUnavailable out of the client and ended the node.
-    from p2ptui.net.signalling import Registered, SignallingLost
+    from p2ptui.net.signalling import Registered, SignallingLost, parse_signal_url
     from p2ptui.net.signalling.tcp import TcpSignalling
-    from p2ptui.net.signalling import parse_signal_url
 
     listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
     port = listeners[0].socket.getsockname()[1]
@@ -186,3 +185,20 @@ async def test_a_dead_turn_server_delays_the_start_a_little_and_chat_goes_on(sig
         assert (await next_event(b, events.MessageReceived)).text == "no relay needed on loopback"
         (relay,) = a.details("bob").relays
         assert relay.name == f"turn 127.0.0.1:{dead.port}" and relay.relayed is None
+
+
+async def test_an_unreachable_signalling_server_is_one_clear_line():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again: nobody listens there
+    async with open_node(config("alice", f"tcp://127.0.0.1:{port}"), Identity.generate()) as a:
+        status = await next_event(a, events.SignalStatus)
+        assert not status.connected and not status.fatal
+        assert status.message.startswith(f"cannot reach the signalling server at tcp://127.0.0.1:{port}: ")
+        assert "\n" not in status.message and "Traceback" not in status.message
+
+
+async def test_a_bad_signalling_url_is_the_users_mistake():
+    with pytest.raises(ConfigError, match="bad signalling URL"):
+        async with open_node(config("alice", "udp://nowhere"), Identity.generate()):
+            pass
