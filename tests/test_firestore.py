@@ -11,7 +11,7 @@ from firebase_admin import firestore
 
 from p2ptui.net import Identity, NodeConfig, PeerStatus, events, open_node
 from p2ptui.net.signalling import OfferReceived, Registered
-from p2ptui.net.signalling.firestore import _anonymous_credentials
+from p2ptui.net.signalling.firestore_sdk import _anonymous_credentials
 
 from .firestore import Emulator
 from .test_signalling_contract import make_offer, next_event, start_client
