@@ -162,18 +162,20 @@ class Node:
 
     @property
     def peers(self) -> Mapping[str, Peer]:
-        """The conversations by peer name (read-only)."""
+        """The conversations by peer name (read-only). Deprecated for applications:
+        `conversations()`, `status()`, `wait_status()` and `details()` say it all."""
         return {peer.name: peer for peer in self._peers}
 
-    def open(self, name: str) -> Peer:
+    def conversations(self) -> list[str]:
+        """The names of the peers with a conversation, in the order they began."""
+        return [peer.name for peer in self._peers]
+
+    def open(self, name: str) -> None:
         """Start (or keep) a conversation with name: connect whenever it is online.
 
         Raises ConfigError for a bad name or our own.
         """
-        check_name(name)
-        if name == self.name:
-            raise ConfigError("that is your own name")
-        return self._peer(name)
+        self._open(name)
 
     def status(self, name: str) -> ev.PeerStatus:
         """How the conversation with name stands. Raises ConfigError if there is none."""
@@ -196,7 +198,7 @@ class Node:
         if len(text.encode("utf-8")) > sess.MAX_MESSAGE_BYTES:
             raise sess.MessageTooLong(f"the message is over the limit of {sess.MAX_MESSAGE_BYTES} bytes")
         raw_id = os.urandom(wire.MESSAGE_ID_SIZE) if message_id is None else _message_id(message_id)
-        peer = self.open(name)
+        peer = self._open(name)
         if not self.store.queue(name, raw_id.hex(), text):
             raise LocalProtocolError(f"message id {raw_id.hex()} was used before")
         peer.session.send_message(raw_id, text, trio.current_time())
@@ -287,6 +289,12 @@ class Node:
 
     async def _emit(self, event: ev.NodeEvent) -> None:
         await self._send_events.send(event)
+
+    def _open(self, name: str) -> Peer:
+        check_name(name)
+        if name == self.name:
+            raise ConfigError("that is your own name")
+        return self._peer(name)
 
     def _conversation(self, name: str) -> Peer:
         peer = self._peers.get(name)

@@ -102,7 +102,7 @@ async def test_the_client_recovers_from_an_emulator_restart(monkeypatch):
                 carol.send("bob", "after the restart")
                 received = await next_event(bob.events, events.MessageReceived, timeout=30)
                 assert received.text == "after the restart"
-                assert carol.peers["bob"].status.value == PeerStatus.CONNECTED
+                assert carol.status("bob") == PeerStatus.CONNECTED
     finally:
         await trio.to_thread.run_sync(emulator.stop)
 

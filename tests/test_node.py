@@ -64,7 +64,7 @@ async def test_simultaneous_offers_make_one_conversation(signal_url):
         b.open("alice")
         for node, other in ((a, "bob"), (b, "alice")):
             await next_event(node, events.PeerChanged, lambda e: e.status == PeerStatus.CONNECTED)
-            assert list(node.peers) == [other]
+            assert node.conversations() == [other]
         ids = [a.send("bob", f"a{i}") for i in range(20)]
         texts = [(await next_event(b, events.MessageReceived)).text for _ in ids]
         assert texts == [f"a{i}" for i in range(20)]

@@ -5,7 +5,8 @@ from dataclasses import replace
 
 import pytest
 import trio
-from p2ptui.net import ConfigError, Identity, NodeConfig, PeerStatus, events, open_node
+
+from p2ptui.net import ConfigError, Identity, PeerStatus, events, open_node
 from p2ptui.net.node import make_signalling
 from p2ptui.net.signalling import OfferReceived, PresenceChanged, Registered, server
 from p2ptui.net.signalling.messages import Answer, Presence, sign
