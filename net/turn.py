@@ -21,6 +21,11 @@ waits in a bounded queue until the server confirms it; then data goes out as
 Send indications while a ChannelBind for that peer is in flight, and as
 4-byte-header ChannelData once it is bound. Permissions and channels that saw
 traffic are refreshed before they expire; unused ones lapse.
+
+The parts: `turn_codec` (the wire formats), `turn_routes` (permissions and
+channels), this module (the allocation and the transactions behind it). It
+is over 400 lines because the transaction life cycle is one machine; see
+`TurnClient`.
 """
 
 from __future__ import annotations
