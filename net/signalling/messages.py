@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any, TypeVar
 
 from ..address import Address
-from ..errors import ConfigError, RemoteProtocolError
+from ..errors import ConfigError, LocalProtocolError, RemoteProtocolError
 from ..identity import Identity, verify
 from ..wire import TAG_SIZE
 
@@ -245,7 +245,7 @@ def _signed_bytes(record: Offer | Answer) -> bytes:
 def sign(record: Signed, identity: Identity) -> Signed:
     """record with a fresh nonce, signed by identity (whose key it must name)."""
     if record.sender_key != identity.public_key:
-        raise ValueError("a record must name the key that signs it")
+        raise LocalProtocolError("a record must name the key that signs it")
     record = replace(record, nonce=os.urandom(NONCE_HEX_LENGTH // 2).hex(), signature="")
     return replace(record, signature=identity.sign(_signed_bytes(record)).hex())
 
