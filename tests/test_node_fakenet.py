@@ -212,3 +212,22 @@ async def test_the_users_mistakes_and_the_callers_are_told_apart(internet, autoj
         with pytest.raises(LocalProtocolError, match="used before"):
             a.send("bob", "twice", message_id="00" * 8)
         assert [m.text for m in a.history("bob").messages] == ["once"]
+
+
+async def test_spraying_crosses_a_symmetric_nat_against_a_cone(internet, autojump_clock):
+    internet.nat(ALICE_PUBLIC, "10.0.1.0/24", symmetric=True, seed=5)
+    internet.nat(BOB_PUBLIC, "10.0.2.0/24", seed=6)
+    # 512 mappings against 4,096 probes among 64,512 ports: a miss is about 1 in 10^14.
+    spray = SprayConfig(sockets=512, probes=4096, rate=2000.0, budget=30.0)
+    hub = Hub()
+    async with node(hub, "alice", ALICE_IP, spray=spray) as a, node(hub, "bob", BOB_IP, spray=spray) as b:
+        a.send("bob", "across the symmetric NAT")
+        assert (await next_event(b, events.MessageReceived)).text == "across the symmetric NAT"
+        up = await next_event(a, events.PeerChanged, connected, timeout=600)
+        assert up.path == "direct" and up.remote[0] == BOB_PUBLIC
+        assert a.details("bob").path == events.PathKind.SPRAYED
+        await trio.sleep(spray.budget)
+        # The attempt is over: only the socket the path uses stays open beside the chat socket.
+        assert internet.bound(ALICE_IP) == 2
+        b.send("alice", "and back the same way")
+        assert (await next_event(a, events.MessageReceived)).text == "and back the same way"
