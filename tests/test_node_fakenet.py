@@ -66,6 +66,9 @@ async def test_two_nodes_behind_cone_nats_punch_through_and_talk(internet, autoj
         ready = await next_event(a, events.Ready)
         assert ready.address[0] == ALICE_PUBLIC and ready.nat == "cone"
         sent = a.send("bob", "hello through two NATs")
+        with trio.fail_after(60):
+            await a.wait_status("bob", PeerStatus.CONNECTED)
+        assert a.status("bob") == PeerStatus.CONNECTED
         received = await next_event(b, events.MessageReceived)
         assert (received.peer, received.id, received.text) == ("alice", sent, "hello through two NATs")
         up = await next_event(a, events.PeerChanged, connected)
