@@ -130,7 +130,9 @@ class Node:
         self._sprayer = Sprayer(config.spray, config.bind[0], self._datagrams)
         static_key = secure.noise_private_key(identity.signing_key)
         self._peers = Peers(config.session, static_key, self.store, self._datagrams, self._relays, self._emit)
+        # The parts hear of each other through these two hooks only.
         self._peers.on_status = self._sprayer.release
+        self._relays.on_change = self._peers.relays_changed
         timing = Timing(config.offer_ttl, config.answer_timeout + config.session.punch_timeout, config.retry_max)
         self._rendezvous = Rendezvous(
             identity,

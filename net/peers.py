@@ -118,7 +118,6 @@ class Peers:
         self.our_nat = nat.NatType.UNKNOWN.value
         #: Called whenever a status is told: the sprayer closes sockets no path uses.
         self.on_status: Callable[[Peer], None] = lambda peer: None
-        relays.on_change = self.relays_changed
 
     def get(self, name: str) -> Peer | None:
         return self._by_name.get(name)
