@@ -36,7 +36,7 @@ from .errors import (
     exit_code,
 )
 from .events import NodeEvent, PeerStatus
-from .signalling import DEFAULT_PORT, DEFAULT_SIGNAL_URL, parse_signal_url
+from .signalling import DEFAULT_PORT, DEFAULT_SIGNAL_URL, SignallingClient, parse_signal_url
 
 if TYPE_CHECKING:
     # What the lazy loader below hands out, for type checkers.
@@ -116,6 +116,7 @@ __all__ = [
     "RemoteProtocolError",
     "Route",
     "SessionConfig",
+    "SignallingClient",
     "SprayConfig",
     "TurnServer",
     "Via",

@@ -9,9 +9,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from .address import Address
 from .store import StoredMessage
-
-Address = tuple[str, int]
 
 
 class PeerStatus(enum.Enum):
@@ -96,12 +95,71 @@ class History:
     """Nothing older is stored."""
 
 
+class PathKind(enum.Enum):
+    """How an open path runs."""
+
+    DIRECT = "direct"
+    """Straight between the two chat sockets."""
+    SPRAYED = "sprayed"
+    """Direct, from one of the sockets opened to cross a symmetric NAT."""
+    OUR_RELAY = "our relay"
+    """Through our allocation on a TURN server (`Details.relay` names it)."""
+    THEIR_RELAY = "their relay"
+    """To the peer's allocation on its TURN server."""
+
+
+@dataclass(frozen=True)
+class RelayInfo:
+    """How one configured TURN server stands."""
+
+    name: str
+    """"turn HOST:PORT"."""
+    relayed: Address | None
+    """Our relayed address on it, when allocated."""
+    reason: str = ""
+    """Why there is no allocation (empty while the first attempt runs)."""
+
+
 @dataclass(frozen=True)
 class Details:
-    """How the conversation with a peer stands, for people to read (`Node.details`)."""
+    """How the conversation with a peer stands (`Node.details`): typed facts,
+    which the application turns into words."""
 
     peer: str
-    items: tuple[tuple[str, str], ...]
+    status: PeerStatus
+    reason: str = ""
+    """Why the status is what it is (a failure, a lost path), if there is a why."""
+    path: PathKind | None = None
+    """None unless connected."""
+    network: str | None = None
+    """Where the remote address is when connected: "local", "lan" or "internet"."""
+    remote: Address | None = None
+    """The peer's address on the path (or the last one tried)."""
+    relay: str | None = None
+    """With PathKind.OUR_RELAY: which of our relays ("turn HOST:PORT")."""
+    rtt: float | None = None
+    """The smoothed round trip, in seconds."""
+    encryption: str | None = None
+    """The protocol name once keys are agreed, else None."""
+    fingerprint: str = ""
+    """The peer's trusted key's fingerprint, once seen."""
+    new_fingerprint: str = ""
+    """A changed key's fingerprint, waiting for the user (KEY_CHANGED)."""
+    own_fingerprint: str = ""
+    public_address: Address | None = None
+    """Ours, as STUN saw it (or our host address without STUN)."""
+    nat: str = "unknown"
+    """Our NAT type (a NatType value)."""
+    peer_nat: str = "unknown"
+    """The peer's, from its latest offer or answer."""
+    relays: tuple[RelayInfo, ...] = ()
+    """Every configured TURN server; empty when none is configured."""
+    unacknowledged: int = 0
+    """Messages sent and not yet acknowledged."""
+    dropped: tuple[tuple[str, int], ...] = ()
+    """What this conversation's session dropped, by reason."""
+    dropped_all: tuple[tuple[str, int], ...] = ()
+    """What the node dropped before any session (all peers), by reason."""
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import enum
 import random
 from dataclasses import dataclass
 
-from .address import Address
+from .errors import ConfigError
 from .nat import NatType
 
 #: The ports a NAT maps to (Linux's default for MASQUERADE --random-fully and most
@@ -58,7 +58,7 @@ class SprayConfig:
     """Seconds the whole attempt may take; then the sockets close."""
 
     def check(self) -> SprayConfig:
-        """self, or ValueError naming the number out of bounds."""
+        """self, or ConfigError naming the number out of bounds."""
         for name, value, low, high in (
             ("sockets", self.sockets, 0, MAX_SOCKETS),
             ("probes", self.probes, 0, MAX_PROBES),
@@ -66,9 +66,9 @@ class SprayConfig:
             ("budget", self.budget, 0.5, MAX_BUDGET),
         ):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-                raise ValueError(f"spray {name} must be between {low:g} and {high:g}, not {value!r}")
+                raise ConfigError(f"spray {name} must be between {low:g} and {high:g}, not {value!r}")
         if not isinstance(self.sockets, int) or not isinstance(self.probes, int):
-            raise ValueError("spray sockets and probes are whole numbers")
+            raise ConfigError("spray sockets and probes are whole numbers")
         return self
 
     @property

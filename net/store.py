@@ -126,7 +126,7 @@ class MessageStore:
             )
         return rows[::-1]
 
-    def _select(self, where: str, parameters: tuple) -> list[StoredMessage]:
+    def _select(self, where: str, parameters: tuple[object, ...]) -> list[StoredMessage]:
         rows = self._db.execute(
             f"SELECT peer, id, outgoing, text, at, delivered FROM messages {where}", parameters
         )

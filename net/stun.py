@@ -18,7 +18,8 @@ import trio
 from aioice import stun as _codec
 
 from .address import Address
-from .errors import RemoteProtocolError
+from .errors import EnvironmentFailure, RemoteProtocolError
+from .nat import NatReport, classify
 
 
 class StunError(RemoteProtocolError):
@@ -99,7 +100,10 @@ async def resolve(host: str, port: int) -> Address | None:
         infos = await trio.socket.getaddrinfo(host, port, trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
     except (OSError, UnicodeError):  # UnicodeError: a name IDNA refuses, like "a..b"
         return None
-    return infos[0][4][:2] if infos else None
+    if not infos:
+        return None
+    ip, port_, *_ = infos[0][4]
+    return str(ip), int(port_)
 
 
 class StunClient:
@@ -159,16 +163,16 @@ async def ask_all(client: StunClient, servers: list[Address]) -> list[Address]:
     return [answer for answer in answers if answer is not None]
 
 
-async def check_nat(servers: list[Address], bind: Address = ("0.0.0.0", 0)):
-    """`p2ptui nat-check`: ask every server from one new socket; classify what they saw."""
-    from .nat import classify
+async def check_nat(servers: list[Address], bind: Address = ("0.0.0.0", 0)) -> NatReport:
+    """`p2ptui nat-check`: ask every server from one new socket; classify what they saw.
 
+    Raises EnvironmentFailure if bind cannot be listened on."""
     sock = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
     with sock:
         try:
             await sock.bind(bind)
         except OSError as exc:
-            raise ValueError(f"cannot listen on {bind[0]}:{bind[1]}: {exc.strerror or exc}") from None
+            raise EnvironmentFailure(f"cannot listen on {bind[0]}:{bind[1]}: {exc.strerror or exc}") from None
 
         async def sendto(data: bytes, address: Address) -> None:
             try:

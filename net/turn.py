@@ -21,43 +21,41 @@ waits in a bounded queue until the server confirms it; then data goes out as
 Send indications while a ChannelBind for that peer is in flight, and as
 4-byte-header ChannelData once it is bound. Permissions and channels that saw
 traffic are refreshed before they expire; unused ones lapse.
+
+The parts: `turn_codec` (the wire formats), `turn_routes` (permissions and
+channels), this module (the allocation and the transactions behind it). It
+is over 400 lines because the transaction life cycle is one machine; see
+`TurnClient`.
 """
 
 from __future__ import annotations
 
 import enum
-import ipaddress
 import logging
-import struct
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
 from aioice import stun as _codec
 from aioice.turn import make_integrity_key
 
 from .address import Address
-from .errors import RemoteProtocolError
+from .errors import LocalProtocolError
+from .turn_codec import (  # noqa: F401 (re-exported: the codec is part of this module's face)
+    CHANNEL_HEADER,
+    UDP_TRANSPORT,
+    TurnError,
+    error_text,
+    looks_like_channel_data,
+    normalise,
+    parse_channel_data_untrusted,
+    parse_message_untrusted,
+)
+from .turn_routes import MAX_PEERS, MAX_QUEUED_PER_IP, Routes  # noqa: F401 (re-exported)
 from .turn_server import TurnServer, parse_turn_url  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
-
-#: REQUESTED-TRANSPORT for UDP: protocol 17 in the first byte, then RFFU (RFC 8656 §18.7).
-UDP_TRANSPORT = 17 << 24
-
-#: ChannelData header: channel number (0x4000-0x4FFF), length of the data that follows.
-#:   0                   1                   2                   3
-#:  | channel number               | length                        | data ... (padding)
-CHANNEL_HEADER = struct.Struct("!HH")
-CHANNEL_FIRST = 0x4000
-CHANNEL_LAST = 0x4FFF
-
-#: RFC 8656 §9: a permission lasts 300 s; §12: a channel binding 600 s. We refresh
-#: early enough that one lost round of retransmissions (request_timeout) still fits.
-PERMISSION_LIFETIME = 300.0
-PERMISSION_REFRESH = 240.0
-CHANNEL_LIFETIME = 600.0
-CHANNEL_REFRESH = 540.0
 #: Refresh the allocation this long before the granted LIFETIME runs out.
 ALLOCATION_MARGIN = 60.0
 
@@ -68,10 +66,6 @@ INITIAL_RTO = 0.5
 MISMATCH_RETRIES = 3
 MISMATCH_DELAY = 1.0
 
-#: How many peer IPs (permissions) and peer addresses (channels) we hold at once.
-MAX_PEERS = 256
-#: Datagrams waiting for one IP's permission; more are dropped and counted.
-MAX_QUEUED_PER_IP = 64
 #: The most one datagram may carry: a UDP payload less the largest Send indication overhead.
 MAX_DATA = 65_507 - 64
 
@@ -80,47 +74,6 @@ MAX_DATA = 65_507 - 64
 #: coturn checks the 5-tuple before the credentials and never signs it; a forged one
 #: costs only a delayed retry.
 _UNSIGNED_ERRORS = frozenset({400, 401, 420, 437, 438})
-
-
-class TurnError(RemoteProtocolError):
-    """A datagram from the server did not parse. The only error the parsers raise."""
-
-
-# --- Configuration: what a TURN server is, and its URL, live in turn_server.py, which
-# the command line imports without this module's codec (TurnServer, parse_turn_url).
-
-
-# --- Parsing what the server sends --------------------------------------------------
-
-
-def looks_like_channel_data(datagram: bytes) -> bool:
-    """The RFC 7983 demultiplexing check: first byte 64-79, and a whole header."""
-    return len(datagram) >= 4 and 64 <= datagram[0] <= 79
-
-
-def parse_channel_data_untrusted(datagram: bytes) -> tuple[int, bytes]:
-    """(channel number, data) of a ChannelData message. Raises TurnError on anything else."""
-    if not looks_like_channel_data(datagram):
-        raise TurnError("not ChannelData")
-    channel, length = CHANNEL_HEADER.unpack_from(datagram)
-    # Over UDP the padding to 4 bytes is optional (RFC 8656 §12.5): accept both.
-    extra = len(datagram) - CHANNEL_HEADER.size - length
-    if not 0 <= extra <= 3:
-        raise TurnError(f"ChannelData length {length} does not match the datagram ({len(datagram)} bytes)")
-    return channel, datagram[CHANNEL_HEADER.size : CHANNEL_HEADER.size + length]
-
-
-def parse_message_untrusted(datagram: bytes) -> _codec.Message:
-    """A STUN message (response, error or indication). Raises TurnError on anything else.
-
-    MESSAGE-INTEGRITY is not checked here: the key depends on the transaction.
-    """
-    if len(datagram) < 20 or datagram[0] >= 4 or datagram[4:8] != _codec.COOKIE.to_bytes(4, "big"):
-        raise TurnError("not a STUN message")
-    try:
-        return _codec.parse_message(datagram)
-    except (ValueError, struct.error, UnicodeDecodeError, KeyError, IndexError, TypeError) as exc:
-        raise TurnError(f"bad STUN message: {exc}") from None
 
 
 # --- Events ---------------------------------------------------------------------------
@@ -185,7 +138,7 @@ class _Kind(enum.Enum):
 class _Transaction:
     kind: _Kind
     method: _codec.Method
-    attributes: dict
+    attributes: dict[str, Any]
     transaction_id: bytes
     datagram: bytes
     key: bytes | None
@@ -204,27 +157,15 @@ class _Transaction:
     mismatches: int = 0
 
 
-@dataclass
-class _Permission:
-    confirmed: bool = False
-    #: Data waiting for the permission: (peer address, data).
-    queue: list[tuple[Address, bytes]] = field(default_factory=list)
-    installed_at: float = 0.0
-    last_used: float = 0.0
-    in_flight: bytes | None = None  # transaction id of a CreatePermission
-
-
-@dataclass
-class _Channel:
-    number: int
-    bound: bool = False
-    bound_at: float = 0.0
-    last_used: float = 0.0
-    in_flight: bytes | None = None  # transaction id of a ChannelBind
-
-
 class TurnClient:
-    """One allocation on one TURN server, over a UDP socket somebody else reads."""
+    """One allocation on one TURN server, over a UDP socket somebody else reads.
+
+    The allocation, its credentials and every transaction are here; the peers
+    it reaches (permissions and channels) are `turn_routes.Routes`', the wire
+    formats `turn_codec`'s. Over 300 lines still: the transaction life cycle
+    (send, retransmit, challenge, stale nonce, mismatch, fail) is one machine,
+    and cutting it across classes would spread each rule over two places.
+    """
 
     def __init__(self, server: TurnServer, *, lifetime: int = 600, request_timeout: float = 5.0):
         self.server = server
@@ -243,19 +184,14 @@ class TurnClient:
         self._nonce: bytes | None = None
         self._key: bytes | None = None
         self._refresh_at: float | None = None
-        self._permissions: dict[str, _Permission] = {}
-        self._channels: dict[Address, _Channel] = {}
-        self._channel_peers: dict[int, Address] = {}
-        #: A number stays with its peer for the whole allocation: RFC 8656 §12 forbids
-        #: rebinding it to another address soon after it lapses.
-        self._channel_numbers: dict[Address, int] = {}
+        self._routes = Routes(self, self._outgoing_append, self.dropped)
 
     # --- The caller's side ----------------------------------------------------------
 
     def allocate(self, now: float) -> None:
-        """Ask for an allocation. Only from IDLE or FAILED; raises RuntimeError otherwise."""
+        """Ask for an allocation. Only from IDLE or FAILED; raises LocalProtocolError otherwise."""
         if self.state not in (TurnState.IDLE, TurnState.FAILED):
-            raise RuntimeError(f"allocate() while {self.state.value}")
+            raise LocalProtocolError(f"allocate() while {self.state.value}")
         self._reset()
         # The realm, nonce and key of an earlier allocation stay: the request goes out
         # signed, and a 401 or 438 brings fresh ones. The very first goes unsigned.
@@ -265,28 +201,15 @@ class TurnClient:
     def send(self, peer: Address, data: bytes, now: float) -> None:
         """Relay data to peer: queued until its IP's permission is confirmed, dropped if not allocated.
 
-        Raises ValueError if peer is not an IP address literal or data is too large: our mistakes.
+        Raises LocalProtocolError if peer is not an IP address literal or data is too large.
         """
-        peer = _normalise(peer)
+        peer = normalise(peer)
         if len(data) > MAX_DATA:
-            raise ValueError(f"TURN data of {len(data)} bytes is larger than {MAX_DATA}")
+            raise LocalProtocolError(f"TURN data of {len(data)} bytes is larger than {MAX_DATA}")
         if self.state != TurnState.ALLOCATED:
             self.dropped["send while not allocated"] += 1
             return
-        permission = self._permissions.get(peer[0])
-        if permission is None:
-            if len(self._permissions) >= MAX_PEERS:
-                self.dropped["too many peers"] += 1
-                return
-            permission = self._permissions[peer[0]] = _Permission()
-            self._create_permission(peer[0], permission, now)
-        if not permission.confirmed:
-            if len(permission.queue) >= MAX_QUEUED_PER_IP:
-                self.dropped["permission queue full"] += 1
-            else:
-                permission.queue.append((peer, data))
-            return
-        self._relay(peer, data, permission, now)
+        self._routes.send(peer, data, now)
 
     def refresh(self, now: float) -> None:
         """Ask now whether the allocation is still there (a path through it went
@@ -338,27 +261,8 @@ class TurnClient:
             return
         if self._refresh_at is not None and now >= self._refresh_at:
             self._refresh_at = None  # The answer sets the next one.
-            attributes = {"LIFETIME": self.lifetime}
-            self._request(_Kind.REFRESH, _codec.Method.REFRESH, attributes, now)
-        for ip, permission in list(self._permissions.items()):
-            if not permission.confirmed or permission.in_flight:
-                continue
-            if now >= permission.installed_at + PERMISSION_LIFETIME:
-                log.debug("TURN permission for %s lapsed", ip)
-                del self._permissions[ip]
-            elif (
-                now >= permission.installed_at + PERMISSION_REFRESH
-                and permission.last_used > permission.installed_at
-            ):
-                self._create_permission(ip, permission, now)
-        for peer, channel in list(self._channels.items()):
-            if not channel.bound or channel.in_flight:
-                continue
-            if now >= channel.bound_at + CHANNEL_LIFETIME:
-                log.debug("TURN channel %#x for %s lapsed", channel.number, peer)
-                self._unbind(peer)
-            elif now >= channel.bound_at + CHANNEL_REFRESH and channel.last_used > channel.bound_at:
-                self._channel_bind(peer, channel, now)
+            self._request(_Kind.REFRESH, _codec.Method.REFRESH, {"LIFETIME": self.lifetime}, now)
+        self._routes.handle_timeout(now)
 
     def next_timeout(self) -> float | None:
         """When handle_timeout wants to be called next, or None if nothing is pending."""
@@ -366,14 +270,7 @@ class TurnClient:
         if self.state == TurnState.ALLOCATED:
             if self._refresh_at is not None:
                 times.append(self._refresh_at)
-            for permission in self._permissions.values():
-                if permission.confirmed and not permission.in_flight:
-                    used = permission.last_used > permission.installed_at
-                    times.append(permission.installed_at + (PERMISSION_REFRESH if used else PERMISSION_LIFETIME))
-            for channel in self._channels.values():
-                if channel.bound and not channel.in_flight:
-                    used = channel.last_used > channel.bound_at
-                    times.append(channel.bound_at + (CHANNEL_REFRESH if used else CHANNEL_LIFETIME))
+            times.extend(self._routes.timers())
         return min(times, default=None)
 
     def datagrams_to_send(self) -> list[bytes]:
@@ -398,16 +295,29 @@ class TurnClient:
         if had_allocation:
             self._request(_Kind.DELETE, _codec.Method.REFRESH, {"LIFETIME": 0}, now)
 
-    # --- Requests ---------------------------------------------------------------------
+    # --- Requests (routes.Requests too) -----------------------------------------------
 
-    def _allocate_attributes(self) -> dict:
+    def create_permission(self, ip: str, now: float) -> bytes:
+        attributes = {"XOR-PEER-ADDRESS": (ip, 0)}  # The port is ignored (RFC 8656 §10).
+        return self._request(
+            _Kind.PERMISSION, _codec.Method.CREATE_PERMISSION, attributes, now, (ip, 0)
+        ).transaction_id
+
+    def channel_bind(self, peer: Address, number: int, now: float) -> bytes:
+        attributes = {"CHANNEL-NUMBER": number, "XOR-PEER-ADDRESS": peer}
+        return self._request(_Kind.CHANNEL, _codec.Method.CHANNEL_BIND, attributes, now, peer).transaction_id
+
+    def _outgoing_append(self, datagram: bytes) -> None:
+        self._outgoing.append(datagram)
+
+    def _allocate_attributes(self) -> dict[str, Any]:
         return {"REQUESTED-TRANSPORT": UDP_TRANSPORT, "LIFETIME": self.lifetime}
 
     def _request(
         self,
         kind: _Kind,
         method: _codec.Method,
-        attributes: dict,
+        attributes: dict[str, Any],
         now: float,
         peer: Address | None = None,
         delay: float = 0.0,
@@ -444,27 +354,10 @@ class TurnClient:
         """The same request with a new transaction id and the current credentials."""
         new = self._request(old.kind, old.method, old.attributes, now, old.peer, delay)
         new.challenged, new.stale_retried, new.mismatches = old.challenged, old.stale_retried, old.mismatches
-        if old.kind == _Kind.PERMISSION:
+        if old.kind in (_Kind.PERMISSION, _Kind.CHANNEL):
             assert old.peer is not None
-            permission = self._permissions.get(old.peer[0])
-            if permission is not None and permission.in_flight == old.transaction_id:
-                permission.in_flight = new.transaction_id
-        elif old.kind == _Kind.CHANNEL:
-            assert old.peer is not None
-            channel = self._channels.get(old.peer)
-            if channel is not None and channel.in_flight == old.transaction_id:
-                channel.in_flight = new.transaction_id
+            self._routes.renumbered(old.peer, old.kind == _Kind.CHANNEL, old.transaction_id, new.transaction_id)
         return new
-
-    def _create_permission(self, ip: str, permission: _Permission, now: float) -> None:
-        attributes = {"XOR-PEER-ADDRESS": (ip, 0)}  # The port is ignored (RFC 8656 §10).
-        transaction = self._request(_Kind.PERMISSION, _codec.Method.CREATE_PERMISSION, attributes, now, (ip, 0))
-        permission.in_flight = transaction.transaction_id
-
-    def _channel_bind(self, peer: Address, channel: _Channel, now: float) -> None:
-        attributes = {"CHANNEL-NUMBER": channel.number, "XOR-PEER-ADDRESS": peer}
-        transaction = self._request(_Kind.CHANNEL, _codec.Method.CHANNEL_BIND, attributes, now, peer)
-        channel.in_flight = transaction.transaction_id
 
     # --- Answers ----------------------------------------------------------------------
 
@@ -488,8 +381,11 @@ class TurnClient:
         del self._transactions[message.transaction_id]
         if code is None:
             self._succeeded(transaction, message, now)
-            return
-        reason = _error_text(message)
+        else:
+            self._error(transaction, message, code, now)
+
+    def _error(self, transaction: _Transaction, message: _codec.Message, code: int, now: float) -> None:
+        reason = error_text(message)
         # A 401 is answered once per request: to the unsigned first one, or to one
         # signed with an earlier allocation's credentials that the server forgot.
         if code == 401 and not transaction.challenged:
@@ -523,52 +419,35 @@ class TurnClient:
             self._failed(transaction, reason, now)
 
     def _succeeded(self, transaction: _Transaction, message: _codec.Message, now: float) -> None:
-        kind = transaction.kind
+        kind, peer = transaction.kind, transaction.peer
         if kind == _Kind.ALLOCATE:
-            relayed = message.attributes.get("XOR-RELAYED-ADDRESS")
-            lifetime = message.attributes.get("LIFETIME")
-            if relayed is None or lifetime is None:
-                self._failed(transaction, "the Allocate answer has no relayed address or lifetime", now)
-                return
-            self.relayed = (str(relayed[0]), int(relayed[1]))
-            mapped = message.attributes.get("XOR-MAPPED-ADDRESS")
-            self.mapped = (str(mapped[0]), int(mapped[1])) if mapped else None
-            self._schedule_refresh(lifetime, now)
-            self._set_state(TurnState.ALLOCATED)
-            log.info("TURN allocation %s (lifetime %d s)", self.relayed, lifetime)
-            self._events.append(Allocated(self.relayed, self.mapped))
+            self._allocated(transaction, message, now)
         elif kind == _Kind.REFRESH:
             if self.state == TurnState.ALLOCATED:
                 self._schedule_refresh(message.attributes.get("LIFETIME", self.lifetime), now)
         elif kind == _Kind.DELETE:
             log.info("TURN allocation released")
-        elif kind == _Kind.PERMISSION:
-            assert transaction.peer is not None
-            permission = self._permissions.get(transaction.peer[0])
-            if permission is None or permission.in_flight != transaction.transaction_id:
-                return
-            permission.in_flight = None
-            permission.installed_at = now
-            if not permission.confirmed:
-                permission.confirmed = True
-                queued, permission.queue = permission.queue, []
-                for peer, data in queued:
-                    self._relay(peer, data, permission, now)
-        elif kind == _Kind.CHANNEL:
-            assert transaction.peer is not None
-            channel = self._channels.get(transaction.peer)
-            if channel is None or channel.in_flight != transaction.transaction_id:
-                return
-            channel.in_flight = None
-            channel.bound = True
-            channel.bound_at = now
-            # A ChannelBind also installs or refreshes the IP's permission (RFC 8656 §12).
-            permission = self._permissions.get(transaction.peer[0])
-            if permission is not None and permission.confirmed and not permission.in_flight:
-                permission.installed_at = now
+        elif kind == _Kind.PERMISSION and peer is not None:
+            self._routes.permission_installed(peer[0], transaction.transaction_id, now)
+        elif kind == _Kind.CHANNEL and peer is not None:
+            self._routes.channel_bound(peer, transaction.transaction_id, now)
+
+    def _allocated(self, transaction: _Transaction, message: _codec.Message, now: float) -> None:
+        relayed = message.attributes.get("XOR-RELAYED-ADDRESS")
+        lifetime = message.attributes.get("LIFETIME")
+        if relayed is None or lifetime is None:
+            self._failed(transaction, "the Allocate answer has no relayed address or lifetime", now)
+            return
+        self.relayed = (str(relayed[0]), int(relayed[1]))
+        mapped = message.attributes.get("XOR-MAPPED-ADDRESS")
+        self.mapped = (str(mapped[0]), int(mapped[1])) if mapped else None
+        self._schedule_refresh(lifetime, now)
+        self._set_state(TurnState.ALLOCATED)
+        log.info("TURN allocation %s (lifetime %d s)", self.relayed, lifetime)
+        self._events.append(Allocated(self.relayed, self.mapped))
 
     def _failed(self, transaction: _Transaction, reason: str, now: float) -> None:
-        kind = transaction.kind
+        kind, peer = transaction.kind, transaction.peer
         if kind == _Kind.ALLOCATE and self.state == TurnState.ALLOCATING:
             log.info("TURN allocation failed: %s", reason)
             self._reset()
@@ -581,75 +460,20 @@ class TurnClient:
             self._events.append(AllocationLost(f"refresh failed: {reason}"))
         elif kind == _Kind.DELETE:
             log.info("TURN release failed (the allocation expires by itself): %s", reason)
-        elif kind == _Kind.PERMISSION:
-            assert transaction.peer is not None
-            permission = self._permissions.get(transaction.peer[0])
-            if permission is not None and permission.in_flight == transaction.transaction_id:
-                log.info("TURN permission for %s failed: %s", transaction.peer[0], reason)
-                self.dropped["permission failed"] += 1 + len(permission.queue)
-                del self._permissions[transaction.peer[0]]
+        elif kind == _Kind.PERMISSION and peer is not None:
+            if self._routes.permission_failed(peer[0], transaction.transaction_id, reason):
                 self.refresh(now)  # A server that lost our allocation says so only to a Refresh.
-        elif kind == _Kind.CHANNEL:
-            assert transaction.peer is not None
-            channel = self._channels.get(transaction.peer)
-            if channel is not None and channel.in_flight == transaction.transaction_id:
-                log.info("TURN channel bind for %s failed: %s", transaction.peer, reason)
-                self.dropped["channel bind failed"] += 1
-                self._unbind(transaction.peer)
+        elif kind == _Kind.CHANNEL and peer is not None:
+            if self._routes.channel_failed(peer, transaction.transaction_id, reason):
                 self.refresh(now)
 
-    # --- Data -------------------------------------------------------------------------
-
-    def _relay(self, peer: Address, data: bytes, permission: _Permission, now: float) -> None:
-        permission.last_used = now
-        if permission.installed_at + PERMISSION_REFRESH <= now and not permission.in_flight:
-            self._create_permission(peer[0], permission, now)  # used late in its life: refresh now
-        channel = self._channels.get(peer)
-        if channel is None:
-            channel = self._new_channel(peer, now)
-        if channel is not None:
-            channel.last_used = now
-            if channel.bound:
-                self._outgoing.append(CHANNEL_HEADER.pack(channel.number, len(data)) + data)
-                if channel.bound_at + CHANNEL_REFRESH <= now and not channel.in_flight:
-                    self._channel_bind(peer, channel, now)
-                return
-        message = _codec.Message(message_method=_codec.Method.SEND, message_class=_codec.Class.INDICATION)
-        message.attributes["XOR-PEER-ADDRESS"] = peer
-        message.attributes["DATA"] = data
-        self._outgoing.append(bytes(message))
-
-    def _new_channel(self, peer: Address, now: float) -> _Channel | None:
-        number = self._channel_numbers.get(peer)
-        if number is None:
-            number = CHANNEL_FIRST + len(self._channel_numbers)
-            if number > CHANNEL_LAST or len(self._channels) >= MAX_PEERS:
-                self.dropped["no channel left"] += 1
-                return None  # Send indications work without one.
-            self._channel_numbers[peer] = number
-        elif len(self._channels) >= MAX_PEERS:
-            self.dropped["no channel left"] += 1
-            return None
-        channel = self._channels[peer] = _Channel(number)
-        self._channel_peers[number] = peer
-        self._channel_bind(peer, channel, now)
-        return channel
-
-    def _unbind(self, peer: Address) -> None:
-        channel = self._channels.pop(peer, None)
-        if channel is not None:
-            self._channel_peers.pop(channel.number, None)
+    # --- Data from peers --------------------------------------------------------------
 
     def _channel_data(self, number: int, payload: bytes, now: float) -> None:
-        peer = self._channel_peers.get(number)
-        if peer is None or self.state != TurnState.ALLOCATED:
+        peer = self._routes.channel_data_from(number, now) if self.state == TurnState.ALLOCATED else None
+        if peer is None:
             self.dropped["unknown channel"] += 1
             return
-        # A bind still in flight counts: the server may have bound it and lost our answer.
-        self._channels[peer].last_used = now
-        permission = self._permissions.get(peer[0])
-        if permission is not None:
-            permission.last_used = now
         self._events.append(Received(peer, payload))
 
     def _indication(self, message: _codec.Message, now: float) -> None:
@@ -660,14 +484,12 @@ class TurnClient:
         if peer is None or data is None:
             self.dropped["malformed"] += 1
             return
-        peer = (str(peer[0]), int(peer[1]))
-        permission = self._permissions.get(peer[0])
+        source = (str(peer[0]), int(peer[1]))
         # The server relays only from IPs we permitted; anything else is not from it.
-        if permission is None or self.state != TurnState.ALLOCATED:
+        if self.state != TurnState.ALLOCATED or not self._routes.permitted(source, now):
             self.dropped["data from unpermitted peer"] += 1
             return
-        permission.last_used = now  # A peer that only talks to us keeps its permission too.
-        self._events.append(Received(peer, bytes(data)))
+        self._events.append(Received(source, bytes(data)))
 
     # --- State ------------------------------------------------------------------------
 
@@ -677,14 +499,8 @@ class TurnClient:
 
     def _reset(self) -> None:
         """Forget the allocation: its transactions, permissions, channels and queues."""
-        for permission in self._permissions.values():
-            if permission.queue:
-                self.dropped["queued data lost with the allocation"] += len(permission.queue)
+        self._routes.reset()
         self._transactions.clear()
-        self._permissions.clear()
-        self._channels.clear()
-        self._channel_peers.clear()
-        self._channel_numbers.clear()
         self._refresh_at = None
         self.relayed = self.mapped = None
 
@@ -692,15 +508,3 @@ class TurnClient:
         if new != self.state:
             log.debug("TURN %s:%d: %s -> %s", self.server.host, self.server.port, self.state.value, new.value)
             self.state = new
-
-
-def _normalise(peer: Address) -> Address:
-    try:
-        return (str(ipaddress.ip_address(peer[0])), int(peer[1]))
-    except (ValueError, TypeError, IndexError):
-        raise ValueError(f"TURN peer must be an (IP address, port) pair, not {peer!r}") from None
-
-
-def _error_text(message: _codec.Message) -> str:
-    code, text = message.attributes.get("ERROR-CODE", (0, ""))
-    return f"{code} {text}".strip() if code else "error response without ERROR-CODE"

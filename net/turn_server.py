@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
+from .errors import ConfigError
+
 
 @dataclass(frozen=True)
 class TurnServer:
@@ -23,29 +25,29 @@ def parse_turn_url(url: str) -> TurnServer:
     """`turn://USER:PASS@HOST:PORT` (port 3478 if left out) into a TurnServer.
 
     User and password are percent-decoded, so `%40` stands for `@` and `%3A` for `:`.
-    Raises ValueError, with a message fit for the user, on anything else.
+    Raises ConfigError, with a message fit for the user, on anything else.
     """
     try:
         parts = urlsplit(url.strip())
     except ValueError as exc:
-        raise ValueError(f"not a valid TURN URL ({exc}): expected turn://USER:PASS@HOST:PORT") from None
+        raise ConfigError(f"not a valid TURN URL ({exc}): expected turn://USER:PASS@HOST:PORT") from None
     try:
         port = parts.port
     except ValueError:
-        raise ValueError("TURN URL has a bad port: expected a number 1-65535") from None
+        raise ConfigError("TURN URL has a bad port: expected a number 1-65535") from None
     if parts.scheme != "turn":
-        raise ValueError(
+        raise ConfigError(
             f"TURN URL must start with turn:// (got {parts.scheme + ':' if parts.scheme else 'no scheme'};"
             " TURN over TLS is not supported)"
         )
     if parts.path not in ("", "/") or parts.fragment or parts.query not in ("", "transport=udp"):
-        raise ValueError("TURN URL has extra parts: expected turn://USER:PASS@HOST:PORT")
+        raise ConfigError("TURN URL has extra parts: expected turn://USER:PASS@HOST:PORT")
     if not parts.hostname:
-        raise ValueError("TURN URL has no host: expected turn://USER:PASS@HOST:PORT")
+        raise ConfigError("TURN URL has no host: expected turn://USER:PASS@HOST:PORT")
     if not parts.username or not parts.password:
-        raise ValueError("TURN URL needs credentials: turn://USER:PASS@HOST:PORT")
+        raise ConfigError("TURN URL needs credentials: turn://USER:PASS@HOST:PORT")
     if port == 0:
-        raise ValueError("TURN URL port must be 1-65535")
+        raise ConfigError("TURN URL port must be 1-65535")
     return TurnServer(
         host=parts.hostname,
         port=port or 3478,

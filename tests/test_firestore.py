@@ -11,7 +11,7 @@ from firebase_admin import firestore
 
 from p2ptui.net import Identity, NodeConfig, PeerStatus, events, open_node
 from p2ptui.net.signalling import OfferReceived, Registered
-from p2ptui.net.signalling.firestore import _anonymous_credentials
+from p2ptui.net.signalling.firestore_sdk import _anonymous_credentials
 
 from .firestore import Emulator
 from .test_signalling_contract import make_offer, next_event, start_client
@@ -102,7 +102,7 @@ async def test_the_client_recovers_from_an_emulator_restart(monkeypatch):
                 carol.send("bob", "after the restart")
                 received = await next_event(bob.events, events.MessageReceived, timeout=30)
                 assert received.text == "after the restart"
-                assert carol.peers["bob"].status.value == PeerStatus.CONNECTED
+                assert carol.status("bob") == PeerStatus.CONNECTED
     finally:
         await trio.to_thread.run_sync(emulator.stop)
 

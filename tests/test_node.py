@@ -6,7 +6,7 @@ import struct
 import pytest
 import trio
 
-from p2ptui.net import Identity, NodeConfig, PeerStatus, events, open_node
+from p2ptui.net import ConfigError, Identity, NodeConfig, PeerStatus, events, open_node
 from p2ptui.net.signalling import server
 
 LOOPBACK = ("127.0.0.1", 0)
@@ -40,7 +40,7 @@ async def test_two_nodes_connect_and_talk_both_ways(signal_url):
         assert (received.peer, received.id, received.text) == ("alice", sent, "hello bob")
         delivered = await next_event(a, events.MessageDelivered)
         assert delivered.id == sent
-        assert b.peers["alice"].status.value == PeerStatus.CONNECTED
+        assert b.status("alice") == PeerStatus.CONNECTED
         b.send("alice", "hello alice")
         assert (await next_event(a, events.MessageReceived)).text == "hello alice"
 
@@ -64,7 +64,7 @@ async def test_simultaneous_offers_make_one_conversation(signal_url):
         b.open("alice")
         for node, other in ((a, "bob"), (b, "alice")):
             await next_event(node, events.PeerChanged, lambda e: e.status == PeerStatus.CONNECTED)
-            assert list(node.peers) == [other]
+            assert node.conversations() == [other]
         ids = [a.send("bob", f"a{i}") for i in range(20)]
         texts = [(await next_event(b, events.MessageReceived)).text for _ in ids]
         assert texts == [f"a{i}" for i in range(20)]
@@ -112,8 +112,8 @@ async def test_garbage_datagrams_are_counted_and_the_session_survives(signal_url
                 await attacker.sendto(junk, b.local_address)
         a.send("bob", "second")
         assert (await next_event(b, events.MessageReceived)).text == "second"
-        assert sum(b.dropped.values()) >= 4
-        assert b.peers["alice"].status.value == PeerStatus.CONNECTED
+        assert sum(b.counters().values()) >= 4
+        assert b.status("alice") == PeerStatus.CONNECTED
 
 
 async def test_bad_names_and_texts_are_refused_clearly(signal_url):
@@ -131,9 +131,8 @@ async def test_bad_names_and_texts_are_refused_clearly(signal_url):
 async def test_a_server_that_hangs_up_after_registration_is_reconnected_to(nursery):
     # Regression: re-sending watches on a connection the server had just closed
     # raised SignallingUnavailable out of the client and ended the node.
-    from p2ptui.net.signalling import Registered, SignallingLost
+    from p2ptui.net.signalling import Registered, SignallingLost, parse_signal_url
     from p2ptui.net.signalling.tcp import TcpSignalling
-    from p2ptui.net.signalling import parse_signal_url
 
     listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
     port = listeners[0].socket.getsockname()[1]
@@ -168,8 +167,8 @@ async def test_a_server_that_hangs_up_after_registration_is_reconnected_to(nurse
 
 
 async def test_a_dead_turn_server_delays_the_start_a_little_and_chat_goes_on(signal_url):
+    from p2ptui.net import TurnServer
     from p2ptui.net.node import RELAY_SETTLE_WAIT
-    from p2ptui.net.turn import TurnServer
 
     # A port nobody listens on: no TURN server answers there.
     probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -184,5 +183,22 @@ async def test_a_dead_turn_server_delays_the_start_a_little_and_chat_goes_on(sig
         assert trio.current_time() - started < RELAY_SETTLE_WAIT + 2
         a.send("bob", "no relay needed on loopback")
         assert (await next_event(b, events.MessageReceived)).text == "no relay needed on loopback"
-        relays = dict(a.details("bob").items)["your relays"]
-        assert relays.startswith(f"turn 127.0.0.1:{dead.port} (none")
+        (relay,) = a.details("bob").relays
+        assert relay.name == f"turn 127.0.0.1:{dead.port}" and relay.relayed is None
+
+
+async def test_an_unreachable_signalling_server_is_one_clear_line():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again: nobody listens there
+    async with open_node(config("alice", f"tcp://127.0.0.1:{port}"), Identity.generate()) as a:
+        status = await next_event(a, events.SignalStatus)
+        assert not status.connected and not status.fatal
+        assert status.message.startswith(f"cannot reach the signalling server at tcp://127.0.0.1:{port}: ")
+        assert "\n" not in status.message and "Traceback" not in status.message
+
+
+async def test_a_bad_signalling_url_is_the_users_mistake():
+    with pytest.raises(ConfigError, match="bad signalling URL"):
+        async with open_node(config("alice", "udp://nowhere"), Identity.generate()):
+            pass

@@ -117,7 +117,7 @@ async def test_expired_offers_are_ignored(signal_url, nursery):
         await mallory.send_offer(fresh)  # the fresh one still gets through, the stale one never
         changed = await next_event(bob.events, events.PeerChanged)
         assert changed.peer == "mallory" and changed.incoming
-        assert "mallory" in bob.peers
+        assert "mallory" in bob.conversations()
 
 
 async def test_two_nodes_connect_end_to_end(signal_url):
@@ -129,4 +129,4 @@ async def test_two_nodes_connect_end_to_end(signal_url):
         assert received.id == sent and received.text.startswith("hello over")
         bob.send("alice", "and back")
         assert (await next_event(alice.events, events.MessageReceived)).text == "and back"
-        assert alice.peers["bob"].status.value == PeerStatus.CONNECTED
+        assert alice.status("bob") == PeerStatus.CONNECTED

@@ -23,7 +23,7 @@ from aioice.turn import make_integrity_key
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from p2ptui.net import stun, turn
+from p2ptui.net import LocalProtocolError, stun, turn, turn_routes
 from p2ptui.net.turn import (
     Allocated,
     AllocationFailed,
@@ -627,7 +627,7 @@ def test_the_permission_queue_is_bounded():
 
 
 def test_the_number_of_peers_is_bounded(monkeypatch):
-    monkeypatch.setattr(turn, "MAX_PEERS", 2)
+    monkeypatch.setattr(turn_routes, "MAX_PEERS", 2)
     client, server = allocated()
     for host in range(3):
         client.send((f"192.0.2.{host + 1}", 7000), b"hi", 1.0)
@@ -766,14 +766,14 @@ def test_a_new_allocation_reuses_the_credentials():
 
 def test_allocate_twice_is_a_mistake():
     client, _ = allocated()
-    with pytest.raises(RuntimeError):
+    with pytest.raises(LocalProtocolError):
         client.allocate(1.0)
     assert client.state == TurnState.ALLOCATED
 
 
 def test_send_to_a_name_is_a_mistake():
     client, _ = allocated()
-    with pytest.raises(ValueError):
+    with pytest.raises(LocalProtocolError):
         client.send(("example.com", 1), b"x", 1.0)
 
 

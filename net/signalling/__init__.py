@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from ..errors import EnvironmentFailure
-from .messages import Address, Answer, Offer, Presence, check_name
+from ..address import Address
+from ..errors import ConfigError, EnvironmentFailure
+from .messages import Answer, Offer, Presence, check_name
 
 if TYPE_CHECKING:
     import trio
@@ -59,21 +60,21 @@ class SignalUrl:
 
 
 def parse_signal_url(url: str) -> SignalUrl:
-    """tcp://HOST:PORT or firestore://PROJECT_ID. Raises ValueError saying what is wrong."""
+    """tcp://HOST:PORT or firestore://PROJECT_ID. Raises ConfigError saying what is wrong."""
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise ValueError(f"bad signalling URL {url!r}: {exc}") from None
+        raise ConfigError(f"bad signalling URL {url!r}: {exc}") from None
     if parts.scheme == "tcp":
         if not parts.hostname or port is None:
-            raise ValueError(f"bad signalling URL {url!r}: expected tcp://HOST:PORT")
+            raise ConfigError(f"bad signalling URL {url!r}: expected tcp://HOST:PORT")
         return SignalUrl("tcp", parts.hostname, port)
     if parts.scheme == "firestore":
         if not parts.netloc:
-            raise ValueError(f"bad signalling URL {url!r}: expected firestore://PROJECT_ID")
+            raise ConfigError(f"bad signalling URL {url!r}: expected firestore://PROJECT_ID")
         return SignalUrl("firestore", project=parts.netloc)
-    raise ValueError(
+    raise ConfigError(
         f"bad signalling URL {url!r}: expected tcp://HOST:PORT or firestore://PROJECT_ID"
     )
 

@@ -33,13 +33,12 @@ everything is checked and acted on in trio.
 from __future__ import annotations
 
 import logging
-import os
 import time
-import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 import trio
 
@@ -56,23 +55,14 @@ from . import (
     SignallingUnavailable,
     SignalUrl,
 )
+from .firestore_sdk import _ONCE, OFFERS, PEERS, Documents, NameTaken, server_timestamp
 from .messages import Answer, Offer, Presence, SignallingDataError, format_address
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
-PEERS = "peers"
-OFFERS = "offers"
-CALL_TIMEOUT = 10.0
-# One try per SDK call, with a deadline. Without retry=None the SDK retries for
-# about a minute, whatever the timeout; this client retries by itself, with
-# back-off, and meanwhile tells the user the service is unreachable.
-_ONCE: dict[str, Any] = {"retry": None, "timeout": CALL_TIMEOUT}
 INBOX_SIZE = 1024
 RETRY_MAX = 30.0
-
-
-class _NameTaken(Exception):
-    pass
 
 
 @dataclass(frozen=True)
@@ -86,19 +76,6 @@ class _Change:
     update_time: Any
 
 
-def _anonymous_credentials():
-    import google.auth.credentials
-    from firebase_admin import credentials
-
-    class Anonymous(credentials.Base):
-        """For an emulator, which wants no credentials (but the SDK wants an object)."""
-
-        def get_credential(self):
-            return google.auth.credentials.AnonymousCredentials()
-
-    return Anonymous()
-
-
 class FirestoreSignalling(SignallingClient):
     def __init__(
         self,
@@ -110,25 +87,19 @@ class FirestoreSignalling(SignallingClient):
         presence_interval: float = 30.0,
     ):
         self.label = str(url)
-        self._project = url.project
         self._name = name
-        self._identity = identity
-        self._credentials_file = credentials_file
         self._presence_interval = presence_interval
         #: A peer whose presence is older than this shows as offline.
         self._presence_timeout = 3 * presence_interval
         self._send_events, self.events = trio.open_memory_channel[SignallingEvent](INBOX_SIZE)
         self._inbox_send, self._inbox = trio.open_memory_channel[_Change](INBOX_SIZE)
         self._token: trio.lowlevel.TrioToken | None = None
-        self._db: Any = None
-        self._app: Any = None
-        self._address = ""
+        self._documents = Documents(url.project, name, identity, credentials_file)
         self._listeners: dict[str, Any] = {}
         self._watching: set[str] = set()
         self._presence: dict[str, dict[str, Any]] = {}
         self._announced_online: dict[str, bool] = {}
         self._answered: set[str] = set()
-        self._registered = False
         #: When (our clock) each watched peer's presence last changed.
         self._presence_arrived: dict[str, float] = {}
         #: Document reads and writes this client made (the billed operations).
@@ -159,7 +130,7 @@ class FirestoreSignalling(SignallingClient):
                             task_status.started()
                         backoff = 0.5
                         await self._stay_registered()  # Returns only by raising.
-                    except _NameTaken as exc:
+                    except NameTaken as exc:
                         await self._send_events.send(SignallingLost(str(exc), fatal=True))
                         if not started:
                             task_status.started()
@@ -180,7 +151,7 @@ class FirestoreSignalling(SignallingClient):
 
     async def watch(self, name: str) -> None:
         self._watching.add(name)
-        if self._db is not None:
+        if self._documents.db is not None:
             await self._start_listener(f"presence:{name}")
 
     async def send_offer(self, offer: Offer) -> None:
@@ -188,14 +159,14 @@ class FirestoreSignalling(SignallingClient):
             **offer.to_dict(),
             "state": "open",
             "answer": None,
-            "created": self._server_timestamp(),
+            "created": server_timestamp(),
             "expires_at": datetime.fromtimestamp(offer.expires, timezone.utc),
         }
         await self._call(lambda db: db.collection(OFFERS).document(offer.id).create(data, **_ONCE))
         self.operations["write"] += 1
 
     async def send_answer(self, answer: Answer) -> None:
-        def update(db):
+        def update(db: Any) -> None:
             ref = db.collection(OFFERS).document(answer.offer_id)
             # update() has an exists precondition: answering an offer that was
             # withdrawn or expired fails instead of recreating it.
@@ -207,11 +178,11 @@ class FirestoreSignalling(SignallingClient):
     # --- Connecting and staying connected -------------------------------------------
 
     async def _connect(self, discover: DiscoverAddress) -> None:
-        if self._db is None:
-            self._db = await trio.to_thread.run_sync(self._open_client)
+        if self._documents.db is None:
+            await trio.to_thread.run_sync(self._documents.open)
         address = await discover([])  # Firestore has no STUN: only the configured servers.
-        self._address = format_address(address)
-        await trio.to_thread.run_sync(self._register)
+        self._documents.address = format_address(address)
+        await trio.to_thread.run_sync(self._documents.register)
         self.operations["read"] += 1  # Counted here, in trio: Counter is not thread-safe.
         self.operations["write"] += 1
         for key in ("offers-in", "offers-out", *(f"presence:{n}" for n in sorted(self._watching))):
@@ -223,7 +194,7 @@ class FirestoreSignalling(SignallingClient):
             return
         self._listeners[key] = None  # Claimed: a concurrent call does not start a second one.
         try:
-            self._listeners[key] = await trio.to_thread.run_sync(self._listen, key)
+            self._listeners[key] = await trio.to_thread.run_sync(self._documents.listen, key, self._callback)
         except Exception as exc:
             raise SignallingUnavailable(f"Firestore ({self.label}): {_describe(exc)}") from exc
         finally:
@@ -237,7 +208,7 @@ class FirestoreSignalling(SignallingClient):
         """Refresh presence, revive dead listeners, notice peers gone silent."""
         while True:
             await trio.sleep(self._presence_interval)
-            await trio.to_thread.run_sync(self._refresh_presence)
+            await trio.to_thread.run_sync(self._documents.refresh_presence)
             self.operations["write"] += 1
             for key, listener in list(self._listeners.items()):
                 if listener is not None and not listener.is_active:
@@ -251,102 +222,18 @@ class FirestoreSignalling(SignallingClient):
         listeners = [listener for listener in self._listeners.values() if listener is not None]
         self._listeners.clear()
         self._token = None  # Late callbacks from Firestore's threads are dropped.
-        if self._db is None:
+        if self._documents.db is None:
             return
-
-        def close() -> None:
-            import firebase_admin
-
-            for listener in listeners:
-                listener.unsubscribe()
-            try:
-                self._mark_offline()
-            finally:
-                firebase_admin.delete_app(self._app)
-
         with trio.move_on_after(2):
             try:
-                await trio.to_thread.run_sync(close, abandon_on_cancel=True)
+                await trio.to_thread.run_sync(self._documents.close, listeners, abandon_on_cancel=True)
             except Exception as exc:
                 log.info("could not mark %s offline: %s", self._name, _describe(exc))
 
-    # --- In worker threads (blocking SDK calls) ---------------------------------------
-
-    def _open_client(self):
-        import firebase_admin
-        from firebase_admin import credentials, firestore
-
-        if os.environ.get("FIRESTORE_EMULATOR_HOST"):
-            credential = _anonymous_credentials()
-        elif self._credentials_file:
-            credential = credentials.Certificate(self._credentials_file)
-        else:
-            credential = credentials.ApplicationDefault()
-        # A named app per client, so several clients can live in one process.
-        self._app = firebase_admin.initialize_app(
-            credential, {"projectId": self._project}, name=f"p2ptui-{uuid.uuid4().hex}"
-        )
-        return firestore.client(self._app)
-
-    def _server_timestamp(self):
-        from firebase_admin import firestore
-
-        return firestore.SERVER_TIMESTAMP
-
-    def _presence_data(self, online: bool) -> dict[str, Any]:
-        return {
-            "name": self._name,
-            "key": self._identity.public_key,
-            "address": self._address,
-            "online": online,
-            "last_seen": time.time(),
-            "updated": self._server_timestamp(),
-        }
-
-    def _register(self) -> None:
-        from firebase_admin import firestore
-
-        ref = self._db.collection(PEERS).document(self._name)
-
-        @firestore.transactional
-        def claim(transaction) -> None:
-            snapshot = ref.get(transaction=transaction, **_ONCE)
-            existing = snapshot.to_dict() if snapshot.exists else None
-            if existing and existing.get("key") != self._identity.public_key:
-                raise _NameTaken(f"the name {self._name!r} is taken by another key")
-            transaction.set(ref, self._presence_data(online=True))
-
-        claim(self._db.transaction())
-        self._registered = True
-
-    def _refresh_presence(self) -> None:
-        # A merge-set (not update), so presence comes back after the store lost it.
-        ref = self._db.collection(PEERS).document(self._name)
-        ref.set(self._presence_data(online=True), merge=True, **_ONCE)
-
-    def _mark_offline(self) -> None:
-        # Only a name we registered, and update() (which needs the document to
-        # exist): never create a keyless document that would lock the name.
-        if not self._registered:
-            return
-        ref = self._db.collection(PEERS).document(self._name)
-        ref.update({"online": False, "updated": self._server_timestamp()}, **_ONCE)
-
-    def _listen(self, key: str):
-        """Start a listener: "offers-in", "offers-out" or "presence:NAME"."""
-        from google.cloud.firestore_v1.base_query import FieldFilter
-
-        if key.startswith("presence:"):
-            name = key.split(":", 1)[1]
-            return self._db.collection(PEERS).document(name).on_snapshot(self._callback("presence", name))
-        field = "receiver" if key == "offers-in" else "sender"
-        query = self._db.collection(OFFERS).where(filter=FieldFilter(field, "==", self._name))
-        return query.on_snapshot(self._callback(key))
-
     # --- On Firestore's threads ---------------------------------------------------------
 
-    def _callback(self, listener: str, doc_id: str = ""):
-        def on_snapshot(snapshots, changes, read_time) -> None:
+    def _callback(self, listener: str, doc_id: str = "") -> Callable[[Any, Any, Any], None]:
+        def on_snapshot(snapshots: Any, changes: Any, read_time: Any) -> None:
             # Firestore's thread: hand over and return. Never raise, never block.
             try:
                 if listener == "presence":
@@ -437,7 +324,7 @@ class FirestoreSignalling(SignallingClient):
         await self._delete_offer(change)
 
     async def _delete_offer(self, change: _Change) -> None:
-        def delete(db) -> None:
+        def delete(db: Any) -> None:
             ref = db.collection(OFFERS).document(change.doc_id)
             # Only the version we saw: a concurrent change wins.
             ref.delete(option=db.write_option(last_update_time=change.update_time), **_ONCE)
@@ -446,7 +333,7 @@ class FirestoreSignalling(SignallingClient):
         self.operations["write"] += 1
 
     async def _read_presence(self, name: str) -> dict[str, Any] | None:
-        def read(db):
+        def read(db: Any) -> dict[str, Any] | None:
             snapshot = db.collection(PEERS).document(name).get(**_ONCE)
             return snapshot.to_dict() if snapshot.exists else None
 
@@ -484,9 +371,9 @@ class FirestoreSignalling(SignallingClient):
             self.skipped[f"bad presence: {exc}"[:80]] += 1
             return Presence(name, online=False)
 
-    async def _call(self, function):
+    async def _call(self, function: Callable[[Any], _T]) -> _T:
         """Run a blocking SDK call in a thread; failures become SignallingUnavailable."""
-        db = self._db
+        db = self._documents.db
         if db is None:
             raise SignallingUnavailable(f"not connected to {self.label}")
         try:

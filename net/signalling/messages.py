@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any, TypeVar
 
 from ..address import Address
-from ..errors import RemoteProtocolError
+from ..errors import ConfigError, LocalProtocolError, RemoteProtocolError
 from ..identity import Identity, verify
 from ..wire import TAG_SIZE
 
@@ -42,9 +42,9 @@ def valid_name(name: object) -> bool:
 
 
 def check_name(name: str) -> str:
-    """A name the user gave; raises ValueError with a message for the user."""
+    """A name the user gave; raises ConfigError with a message for the user."""
     if not valid_name(name):
-        raise ValueError(
+        raise ConfigError(
             f"invalid name {name!r}: use 1-32 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit"
         )
@@ -60,14 +60,14 @@ def _field(data: dict[str, Any], key: str, kind: type) -> Any:
 
 
 def _name(data: dict[str, Any], key: str) -> str:
-    value = _field(data, key, str)
+    value: str = _field(data, key, str)
     if not valid_name(value):
         raise SignallingDataError(f"field {key!r} is not a valid name")
     return value
 
 
 def _hex(data: dict[str, Any], key: str, length: int) -> str:
-    value = _field(data, key, str)
+    value: str = _field(data, key, str)
     if len(value) != length or not re.fullmatch(r"[0-9a-f]*", value):
         raise SignallingDataError(f"field {key!r} is not {length} hex digits")
     return value
@@ -124,7 +124,7 @@ NAT_TYPES = frozenset({"unknown", "open", "cone", "symmetric", "single"})
 
 def _nat(data: dict[str, Any]) -> str:
     value = data.get("nat", "unknown")
-    if value not in NAT_TYPES:
+    if not isinstance(value, str) or value not in NAT_TYPES:
         raise SignallingDataError("field 'nat' is not a NAT type")
     return value
 
@@ -245,7 +245,7 @@ def _signed_bytes(record: Offer | Answer) -> bytes:
 def sign(record: Signed, identity: Identity) -> Signed:
     """record with a fresh nonce, signed by identity (whose key it must name)."""
     if record.sender_key != identity.public_key:
-        raise ValueError("a record must name the key that signs it")
+        raise LocalProtocolError("a record must name the key that signs it")
     record = replace(record, nonce=os.urandom(NONCE_HEX_LENGTH // 2).hex(), signature="")
     return replace(record, signature=identity.sign(_signed_bytes(record)).hex())
 

@@ -73,4 +73,4 @@ class LineBuffer:
         for line in lines:
             if len(line) > self._max_line:
                 raise SignallingProtocolError(f"line longer than {self._max_line} bytes")
-        return [line for line in lines if line.strip()]
+        return [bytes(line) for line in lines if line.strip()]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
 import trio
 
@@ -145,7 +147,9 @@ class TcpSignalling(SignallingClient):
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             raise SignallingUnavailable(f"lost the signalling server at {self.label}") from exc
 
-    async def _session(self, stream: trio.SocketStream, discover: DiscoverAddress, started) -> None:
+    async def _session(
+        self, stream: trio.SocketStream, discover: DiscoverAddress, started: Callable[[], None]
+    ) -> None:
         lines = _Lines(stream)
         challenge = await lines.next_message()
         if challenge.get("op") != "challenge" or not isinstance(challenge.get("nonce"), str):
@@ -190,7 +194,7 @@ class TcpSignalling(SignallingClient):
             if event is not None:
                 await self._send_events.send(event)
 
-    def _event_untrusted(self, message: dict) -> SignallingEvent | None:
+    def _event_untrusted(self, message: dict[str, Any]) -> SignallingEvent | None:
         match message.get("op"):
             case "offer":
                 return OfferReceived(Offer.from_dict_untrusted(message.get("offer")))
@@ -214,7 +218,7 @@ class _Lines:
         self._buffer = protocol.LineBuffer()
         self._ready: list[bytes] = []
 
-    async def next_message(self) -> dict:
+    async def next_message(self) -> dict[str, Any]:
         while not self._ready:
             data = await self._stream.receive_some(65536)
             if not data:

@@ -1,0 +1,184 @@
+"""The chat socket: every datagram in and out of the node goes through here.
+
+`Datagrams` owns the UDP socket it is given (a trio socket, so tests can hand
+it one from trio's fake network), reads it in one task, and routes each
+datagram by what it is:
+
+- from a TURN server we allocated on: to that relay's client (`relays.py`);
+- a p2ptui packet: to the session its tag names (a `Sink`);
+- a STUN answer: to the STUN client discovering our address;
+- anything else: dropped and counted.
+
+Sending is routed the same way: to an `Address` straight from the socket, or
+`Via` an exit registered by name (a TURN allocation, a spraying socket).
+Nothing here can fail on a peer's bytes: parsers raise RemoteProtocolError
+subclasses, which are counted in `dropped`.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+from collections import Counter
+from collections.abc import Awaitable, Callable
+
+import trio
+
+from . import secure, stun, wire
+from .address import Address, Route, Via
+from .errors import EnvironmentFailure
+
+#: Datagrams taken off the socket per wakeup, when they are there already.
+RECEIVE_BATCH = 64
+MAX_DATAGRAM = 2048
+
+#: Sends a datagram to a peer's address through something else than the chat socket.
+Exit = Callable[[bytes, Address], Awaitable[None]]
+#: Takes a datagram from a TURN server we use.
+ServerSink = Callable[[bytes], None]
+#: Takes a parsed p2ptui packet for one session.
+Sink = Callable[[wire.Packet, Route], None]
+
+
+class Datagrams:
+    """Routes datagrams between the chat socket and the parts that speak through it."""
+
+    def __init__(self, sock: trio.socket.SocketType, dropped: Counter[str]) -> None:
+        self.socket = sock
+        #: Datagrams dropped before reaching a session, by reason (shared with the node).
+        self.dropped = dropped
+        #: Exits by the name a Via gives them: "turn HOST:PORT", "spray PORT".
+        self.exits: dict[str, Exit] = {}
+        #: The TURN servers we use, by address: what comes from them is their client's.
+        self.servers: dict[Address, ServerSink] = {}
+        #: Sessions by their local tag.
+        self.sinks: dict[bytes, Sink] = {}
+        self.stun = stun.StunClient(self.send_direct)
+        self._handshake_limit = secure.RateLimiter()
+
+    async def bind(self, address: Address) -> None:
+        """Listen at address. Raises EnvironmentFailure if that cannot be done."""
+        try:
+            await self.socket.bind(address)
+        except OSError as exc:
+            host, port = address
+            reason = "address already in use" if exc.errno == errno.EADDRINUSE else exc.strerror or str(exc)
+            raise EnvironmentFailure(f"cannot listen on {host}:{port}: {reason}") from None
+
+    @property
+    def local_address(self) -> Address:
+        host, port = self.socket.getsockname()[:2]
+        return host, port
+
+    # --- Out ------------------------------------------------------------------------
+
+    async def send(self, data: bytes, route: Route) -> None:
+        """Send data along route; a failure is counted, never raised."""
+        if isinstance(route, Via):
+            exit_ = self.exits.get(route.local)
+            if exit_ is None:
+                self.dropped["relay not allocated" if route.relayed else "spraying socket closed"] += 1
+                return
+            await exit_(data, route.peer)
+            return
+        await self.send_direct(data, route)
+
+    async def send_direct(self, data: bytes, address: Address) -> None:
+        try:
+            await self.socket.sendto(data, address)
+        except OSError as exc:
+            # An unreachable candidate is normal while punching; never fatal.
+            self.dropped[f"send failed: {exc.strerror or exc}"] += 1
+
+    # --- In -------------------------------------------------------------------------
+
+    async def receive(self) -> None:
+        """Read the socket until cancelled, routing every datagram."""
+        burst = _nonblocking_view(self.socket)
+        try:
+            while True:
+                try:
+                    data, source = await self.socket.recvfrom(MAX_DATAGRAM)
+                except OSError:
+                    # ICMP errors from earlier sends surface here on some systems.
+                    self.dropped["receive error"] += 1
+                    continue
+                self.received(data, (source[0], source[1]))
+                if burst is not None:
+                    self._drain(burst)
+        finally:
+            if burst is not None:
+                burst.close()
+
+    def _drain(self, burst: socket.socket) -> None:
+        """Whatever else has arrived, without a trip through the scheduler for each:
+        the drivers then handle the burst at once (one store transaction, one ack)."""
+        for _ in range(RECEIVE_BATCH - 1):
+            try:
+                data, source = burst.recvfrom(MAX_DATAGRAM)
+            except BlockingIOError:
+                return
+            except OSError:
+                self.dropped["receive error"] += 1
+                continue
+            self.received(data, (source[0], source[1]))
+
+    def received(self, data: bytes, source: Route) -> None:
+        """Route one datagram from source (an address, or a Via it came through)."""
+        server = self.servers.get(source) if not isinstance(source, Via) else None
+        if server is not None and not self._stun_answer(data):
+            server(data)
+        elif wire.is_ours(data):
+            self._packet_received(data, source)
+        elif stun.looks_like_stun(data) and not isinstance(source, Via):
+            try:
+                message = stun.parse_untrusted(data)
+            except stun.StunError:
+                self.dropped["malformed STUN"] += 1
+                return
+            if not self.stun.response_received(message):
+                self.dropped["unexpected STUN"] += 1
+        else:
+            self.dropped["unknown protocol"] += 1
+
+    def _packet_received(self, data: bytes, source: Route) -> None:
+        try:
+            packet = wire.parse_untrusted(data)
+        except wire.WireError as exc:
+            self.dropped[exc.counter] += 1
+            return
+        sink = self.sinks.get(packet.to_tag)
+        if sink is None:
+            self.dropped["unknown tag"] += 1
+            return
+        # By address and port: many peers may share one public IP (a NAT).
+        if isinstance(packet, wire.HandshakeInit | wire.HandshakeResp) and not self._handshake_limit.allow(
+            source, packet.to_tag, trio.current_time()
+        ):
+            self.dropped["handshake rate limit"] += 1
+            return
+        sink(packet, source)
+
+    def _stun_answer(self, data: bytes) -> bool:
+        """Whether data is the answer to one of our Binding requests (a TURN
+        server may be one of our STUN servers too): if so, it is taken."""
+        if not stun.looks_like_stun(data):
+            return False
+        try:
+            message = stun.parse_untrusted(data)
+        except stun.StunError:
+            return False  # Some other STUN method: the TURN client's.
+        return self.stun.response_received(message)
+
+
+def _nonblocking_view(sock: trio.socket.SocketType) -> socket.socket | None:
+    """A second handle on a kernel socket, to drain a burst synchronously; None
+    for a socket with no descriptor (trio's fake network), read one at a time."""
+    try:
+        fd = sock.fileno()
+    except (NotImplementedError, OSError):
+        return None
+    view = socket.socket(fileno=os.dup(fd))
+    view.setblocking(False)
+    return view

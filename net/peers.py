@@ -1,0 +1,271 @@
+"""The peers a node talks to: their state, their status, and the flow of their sessions.
+
+`Peer` is everything the node knows about one peer. `Peers` is the table of
+them and what runs each one's Session (via `driver.drive`): store what it
+delivered, send its datagrams, turn its events into NodeEvents, and derive
+the status the application sees (`derive_status`, a pure function of the
+peer's state). Per-peer state is a trio_util AsyncValue, so tasks wait on it
+instead of polling.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterator
+
+import trio
+import trio_util
+
+from . import events as ev
+from . import nat, wire
+from . import session as sess
+from .address import Address, Route, Via, remote_address
+from .datagrams import Datagrams
+from .driver import Wakeable, drive
+from .relays import Relays
+from .store import MessageStore
+from .trust import fingerprint
+
+log = logging.getLogger(__name__)
+
+
+class Peer(Wakeable):
+    """Everything the node knows about one peer."""
+
+    def __init__(self, name: str, session: sess.Session) -> None:
+        super().__init__()
+        self.name = name
+        self.session = session
+        self.status = trio_util.AsyncValue(ev.PeerStatus.OFFLINE)
+        self.online = trio_util.AsyncBool(False)
+        #: The open path went silent: offer again at once, with fresh addresses.
+        self.path_lost = trio_util.AsyncBool(False)
+        self.key = ""
+        #: A key other than the pinned one, seen in a signed offer, answer or
+        #: presence: nothing goes to the peer until the user accepts it.
+        self.changed_key = ""
+        self.address: Address | None = None
+        self.offers_sent: list[str] = []
+        self.awaiting_answer = False
+        self.reason = ""
+        #: The peer started the conversation; told with the first status event.
+        self.incoming = False
+        self.announced = False
+        self.announced_path: Route | None = None
+        #: Whether presence (or an offer) has told us anything about the peer yet.
+        self.heard_of = False
+        #: The peer's NAT type, from its latest offer or answer.
+        self.nat = "unknown"
+        #: Connected over a direct path (not a relay): spraying stops here.
+        self.direct = trio_util.AsyncBool(False)
+        #: The expiry of the newest offer or answer taken from the peer: an older
+        #: one (delayed, or replayed) must not bring back an old tag.
+        self.newest_signal = 0.0
+        #: One pump at a time (the driver's, or the signalling task's on an offer),
+        #: so events reach the application in the order the session made them.
+        self.pump_lock = trio.Lock()
+
+
+def derive_status(peer: Peer) -> ev.PeerStatus | None:
+    """The status the application sees; None while there is nothing to tell."""
+    state = peer.session.state
+    if not peer.heard_of and state == sess.State.IDLE and not peer.awaiting_answer:
+        return None  # Nothing to tell until presence answers.
+    if peer.changed_key:
+        return ev.PeerStatus.KEY_CHANGED
+    if state == sess.State.CONNECTED:
+        return ev.PeerStatus.CONNECTED
+    if state in (sess.State.PROBING, sess.State.HANDSHAKE) or peer.awaiting_answer:
+        return ev.PeerStatus.CONNECTING
+    if not peer.online.value:
+        return ev.PeerStatus.OFFLINE
+    if state == sess.State.FAILED or peer.reason:
+        return ev.PeerStatus.FAILED
+    return ev.PeerStatus.ONLINE
+
+
+def path_kind(session: sess.Session) -> ev.PathKind | None:
+    """How the session's open path runs; None when there is none."""
+    path = session.path
+    if path is None or session.state != sess.State.CONNECTED:
+        return None
+    if isinstance(path, Via):
+        return ev.PathKind.OUR_RELAY if path.relayed else ev.PathKind.SPRAYED
+    return ev.PathKind.THEIR_RELAY if session.relayed else ev.PathKind.DIRECT
+
+
+class Peers:
+    """The peers by name, and the pump between each one's Session and the world."""
+
+    def __init__(
+        self,
+        config: sess.SessionConfig,
+        static_key: bytes,
+        store: MessageStore,
+        datagrams: Datagrams,
+        relays: Relays,
+        emit: Callable[[ev.NodeEvent], Awaitable[None]],
+    ) -> None:
+        self._config = config
+        self._static_key = static_key
+        self._store = store
+        self._datagrams = datagrams
+        self._relays = relays
+        self._emit = emit
+        self._by_name: dict[str, Peer] = {}
+        self._pongs: dict[bytes, trio.MemorySendChannel[float]] = {}
+        #: Our NAT type, for the reason a punch failed (set once discovered).
+        self.our_nat = nat.NatType.UNKNOWN.value
+        #: Called whenever a status is told: the sprayer closes sockets no path uses.
+        self.on_status: Callable[[Peer], None] = lambda peer: None
+
+    def get(self, name: str) -> Peer | None:
+        return self._by_name.get(name)
+
+    def __iter__(self) -> Iterator[Peer]:
+        return iter(list(self._by_name.values()))
+
+    def add(self, name: str, *, incoming: bool = False) -> Peer:
+        """A new peer (the caller starts its tasks)."""
+        peer = Peer(name, sess.Session(config=self._config, static_key=self._static_key))
+        peer.session.set_relays(self._relays.names(), trio.current_time())
+        peer.incoming = incoming
+        self._by_name[name] = peer
+
+        def sink(packet: wire.Packet, source: Route) -> None:
+            peer.session.datagram_received(packet, source, trio.current_time())
+            peer.wake()
+
+        self._datagrams.sinks[peer.session.local_tag] = sink
+        return peer
+
+    def relays_changed(self) -> None:
+        """An allocation came or went: every session learns."""
+        names, now = self._relays.names(), trio.current_time()
+        for peer in self:
+            peer.session.set_relays(names, now)
+            peer.wake()
+
+    def counters(self) -> Iterator[tuple[str, int]]:
+        for peer in self:
+            yield from peer.session.dropped.items()
+
+    async def ping(self, peer: Peer, timeout: float) -> float | None:
+        """The round trip of one probe over peer's open path, or None if no answer came."""
+        txid = peer.session.ping(trio.current_time())
+        if txid is None:
+            return None
+        send, receive = trio.open_memory_channel[float](1)
+        self._pongs[txid] = send
+        peer.wake()
+        try:
+            with trio.move_on_after(timeout):
+                return await receive.receive()
+        finally:
+            del self._pongs[txid]
+        return None
+
+    # --- Driving a peer's session ---------------------------------------------------
+
+    async def drive(self, peer: Peer) -> None:
+        """Run the peer's Session: its timers, its datagrams, its events."""
+
+        async def step() -> bool:
+            await self.pump(peer)
+            await self.update_status(peer)
+            return False
+
+        await drive(peer.session, peer, step)
+
+    async def pump(self, peer: Peer) -> None:
+        """Store what the session delivered, then send its datagrams, then tell the application.
+
+        In that order: an ack goes out only for a message already on disk.
+        """
+        async with peer.pump_lock:
+            events = self._stored(peer, peer.session.events())
+            for data, route in peer.session.datagrams_to_send():
+                await self._datagrams.send(data, route)
+            for event in events:
+                await self._session_event(peer, event)
+                # Status first: a message must never arrive before "connected" does.
+                await self.update_status(peer)
+
+    def _stored(self, peer: Peer, events: list[sess.Event]) -> list[sess.Event]:
+        writes = sum(isinstance(e, sess.MessageReceived | sess.MessageDelivered) for e in events)
+        if writes <= 1:
+            return self._store_each(peer, events)
+        with self._store.batch():  # One commit for all of them.
+            return self._store_each(peer, events)
+
+    def _store_each(self, peer: Peer, events: list[sess.Event]) -> list[sess.Event]:
+        kept = []
+        for event in events:
+            match event:
+                case sess.MessageReceived(message_id=message_id, text=text):
+                    if not self._store.received(peer.name, message_id.hex(), text):
+                        # The sender resends after a crash what it could not know arrived.
+                        self._datagrams.dropped["duplicate message"] += 1
+                        continue
+                case sess.MessageDelivered(message_id=message_id):
+                    self._store.delivered(peer.name, message_id.hex())
+            kept.append(event)
+        return kept
+
+    async def _session_event(self, peer: Peer, event: sess.Event) -> None:
+        match event:
+            case sess.Connected():
+                peer.reason = ""
+            case sess.PathLost(remote=remote):
+                peer.reason = f"lost the path to {remote[0]}:{remote[1]}"
+                peer.path_lost.value = True
+                lost = peer.announced_path
+                if isinstance(lost, Via) and lost.relayed or lost in peer.session.remote_relays:
+                    self._relays.check()
+            case sess.Failed(reason=reason):
+                self._failed(peer, reason)
+            case sess.Pong(txid=txid, rtt=rtt):
+                if (waiter := self._pongs.get(txid)) is not None:
+                    waiter.send_nowait(rtt)  # Room for exactly this one answer.
+            case sess.MessageReceived(message_id=message_id, text=text):
+                await self._emit(ev.MessageReceived(peer.name, message_id.hex(), text))
+            case sess.MessageDelivered(message_id=message_id):
+                await self._emit(ev.MessageDelivered(peer.name, message_id.hex()))
+
+    def _failed(self, peer: Peer, reason: str) -> None:
+        if peer.session.relays or peer.session.remote_relays:
+            self._relays.check()  # A relay that died silently fails punches too.
+        peer.reason = f"{reason}; our NAT: {self.our_nat}, theirs: {peer.nat}"
+        if not self._relays.by_name and not peer.session.remote_relays:
+            peer.reason += "; a relay is needed: configure a TURN server (--turn)"
+
+    async def update_status(self, peer: Peer) -> None:
+        """The one place a peer's status changes; tells the application when it does."""
+        status = derive_status(peer)
+        if status is None:
+            return
+        first = peer.incoming or not peer.announced
+        path = peer.session.path
+        moved = status == ev.PeerStatus.CONNECTED and path != peer.announced_path
+        if status == peer.status.value and not first and not moved:
+            return
+        incoming, peer.incoming, peer.announced = peer.incoming, False, True
+        peer.announced_path = path
+        log.debug("peer %s: %s -> %s", peer.name, peer.status.value.value, status.value)
+        peer.status.value = status
+        peer.direct.value = status == ev.PeerStatus.CONNECTED and not peer.session.relayed
+        self.on_status(peer)
+        remote = remote_address(path) if status == ev.PeerStatus.CONNECTED and path else None
+        await self._emit(
+            ev.PeerChanged(
+                peer.name,
+                status,
+                path=("relay" if peer.session.relayed else "direct") if remote else None,
+                network=nat.network_of(remote[0]) if remote else None,
+                remote=remote,
+                reason="" if remote else peer.reason,
+                incoming=incoming,
+                fingerprint=fingerprint(peer.key) if peer.key else "",
+                new_fingerprint=fingerprint(peer.changed_key) if peer.changed_key else "",
+            )
+        )

@@ -1,0 +1,281 @@
+"""Rendezvous: how two peers agree to punch, through the signalling service.
+
+Two tasks' worth of logic: the signalling task takes every event of the
+signalling client (registration, presence, offers, answers, refusals), and a
+connector per peer offers until a path works, with back-off. An offer or
+answer is taken only if `Admission` passes it (genuine, fresh, unreplayed,
+from the pinned key); taking one starts (or restarts) the peer's Session
+toward the addresses it names, and spraying if the NAT types call for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import partial
+
+import trio
+import trio_util
+
+from . import events as ev
+from . import nat, secure
+from .admission import Admission
+from .discovery import Discovery
+from .identity import Identity
+from .peers import Peer, Peers
+from .relays import Relays
+from .signalling import (
+    AnswerReceived,
+    OfferReceived,
+    OfferRefused,
+    PresenceChanged,
+    Registered,
+    SignallingClient,
+    SignallingEvent,
+    SignallingLost,
+    SignallingUnavailable,
+)
+from .signalling.messages import Answer, Offer, Presence, sign
+from .spraying import Sprayer
+
+log = logging.getLogger(__name__)
+
+_SETTLED = (ev.PeerStatus.CONNECTED, ev.PeerStatus.FAILED, ev.PeerStatus.OFFLINE)
+_BUSY = (ev.PeerStatus.CONNECTED, ev.PeerStatus.CONNECTING, ev.PeerStatus.KEY_CHANGED)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How offers are paced (from NodeConfig)."""
+
+    offer_ttl: float
+    answer_wait: float
+    """How long an offer waits for its answer and the punch it leads to."""
+    retry_max: float
+
+
+class Rendezvous:
+    """Offers, answers and presence for one node."""
+
+    def __init__(
+        self,
+        identity: Identity,
+        name: str,
+        timing: Timing,
+        signalling: SignallingClient,
+        admission: Admission,
+        parts: tuple[Peers, Discovery, Relays, Sprayer],
+        open_peer: Callable[[str, bool], Peer],
+        emit: Callable[[ev.NodeEvent], Awaitable[None]],
+    ) -> None:
+        self._identity = identity
+        self._name = name
+        self._timing = timing
+        self.signalling = signalling
+        self._admission = admission
+        self._peers, self._discovery, self._relays, self._sprayer = parts
+        self._open_peer = open_peer
+        self._emit = emit
+        self._ready = False
+
+    # --- The signalling task ---------------------------------------------------------
+
+    async def handle_signalling(self) -> None:
+        async for event in self.signalling.events:
+            await self.signalling_event(event)
+
+    async def signalling_event(self, event: SignallingEvent) -> None:
+        match event:
+            case Registered(name=name):
+                assert self._discovery.public is not None
+                if not self._ready:
+                    self._ready = True
+                    nat_type = self._discovery.nat.nat_type.value
+                    await self._emit(ev.Ready(name, self.signalling.label, self._discovery.public, nat_type))
+                await self._emit(ev.SignalStatus(True))
+            case SignallingLost(reason=reason, fatal=fatal):
+                await self._emit(ev.SignalStatus(False, reason, fatal))
+            case PresenceChanged(presence=presence):
+                await self._presence(presence)
+            case OfferReceived(offer=offer):
+                await self._offer_received(offer)
+            case AnswerReceived(answer=answer):
+                await self._answer_received(answer)
+            case OfferRefused(ref=ref):
+                for peer in self._peers:
+                    if ref in peer.offers_sent and peer.awaiting_answer:
+                        peer.awaiting_answer = False
+                        peer.online.value = False
+                        peer.reason = f"{peer.name} is offline"
+                        await self._peers.update_status(peer)
+
+    async def _presence(self, presence: Presence) -> None:
+        peer = self._peers.get(presence.name)
+        if peer is None:
+            return
+        pinned = self._admission.known_peers.pinned(peer.name)
+        if presence.key and pinned:
+            # Presence is the service's word, not signed by the peer: it may
+            # warn (before anyone offers), and take a warning back.
+            peer.changed_key = presence.key if presence.key != pinned else ""
+        peer.key = pinned or presence.key or peer.key
+        peer.address = presence.address or peer.address
+        peer.online.value = presence.online
+        peer.heard_of = True
+        await self._peers.update_status(peer)
+
+    async def _trusted(self, peer: Peer, key: str) -> bool:
+        if self._admission.trusted(peer.name, key):
+            peer.key = key
+            peer.changed_key = ""  # Signed by the pinned key: whatever presence said is void.
+            return True
+        if peer.changed_key != key:
+            peer.changed_key = key
+            await self._peers.update_status(peer)
+        return False
+
+    def _fresh(self, peer: Peer, record: Offer | Answer, kind: str) -> bool:
+        if not self._admission.fresh(peer.newest_signal, peer.session.remote_tag, record, kind):
+            return False
+        peer.newest_signal = max(peer.newest_signal, record.expires)
+        return True
+
+    async def _offer_received(self, offer: Offer) -> None:
+        if not self._admission.acceptable(offer, "offer"):
+            return
+        incoming = self._peers.get(offer.sender) is None
+        peer = self._open_peer(offer.sender, incoming)
+        peer.heard_of = True
+        if not await self._trusted(peer, offer.sender_key) or not self._fresh(peer, offer, "offer"):
+            return
+        peer.online.value = True
+        # The design notes' order: punch toward the offerer first, then answer.
+        self._start_session(peer, offer)
+        await self._peers.pump(peer)
+        peer.wake()
+        public = self._discovery.public
+        assert public is not None
+        answer = Answer(
+            offer_id=offer.id,
+            sender=self._name,
+            sender_key=self._identity.public_key,
+            receiver=offer.sender,
+            sender_ip=public[0],
+            port=public[1],
+            tag=peer.session.local_tag.hex(),
+            candidates=tuple(self._discovery.candidates()),
+            expires=time.time() + self._timing.offer_ttl,
+            relays=self._relays.relayed_addresses(),
+            nat=self._discovery.nat.nat_type.value,
+        )
+        try:
+            await self.signalling.send_answer(sign(answer, self._identity))
+        except SignallingUnavailable as exc:
+            log.info("could not answer %s: %s", offer.sender, exc)
+
+    async def _answer_received(self, answer: Answer) -> None:
+        peer = self._peers.get(answer.sender)
+        if peer is None or answer.offer_id not in peer.offers_sent:
+            self._admission.refused("unexpected answer")
+            return
+        if not self._admission.acceptable(answer, "answer") or not await self._trusted(peer, answer.sender_key):
+            return
+        if not self._fresh(peer, answer, "answer"):
+            return
+        peer.awaiting_answer = False
+        self._start_session(peer, answer)
+        peer.wake()
+
+    def _start_session(self, peer: Peer, record: Offer | Answer) -> None:
+        """Punch toward the addresses in a genuine offer or answer (and spray, if
+        one side is behind a symmetric NAT and the other behind a cone)."""
+        peer.nat = record.nat
+        ours = self._discovery.nat.nat_type.value
+        self._sprayer.consider(peer, ours, record.nat, (record.sender_ip, record.port))
+        peer.session.start(
+            bytes.fromhex(record.tag),
+            list(record.candidates) or [(record.sender_ip, record.port)],
+            trio.current_time(),
+            secure.noise_public_key(record.sender_key),
+            remote_relays=list(record.relays),
+            relay_now=nat.direct_unlikely(ours, record.nat),
+        )
+
+    # --- A connector per peer ------------------------------------------------------
+
+    async def connect(self, peer: Peer) -> None:
+        """Offer until a path works; after a failure, wait (with back-off) and offer again."""
+        try:
+            await self.signalling.watch(peer.name)
+        except SignallingUnavailable:
+            pass  # Watches are renewed on every reconnect.
+        pause = 1.0
+        while True:
+            await peer.online.wait_value(True)
+            # A punch in progress (from the peer's own offer) gets to finish first,
+            # unless the open path was lost: then the peer may have new addresses
+            # (a NAT rebinding), so ask through signalling while probing the old ones.
+            await trio_util.wait_any(
+                partial(peer.status.wait_value, lambda s: s not in _BUSY),
+                partial(peer.path_lost.wait_value, True),
+            )
+            peer.path_lost.value = False
+            if not peer.online.value:
+                continue
+            relays = self._relays.changed.value
+            if await self._attempt(peer):
+                pause = 1.0
+                continue
+            if self._relays.changed.value != relays:
+                continue  # A relay came or went meanwhile: offer again at once, with it.
+            await self._peers.update_status(peer)
+            with trio.move_on_after(pause):
+                # The peer coming back online (after a restart), or a relay
+                # allocated, is worth trying at once.
+                await trio_util.wait_any(peer.online.wait_transition, self._relays.changed.wait_transition)
+            pause = min(pause * 2, self._timing.retry_max)
+
+    async def _attempt(self, peer: Peer) -> bool:
+        """One offer, and the punch it leads to. True if a path opened."""
+        offer = self._make_offer(peer)
+        try:
+            await self.signalling.send_offer(offer)
+        except SignallingUnavailable as exc:
+            peer.reason = str(exc)
+            return False
+        peer.offers_sent = (peer.offers_sent + [offer.id])[-8:]
+        peer.awaiting_answer = True
+        await self._peers.update_status(peer)
+        try:
+            with trio.move_on_after(self._timing.answer_wait):
+                await trio_util.wait_any(
+                    partial(peer.status.wait_value, lambda s: s in _SETTLED),
+                    self._relays.changed.wait_transition,
+                )
+        finally:
+            if peer.awaiting_answer:
+                peer.awaiting_answer = False
+                peer.reason = peer.reason or f"{peer.name} did not answer the offer"
+        return peer.status.value == ev.PeerStatus.CONNECTED
+
+    def _make_offer(self, peer: Peer) -> Offer:
+        public = self._discovery.public
+        assert public is not None
+        offer = Offer(
+            id=uuid.uuid4().hex,
+            sender=self._name,
+            sender_key=self._identity.public_key,
+            receiver=peer.name,
+            sender_ip=public[0],
+            receiver_ip=peer.address[0] if peer.address else "",
+            port=public[1],
+            tag=peer.session.local_tag.hex(),
+            candidates=tuple(self._discovery.candidates()),
+            expires=time.time() + self._timing.offer_ttl,
+            relays=self._relays.relayed_addresses(),
+            nat=self._discovery.nat.nat_type.value,
+        )
+        return sign(offer, self._identity)
