@@ -35,7 +35,16 @@ from .probes import MAX_PROBES, ProbeTable
 from .sessionconfig import SessionConfig
 from .state import State
 
-__all__ = ["MAX_PROBES", "MAX_REMOTE_RELAYS", "RELAYED", "PathOutput", "Paths", "ProbeAnswered", "SendCallMe", "SendProbe"]
+__all__ = [
+    "MAX_PROBES",
+    "MAX_REMOTE_RELAYS",
+    "RELAYED",
+    "PathOutput",
+    "Paths",
+    "ProbeAnswered",
+    "SendCallMe",
+    "SendProbe",
+]
 
 #: However often the peer asks us to probe (CALL_ME), at most this often.
 CALL_ME_MIN_INTERVAL = 1.0
@@ -224,7 +233,8 @@ class Paths:
         answer = self._probes.answered(txid, source, now)
         if answer is None:
             return None
-        moved = self.state in (State.CONNECTED, State.HANDSHAKE) and self.known.rank(source) < self.known.rank(self.path)
+        live = self.state in (State.CONNECTED, State.HANDSHAKE)
+        moved = live and self.known.rank(source) < self.known.rank(self.path)
         if moved:
             # A LAN pair over an internet one, a direct one over a relay: both ways
             # work there too, so move. Reliability is above the path.

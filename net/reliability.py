@@ -311,7 +311,8 @@ class Receiver(Generic[Source]):
                 self._assembly.clear()
         if not packet.last_fragment:
             return []
-        done = [] if self._discarding else [(packet.message_id, b"".join(self._assembly).decode("utf-8", errors="replace"))]
+        text = b"".join(self._assembly).decode("utf-8", errors="replace")
+        done = [] if self._discarding else [(packet.message_id, text)]
         self._assembly.clear()
         self._assembly_size = 0
         self._discarding = False
