@@ -56,6 +56,8 @@ from .turn_server import TurnServer
 __all__ = ["RELAY_SETTLE_WAIT", "Node", "NodeConfig", "make_signalling", "open_node"]
 
 EVENT_BUFFER = 1024
+#: How long leaving may wait for the goodbyes to go out (three copies, 5 ms apart).
+GOODBYE_WAIT = 0.25
 
 
 @dataclass(frozen=True)
@@ -360,7 +362,13 @@ async def open_node(
             await node._datagrams.bind(config.bind)
             async with trio.open_nursery() as nursery:
                 await nursery.start(node._run)
-                yield node
-                nursery.cancel_scope.cancel()
+                try:
+                    yield node
+                finally:
+                    # Peers learn we left at once, not when their paths go silent;
+                    # also when we leave by cancellation (the TUI quitting).
+                    with trio.move_on_after(GOODBYE_WAIT, shield=True):
+                        await node._peers.close_all()
+                    nursery.cancel_scope.cancel()
         finally:
             node.store.close()

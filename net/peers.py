@@ -74,11 +74,13 @@ def derive_status(peer: Peer) -> ev.PeerStatus | None:
     if peer.changed_key:
         return ev.PeerStatus.KEY_CHANGED
     if state == sess.State.CONNECTED:
-        return ev.PeerStatus.CONNECTED
+        return ev.PeerStatus.CONNECTED  # The path is the truth, whatever presence says.
+    if not peer.online.value:
+        # Gone (a goodbye, or presence): punching toward an old address is no
+        # reason to say "connecting".
+        return ev.PeerStatus.OFFLINE
     if state in (sess.State.PROBING, sess.State.HANDSHAKE) or peer.awaiting_answer:
         return ev.PeerStatus.CONNECTING
-    if not peer.online.value:
-        return ev.PeerStatus.OFFLINE
     if state == sess.State.FAILED or peer.reason:
         return ev.PeerStatus.FAILED
     return ev.PeerStatus.ONLINE
@@ -127,17 +129,54 @@ class Peers:
 
     def add(self, name: str, *, incoming: bool = False) -> Peer:
         """A new peer (the caller starts its tasks)."""
-        peer = Peer(name, sess.Session(config=self._config, static_key=self._static_key))
-        peer.session.set_relays(self._relays.names(), trio.current_time())
+        peer = Peer(name, self._new_session())
         peer.incoming = incoming
         self._by_name[name] = peer
+        self._route_to(peer)
+        return peer
 
+    def renew(self, peer: Peer) -> None:
+        """After a goodbye, the next conversation with peer is a new Session (a new
+        tag and keys); what the old one had not delivered goes out on it."""
+        if peer.session.state != sess.State.CLOSED:
+            return
+        del self._datagrams.sinks[peer.session.local_tag]
+        peer.session = self._new_session()
+        self._route_to(peer)
+        now = trio.current_time()
+        for message in self._store.outbox():
+            if message.peer == peer.name:
+                peer.session.send_message(bytes.fromhex(message.id), message.text, now)
+        peer.wake()  # Its driver moves to the new session.
+
+    async def close_all(self) -> None:
+        """We are leaving: say goodbye to every peer, and wait until every copy is sent."""
+        now = trio.current_time()
+        for peer in self:
+            peer.session.close(now)
+
+        async def farewell(peer: Peer, session: sess.Session) -> None:
+            async def step() -> bool:
+                await self.pump(peer)
+                return session.next_timeout() is None
+
+            await drive(session, peer, step)
+
+        async with trio.open_nursery() as nursery:
+            for peer in self:
+                nursery.start_soon(farewell, peer, peer.session)
+
+    def _new_session(self) -> sess.Session:
+        session = sess.Session(config=self._config, static_key=self._static_key)
+        session.set_relays(self._relays.names(), trio.current_time())
+        return session
+
+    def _route_to(self, peer: Peer) -> None:
         def sink(packet: wire.Packet, source: Route) -> None:
             peer.session.datagram_received(packet, source, trio.current_time())
             peer.wake()
 
         self._datagrams.sinks[peer.session.local_tag] = sink
-        return peer
 
     def relays_changed(self) -> None:
         """An allocation came or went: every session learns."""
@@ -168,14 +207,17 @@ class Peers:
     # --- Driving a peer's session ---------------------------------------------------
 
     async def drive(self, peer: Peer) -> None:
-        """Run the peer's Session: its timers, its datagrams, its events."""
+        """Run the peer's Session: its timers, its datagrams, its events; and the
+        next one, when a goodbye ended it and `renew` made another."""
+        while True:
+            session = peer.session
 
-        async def step() -> bool:
-            await self.pump(peer)
-            await self.update_status(peer)
-            return False
+            async def step() -> bool:
+                await self.pump(peer)
+                await self.update_status(peer)
+                return peer.session is not session
 
-        await drive(peer.session, peer, step)
+            await drive(session, peer, step)
 
     async def pump(self, peer: Peer) -> None:
         """Store what the session delivered, then send its datagrams, then tell the application.
@@ -224,6 +266,9 @@ class Peers:
                     self._relays.check()
             case sess.Failed(reason=reason):
                 self._failed(peer, reason)
+            case sess.PeerLeft():
+                peer.reason = f"{peer.name} quit"
+                peer.online.value = False  # Until presence or an offer says otherwise.
             case sess.Pong(txid=txid, rtt=rtt):
                 if (waiter := self._pongs.get(txid)) is not None:
                     waiter.send_nowait(rtt)  # Room for exactly this one answer.
@@ -235,9 +280,17 @@ class Peers:
     def _failed(self, peer: Peer, reason: str) -> None:
         if peer.session.relays or peer.session.remote_relays:
             self._relays.check()  # A relay that died silently fails punches too.
+        if not peer.online.value:
+            # It left (or presence says it is gone): the NAT is not to blame.
+            peer.reason = peer.reason or f"{peer.name} is offline"
+            return
         peer.reason = f"{reason}; our NAT: {self.our_nat}, theirs: {peer.nat}"
-        if not self._relays.by_name and not peer.session.remote_relays:
+        if self._relays.by_name or peer.session.remote_relays:
+            return
+        if nat.direct_unlikely(self.our_nat, peer.nat):
             peer.reason += "; a relay is needed: configure a TURN server (--turn)"
+        else:
+            peer.reason += f"; {peer.name} may have left, or a firewall drops UDP"
 
     async def update_status(self, peer: Peer) -> None:
         """The one place a peer's status changes; tells the application when it does."""

@@ -193,6 +193,7 @@ class Rendezvous:
         """Punch toward the addresses in a genuine offer or answer (and spray, if
         one side is behind a symmetric NAT and the other behind a cone)."""
         peer.nat = record.nat
+        self._peers.renew(peer)
         ours = self._discovery.nat.nat_type.value
         self._sprayer.consider(peer, ours, record.nat, (record.sender_ip, record.port))
         peer.session.start(
@@ -240,6 +241,7 @@ class Rendezvous:
 
     async def _attempt(self, peer: Peer) -> bool:
         """One offer, and the punch it leads to. True if a path opened."""
+        self._peers.renew(peer)  # The offer names the session's tag: a live one.
         offer = self._make_offer(peer)
         try:
             await self.signalling.send_offer(offer)

@@ -41,8 +41,8 @@ async def internet(nursery):
     return net
 
 
-def node(hub: Hub, name: str, ip: str, port: int = 0, **kwargs):
-    identity = Identity.generate()
+def node(hub: Hub, name: str, ip: str, port: int = 0, identity: Identity | None = None, **kwargs):
+    identity = identity or Identity.generate()
     config = NodeConfig(name, bind=(ip, port), stun_servers=(STUN_SERVER, STUN_SERVER_2), **kwargs)
     return open_node(config, identity, signalling=hub.client(name, identity))
 
@@ -234,3 +234,54 @@ async def test_spraying_crosses_a_symmetric_nat_against_a_cone(internet, autojum
         assert internet.bound(ALICE_IP) == 2
         b.send("alice", "and back the same way")
         assert (await next_event(a, events.MessageReceived)).text == "and back the same way"
+
+
+def offline(event):
+    return event.status == PeerStatus.OFFLINE
+
+
+async def test_a_peer_that_quits_says_goodbye_and_is_offline_at_once(internet, autojump_clock, tmp_path):
+    internet.nat(ALICE_PUBLIC, "10.0.1.0/24")
+    internet.nat(BOB_PUBLIC, "10.0.2.0/24")
+    hub, bob = Hub(), Identity.generate()
+    async with node(hub, "alice", ALICE_IP, state_dir=tmp_path / "alice") as a:
+        async with node(hub, "bob", BOB_IP, identity=bob, state_dir=tmp_path / "bob") as b:
+            a.send("bob", "hello")
+            assert (await next_event(b, events.MessageReceived)).text == "hello"
+            await next_event(a, events.PeerChanged, connected)
+        left = trio.current_time()
+        gone = await next_event(a, events.PeerChanged, offline, timeout=1)
+        # The goodbye, not presence (which alone leaves a live path "connected"),
+        # nor the path going silent (seconds later).
+        assert gone.reason == "bob quit" and trio.current_time() - left < 0.1
+        assert a.details("bob").reason == "bob quit"
+        waiting = a.send("bob", "while you were away")
+        # bob comes back: a new session (the old one said goodbye) carries what waited.
+        async with node(hub, "bob", BOB_IP, identity=bob, state_dir=tmp_path / "bob") as b:
+            received = await next_event(b, events.MessageReceived)
+            assert (received.id, received.text) == (waiting, "while you were away")
+            assert (await next_event(a, events.MessageDelivered)).id == waiting
+            assert a.status("bob") == PeerStatus.CONNECTED
+
+
+async def test_a_peer_that_vanishes_is_offline_and_the_nat_is_not_blamed(internet, autojump_clock):
+    internet.nat(ALICE_PUBLIC, "10.0.1.0/24")
+    internet.nat(BOB_PUBLIC, "10.0.2.0/24")
+    hub = Hub()
+    vanished = False
+    internet.drop = lambda source, destination: vanished and BOB_IP in (source[0], destination[0])
+    async with node(hub, "alice", ALICE_IP) as a, node(hub, "bob", BOB_IP) as b:
+        a.send("bob", "hello")
+        assert (await next_event(b, events.MessageReceived)).text == "hello"
+        await next_event(a, events.PeerChanged, connected)
+        # kill -9: no goodbye; the signalling service sees the connection drop.
+        vanished = True
+        hub.online.pop("bob")
+        hub.announce("bob")
+        assert a.status("bob") == PeerStatus.CONNECTED  # Until the path says otherwise.
+        gone = await next_event(a, events.PeerChanged, offline, timeout=30)
+        assert gone.reason.startswith("lost the path to ")
+        with trio.move_on_after(60):  # Well past the punch's deadline.
+            await a.wait_status("bob", PeerStatus.FAILED)
+        assert a.status("bob") == PeerStatus.OFFLINE
+        assert "relay" not in a.details("bob").reason and "NAT" not in a.details("bob").reason
