@@ -75,11 +75,13 @@ def derive_status(peer: Peer) -> ev.PeerStatus | None:
         return ev.PeerStatus.KEY_CHANGED
     if state == sess.State.CONNECTED:
         return ev.PeerStatus.CONNECTED  # The path is the truth, whatever presence says.
+    if peer.awaiting_answer:
+        return ev.PeerStatus.CONNECTING  # We offered: the answer will tell.
     if not peer.online.value:
         # Gone (a goodbye, or presence): punching toward an old address is no
         # reason to say "connecting".
         return ev.PeerStatus.OFFLINE
-    if state in (sess.State.PROBING, sess.State.HANDSHAKE) or peer.awaiting_answer:
+    if state in (sess.State.PROBING, sess.State.HANDSHAKE):
         return ev.PeerStatus.CONNECTING
     if state == sess.State.FAILED or peer.reason:
         return ev.PeerStatus.FAILED

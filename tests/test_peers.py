@@ -29,6 +29,12 @@ def test_the_status_follows_presence_and_failures():
     assert derive_status(peer(heard_of=True, reason="no answer")) == PeerStatus.OFFLINE
 
 
+def test_a_live_path_wins_over_presence_and_a_gone_peer_is_never_connecting():
+    gone = peer(heard_of=True, online=False)
+    gone.session.start(b"t" * 8, [("198.51.100.2", 4000)], 0.0)  # Punching toward its old address.
+    assert derive_status(gone) == PeerStatus.OFFLINE
+
+
 def test_a_changed_key_wins_over_everything():
     changed = peer(heard_of=True, online=True, awaiting_answer=True, changed_key="ab" * 32)
     assert derive_status(changed) == PeerStatus.KEY_CHANGED
