@@ -55,7 +55,8 @@ if TYPE_CHECKING:
     from .signalling.server import serve as serve_signalling
     from .spray import SprayConfig
     from .stun import check_nat
-    from .trust import KnownPeers, fingerprint
+    from .safety import format_safety_number, safety_number
+    from .trust import KnownPeers, Verification, fingerprint
     from .turn_server import TurnServer, parse_turn_url
 
 # The rest loads on first use: the TUI draws its first frame while its core
@@ -79,7 +80,10 @@ _LAZY = {
     "serve_signalling": (".signalling.server", "serve"),
     "SprayConfig": (".spray", "SprayConfig"),
     "check_nat": (".stun", "check_nat"),
+    "format_safety_number": (".safety", "format_safety_number"),
+    "safety_number": (".safety", "safety_number"),
     "KnownPeers": (".trust", "KnownPeers"),
+    "Verification": (".trust", "Verification"),
     "fingerprint": (".trust", "fingerprint"),
     "TurnServer": (".turn_server", "TurnServer"),
     "parse_turn_url": (".turn_server", "parse_turn_url"),
@@ -118,6 +122,7 @@ __all__ = [
     "SessionConfig",
     "SprayConfig",
     "TurnServer",
+    "Verification",
     "Via",
     "check_name",
     "check_nat",
@@ -128,11 +133,13 @@ __all__ = [
     "exit_code",
     "fingerprint",
     "format_address",
+    "format_safety_number",
     "load_config_file",
     "open_node",
     "parse_signal_url",
     "parse_turn_url",
     "remote_address",
+    "safety_number",
     "serve_signalling",
     "update_config_file",
 ]

@@ -36,9 +36,10 @@ import trio
 import trio_util
 
 from . import events as ev
-from . import nat, secure, spray, stun, turn, wire
+from . import nat, safety, secure, spray, stun, turn, wire
 from . import session as sess
 from .address import Address, Route, Via, remote_address
+from .errors import ConfigError
 from .identity import Identity
 from .signalling import (
     DEFAULT_SIGNAL_URL,
@@ -56,7 +57,7 @@ from .signalling import (
 )
 from .signalling.messages import Answer, Offer, format_address, sign, signature_valid
 from .store import MessageStore
-from .trust import KnownPeers, Verdict, fingerprint
+from .trust import KnownPeers, Verdict, Verification, fingerprint  # Verification: issue 14 block
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +174,8 @@ class Peer(_Wakeable):
         #: One pump at a time (the driver's, or the signalling task's on an offer),
         #: so events reach the application in the order the session made them.
         self.pump_lock = trio.Lock()
+        #: (verified, verification_lost) as last told: a change is news even when the status is not.
+        self.announced_trust = (False, False)
 
 
 class Relay(_Wakeable):
@@ -325,6 +328,7 @@ class Node:
             ("encryption", f"{secure.PROTOCOL}" if session.secure else "no keys yet"),
             ("their key", fingerprint(peer.key) if peer.key else "not seen yet"),
             ("your key", fingerprint(self.identity.public_key)),
+            ("verified", self._VERIFIED_TEXT[self._verification(peer)]),
             ("your address", f"{self.public_address[0]}:{self.public_address[1]}" if self.public_address else "-"),
             ("your NAT", self.nat.nat_type.value),
             ("their NAT", peer.nat),
@@ -338,7 +342,54 @@ class Node:
             items.insert(6, ("their NEW key", fingerprint(peer.changed_key)))
         items += [(f"dropped: {why}", str(count)) for why, count in sorted(session.dropped.items())]
         items += [(f"dropped (all peers): {why}", str(count)) for why, count in sorted(self.dropped.items())]
-        return ev.Details(name, tuple(items))
+        return ev.Details(name, tuple(items), *self._verification(peer))
+
+    # --- Verification (issue 14, point 8): safety numbers and verified keys --------------
+    # KnownPeers keeps the state; _update_status and details read it through _verification.
+
+    #: The details line for (verified, verification_lost).
+    _VERIFIED_TEXT = {
+        (True, False): "yes: you compared safety numbers",
+        (False, False): "no: compare safety numbers (/verify)",
+        (False, True): "NO: the key changed after you verified it (/verify again)",
+    }
+
+    def safety_number(self, name: str) -> str:
+        """The 60-digit safety number of our key and name's pinned key (net/safety.py):
+        the number name's own app shows for us. Raises ConfigError if no key is pinned for name."""
+        key = self.known_peers.pinned(name)
+        if key is None:
+            raise ConfigError(f"no key pinned for {name} yet: talk to them first")
+        return safety.safety_number(self.name, self.identity.public_key, name, key)
+
+    def mark_verified(self, name: str, seen: str | None = None) -> None:
+        """The user compared the safety number with name's and they match: name's pinned
+        key is verified, until it changes.
+
+        seen: the number the user compared (spaces allowed); if name's key changed
+        since, nothing is marked. Raises ConfigError if no key is pinned for name, if
+        name shows a new key not yet accepted, or if seen is not the current number;
+        EnvironmentFailure if known_peers cannot be written.
+        """
+        number, key = self.safety_number(name), self.known_peers.pinned(name)
+        assert key is not None
+        peer = self.peers.get(name)
+        if peer is not None and peer.changed_key:
+            raise ConfigError(f"{name} shows a new key: accept or refuse it before verifying")
+        if seen is not None and "".join(seen.split()) != number:
+            raise ConfigError(f"{name}'s key changed: compare the new safety number")
+        self.known_peers.mark_verified(name, key)
+        if peer is not None:
+            peer.wake()  # _update_status tells the application.
+
+    def _verification(self, peer: Peer) -> tuple[bool, bool]:
+        """(verified, verification_lost) for the key the peer uses now."""
+        state = self.known_peers.verification(peer.name)
+        if peer.changed_key:  # A new key, not accepted yet: the verified one is not in use.
+            return False, state != Verification.UNVERIFIED
+        return state == Verification.VERIFIED, state == Verification.LOST
+
+    # --- end of the verification block ----------------------------------------------------
 
     def _describe_path(self, peer: Peer) -> str:
         session = peer.session
@@ -742,8 +793,10 @@ class Node:
         first = peer.incoming or not peer.announced
         path = peer.session.path
         moved = status == ev.PeerStatus.CONNECTED and path != peer.announced_path
-        if status == peer.status.value and not first and not moved:
+        trust = self._verification(peer)
+        if status == peer.status.value and not first and not moved and trust == peer.announced_trust:
             return
+        peer.announced_trust = trust
         incoming, peer.incoming, peer.announced = peer.incoming, False, True
         peer.announced_path = path
         log.debug("peer %s: %s -> %s", peer.name, peer.status.value.value, status.value)
@@ -763,6 +816,8 @@ class Node:
                 incoming=incoming,
                 fingerprint=fingerprint(peer.key) if peer.key else "",
                 new_fingerprint=fingerprint(peer.changed_key) if peer.changed_key else "",
+                verified=trust[0],
+                verification_lost=trust[1],
             )
         )
 
