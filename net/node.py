@@ -342,7 +342,8 @@ class Node:
             items.insert(6, ("their NEW key", fingerprint(peer.changed_key)))
         items += [(f"dropped: {why}", str(count)) for why, count in sorted(session.dropped.items())]
         items += [(f"dropped (all peers): {why}", str(count)) for why, count in sorted(self.dropped.items())]
-        return ev.Details(name, tuple(items), *self._verification(peer))
+        verified, lost = self._verification(peer)
+        return ev.Details(name, tuple(items), verified=verified, verification_lost=lost)
 
     # --- Verification (issue 14, point 8): safety numbers and verified keys --------------
     # KnownPeers keeps the state; _update_status and details read it through _verification.

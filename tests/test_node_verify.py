@@ -90,3 +90,18 @@ async def test_marking_a_peer_with_no_conversation_still_keeps_it(nursery, tmp_p
         a.mark_verified("bob")
         assert "bob" not in a.peers
     assert KnownPeers(tmp_path).is_verified("bob")
+
+
+async def test_a_garbled_known_peers_line_makes_the_first_key_wait_for_the_user(nursery, tmp_path):
+    (tmp_path / "known_peers").write_text("bob this-is-not-a-key verified\n")
+    alice, bob = Identity.generate(), Identity.generate()
+    url = await serve(nursery)
+    async with open_node(config("alice", url, state_dir=tmp_path), alice) as a, open_node(
+        config("bob", url), bob
+    ) as b:
+        a.send("bob", "after the damage")
+        warned = await next_event(a, events.PeerChanged, lambda e: e.status == PeerStatus.KEY_CHANGED)
+        assert not warned.verified
+        assert a.store.outbox()[0].text == "after the damage"  # not sent to a key nobody accepted
+        a.accept_key("bob")  # (delivery after accepting: test_node_security)
+    assert KnownPeers(tmp_path).pinned("bob") == bob.public_key
