@@ -50,12 +50,13 @@ if TYPE_CHECKING:
     from .identity import Identity
     from .nat import NatReport
     from .node import Node, NodeConfig, open_node
+    from .safety import format_safety_number, safety_number
     from .session import MAX_MESSAGE_BYTES, MessageTooLong, SessionConfig
     from .signalling.messages import check_name, format_address
     from .signalling.server import serve as serve_signalling
     from .spray import SprayConfig
     from .stun import check_nat
-    from .trust import KnownPeers, fingerprint
+    from .trust import KnownPeers, Verification, fingerprint
     from .turn_server import TurnServer, parse_turn_url
 
 # The rest loads on first use: the TUI draws its first frame while its core
@@ -79,7 +80,10 @@ _LAZY = {
     "serve_signalling": (".signalling.server", "serve"),
     "SprayConfig": (".spray", "SprayConfig"),
     "check_nat": (".stun", "check_nat"),
+    "format_safety_number": (".safety", "format_safety_number"),
+    "safety_number": (".safety", "safety_number"),
     "KnownPeers": (".trust", "KnownPeers"),
+    "Verification": (".trust", "Verification"),
     "fingerprint": (".trust", "fingerprint"),
     "TurnServer": (".turn_server", "TurnServer"),
     "parse_turn_url": (".turn_server", "parse_turn_url"),
@@ -119,6 +123,7 @@ __all__ = [
     "SignallingClient",
     "SprayConfig",
     "TurnServer",
+    "Verification",
     "Via",
     "check_name",
     "check_nat",
@@ -129,11 +134,13 @@ __all__ = [
     "exit_code",
     "fingerprint",
     "format_address",
+    "format_safety_number",
     "load_config_file",
     "open_node",
     "parse_signal_url",
     "parse_turn_url",
     "remote_address",
+    "safety_number",
     "serve_signalling",
     "update_config_file",
 ]

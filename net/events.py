@@ -66,6 +66,11 @@ class PeerChanged:
     """The fingerprint of the peer's trusted key, once known."""
     new_fingerprint: str = ""
     """With KEY_CHANGED: the fingerprint of the key the peer now shows."""
+    verified: bool = False
+    """The user compared safety numbers for the key the peer uses (`Node.mark_verified`)."""
+    verification_lost: bool = False
+    """The user had verified this peer and its key has changed since (shown now,
+    or accepted): warn loudly. It stays unverified until checked again."""
 
 
 @dataclass(frozen=True)
@@ -160,6 +165,10 @@ class Details:
     """What this conversation's session dropped, by reason."""
     dropped_all: tuple[tuple[str, int], ...] = ()
     """What the node dropped before any session (all peers), by reason."""
+    verified: bool = False
+    """As in PeerChanged."""
+    verification_lost: bool = False
+    """As in PeerChanged."""
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from pathlib import Path
 import trio
 
 from . import events as ev
-from . import nat, secure, spray, wire
+from . import nat, safety, secure, spray, wire
 from . import session as sess
 from .address import Address, Via, remote_address
 from .admission import Admission
@@ -131,7 +131,9 @@ class Node:
         self._discovery = Discovery(self._datagrams, self._relays, config.bind[0], config.stun_servers)
         self._sprayer = Sprayer(config.spray, config.bind[0], self._datagrams)
         static_key = secure.noise_private_key(identity.signing_key)
-        self._peers = Peers(config.session, static_key, self.store, self._datagrams, self._relays, self._emit)
+        self._peers = Peers(
+            config.session, static_key, self.store, self.known_peers, self._datagrams, self._relays, self._emit
+        )
         # The parts hear of each other through these two hooks only.
         self._peers.on_status = self._sprayer.release
         self._relays.on_change = self._peers.relays_changed
@@ -236,6 +238,7 @@ class Node:
         peer = self._conversation(name)
         session = peer.session
         kind = path_kind(session)
+        verified, lost = self._peers.verification(peer)
         return ev.Details(
             peer=name,
             status=peer.status.value,
@@ -256,7 +259,37 @@ class Node:
             unacknowledged=session.unacknowledged,
             dropped=tuple(sorted(session.dropped.items())),
             dropped_all=tuple(sorted(self.dropped.items())),
+            verified=verified,
+            verification_lost=lost,
         )
+
+    def safety_number(self, name: str) -> str:
+        """The 60-digit safety number of our key and name's pinned key (net/safety.py):
+        the number name's own app shows for us. Raises ConfigError if no key is pinned for name."""
+        key = self.known_peers.pinned(name)
+        if key is None:
+            raise ConfigError(f"no key pinned for {name} yet: talk to them first")
+        return safety.safety_number(self.name, self.identity.public_key, name, key)
+
+    def mark_verified(self, name: str, seen: str | None = None) -> None:
+        """The user compared the safety number with name's and they match: name's pinned
+        key is verified, until it changes.
+
+        seen: the number the user compared (spaces allowed); if name's key changed
+        since, nothing is marked. Raises ConfigError if no key is pinned for name, if
+        name shows a new key not yet accepted, or if seen is not the current number;
+        EnvironmentFailure if known_peers cannot be written.
+        """
+        number, key = self.safety_number(name), self.known_peers.pinned(name)
+        assert key is not None
+        peer = self._peers.get(name)
+        if peer is not None and peer.changed_key:
+            raise ConfigError(f"{name} shows a new key: accept or refuse it before verifying")
+        if seen is not None and "".join(seen.split()) != number:
+            raise ConfigError(f"{name}'s key changed: compare the new safety number")
+        self.known_peers.mark_verified(name, key)
+        if peer is not None:
+            peer.wake()  # Its status event tells the application.
 
     def counters(self) -> Counter[str]:
         """Everything dropped so far, by reason: by the node and by every session."""

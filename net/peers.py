@@ -24,7 +24,7 @@ from .datagrams import Datagrams
 from .driver import Wakeable, drive
 from .relays import Relays
 from .store import MessageStore
-from .trust import fingerprint
+from .trust import KnownPeers, Verification, fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,8 @@ class Peer(Wakeable):
         #: One pump at a time (the driver's, or the signalling task's on an offer),
         #: so events reach the application in the order the session made them.
         self.pump_lock = trio.Lock()
+        #: (verified, verification_lost) as last told: a change is news even when the status is not.
+        self.announced_trust = (False, False)
 
 
 def derive_status(peer: Peer) -> ev.PeerStatus | None:
@@ -106,6 +108,7 @@ class Peers:
         config: sess.SessionConfig,
         static_key: bytes,
         store: MessageStore,
+        known_peers: KnownPeers,
         datagrams: Datagrams,
         relays: Relays,
         emit: Callable[[ev.NodeEvent], Awaitable[None]],
@@ -113,6 +116,7 @@ class Peers:
         self._config = config
         self._static_key = static_key
         self._store = store
+        self._known_peers = known_peers
         self._datagrams = datagrams
         self._relays = relays
         self._emit = emit
@@ -294,6 +298,13 @@ class Peers:
         else:
             peer.reason += f"; {peer.name} may have left, or a firewall drops UDP"
 
+    def verification(self, peer: Peer) -> tuple[bool, bool]:
+        """(verified, verification_lost) for the key the peer uses now."""
+        state = self._known_peers.verification(peer.name)
+        if peer.changed_key:  # A new key, not accepted yet: the verified one is not in use.
+            return False, state != Verification.UNVERIFIED
+        return state == Verification.VERIFIED, state == Verification.LOST
+
     async def update_status(self, peer: Peer) -> None:
         """The one place a peer's status changes; tells the application when it does."""
         status = derive_status(peer)
@@ -302,8 +313,10 @@ class Peers:
         first = peer.incoming or not peer.announced
         path = peer.session.path
         moved = status == ev.PeerStatus.CONNECTED and path != peer.announced_path
-        if status == peer.status.value and not first and not moved:
+        trust = self.verification(peer)
+        if status == peer.status.value and not first and not moved and trust == peer.announced_trust:
             return
+        peer.announced_trust = trust
         incoming, peer.incoming, peer.announced = peer.incoming, False, True
         peer.announced_path = path
         log.debug("peer %s: %s -> %s", peer.name, peer.status.value.value, status.value)
@@ -322,5 +335,7 @@ class Peers:
                 incoming=incoming,
                 fingerprint=fingerprint(peer.key) if peer.key else "",
                 new_fingerprint=fingerprint(peer.changed_key) if peer.changed_key else "",
+                verified=trust[0],
+                verification_lost=trust[1],
             )
         )

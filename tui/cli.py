@@ -6,6 +6,7 @@
     p2ptui pipe --peer NAME [--echo] [--timeout S] [--linger S] [common options]
     p2ptui ping PEER [-c N] [--interval S] [--json] [common options]
     p2ptui nat-check [--json] [common options]
+    p2ptui fingerprint [--qr] [PEER] [common options]
 
 Errors a user can cause print one line and exit non-zero; never a traceback.
 """
@@ -209,6 +210,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_common(fingerprint, suppress=True)
     fingerprint.add_argument("fingerprint_peer", nargs="?", metavar="PEER", help="a peer whose pinned key to show")
+    fingerprint.add_argument(
+        "--qr",
+        action="store_true",
+        help="with PEER: the safety number you and PEER compare, and its QR code; without: your fingerprint's QR code",
+    )
     return parser
 
 
@@ -439,6 +445,8 @@ def _fingerprint(args: argparse.Namespace) -> int:
     from p2ptui.net import KnownPeers, fingerprint
 
     settings = resolve_settings(args)
+    if args.qr:
+        return _safety_number(settings, args.fingerprint_peer)
     if args.fingerprint_peer is None:
         print(f"{settings.name}  {fingerprint(settings.identity.public_key)}")
         return 0
@@ -447,6 +455,43 @@ def _fingerprint(args: argparse.Namespace) -> int:
         raise UsageError(f"no key pinned for {args.fingerprint_peer} yet: talk to them first")
     print(f"{args.fingerprint_peer}  {fingerprint(key)}")
     return 0
+
+
+def _safety_number(settings: Settings, peer: str | None) -> int:
+    """`fingerprint --qr [PEER]`: what /verify shows, for a terminal reached over SSH."""
+    from p2ptui.net import KnownPeers, Verification, fingerprint, format_safety_number, safety_number
+
+    if peer is None:
+        text = fingerprint(settings.identity.public_key)
+        print(f"{settings.name}  {text}")
+        _print_qr(text)
+        return 0
+    check_name(peer)
+    known = KnownPeers(settings.config_dir)
+    key = known.pinned(peer)
+    if key is None:
+        raise UsageError(f"no key pinned for {peer} yet: talk to them first")
+    number = safety_number(settings.name, settings.identity.public_key, peer, key)
+    print(f"Safety number of {settings.name} and {peer}:")
+    print(format_safety_number(number, per_line=4))
+    print({
+        Verification.VERIFIED: f"{peer} is verified: you compared this number before.",
+        Verification.UNVERIFIED: f"Not verified yet: compare it with {peer}'s; if they match, /verify it in p2ptui.",
+        Verification.LOST: f"WARNING: {peer}'s key changed after you verified it: compare again.",
+    }[known.verification(peer)])
+    _print_qr(number)
+    return 0
+
+
+def _print_qr(text: str) -> None:
+    """The QR code of text: dark on light with colours set in a terminal, so it scans on any
+    theme; plain half blocks (dark modules drawn) into a pipe, or with NO_COLOR."""
+    from .qr import qr_lines
+
+    colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    print()
+    for line in qr_lines(text, border=4):
+        print(f"\x1b[30;107m{line}\x1b[0m" if colour else line)
 
 
 def _tui(args: argparse.Namespace) -> int:
