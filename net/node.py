@@ -257,7 +257,7 @@ class Node:
             peer_nat=peer.nat,
             relays=self._relays.info(),
             unacknowledged=session.unacknowledged,
-            dropped=tuple(sorted(session.dropped.items())),
+            dropped=tuple(sorted(peer.dropped.items())),
             dropped_all=tuple(sorted(self.dropped.items())),
             verified=verified,
             verification_lost=lost,

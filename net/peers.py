@@ -11,6 +11,7 @@ instead of polling.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 
 import trio
@@ -66,6 +67,13 @@ class Peer(Wakeable):
         self.pump_lock = trio.Lock()
         #: (verified, verification_lost) as last told: a change is news even when the status is not.
         self.announced_trust = (False, False)
+        #: What sessions before this one (ended by a goodbye) dropped, by reason.
+        self.dropped_before: Counter[str] = Counter()
+
+    @property
+    def dropped(self) -> Counter[str]:
+        """Everything dropped in this conversation, by reason, across its sessions."""
+        return self.dropped_before + self.session.dropped
 
 
 def derive_status(peer: Peer) -> ev.PeerStatus | None:
@@ -77,6 +85,9 @@ def derive_status(peer: Peer) -> ev.PeerStatus | None:
         return ev.PeerStatus.KEY_CHANGED
     if state == sess.State.CONNECTED:
         return ev.PeerStatus.CONNECTED  # The path is the truth, whatever presence says.
+    if state == sess.State.CLOSED:
+        # A goodbye ended it: online again only when presence or an offer says so.
+        return ev.PeerStatus.ONLINE if peer.online.value else ev.PeerStatus.OFFLINE
     if peer.awaiting_answer:
         return ev.PeerStatus.CONNECTING  # We offered: the answer will tell.
     if not peer.online.value:
@@ -126,6 +137,8 @@ class Peers:
         self.our_nat = nat.NatType.UNKNOWN.value
         #: Called whenever a status is told: the sprayer closes sockets no path uses.
         self.on_status: Callable[[Peer], None] = lambda peer: None
+        #: We are leaving: no session starts, and no status is told any more.
+        self.closing = False
 
     def get(self, name: str) -> Peer | None:
         return self._by_name.get(name)
@@ -141,36 +154,48 @@ class Peers:
         self._route_to(peer)
         return peer
 
-    def renew(self, peer: Peer) -> None:
-        """After a goodbye, the next conversation with peer is a new Session (a new
-        tag and keys); what the old one had not delivered goes out on it."""
+    async def renew(self, peer: Peer) -> bool:
+        """Whether peer's session may start: after a goodbye, the next conversation
+        is a new Session (a new tag and keys), carrying what the old one had not
+        delivered. Never while we are leaving."""
+        if self.closing:
+            return False
         if peer.session.state != sess.State.CLOSED:
-            return
-        del self._datagrams.sinks[peer.session.local_tag]
-        peer.session = self._new_session()
+            return True
+        await self.pump(peer)  # What the old one still holds (its last events) first.
+        if self.closing or peer.session.state != sess.State.CLOSED:
+            return not self.closing  # Renewed meanwhile, or we began to leave.
+        old = peer.session
+        del self._datagrams.sinks[old.local_tag]
+        peer.dropped_before += old.dropped
+        peer.session, peer.reason = self._new_session(), ""
         self._route_to(peer)
         now = trio.current_time()
         for message in self._store.outbox():
             if message.peer == peer.name:
                 peer.session.send_message(bytes.fromhex(message.id), message.text, now)
         peer.wake()  # Its driver moves to the new session.
+        return True
 
     async def close_all(self) -> None:
         """We are leaving: say goodbye to every peer, and wait until every copy is sent."""
+        self.closing = True
         now = trio.current_time()
         for peer in self:
             peer.session.close(now)
-
-        async def farewell(peer: Peer, session: sess.Session) -> None:
-            async def step() -> bool:
-                await self.pump(peer)
-                return session.next_timeout() is None
-
-            await drive(session, peer, step)
-
         async with trio.open_nursery() as nursery:
             for peer in self:
-                nursery.start_soon(farewell, peer, peer.session)
+                nursery.start_soon(self._farewell, peer, peer.session)
+
+    async def _farewell(self, peer: Peer, session: sess.Session) -> None:
+        # On the session's own timers, not the peer's doorbell (its driver waits on that).
+        while True:
+            await self.pump(peer)
+            deadline = session.next_timeout()
+            if deadline is None:
+                return
+            await trio.sleep_until(deadline)
+            session.handle_timeout(trio.current_time())
 
     def _new_session(self) -> sess.Session:
         session = sess.Session(config=self._config, static_key=self._static_key)
@@ -178,11 +203,13 @@ class Peers:
         return session
 
     def _route_to(self, peer: Peer) -> None:
+        session = peer.session
+
         def sink(packet: wire.Packet, source: Route) -> None:
-            peer.session.datagram_received(packet, source, trio.current_time())
+            session.datagram_received(packet, source, trio.current_time())
             peer.wake()
 
-        self._datagrams.sinks[peer.session.local_tag] = sink
+        self._datagrams.sinks[session.local_tag] = sink
 
     def relays_changed(self) -> None:
         """An allocation came or went: every session learns."""
@@ -193,7 +220,7 @@ class Peers:
 
     def counters(self) -> Iterator[tuple[str, int]]:
         for peer in self:
-            yield from peer.session.dropped.items()
+            yield from peer.dropped.items()
 
     async def ping(self, peer: Peer, timeout: float) -> float | None:
         """The round trip of one probe over peer's open path, or None if no answer came."""
@@ -308,7 +335,7 @@ class Peers:
     async def update_status(self, peer: Peer) -> None:
         """The one place a peer's status changes; tells the application when it does."""
         status = derive_status(peer)
-        if status is None:
+        if status is None or self.closing:
             return
         first = peer.incoming or not peer.announced
         path = peer.session.path

@@ -24,6 +24,7 @@ from . import events as ev
 from . import nat, secure
 from .admission import Admission
 from .discovery import Discovery
+from .errors import EnvironmentFailure
 from .identity import Identity
 from .peers import Peer, Peers
 from .relays import Relays
@@ -123,12 +124,19 @@ class Rendezvous:
             peer.changed_key = presence.key if presence.key != pinned else ""
         peer.key = pinned or presence.key or peer.key
         peer.address = presence.address or peer.address
+        if presence.online and not peer.online.value:
+            peer.reason = ""  # Back: why it was gone ("bob quit") is history.
         peer.online.value = presence.online
         peer.heard_of = True
         await self._peers.update_status(peer)
 
     async def _trusted(self, peer: Peer, key: str) -> bool:
-        if self._admission.trusted(peer.name, key):
+        try:
+            trusted = self._admission.trusted(peer.name, key)
+        except EnvironmentFailure as exc:  # A first key that could not be saved: pinned for this run.
+            await self._emit(ev.Error(f"{exc}: {peer.name}'s key is remembered until you quit", peer.name))
+            trusted = True
+        if trusted:
             peer.key = key
             peer.changed_key = ""  # Signed by the pinned key: whatever presence said is void.
             return True
@@ -153,7 +161,8 @@ class Rendezvous:
             return
         peer.online.value = True
         # The design notes' order: punch toward the offerer first, then answer.
-        self._start_session(peer, offer)
+        if not await self._start_session(peer, offer):
+            return
         await self._peers.pump(peer)
         peer.wake()
         public = self._discovery.public
@@ -186,14 +195,16 @@ class Rendezvous:
         if not self._fresh(peer, answer, "answer"):
             return
         peer.awaiting_answer = False
-        self._start_session(peer, answer)
-        peer.wake()
+        if await self._start_session(peer, answer):
+            peer.wake()
 
-    def _start_session(self, peer: Peer, record: Offer | Answer) -> None:
+    async def _start_session(self, peer: Peer, record: Offer | Answer) -> bool:
         """Punch toward the addresses in a genuine offer or answer (and spray, if
-        one side is behind a symmetric NAT and the other behind a cone)."""
+        one side is behind a symmetric NAT and the other behind a cone). False
+        if no session may start (we are leaving)."""
         peer.nat = record.nat
-        self._peers.renew(peer)
+        if not await self._peers.renew(peer):
+            return False
         ours = self._discovery.nat.nat_type.value
         self._sprayer.consider(peer, ours, record.nat, (record.sender_ip, record.port))
         peer.session.start(
@@ -204,6 +215,7 @@ class Rendezvous:
             remote_relays=list(record.relays),
             relay_now=nat.direct_unlikely(ours, record.nat),
         )
+        return True
 
     # --- A connector per peer ------------------------------------------------------
 
@@ -241,7 +253,8 @@ class Rendezvous:
 
     async def _attempt(self, peer: Peer) -> bool:
         """One offer, and the punch it leads to. True if a path opened."""
-        self._peers.renew(peer)  # The offer names the session's tag: a live one.
+        if not await self._peers.renew(peer):  # The offer names the session's tag: a live one.
+            return False
         offer = self._make_offer(peer)
         try:
             await self.signalling.send_offer(offer)

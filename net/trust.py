@@ -22,10 +22,13 @@ file can never let a new key in silently.
 from __future__ import annotations
 
 import enum
+import fcntl
 import hashlib
 import logging
 import os
 import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,16 +82,7 @@ class KnownPeers:
 
     def __init__(self, directory: Path | None = None):
         self._path = directory / FILE_NAME if directory is not None else None
-        self._pins: dict[str, _Pin] = {}
-        if self._path is not None:
-            try:
-                data = self._path.read_bytes()
-            except FileNotFoundError:
-                return
-            except OSError as exc:
-                raise ConfigError(f"cannot read {self._path}: {exc.strerror or exc}") from None
-            # surrogateescape: bytes that are not UTF-8 go back to the file unchanged.
-            self._pins = _parse(data.decode("utf-8", "surrogateescape"), str(self._path))
+        self._pins: dict[str, _Pin] = self._read()
 
     def pinned(self, name: str) -> str | None:
         """The key pinned for name; None if there is none (or its line in the file did not parse)."""
@@ -104,10 +98,18 @@ class KnownPeers:
         return self.verification(name) == Verification.VERIFIED
 
     def check(self, name: str, key: str) -> Verdict:
-        """What key is for name; a first key is pinned at once."""
+        """What key is for name; a first key is pinned at once.
+
+        Raises EnvironmentFailure if a first key cannot be saved: it is then
+        pinned in memory only, for this run, so a later change is still caught.
+        """
         pin = self._pins.get(name)
         if pin is None:
-            self.pin(name, key)
+            try:
+                self.pin(name, key)
+            except EnvironmentFailure:
+                self._pins = {**self._pins, name: _Pin(key)}
+                raise
             return Verdict.NEW
         return Verdict.KNOWN if pin.key == key else Verdict.CHANGED
 
@@ -118,11 +120,14 @@ class KnownPeers:
         until the user checks again. Raises EnvironmentFailure if the file
         cannot be written (nothing changes then).
         """
-        old = self._pins.get(name)
-        if old is not None and old.key == key:
-            return
-        lost = old is not None and old.key is not None and old.state != Verification.UNVERIFIED
-        self._update(name, _Pin(key, Verification.LOST if lost else Verification.UNVERIFIED))
+
+        def pinned(old: _Pin | None) -> _Pin | None:
+            if old is not None and old.key == key:
+                return None
+            lost = old is not None and old.key is not None and old.state != Verification.UNVERIFIED
+            return _Pin(key, Verification.LOST if lost else Verification.UNVERIFIED)
+
+        self._update(name, pinned)
 
     def mark_verified(self, name: str, key: str) -> None:
         """The user compared safety numbers made with key: the pinned key for name is verified.
@@ -136,12 +141,37 @@ class KnownPeers:
             raise ConfigError(f"no key pinned for {name} yet: talk to them first")
         if pinned != key:
             raise ConfigError(f"{name}'s pinned key is not the one you compared: compare the new safety number")
-        self._update(name, _Pin(key, Verification.VERIFIED))
+        self._update(name, lambda old: _Pin(key, Verification.VERIFIED) if old and old.key == key else None)
 
-    def _update(self, name: str, pin: _Pin) -> None:
-        pins = {**self._pins, name: pin}
-        if self._path is not None:
-            _write_atomically(self._path, _format(pins))
+    def _read(self) -> dict[str, _Pin]:
+        if self._path is None:
+            return {}
+        try:
+            data = self._path.read_bytes()
+        except FileNotFoundError:
+            return {}
+        except OSError as exc:
+            raise ConfigError(f"cannot read {self._path}: {exc.strerror or exc}") from None
+        # surrogateescape: bytes that are not UTF-8 go back to the file unchanged.
+        return _parse(data.decode("utf-8", "surrogateescape"), str(self._path))
+
+    def _update(self, name: str, change: Callable[[_Pin | None], _Pin | None]) -> None:
+        """Apply change to name's pin as the file has it now (another p2ptui on the same
+        directory, or the user's editor, may have written since we read it), under a lock."""
+        if self._path is None:
+            pin = change(self._pins.get(name))
+            if pin is not None:
+                self._pins = {**self._pins, name: pin}
+            return
+        with _locked(self._path):
+            try:
+                pins = self._read()
+            except ConfigError as exc:  # Readable at start, not now: the environment's doing.
+                raise EnvironmentFailure(str(exc)) from None
+            pin = change(pins.get(name))
+            if pin is not None:
+                pins[name] = pin
+                _write_atomically(self._path, _format(pins))
         self._pins = pins  # Only once it is on disk: memory never claims what the file does not.
 
 
@@ -199,6 +229,21 @@ def _format(pins: dict[str, _Pin]) -> str:
     for name, pin in sorted(pins.items()):
         lines += pin.raw if pin.key is None else [_line(name, pin)]
     return "\n".join(lines) + "\n"
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock beside path, for a read-change-write by one process at a time."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path.with_name(f".{path.name}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise EnvironmentFailure(f"cannot write {path}: {exc.strerror or exc}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # Closing releases the lock.
 
 
 def _write_atomically(path: Path, text: str) -> None:

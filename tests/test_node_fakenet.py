@@ -285,3 +285,67 @@ async def test_a_peer_that_vanishes_is_offline_and_the_nat_is_not_blamed(interne
             await a.wait_status("bob", PeerStatus.FAILED)
         assert a.status("bob") == PeerStatus.OFFLINE
         assert "relay" not in a.details("bob").reason and "NAT" not in a.details("bob").reason
+
+
+async def test_leaving_starts_nothing_new_even_while_the_peer_talks(internet, autojump_clock):
+    internet.nat(ALICE_PUBLIC, "10.0.1.0/24")
+    internet.nat(BOB_PUBLIC, "10.0.2.0/24")
+    hub = Hub()
+    async with node(hub, "bob", BOB_IP) as b:
+        async with node(hub, "alice", ALICE_IP) as a:
+            a.send("bob", "hello")
+            await next_event(b, events.PeerChanged, connected)
+            await next_event(b, events.MessageReceived)
+            offers = len(hub.offers)
+            for n in range(20):  # bob talks as alice leaves
+                b.send("alice", f"are you there? {n}")
+        # alice offered nothing while leaving, and bob saw her go once, for good.
+        assert len(hub.offers) == offers
+        gone = await next_event(b, events.PeerChanged, offline, timeout=1)
+        assert gone.reason == "alice quit"
+        with trio.move_on_after(30):
+            told = await next_event(b, events.PeerChanged, timeout=30)
+            pytest.fail(f"alice is gone, yet bob was told {told}")
+
+
+async def test_a_peer_back_after_its_goodbye_is_never_failed(internet, autojump_clock, tmp_path):
+    internet.nat(ALICE_PUBLIC, "10.0.1.0/24")
+    internet.nat(BOB_PUBLIC, "10.0.2.0/24")
+    hub, bob = Hub(), Identity.generate()
+    async with node(hub, "alice", ALICE_IP) as a:
+        async with node(hub, "bob", BOB_IP, identity=bob) as b:
+            b.send("alice", "hello")
+            await next_event(a, events.MessageReceived)
+        await next_event(a, events.PeerChanged, offline)
+        before = a.counters()
+        async with node(hub, "bob", BOB_IP, identity=bob) as b:
+            b.send("alice", "back")
+            told = []
+            while not told or told[-1].status != PeerStatus.CONNECTED:
+                told.append(await next_event(a, events.PeerChanged))
+            assert [e.status for e in told] in (
+                [PeerStatus.ONLINE, PeerStatus.CONNECTING, PeerStatus.CONNECTED],
+                [PeerStatus.CONNECTING, PeerStatus.CONNECTED],
+            )
+            assert all("quit" not in e.reason for e in told)
+            assert (await next_event(a, events.MessageReceived)).text == "back"
+            after = a.counters()  # The old session's counts are kept: counters never go back.
+            assert all(after[why] >= count for why, count in before.items())
+
+
+async def test_a_first_key_that_cannot_be_saved_is_an_error_not_a_crash(internet, autojump_clock, tmp_path):
+    internet.nat(ALICE_PUBLIC, "10.0.1.0/24")
+    internet.nat(BOB_PUBLIC, "10.0.2.0/24")
+    hub = Hub()
+    full = tmp_path / "alice"
+    async with node(hub, "alice", ALICE_IP, state_dir=full) as a, node(hub, "bob", BOB_IP) as b:
+        # known_peers cannot be written any more (here: a directory took its place).
+        (full / "known_peers").unlink(missing_ok=True)
+        (full / "known_peers").mkdir()
+        try:
+            b.send("alice", "hi")
+            error = await next_event(a, events.Error)
+            assert "bob's key is remembered until you quit" in error.message and error.peer == "bob"
+            assert (await next_event(a, events.MessageReceived)).text == "hi"
+        finally:
+            (full / "known_peers").rmdir()

@@ -138,19 +138,48 @@ def test_a_failed_write_changes_nothing(tmp_path):
     directory = tmp_path / "config"
     known = KnownPeers(directory)
     known.check("bob", BOB)
-    (directory / FILE_NAME).unlink()
-    directory.rmdir()
-    directory.write_text("a file where the config directory was")  # fails even for root
+    break_directory(directory)
     with pytest.raises(EnvironmentFailure, match="cannot write"):
         known.mark_verified("bob", BOB)
     assert not known.is_verified("bob")
+
+
+def break_directory(directory):
+    """Put a file where the directory was: writing fails, even for root."""
+    for path in directory.iterdir():
+        path.unlink()
+    directory.rmdir()
+    directory.write_text("a file where the config directory was")
 
 
 def test_writes_leave_no_temporary_files(tmp_path):
     known = KnownPeers(tmp_path)
     for n in range(5):
         known.pin(f"peer{n}", BOB)
-    assert [p.name for p in tmp_path.iterdir()] == [FILE_NAME]
+    # The file, and the lock that one writer at a time takes beside it.
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f".{FILE_NAME}.lock", FILE_NAME]
+
+
+def test_two_processes_on_one_directory_lose_nothing_of_each_other(tmp_path):
+    one, other = KnownPeers(tmp_path), KnownPeers(tmp_path)  # e.g. the TUI and a pipe bot
+    one.check("bob", BOB)
+    other.check("carol", "cd" * 32)
+    other.mark_verified("carol", "cd" * 32)
+    one.pin("dave", "ef" * 32)
+    again = KnownPeers(tmp_path)
+    assert again.pinned("bob") == BOB and again.pinned("dave") == "ef" * 32
+    assert again.is_verified("carol")
+
+
+def test_a_first_key_that_cannot_be_saved_is_pinned_for_this_run(tmp_path):
+    directory = tmp_path / "config"
+    known = KnownPeers(directory)
+    directory.mkdir()
+    break_directory(directory)  # A disk gone read-only, or full, say.
+    with pytest.raises(EnvironmentFailure, match="cannot write"):
+        known.check("bob", BOB)
+    assert known.check("bob", BOB) == Verdict.KNOWN
+    assert known.check("bob", "cd" * 32) == Verdict.CHANGED
 
 
 def test_in_memory_only_without_a_directory():
