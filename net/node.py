@@ -56,7 +56,8 @@ from .turn_server import TurnServer
 __all__ = ["RELAY_SETTLE_WAIT", "Node", "NodeConfig", "make_signalling", "open_node"]
 
 EVENT_BUFFER = 1024
-#: How long leaving may wait for the goodbyes to go out (three copies, 5 ms apart).
+#: How long leaving may wait for the goodbyes to go out (SessionConfig.goodbye_copies,
+#: goodbye_interval apart: 3 and 5 ms by default).
 GOODBYE_WAIT = 0.25
 
 

@@ -63,6 +63,8 @@ _T = TypeVar("_T")
 
 INBOX_SIZE = 1024
 RETRY_MAX = 30.0
+#: How many distinct reasons `skipped` counts; the rest are counted as "other".
+MAX_SKIP_REASONS = 64
 
 
 @dataclass(frozen=True)
@@ -272,10 +274,17 @@ class FirestoreSignalling(SignallingClient):
             try:
                 await self._handle(change)
             except SignallingDataError as exc:
-                self.skipped[str(exc)[:80]] += 1
+                self._skip(str(exc))
                 log.info("skipped Firestore document %s/%s: %s", change.listener, change.doc_id[:40], exc)
             except Exception as exc:  # A failed SDK call; the document waits for the next try.
                 log.info("could not act on %s/%s: %s", change.listener, change.doc_id[:40], _describe(exc))
+
+    def _skip(self, reason: str) -> None:
+        # Reasons quote what the document held: keep how many there are bounded.
+        reason = reason[:80]
+        if reason not in self.skipped and len(self.skipped) >= MAX_SKIP_REASONS:
+            reason = "other"
+        self.skipped[reason] += 1
 
     async def _handle(self, change: _Change) -> None:
         if change.kind == "REMOVED" or change.data is None:
@@ -368,7 +377,7 @@ class FirestoreSignalling(SignallingClient):
                 }
             )
         except SignallingDataError as exc:
-            self.skipped[f"bad presence: {exc}"[:80]] += 1
+            self._skip(f"bad presence: {exc}")
             return Presence(name, online=False)
 
     async def _call(self, function: Callable[[Any], _T]) -> _T:
