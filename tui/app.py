@@ -18,6 +18,7 @@ from datetime import datetime
 from functools import partial
 from pathlib import Path
 
+from textual import events as textual_events
 from textual import on
 from textual.actions import SkipAction
 from textual.app import App, ComposeResult, SystemCommand
@@ -34,7 +35,7 @@ from p2ptui.net import ConfigError, check_name, events, format_address, update_c
 from .commands import COMMANDS, Command, completions, parse
 from .core_thread import AcceptKey, CoreClient, LoadOlder, OpenPeer, SendText, ShowDetails
 from .input import MessageInput
-from .keys import describe_keys, use_escape_as_alt
+from .keys import describe_keys, KeysInOrder, use_escape_as_alt
 from .model import Conversation, Line
 from .sanitize import sanitize
 from .screens import (
@@ -148,6 +149,7 @@ class P2PApp(App[None]):
         elif theme is not None:
             self._error = f"unknown theme {theme!r} in config.toml: /theme lists them"
         self._saved_theme = self.theme
+        self._keys = KeysInOrder(self, super().on_event)
 
     def compose(self) -> ComposeResult:
         yield StatusLine(id="status")
@@ -155,7 +157,12 @@ class P2PApp(App[None]):
             yield PeerList(id="sidebar")
             with Vertical(id="conversation"):
                 yield ConversationLog(me=self.me, id="log")
-                yield MessageInput(id="input", placeholder="Type a message, or /help", completer=self._complete)
+                yield MessageInput(
+                    id="input",
+                    placeholder="Type a message, or /help",
+                    submit=self._input_submitted,
+                    completer=self._complete,
+                )
         yield Footer()
 
     def on_mount(self) -> None:
@@ -168,6 +175,17 @@ class P2PApp(App[None]):
             self.open_conversation(name)
         self._refresh_all()
         self.message_input.focus()
+
+    async def on_event(self, event: textual_events.Event) -> None:
+        if isinstance(event, textual_events.Key) and not event.is_forwarded:
+            await self._keys.arrived(event)  # Every key in the order it arrived, whatever the speed.
+        else:
+            await super().on_event(event)
+
+    @property
+    def keys_waiting(self) -> int:
+        """Keys read from the terminal that have not yet taken effect."""
+        return self._keys.waiting
 
     def on_unmount(self) -> None:
         self.client.stop()
@@ -357,9 +375,7 @@ class P2PApp(App[None]):
 
     # --- The input and its commands -----------------------------------------------------
 
-    @on(MessageInput.Submitted, "#input")
-    def _input_submitted(self, event: MessageInput.Submitted) -> None:
-        text = event.text
+    def _input_submitted(self, text: str) -> None:
         if not text.strip():
             return
         parsed = parse(text)
