@@ -294,3 +294,40 @@ async def test_scrolling_to_the_top_loads_older_history_page_by_page_and_the_vie
         assert re.search(r"\bmessage 0$", log_text(app), re.M)  # the very first stored message
         # Everything stored is loaded: no more asking.
         assert len([c for c in core.commands if isinstance(c, LoadOlder)]) == 1
+
+
+def drawn_rows(app) -> list[str]:
+    """The screen as the terminal gets it, row by row (what the compositor draws, scrollbars included)."""
+    from rich.console import Console
+
+    width, height = app.size
+    console = Console(width=width, height=height, record=True, file=open("/dev/null", "w"), color_system=None)
+    console.print(app.screen._compositor.render_update(full=True))
+    return console.export_text().splitlines()
+
+
+@pytest.mark.parametrize("size", [(80, 24), (60, 20), (200, 50)])
+async def test_every_character_of_a_wrapped_row_is_drawn_beside_the_scrollbar(size):
+    # Regression: the log wrapped to its width with the scrollbar's column counted in,
+    # so the last character of every full-width row was hidden under the scrollbar.
+    core = FakeCore()
+    app = make_app(core)
+    async with app.run_test(size=size) as pilot:
+        url = "https://example.org/" + "".join(f"{n % 10}" for n in range(size[0])) + "/end"
+        words = " ".join(f"w{n:04d}" for n in range(4))
+        for n in range(30):
+            core.emit(events.MessageReceived("carol", f"{n:016x}", f"{words} {url}"))
+        await pilot.pause()
+        await pilot.pause()
+        assert log(app).show_vertical_scrollbar
+        left = log(app).scrollable_content_region.x
+        right = log(app).scrollable_content_region.right
+        region = log(app).scrollable_content_region
+        rows = [row[region.x : region.right] for row in drawn_rows(app)[region.y : region.bottom]]
+        # The last message, at the bottom, from its first row: every character of it is drawn.
+        last = max(index for index, row in enumerate(rows) if "w0000" in row)
+        column = rows[last].index("w0000")
+        text = [row[column:].rstrip() for row in rows[last:]]
+        assert "".join(text).replace(" ", "") == f"{words} {url}".replace(" ", "")
+        # Its full rows reach the scrollbar, and none runs under it.
+        assert max(map(len, text)) == region.width - column

@@ -287,7 +287,7 @@ class ConversationLog(ScrollView, can_focus=False):
             self._settle()
         else:
             top_message = self._index.locate(self.scroll_offset.y)[0] if self._index.count else 0
-            self._lay_out(self.size.width)
+            self._lay_out(self._view.width)
             self._sync_virtual_size()
             self._scroll_to_row(self._index.start(top_message + count))
             self._settle()
@@ -302,7 +302,7 @@ class ConversationLog(ScrollView, can_focus=False):
     def visible_text(self) -> str:
         """The rows as they are on screen now: for tests, and anyone reading the log out."""
         self._settle()
-        return "\n".join(self.render_line(y).text.rstrip() for y in range(self.size.height))
+        return "\n".join(self.render_line(y).text.rstrip() for y in range(self._view.height))
 
     # --- Laying out -----------------------------------------------------------------------
 
@@ -310,9 +310,15 @@ class ConversationLog(ScrollView, can_focus=False):
     def _lines(self) -> list[Line]:
         return self._conversation.lines if self._conversation else []
 
+    @property
+    def _view(self) -> Size:
+        """The cells really drawn: the content less the scrollbar, when it shows
+        (`size` counts its column, and a row that wide lost its last character under it)."""
+        return self.scrollable_content_region.size
+
     def _page(self) -> int:
         # The view less the "-- more --" row, less one row that stays in sight to read on from.
-        return max(1, self.size.height - 2)
+        return max(1, self._view.height - 2)
 
     def _scroll_to_row(self, row: int) -> None:
         # Forced: until the next layout, Textual may not know the new height has a scrollbar.
@@ -338,7 +344,7 @@ class ConversationLog(ScrollView, can_focus=False):
         above it, so the view does not jump; when following, measure from the
         bottom up and stay at the bottom. (PageUp measures the page above itself.)
         """
-        width, height = self.size
+        width, height = self._view
         if width != self._width or len(self._lines) != self._index.count:
             # A new width, or lines that did not come through add(): index afresh.
             top_message = None if self._following else self._index.locate(self.scroll_offset.y)[0]
@@ -416,7 +422,7 @@ class ConversationLog(ScrollView, can_focus=False):
 
     def render_line(self, y: int) -> Strip:
         row = self.scroll_offset.y + y
-        if y == self.size.height - 1 and self._shows_more():
+        if y == self._view.height - 1 and self._shows_more():
             strip = self._more_row()
         elif row < self._index.rows:
             strip = self._content_row(*self._index.locate(row))
@@ -424,7 +430,7 @@ class ConversationLog(ScrollView, can_focus=False):
             strip = self._row("Open a conversation: /open NAME or Ctrl+O.", "system")
         else:
             strip = Strip.blank(self._width, self.rich_style)
-        return strip.adjust_cell_length(self.size.width, self.rich_style)
+        return strip.adjust_cell_length(self._view.width, self.rich_style)
 
     def _shows_more(self) -> bool:
         return not self._following and self.scroll_offset.y < self.max_scroll_y
