@@ -7,7 +7,7 @@ from p2ptui.input import MessageInput
 from p2ptui.net import PeerStatus, events
 from p2ptui.widgets import ConversationLog, PeerList
 
-from .fakecore import FakeCore, connected, make_app
+from .fakecore import FakeCore, connected, make_app, told
 
 pytestmark = pytest.mark.asyncio
 
@@ -74,7 +74,7 @@ async def test_open_command_and_dialog():
         await pilot.pause()
         assert app.selected == "frank" and list(app.conversations) == ["erin", "frank"]
         await pilot.press(*"/open dana", "enter")
-        assert "that is you" in str(app.query_one("#status").render())
+        assert "that is you" in told(app)
 
 
 async def test_sending_shows_the_message_and_then_its_delivery():

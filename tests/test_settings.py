@@ -7,7 +7,7 @@ import pytest
 from p2ptui.app import P2PApp
 from p2ptui.net import events
 
-from .fakecore import FROZEN, FakeCore, make_app
+from .fakecore import FROZEN, FakeCore, make_app, told
 from .test_app import sidebar_text
 
 pytestmark = pytest.mark.asyncio
@@ -112,9 +112,9 @@ async def test_starting_does_not_write_the_config_and_unknown_themes_are_reporte
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         assert app.theme == "textual-dark"
-        assert "unknown theme 'no-such-theme'" in str(app.query_one("#status").render())
+        assert "unknown theme 'no-such-theme'" in told(app)
         await pilot.press(*"/theme nope", "enter")
-        assert "no theme 'nope'" in str(app.query_one("#status").render())
+        assert "no theme 'nope'" in told(app)
     assert not (tmp_path / "config.toml").exists()
 
 
@@ -124,5 +124,5 @@ async def test_an_unreadable_config_is_not_overwritten(tmp_path):
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press(*"/theme nord", "enter")
         await pilot.pause()
-        assert "not saved: cannot read" in str(app.query_one("#status").render())
+        assert "not saved: cannot read" in told(app)
     assert (tmp_path / "config.toml").read_text() == "this is = = not toml\n"

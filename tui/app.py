@@ -33,7 +33,8 @@ from textual.widgets import Footer
 from p2ptui.net import ConfigError, check_name, events, format_address, update_config_file
 
 from .commands import COMMANDS, Command, completions, parse
-from .core_thread import AcceptKey, CoreClient, LoadOlder, OpenPeer, SendText, ShowDetails
+from .core_thread import AcceptKey, CoreClient, CoreOutput, CoreStopped, LoadOlder, OpenPeer, SendText, ShowDetails
+from .errors import signalling_advice
 from .input import MessageInput
 from .keys import describe_keys, KeysInOrder, use_escape_as_alt
 from .model import Conversation, Line
@@ -47,7 +48,7 @@ from .screens import (
     QuickSwitcher,
     SwitchTarget,
 )
-from .widgets import STATUS_ICON, ConversationLog, PeerList, StatusLine, describe
+from .widgets import STATUS_ICON, ConversationLog, PeerList, StatusLine, applicable_reason, describe
 
 use_escape_as_alt()
 
@@ -56,12 +57,23 @@ __all__ = ["CoreEvent", "DetailsScreen", "KeyChangedScreen", "OpenPeerScreen", "
 #: A peer's toasts and bells come at most this often (seconds): a flood rings once.
 NOTICE_INTERVAL = 3.0
 TOAST_LENGTH = 100
+#: An error's toast stays this long; the log keeps it after that.
+ERROR_TOAST_SECONDS = 20
+
+
+def short_form(text: str) -> str:
+    """An error for the header: its first clause, the rest being in the toast and the log."""
+    for mark in ("; ", ": "):
+        head, found, _ = text.partition(mark)
+        if found and len(head) >= 12:
+            return f"⚠ {head} (more in the log)"
+    return f"⚠ {text}"
 
 
 class CoreEvent(Message):
     """An event from the networking core, posted from the core's thread."""
 
-    def __init__(self, event: events.NodeEvent) -> None:
+    def __init__(self, event: CoreOutput) -> None:
         super().__init__()
         self.event = event
 
@@ -74,12 +86,16 @@ ENDS = Binding.Group("the oldest and the newest message, when the input is empty
 class P2PApp(App[None]):
     TITLE = "p2ptui"
     CSS = """
+    /* Toasts at the top right, over the oldest rows in view: never over what is being typed. */
+    ToastRack { dock: top; align: right top; margin-top: 1; margin-bottom: 0; }
+    Toast { max-width: 60%; }
     #main { height: 1fr; }
     #conversation { width: 1fr; }
     Screen.-wide #sidebar { width: 32; }
+    Screen.-small #sidebar { width: 18; }
     """
-    # The sidebar widens on wide terminals.
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+    # The sidebar widens on wide terminals, and narrows on small ones (60 columns) to leave the log room.
+    HORIZONTAL_BREAKPOINTS = [(0, "-small"), (70, "-narrow"), (120, "-wide")]
     # Ctrl+P is "previous peer" here, as in WeeChat and irssi.
     COMMAND_PALETTE_BINDING = "f2"
     # Function keys and Ctrl or Alt with a letter reach the app through tmux and SSH;
@@ -144,6 +160,12 @@ class P2PApp(App[None]):
         self._status = f"connecting to {signal}…"
         self._error = ""
         self._last_notice: dict[str, float] = {}
+        self.signalling_up: bool | None = None
+        """Whether the signalling server answers (None: not known yet). While it does
+        not, nobody's presence is known: a peer not connected shows as unknown."""
+        self._signalling_problem = ""
+        self.fatal: CoreStopped | None = None
+        """Why the core stopped by itself, if it did: the command line repeats it on exit."""
         if theme is not None and theme in self.available_themes:
             self.theme = theme
         elif theme is not None:
@@ -164,6 +186,12 @@ class P2PApp(App[None]):
                     completer=self._complete,
                 )
         yield Footer()
+
+    def on_resize(self) -> None:
+        # On a small terminal the footer's keys sit closer, so that more of them show whole.
+        footer = self.query_one(Footer)
+        footer.compact = self.size.width < 70
+        footer.show_command_palette = self.size.width >= 70
 
     def on_mount(self) -> None:
         # The core starts once the first frame is up: its thread imports trio and
@@ -190,7 +218,7 @@ class P2PApp(App[None]):
     def on_unmount(self) -> None:
         self.client.stop()
 
-    def post_message_from_core(self, event: events.NodeEvent) -> None:
+    def post_message_from_core(self, event: CoreOutput) -> None:
         """Called on the core's thread: hand over without blocking either side."""
         self.post_message(CoreEvent(event))
 
@@ -204,10 +232,10 @@ class P2PApp(App[None]):
         try:
             check_name(name)
         except ValueError as exc:
-            self.show_error(str(exc))
+            self.complain(str(exc))
             return
         if name == self.me:
-            self.show_error("that is you; open a conversation with someone else")
+            self.complain("that is you; open a conversation with someone else")
             return
         if name in self.closed:
             self.conversations[name] = self.closed.pop(name)
@@ -313,7 +341,7 @@ class P2PApp(App[None]):
 
     def action_details(self) -> None:
         if self.selected is None:
-            self.show_error("no conversation selected")
+            self.complain("no conversation selected")
         else:
             self.client.submit(ShowDetails(self.selected))
 
@@ -361,7 +389,7 @@ class P2PApp(App[None]):
     def action_review_key(self, peer: str) -> None:
         conversation = self.conversations.get(peer)
         if conversation is None or conversation.status != events.PeerStatus.KEY_CHANGED:
-            self.show_error(f"{peer}'s key has not changed")
+            self.complain(f"{peer}'s key has not changed")
             return
         if isinstance(self.screen, KeyChangedScreen):
             return
@@ -382,9 +410,9 @@ class P2PApp(App[None]):
         if parsed.command is not None:
             self.run_command(parsed.command, parsed.argument)
         elif parsed.unknown:
-            self.show_error(f"unknown command {parsed.unknown}: /help lists them; // sends a leading /")
+            self.complain(f"unknown command {parsed.unknown}: /help lists them; // sends a leading /")
         elif self.selected is None:
-            self.show_error("no conversation open: /open NAME first")
+            self.complain("no conversation open: /open NAME first")
             self.message_input.replace_text(text)
         else:
             self._send(self.selected, parsed.text.strip("\n"))
@@ -405,9 +433,9 @@ class P2PApp(App[None]):
     def command_close(self, argument: str) -> None:
         name = argument or self.selected
         if name is None:
-            self.show_error("no conversation to close")
+            self.complain("no conversation to close")
         elif name not in self.conversations:
-            self.show_error(f"no open conversation with {name}")
+            self.complain(f"no open conversation with {name}")
         else:
             self.close_conversation(name)
 
@@ -416,7 +444,7 @@ class P2PApp(App[None]):
 
     def command_accept_key(self, argument: str) -> None:
         if self.selected is None:
-            self.show_error("no conversation selected")
+            self.complain("no conversation selected")
         else:
             self.action_review_key(self.selected)
 
@@ -429,7 +457,7 @@ class P2PApp(App[None]):
         elif argument in self.available_themes:
             self.theme = argument
         else:
-            self.show_error(f"no theme {argument!r}: Tab completes the names, /theme lists them")
+            self.complain(f"no theme {argument!r}: Tab completes the names, /theme lists them")
 
     def command_bell(self, argument: str) -> None:
         self.action_toggle_bell()
@@ -445,7 +473,7 @@ class P2PApp(App[None]):
 
         size = len(text.encode("utf-8"))
         if size > MAX_MESSAGE_BYTES:
-            self.show_error(f"not sent: {size:,} bytes, over the limit of {MAX_MESSAGE_BYTES:,}")
+            self.complain(f"not sent: {size:,} bytes, over the limit of {MAX_MESSAGE_BYTES:,}")
             self.message_input.replace_text(text)
             return
         message_id = secrets.token_hex(8)
@@ -521,7 +549,7 @@ class P2PApp(App[None]):
         try:
             update_config_file(self.config_dir, **values)
         except ConfigError as exc:
-            self.show_error(f"not saved: {exc}")
+            self.complain(f"not saved: {exc}")
 
     # --- Events from the core ---------------------------------------------------------------
 
@@ -532,9 +560,24 @@ class P2PApp(App[None]):
                 self._status = f"{signal} · {format_address(address)} · NAT: {nat_type}"
                 self._error = ""
             case events.SignalStatus(connected=True):
+                if self.signalling_up is False:
+                    self.show_info("The signalling server answers again")
+                self.signalling_up = True
+                self._signalling_problem = ""
                 self._error = ""
-            case events.SignalStatus(connected=False, message=text):
-                self._error = text
+                self._refresh_sidebar()
+            case events.SignalStatus(connected=False, message=text, fatal=fatal):
+                self.signalling_up = False
+                advice = signalling_advice(text) + ("" if fatal else " (trying again)")
+                if advice != self._signalling_problem:  # Said once, not at every retry.
+                    self._signalling_problem = advice
+                    self.show_error(advice)
+                self._refresh_sidebar()
+                if self.selected:
+                    self.query_one("#log", ConversationLog).update_title()
+            case CoreStopped(message=text):
+                self.fatal = message.event
+                self.show_error(f"p2ptui cannot go on: {text}. Ctrl+Q quits")
             case events.PeerChanged() as changed:
                 self._peer_changed(changed)
                 return
@@ -552,8 +595,8 @@ class P2PApp(App[None]):
             case events.Details() as details:
                 self.push_screen(DetailsScreen(details))
                 return
-            case events.Error(message=text):
-                self._error = text
+            case events.Error(message=text, peer=peer):
+                self.show_error(text, peer=peer)
         self._refresh_status()
 
     def _history(self, peer: str, messages: tuple, *, older: bool = False, complete: bool = False) -> None:
@@ -618,8 +661,8 @@ class P2PApp(App[None]):
         elif now == events.PeerStatus.CONNECTED and before != (now, conversation.path, conversation.remote):
             self._add_system_line(conversation, describe(conversation))
         elif was == events.PeerStatus.CONNECTED and now != was:
-            reason = f": {conversation.reason}" if conversation.reason else ""
-            self._add_system_line(conversation, f"connection lost, now {now.value}{reason}")
+            reason = applicable_reason(now, conversation.reason)
+            self._add_system_line(conversation, f"{now.value}: {reason}" if reason else f"connection lost, now {now.value}")
 
     def _message_received(self, peer: str, message_id: str, text: str) -> None:
         safe = sanitize(text)
@@ -647,8 +690,20 @@ class P2PApp(App[None]):
 
     # --- Showing ---------------------------------------------------------------------------
 
-    def show_error(self, text: str) -> None:
-        self._error = text
+    def show_error(self, text: str, *, peer: str | None = None) -> None:
+        """A problem from the core or the network: whole in a toast, kept in the log
+        (the peer's conversation, or the one shown), short in the header."""
+        self.notify(text, title="Problem", severity="error", markup=False, timeout=ERROR_TOAST_SECONDS)
+        conversation = self.conversations.get(peer or self.selected or "")
+        if conversation is not None:
+            self._add_system_line(conversation, text)
+        self._error = short_form(text)
+        self._refresh_status()
+
+    def complain(self, text: str) -> None:
+        """What was just asked cannot be done: the answer, at once, in a toast and the header."""
+        self.notify(text, severity="warning", markup=False, timeout=8)
+        self._error = f"⚠ {text}"
         self._refresh_status()
 
     def show_info(self, text: str) -> None:
@@ -673,10 +728,13 @@ class P2PApp(App[None]):
         parts.append(self._status)
         if self._error:
             parts.append(self._error)
-        status.update(Content(" · ".join(parts)))
+        status.parts = tuple(parts)
 
     def _refresh_sidebar(self) -> None:
-        self.query_one("#sidebar", PeerList).show(list(self.conversations.values()), self.selected, self.clock())
+        self.query_one("#sidebar", PeerList).show(
+            list(self.conversations.values()), self.selected, self.clock(), presence_known=self.signalling_up is not False
+        )
+        self.query_one("#log", ConversationLog).presence_known = self.signalling_up is not False
         if not self.query_one("#sidebar", PeerList).display:
             self._refresh_status()
 

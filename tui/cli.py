@@ -27,6 +27,7 @@ from p2ptui.net import (
     DEFAULT_PORT,
     DEFAULT_SIGNAL_URL,
     ConfigError,
+    EnvironmentFailure,
     Identity,
     check_name,
     config_dir,
@@ -44,11 +45,12 @@ KEEPALIVE_DEFAULT = 10.0
 DIRECT_RETRY_DEFAULT = 60.0
 
 from . import __version__
+from .errors import error_exit_code, error_line, is_internal
 
 log = logging.getLogger("p2ptui")
 
 
-class UsageError(Exception):
+class UsageError(ConfigError):
     """Something the user can fix: printed as one line, exit status 2."""
 
 
@@ -328,44 +330,50 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return _run(args)
-    except BaseException as exc:  # Unwrapped from trio's exception groups, to find the user's error.
-        leaf = _first(exc)
-        if isinstance(leaf, KeyboardInterrupt):
-            return 130
-        status = _exit_status(leaf)
-        if status is None:
+    except BaseException as exc:  # Groups from trio's nurseries too: one line, never a traceback on screen.
+        if isinstance(exc, SystemExit):
             raise
+        if _interrupted(exc):
+            return 130
+        line = error_line(exc)
+        if is_internal(exc):
+            _log_traceback(args, exc)
         if args.command == "pipe":  # pipe's readers parse JSON: its errors are events too
             from .pipe import emit
 
-            emit("error", message=str(leaf))
+            emit("error", message=line)
         else:
-            print(f"p2ptui: error: {leaf}", file=sys.stderr)
-        return status
+            print(f"p2ptui: error: {line}", file=sys.stderr)
+        return error_exit_code(exc)
 
 
-def _exit_status(exc: BaseException) -> int | None:
-    """2 for the user's errors (ValueError: open_node's "bad configuration"), 1 for a
-    pipe that could not do its job, None for anything else: a bug, with its traceback."""
-    from .pipe import Failure
+def _interrupted(exc: BaseException) -> bool:
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_interrupted(inner) for inner in exc.exceptions)
+    return isinstance(exc, KeyboardInterrupt)
 
-    if isinstance(exc, (UsageError, ValueError)):
-        return 2
-    if isinstance(exc, Failure):
-        return 1
-    return None
+
+def _log_traceback(args: argparse.Namespace, exc: BaseException) -> None:
+    """A bug's traceback, for the log file only (the screen gets one line)."""
+    try:
+        path = config_dir(getattr(args, "config_dir", None)) / "p2ptui.log"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(path)
+    except (OSError, ValueError):
+        return
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+    log.addHandler(handler)
+    try:
+        log.error("p2ptui %s failed", args.command or "", exc_info=exc)
+    finally:
+        log.removeHandler(handler)
+        handler.close()
 
 
 def _trio_run(function, *args):
     import trio  # Here, not at the top: see there.
 
     return trio.run(function, *args)
-
-
-def _first(exc: BaseException) -> BaseException:
-    while isinstance(exc, BaseExceptionGroup):
-        exc = exc.exceptions[0]
-    return exc
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -391,7 +399,10 @@ def _signal_server(args: argparse.Namespace) -> int:
         try:
             await serve_signalling(args.host, args.port)
         except OSError as exc:
-            raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+            raise EnvironmentFailure(
+                f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}; "
+                "is another signalling server running? Give another --port"
+            ) from None
 
     _trio_run(serve)
     return 0
@@ -498,6 +509,9 @@ def _tui(args: argparse.Namespace) -> int:
             config_dir=settings.config_dir,
         )
     app.run()
+    if app.fatal is not None:  # The same line the app showed, for the shell after the screen is gone.
+        print(f"p2ptui: error: {app.fatal.message}", file=sys.stderr)
+        return app.fatal.exit_code
     return 0
 
 

@@ -22,7 +22,7 @@ from textual.widgets.option_list import Option
 from p2ptui.net import PeerStatus, check_name, events
 
 from .model import Conversation
-from .widgets import status_look
+from .widgets import applicable_reason, status_look
 
 
 class OpenPeerScreen(ModalScreen[str | None]):
@@ -59,7 +59,7 @@ class KeyChangedScreen(ModalScreen[bool]):
     BINDINGS = [Binding("escape", "dismiss(False)", "Not now")]
     DEFAULT_CSS = """
     KeyChangedScreen { align: center middle; }
-    KeyChangedScreen > Vertical { width: 64; height: auto; border: round $error; padding: 0 1; background: $surface; }
+    KeyChangedScreen > Vertical { width: 64; max-width: 100%; height: auto; border: round $error; padding: 0 1; background: $surface; }
     KeyChangedScreen .fingerprint { text-style: bold; }
     KeyChangedScreen #explanation { width: 100%; margin-top: 1; }
     KeyChangedScreen Horizontal { height: auto; margin-top: 1; }
@@ -104,7 +104,11 @@ class DetailsScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape", "dismiss", "Close"), Binding("q", "dismiss", "Close", show=False)]
     DEFAULT_CSS = """
     DetailsScreen { align: center middle; }
-    DetailsScreen > Vertical { width: 66; max-height: 100%; height: auto; border: round $accent; padding: 0 1; background: $surface; }
+    DetailsScreen > Vertical {
+        width: 66; max-width: 100%; height: auto; max-height: 100%;
+        border: round $accent; padding: 0 1; background: $surface;
+    }
+    DetailsScreen VerticalScroll { height: auto; max-height: 1fr; scrollbar-size-vertical: 1; }
     """
 
     def __init__(self, details: events.Details) -> None:
@@ -112,7 +116,7 @@ class DetailsScreen(ModalScreen[None]):
         self.details = details
 
     def compose(self) -> ComposeResult:
-        plain = [(name, value) for name, value in self.details.items if not name.startswith("dropped")]
+        plain = [(name, self._applicable(name, value)) for name, value in self.details.items if not name.startswith("dropped")]
         dropped = [(name.partition(": ")[2], value) for name, value in self.details.items if name.startswith("dropped")]
         width = max((len(name) for name, _ in plain), default=0)
         rows = [Content.styled(f"Connection with {self.details.peer}", "bold")]
@@ -120,8 +124,19 @@ class DetailsScreen(ModalScreen[None]):
         rows.append(Content.styled("Dropped datagrams and records", "bold") if dropped else Content("Nothing dropped"))
         rows += [Content.assemble(f"{value:>6}  ", (why, "$text-muted")) for why, value in dropped]
         with Vertical():
-            yield Static(Content("\n").join(rows))
+            with VerticalScroll():
+                yield Static(Content("\n").join(rows))
             yield Label(Content.styled("Esc to close", "$text-muted"))
+
+    @staticmethod
+    def _applicable(name: str, value: str) -> str:
+        """A peer that is simply gone is not the NAT's fault: no advice about relays for it."""
+        if name == "status":
+            status, _, reason = value.partition(": ")
+            if status == PeerStatus.OFFLINE.value and reason:
+                reason = applicable_reason(PeerStatus.OFFLINE, reason)
+                return f"{status}: {reason}" if reason else status
+        return value
 
 
 @dataclass(frozen=True)

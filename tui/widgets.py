@@ -19,12 +19,12 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widget import Widget
-from textual.widgets import Static
+from textual.reactive import reactive
 
 from p2ptui.net import PeerStatus
 
 from .model import Conversation, Line, LineKind
-from .rows import RowIndex, wrap
+from .rows import RowIndex, cells, wrap
 
 NETWORK_WORDS = {"local": " on this machine", "lan": " over the LAN", "internet": " over the internet"}
 
@@ -49,12 +49,16 @@ STATUS_ICON: dict[PeerStatus | str, StatusLook] = {
     PeerStatus.FAILED: StatusLook("✕", "$error", "no path found; trying again"),
     PeerStatus.KEY_CHANGED: StatusLook("!", "bold $error", "key changed: nothing is sent until you accept it"),
 }
-UNKNOWN_STATUS = StatusLook("?", "$text", "unknown")
+UNKNOWN_STATUS = StatusLook("?", "$text-muted", "unknown: the signalling server does not answer, so nobody's presence is known")
+#: What the core cannot know while the signalling server does not answer: presence.
+PRESENCE = (PeerStatus.OFFLINE, PeerStatus.ONLINE)
 
 
-def status_look(status: PeerStatus, path: str | None) -> StatusLook:
+def status_look(status: PeerStatus, path: str | None, *, presence_known: bool = True) -> StatusLook:
     if status == PeerStatus.CONNECTED and path == "relay":
         return STATUS_ICON["relay"]
+    if status in PRESENCE and not presence_known:
+        return UNKNOWN_STATUS
     return STATUS_ICON.get(status, UNKNOWN_STATUS)
 
 
@@ -105,11 +109,15 @@ class PeerList(Widget):
         self._conversations: list[Conversation] = []
         self._selected: str | None = None
         self._now = datetime.now()
+        self._presence_known = True
 
-    def show(self, conversations: list[Conversation], selected: str | None, now: datetime) -> None:
+    def show(
+        self, conversations: list[Conversation], selected: str | None, now: datetime, *, presence_known: bool = True
+    ) -> None:
         self._conversations = list(conversations)
         self._selected = selected
         self._now = now
+        self._presence_known = presence_known
         self.refresh()
 
     def render(self) -> Content:
@@ -137,7 +145,7 @@ class PeerList(Widget):
         return more + Content.styled(f", {unread} unread", "bold $text-accent") if unread else more
 
     def _row(self, number: int, conversation: Conversation, selected: bool, width: int) -> Content:
-        look = status_look(conversation.status, conversation.path)
+        look = status_look(conversation.status, conversation.path, presence_known=self._presence_known)
         prefix = f"{'▶' if selected else ' '}{number if number <= 9 else ' '} "
         if conversation.unread:
             badge = Content.styled(f" ({min(conversation.unread, 999)})", "bold $text-accent")
@@ -211,6 +219,8 @@ class ConversationLog(ScrollView, can_focus=False):
     def __init__(self, *, me: str = "", **kwargs) -> None:
         super().__init__(**kwargs)
         self.me = me
+        self.presence_known = True
+        """False while the signalling server does not answer: the title says so."""
         self._conversation: Conversation | None = None
         self._marker: int | None = None
         self._following = True
@@ -244,7 +254,7 @@ class ConversationLog(ScrollView, can_focus=False):
     def update_title(self) -> None:
         """The border says whom the conversation is with and how the connection stands."""
         conversation = self._conversation
-        title = f"{conversation.peer}: {describe(conversation)}" if conversation else ""
+        title = f"{conversation.peer}: {describe(conversation, presence_known=self.presence_known)}" if conversation else ""
         self.border_title = Content(title)
 
     def add(self, line: Line) -> None:
@@ -497,9 +507,23 @@ class ConversationLog(ScrollView, can_focus=False):
         return sender
 
 
-def describe(conversation: Conversation) -> str:
+_NAT_WORDS = ("NAT", "relay is needed", "TURN")
+
+
+def applicable_reason(status: PeerStatus, reason: str) -> str:
+    """The core's reason for a state, less advice about NATs and relays when the peer is
+    simply gone (offline: it quit, or presence lost it), where that advice never applies."""
+    if status != PeerStatus.OFFLINE:
+        return reason
+    kept = [clause for clause in reason.split("; ") if not any(word in clause for word in _NAT_WORDS)]
+    return "; ".join(kept)
+
+
+def describe(conversation: Conversation, *, presence_known: bool = True) -> str:
     """The state of a conversation, in words."""
     status = conversation.status
+    if status in PRESENCE and not presence_known:
+        return "unknown: the signalling server does not answer"
     if status == PeerStatus.CONNECTED:
         if conversation.path == "relay":
             return f"connected through a relay to {conversation.remote}"
@@ -507,15 +531,47 @@ def describe(conversation: Conversation) -> str:
         return f"connected {conversation.path}{where} to {conversation.remote}"
     if status == PeerStatus.KEY_CHANGED:
         return "KEY CHANGED, nothing is sent until you accept it: /accept-key"
-    if conversation.reason and status in (PeerStatus.FAILED, PeerStatus.OFFLINE):
-        return f"{status.value}: {conversation.reason}"
+    reason = applicable_reason(status, conversation.reason)
+    if reason and status in (PeerStatus.FAILED, PeerStatus.OFFLINE):
+        return f"{status.value}: {reason}"
     return status.value
 
 
-class StatusLine(Static):
-    """Who you are, where signalling is, and the latest problem, if any."""
+def fit_parts(parts: list[str], width: int, separator: str = " · ") -> str:
+    """parts joined by separator in at most `width` cells: whole parts while they fit;
+    the first that does not is cut after a whole word, marked with "…"; the rest dropped."""
+    line = ""
+    for part in parts:
+        joined = f"{line}{separator if line else ''}{part}"
+        if cells(joined) <= width:
+            line = joined
+            continue
+        room = width - cells(line) - (len(separator) if line else 0) - 1
+        words = part.split(" ")
+        kept = ""
+        for word in words:
+            candidate = f"{kept} {word}" if kept else word
+            if cells(candidate) > room:
+                break
+            kept = candidate
+        if kept:
+            line = f"{line}{separator if line else ''}{kept.rstrip(' ·:,;')}…"
+        elif line:
+            line += " …" if cells(line) + 2 <= width else ""
+        break
+    return line
+
+
+class StatusLine(Widget):
+    """Who you are, where signalling is, and the latest problem, if any: whole parts,
+    or a part cut after a word, never mid-word."""
 
     DEFAULT_CSS = """
     StatusLine { height: 1; background: $panel; padding: 0 1; }
     StatusLine.-error { background: $error 30%; }
     """
+
+    parts: reactive[tuple[str, ...]] = reactive(tuple)
+
+    def render(self) -> Content:
+        return Content(fit_parts(list(self.parts), self.content_size.width or 78))
