@@ -5,7 +5,8 @@ import tomllib
 
 import pytest
 
-from p2ptui.cli import UsageError, build_parser, resolve_settings, ui_preferences
+from p2ptui.cli import build_parser, main
+from p2ptui.settings import UsageError, resolve_settings, ui_preferences
 from p2ptui.net.config import ConfigError, update_config_file
 
 
@@ -83,3 +84,26 @@ def test_bad_relay_and_spraying_settings_say_what_is_wrong(tmp_path, text, error
     (tmp_path / "config.toml").write_text(text + "\n")
     with pytest.raises(UsageError, match=error):
         _settings(tmp_path)
+
+
+# --- Fallbacks are said, once (issue 14 point 6) -------------------------------------------
+
+
+def test_an_empty_name_falls_back_to_the_login_name_and_says_so(tmp_path):
+    settings = resolve_settings(build_parser().parse_args(["--name", "", "--config-dir", str(tmp_path)]))
+    assert settings.name and [w for w in settings.warnings if "--name is empty" in w and repr(settings.name) in w]
+    quiet = resolve_settings(build_parser().parse_args(["--config-dir", str(tmp_path)]))
+    assert quiet.warnings == ()
+
+
+def test_an_unknown_key_in_config_toml_is_a_warning_on_stderr_once(tmp_path, capsys):
+    (tmp_path / "config.toml").write_text('name = "dana"\nkeepalvie = 5\n')
+    assert main(["fingerprint", "--config-dir", str(tmp_path)]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("dana  ")
+    assert err.count("p2ptui: warning: unknown setting 'keepalvie'") == 1 and "keepalive" in err
+
+
+def test_the_name_rule_says_the_letters_are_ascii(tmp_path):
+    with pytest.raises(UsageError, match="ASCII letters"):
+        resolve_settings(build_parser().parse_args(["--name", "zoë", "--config-dir", str(tmp_path)]))

@@ -126,3 +126,14 @@ async def test_an_unreadable_config_is_not_overwritten(tmp_path):
         await pilot.pause()
         assert "not saved: cannot read" in told(app)
     assert (tmp_path / "config.toml").read_text() == "this is = = not toml\n"
+
+
+async def test_unknown_settings_and_theme_are_each_said_once_in_a_toast(tmp_path):
+    core = FakeCore()
+    app = settings_app(core, tmp_path, theme="no-such-theme", warnings=["unknown setting 'keepalvie' in config.toml"])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        messages = [toast.message for toast in toasts(app)]
+        assert sum("unknown theme 'no-such-theme'" in m for m in messages) == 1
+        assert sum("keepalvie" in m for m in messages) == 1
+        assert all(toast.severity == "warning" for toast in toasts(app))

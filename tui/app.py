@@ -18,25 +18,32 @@ from datetime import datetime
 from functools import partial
 from pathlib import Path
 
+from p2ptui.net import ConfigError, events, format_address
 from textual import events as textual_events
 from textual import on
 from textual.actions import SkipAction
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.content import Content
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.theme import Theme
 from textual.widgets import Footer
 
-from p2ptui.net import ConfigError, check_name, events, format_address, update_config_file
-
 from .commands import COMMANDS, Command, completions, parse
-from .core_thread import AcceptKey, CoreClient, CoreOutput, CoreStopped, LoadOlder, OpenPeer, SendText, ShowDetails
+from .core_thread import (
+    AcceptKey,
+    CoreClient,
+    CoreOutput,
+    CoreStopped,
+    LoadOlder,
+    OpenPeer,
+    SendText,
+    ShowDetails,
+)
 from .errors import signalling_advice
 from .input import MessageInput
-from .keys import describe_keys, KeysInOrder, use_escape_as_alt
+from .keys import KeysInOrder, describe_keys, use_escape_as_alt
 from .model import Conversation, Line
 from .sanitize import sanitize
 from .screens import (
@@ -48,7 +55,15 @@ from .screens import (
     QuickSwitcher,
     SwitchTarget,
 )
-from .widgets import STATUS_ICON, ConversationLog, PeerList, StatusLine, applicable_reason, describe
+from .settings import check_user_name, save_settings
+from .widgets import (
+    STATUS_ICON,
+    ConversationLog,
+    PeerList,
+    StatusLine,
+    applicable_reason,
+    describe,
+)
 
 use_escape_as_alt()
 
@@ -141,9 +156,11 @@ class P2PApp(App[None]):
         theme: str | None = None,
         bell: bool = False,
         config_dir: Path | None = None,
+        warnings: Iterable[str] = (),
     ):
         """`theme` and `bell` are the settings from config.toml; with `config_dir`,
-        changing them in the app saves them there."""
+        changing them in the app saves them there. `warnings` are fallbacks the
+        settings took (an unknown key, an empty --name): each is said once."""
         super().__init__()
         self.client = client
         self.me = me
@@ -157,6 +174,7 @@ class P2PApp(App[None]):
         self.bell_on = bell
         self.config_dir = config_dir
         self._initial_peers = list(peers)
+        self._warnings = list(warnings)
         self._status = f"connecting to {signal}…"
         self._error = ""
         self._last_notice: dict[str, float] = {}
@@ -169,7 +187,7 @@ class P2PApp(App[None]):
         if theme is not None and theme in self.available_themes:
             self.theme = theme
         elif theme is not None:
-            self._error = f"unknown theme {theme!r} in config.toml: /theme lists them"
+            self._warnings.append(f"unknown theme {theme!r} in config.toml: using {self.theme!r}; /theme lists them")
         self._saved_theme = self.theme
         self._keys = KeysInOrder(self, super().on_event)
 
@@ -203,6 +221,8 @@ class P2PApp(App[None]):
             self.open_conversation(name)
         self._refresh_all()
         self.message_input.focus()
+        for warning in self._warnings:
+            self.notify(warning, title="Setting", severity="warning", markup=False, timeout=ERROR_TOAST_SECONDS)
 
     async def on_event(self, event: textual_events.Event) -> None:
         if isinstance(event, textual_events.Key) and not event.is_forwarded:
@@ -230,7 +250,7 @@ class P2PApp(App[None]):
 
     def open_conversation(self, name: str, *, select: bool = True) -> None:
         try:
-            check_name(name)
+            check_user_name(name)
         except ValueError as exc:
             self.complain(str(exc))
             return
@@ -547,7 +567,7 @@ class P2PApp(App[None]):
         if self.config_dir is None:
             return
         try:
-            update_config_file(self.config_dir, **values)
+            save_settings(self.config_dir, **values)
         except ConfigError as exc:
             self.complain(f"not saved: {exc}")
 

@@ -7,12 +7,11 @@ import math
 from dataclasses import dataclass
 
 import trio
-
 from p2ptui.net import (
     EnvironmentFailure,
     Identity,
-    Node,
     NatReport,
+    Node,
     NodeConfig,
     check_nat,
     events,

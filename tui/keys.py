@@ -20,7 +20,6 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 
 from textual import events
-
 from textual._ansi_sequences import ANSI_SEQUENCES_KEYS
 from textual.app import App
 from textual.binding import Binding

@@ -19,9 +19,10 @@ from textual.style import Style
 from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from p2ptui.net import PeerStatus, check_name, events
+from p2ptui.net import PeerStatus, events
 
 from .model import Conversation
+from .settings import check_user_name
 from .widgets import applicable_reason, status_look
 
 
@@ -46,7 +47,7 @@ class OpenPeerScreen(ModalScreen[str | None]):
         event.stop()
         name = event.value.strip()
         try:
-            check_name(name)
+            check_user_name(name)
         except ValueError as exc:
             self.query_one("#open-error", Label).update(Content(str(exc)))
             return
@@ -219,7 +220,7 @@ class QuickSwitcher(ModalScreen[str | None]):
         if name == self.me or any(target.name == name for target in self.targets):
             return False
         try:
-            check_name(name)
+            check_user_name(name)
         except ValueError:
             return False
         return True
