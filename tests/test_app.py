@@ -118,7 +118,7 @@ async def test_hostile_peer_text_is_shown_literally():
         text = " ".join(log_text(app).split())  # fold the log's wrapping
         assert "[@click=app.quit]click me[/] [link=http://x]x[/link]" in text
         assert "\x1b" not in text and "\u202e" not in text and "\x07" not in text
-        assert "\ufffdevil \u2407" in text
+        assert "␛␛ ⟨U+202E⟩evil \u2407" in text  # what was removed shows as such
         assert app.is_running
 
 
@@ -142,3 +142,24 @@ async def test_ctrl_q_quits():
         await pilot.press("ctrl+q")
         await pilot.pause()
         assert not app.is_running
+
+
+async def test_a_conversation_a_peer_started_is_marked_new_even_when_its_history_came_first():
+    # The core sends a peer's stored history before its first PeerChanged.
+    core = FakeCore()
+    app = make_app(core, peers=("alice",))
+    async with app.run_test(size=(80, 24)) as pilot:
+        core.emit(
+            events.History("mallory", ()),
+            events.PeerChanged("mallory", PeerStatus.CONNECTING, incoming=True),
+            events.History("bob", ()),
+            events.PeerChanged("bob", PeerStatus.CONNECTING),
+        )
+        await pilot.pause()
+        rows = sidebar_text(app).splitlines()
+        assert "mallory new" in next(row for row in rows if "mallory" in row)
+        assert "new" not in next(row for row in rows if "bob" in row)
+        await pilot.press("alt+2")
+        core.emit(connected("mallory", 4000))  # still incoming: not new again once seen
+        await pilot.press("alt+1")
+        assert "mallory new" not in sidebar_text(app)

@@ -33,7 +33,7 @@ async def test_a_message_in_another_conversation_makes_a_toast_with_its_text_lit
         await pilot.pause()
         (toast,) = toasts(app)
         assert toast.title == "alice" and not toast.markup
-        assert toast.message == "[@click=app.quit]click me[/] [b]bold?[/b] done"  # escapes gone, markup kept as text
+        assert toast.message == "[@click=app.quit]click me[/] [b]bold?[/b] ␛␛ done"  # escapes marked, markup kept as text
         await pilot.pause()
         rendered = " ".join(str(widget.render()) for widget in app.screen.query("Toast"))
         assert "[@click=app.quit]click me[/]" in rendered and "[b]bold?[/b]" in rendered

@@ -182,6 +182,10 @@ class P2PApp(App[None]):
         """Whether the signalling server answers (None: not known yet). While it does
         not, nobody's presence is known: a peer not connected shows as unknown."""
         self._signalling_problem = ""
+        self._heard_from: set[str] = set()
+        """Peers the core has told of: whether a peer started its conversation is decided once."""
+        self._asked_for: set[str] = set()
+        """Peers the user opened a conversation with: never `new`, whoever spoke first."""
         self.fatal: CoreStopped | None = None
         """Why the core stopped by itself, if it did: the command line repeats it on exit."""
         if theme is not None and theme in self.available_themes:
@@ -257,6 +261,7 @@ class P2PApp(App[None]):
         if name == self.me:
             self.complain("that is you; open a conversation with someone else")
             return
+        self._asked_for.add(name)
         if name in self.closed:
             self.conversations[name] = self.closed.pop(name)
         elif name not in self.conversations:
@@ -648,7 +653,12 @@ class P2PApp(App[None]):
         conversation = self.conversations.get(changed.peer) or self.closed.get(changed.peer)
         if conversation is None:
             conversation = self.conversations[changed.peer] = Conversation(changed.peer)
-            conversation.new = changed.incoming
+        if changed.peer not in self._heard_from:
+            # The first word of this peer. Its history may have made the conversation
+            # already (the core sends that first), so `new` is decided here, once.
+            self._heard_from.add(changed.peer)
+            started_by_peer = changed.incoming and changed.peer not in self._asked_for
+            conversation.new = started_by_peer and changed.peer != self.selected
         before = (conversation.status, conversation.path, conversation.remote)
         conversation.status = changed.status
         conversation.path = changed.path
