@@ -255,7 +255,12 @@ class ConversationLog(ScrollView, can_focus=False):
         """The border says whom the conversation is with and how the connection stands."""
         conversation = self._conversation
         title = f"{conversation.peer}: {describe(conversation, presence_known=self.presence_known)}" if conversation else ""
-        self.border_title = Content(title)
+        # Cut after a whole word to fit the border (its corners and a space each side).
+        room = self.outer_size.width - 4 if self.outer_size.width else 200
+        self.border_title = Content(fit_parts([title], max(8, room)) if title else "")
+
+    def on_resize(self) -> None:
+        self.update_title()
 
     def add(self, line: Line) -> None:
         """`line` was appended to the conversation shown."""
