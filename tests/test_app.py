@@ -3,9 +3,8 @@
 import pytest
 
 from p2ptui.core_thread import OpenPeer, SendText
-from p2ptui.input import MessageInput
 from p2ptui.net import PeerStatus, events
-from p2ptui.widgets import ConversationLog, PeerList
+from p2ptui.widgets import ConversationLog, MessageInput, PeerList
 
 from .fakecore import FakeCore, connected, make_app, told
 

@@ -4,8 +4,8 @@ import pytest
 
 from p2ptui.app import P2PApp
 from p2ptui.commands import COMMANDS, Completes, InputHistory, completions, parse
-from p2ptui.input import MessageInput
 from p2ptui.keys import describe_keys, key_name
+from p2ptui.widgets import MessageInput
 
 PEERS = ["alice", "albert", "bob"]
 THEMES = ["nord", "textual-dark", "textual-light"]

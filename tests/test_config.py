@@ -6,8 +6,8 @@ import tomllib
 import pytest
 
 from p2ptui.cli import build_parser, main
-from p2ptui.settings import UsageError, resolve_settings, ui_preferences
 from p2ptui.net.config import ConfigError, update_config_file
+from p2ptui.settings import UsageError, resolve_settings, ui_preferences
 
 
 def test_update_config_file_is_atomic_keeps_the_mode_and_follows_a_symlink(tmp_path):

@@ -7,14 +7,13 @@ from datetime import datetime, timedelta
 import pytest
 from rich.cells import cell_len
 
-from p2ptui import widgets
+from p2ptui.widgets import log as log_module
 from p2ptui.core_thread import LoadOlder
-from p2ptui.input import MessageInput
 from p2ptui.model import Line
 from p2ptui.net import PeerStatus, events
 from p2ptui.net.store import StoredMessage
 from p2ptui.rows import wrap
-from p2ptui.widgets import ConversationLog
+from p2ptui.widgets import ConversationLog, MessageInput
 
 from .fakecore import FROZEN, FakeCore, connected, make_app
 from .test_app import log_text
@@ -237,7 +236,7 @@ async def test_wide_characters_keep_every_row_the_width_of_the_log():
 
 async def test_switching_to_100k_messages_wraps_only_what_is_in_view(monkeypatch):
     calls = []
-    monkeypatch.setattr(widgets, "wrap", lambda text, width: calls.append(text) or wrap(text, width))
+    monkeypatch.setattr(log_module, "wrap", lambda text, width: calls.append(text) or wrap(text, width))
     app = make_app(FakeCore(), peers=("alice", "bob"))
     async with app.run_test(size=(80, 24)) as pilot:
         for peer in ("alice", "bob"):

@@ -2,9 +2,9 @@
 
 from datetime import datetime
 
-from p2ptui.input import MessageInput
 from p2ptui.net import PeerStatus, events
 from p2ptui.net.store import StoredMessage
+from p2ptui.widgets import MessageInput
 
 from .fakecore import FakeCore, connected, make_app
 

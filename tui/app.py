@@ -18,7 +18,6 @@ from datetime import datetime
 from functools import partial
 from pathlib import Path
 
-from p2ptui.net import ConfigError, events, format_address
 from textual import events as textual_events
 from textual import on
 from textual.actions import SkipAction
@@ -29,6 +28,8 @@ from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.theme import Theme
 from textual.widgets import Footer
+
+from p2ptui.net import ConfigError, events, format_address
 
 from .commands import COMMANDS, Command, completions, parse
 from .core_thread import (
@@ -42,7 +43,6 @@ from .core_thread import (
     ShowDetails,
 )
 from .errors import signalling_advice
-from .input import MessageInput
 from .keys import KeysInOrder, describe_keys, use_escape_as_alt
 from .model import Conversation, Line
 from .sanitize import sanitize
@@ -56,14 +56,8 @@ from .screens import (
     SwitchTarget,
 )
 from .settings import check_user_name, save_settings
-from .widgets import (
-    STATUS_ICON,
-    ConversationLog,
-    PeerList,
-    StatusLine,
-    applicable_reason,
-    describe,
-)
+from .widgets import ConversationLog, MessageInput, PeerList, StatusLine
+from .words import STATUS_ICON, applicable_reason, describe
 
 use_escape_as_alt()
 

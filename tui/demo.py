@@ -12,7 +12,15 @@ from contextlib import asynccontextmanager
 
 import trio
 
-from p2ptui.net import Identity, Node, NodeConfig, events, format_address, open_node, serve_signalling
+from p2ptui.net import (
+    Identity,
+    Node,
+    NodeConfig,
+    events,
+    format_address,
+    open_node,
+    serve_signalling,
+)
 
 ECHO_NAME = "echo"
 _LOOPBACK = ("127.0.0.1", 0)

@@ -17,7 +17,15 @@ from typing import Any
 
 import trio
 
-from p2ptui.net import EnvironmentFailure, Identity, Node, NodeConfig, events, format_address, open_node
+from p2ptui.net import (
+    EnvironmentFailure,
+    Identity,
+    Node,
+    NodeConfig,
+    events,
+    format_address,
+    open_node,
+)
 
 from .errors import error_line, signalling_advice
 

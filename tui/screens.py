@@ -23,7 +23,7 @@ from p2ptui.net import PeerStatus, events
 
 from .model import Conversation
 from .settings import check_user_name
-from .widgets import applicable_reason, status_look
+from .words import applicable_reason, status_look
 
 
 class OpenPeerScreen(ModalScreen[str | None]):

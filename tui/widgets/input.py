@@ -14,7 +14,7 @@ from textual.actions import SkipAction
 from textual.binding import Binding
 from textual.widgets import TextArea
 
-from .commands import InputHistory
+from ..commands import InputHistory
 
 #: Given the text before the cursor: where the word to complete starts, and its candidates.
 Completer = Callable[[str], tuple[int, list[str]]]
