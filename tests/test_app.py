@@ -164,17 +164,6 @@ async def test_a_conversation_a_peer_started_is_marked_new_even_when_its_history
         assert "mallory new" not in sidebar_text(app)
 
 
-def test_the_header_keeps_whole_parts_and_cuts_the_first_that_does_not_fit_after_a_word():
-    from p2ptui.widgets import fit_parts
-
-    parts = ["dana", "tcp://127.0.0.1:7878", "203.0.113.9:40123", "NAT: port-restricted"]
-    assert fit_parts(parts, 200) == " · ".join(parts)
-    assert fit_parts(parts, 52) == "dana · tcp://127.0.0.1:7878 · 203.0.113.9:40123 …"
-    assert fit_parts(parts, 58) == "dana · tcp://127.0.0.1:7878 · 203.0.113.9:40123 · NAT…"
-    cut = fit_parts(["dana", "⚠ cannot reach the signalling server at tcp://x"], 30)
-    assert cut == "dana · ⚠ cannot reach the…" and len(cut) <= 30
-
-
 async def test_at_60x20_the_header_ends_on_a_word_and_every_footer_key_is_whole():
     core = FakeCore()
     app = make_app(core)

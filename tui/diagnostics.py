@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass
 
 import trio
+
 from p2ptui.net import (
     EnvironmentFailure,
     Identity,

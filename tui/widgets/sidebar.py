@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from textual.content import Content
+from textual.reactive import reactive
 from textual.widget import Widget
+
+from p2ptui.net import PeerStatus
 
 from ..model import Conversation
 from ..words import status_look
@@ -39,6 +43,23 @@ def visible_peers(count: int, selected: int | None, rows: int) -> range:
     return range(first, first + rows - 2)
 
 
+@dataclass(frozen=True)
+class SidebarRow:
+    """What the sidebar shows of a conversation: equal snapshots draw the same."""
+
+    peer: str
+    status: PeerStatus
+    path: str | None = None
+    unread: int = 0
+    new: bool = False
+    last_activity: datetime | None = None
+
+    @classmethod
+    def of(cls, conversation: Conversation) -> SidebarRow:
+        return cls(conversation.peer, conversation.status, conversation.path, conversation.unread,
+                   conversation.new, conversation.last_activity)
+
+
 class PeerList(Widget):
     """The sidebar: every conversation with its state, unread count and last activity.
 
@@ -53,31 +74,23 @@ class PeerList(Widget):
     PeerList { width: 24; height: 1fr; padding: 0 1; border-right: vkey $foreground 20%; }
     """
 
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self._conversations: list[Conversation] = []
-        self._selected: str | None = None
-        self._now = datetime.now()
-        self._presence_known = True
-
-    def show(
-        self, conversations: list[Conversation], selected: str | None, now: datetime, *, presence_known: bool = True
-    ) -> None:
-        self._conversations = list(conversations)
-        self._selected = selected
-        self._now = now
-        self._presence_known = presence_known
-        self.refresh()
+    rows: reactive[tuple[SidebarRow, ...]] = reactive(tuple)
+    """The conversations, in the sidebar's order (snapshots: a change redraws)."""
+    selected: reactive[str | None] = reactive(None)
+    presence_known: reactive[bool] = reactive(True)
+    """False while the signalling server does not answer: peers not connected show as unknown."""
+    now: reactive[datetime] = reactive(datetime.now, always_update=False)
+    """For the times of the last messages: today's show the time, older ones the day."""
 
     def render(self) -> Content:
         width, height = self.content_size
         width = width or 22  # Before the first layout.
-        conversations = self._conversations
+        conversations = self.rows
         rows: list[Content] = [Content.styled("Peers", "bold")]
         if not conversations:
             rows.append(Content.styled("none yet: Ctrl+O", "$text-muted"))
         names = [conversation.peer for conversation in conversations]
-        selected = names.index(self._selected) if self._selected in names else None
+        selected = names.index(self.selected) if self.selected in names else None
         shown = visible_peers(len(conversations), selected, max(1, height - 1) if height else len(names))
         if shown.start > 0:
             rows.append(self._hidden("↑", conversations[: shown.start]))
@@ -88,13 +101,13 @@ class PeerList(Widget):
         return Content("\n").join(rows)
 
     @staticmethod
-    def _hidden(arrow: str, conversations: list[Conversation]) -> Content:
+    def _hidden(arrow: str, conversations: tuple[SidebarRow, ...]) -> Content:
         unread = sum(1 for conversation in conversations if conversation.unread or conversation.new)
         more = Content.styled(f"{arrow} {len(conversations)} more", "$text-muted")
         return more + Content.styled(f", {unread} unread", "bold $text-accent") if unread else more
 
-    def _row(self, number: int, conversation: Conversation, selected: bool, width: int) -> Content:
-        look = status_look(conversation.status, conversation.path, presence_known=self._presence_known)
+    def _row(self, number: int, conversation: SidebarRow, selected: bool, width: int) -> Content:
+        look = status_look(conversation.status, conversation.path, presence_known=self.presence_known)
         prefix = f"{'▶' if selected else ' '}{number if number <= 9 else ' '} "
         if conversation.unread:
             badge = Content.styled(f" ({min(conversation.unread, 999)})", "bold $text-accent")
@@ -109,7 +122,7 @@ class PeerList(Widget):
         name_style = "bold" if selected or conversation.unread or conversation.new else ""
         row = Content.assemble(prefix, (look.glyph, look.style), " ", (name, name_style), badge)
         last = conversation.last_activity
-        when = activity_label(last, self._now) if last else ""
+        when = activity_label(last, self.now) if last else ""
         if when and row.cell_length + 1 + len(when) <= width:
             row = Content.assemble(row, " " * (width - row.cell_length - len(when)), (when, "$text-muted"))
         if selected:
