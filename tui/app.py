@@ -25,57 +25,44 @@ from functools import partial
 from pathlib import Path
 
 from textual import events as textual_events
-from textual.actions import SkipAction
 from textual.app import ComposeResult, SystemCommand
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.reactive import reactive
-from textual.screen import ModalScreen, Screen
+from textual.screen import Screen
 from textual.theme import Theme
 from textual.widgets import Footer
 
-from p2ptui.net import ConfigError, events
+from p2ptui.net import ConfigError
 
+from .actions import Actions
+from .bindings import KEYS, help_sections
 from .commands import BY_NAME, COMMANDS, Command, completions, parse
 from .core_thread import (
-    AcceptKey,
     CoreClient,
     CoreOutput,
-    LoadOlder,
     OpenPeer,
     SendText,
-    ShowDetails,
 )
 from .follow import ERROR_TOAST_SECONDS, CoreFollower
-from .keys import KeysInOrder, describe_keys, use_escape_as_alt
+from .keys import KeysInOrder, use_escape_as_alt
 from .messages import from_core
 from .model import Conversation, Conversations, Line
 from .sanitize import sanitize
 from .screens import (
     DetailsScreen,
-    HelpScreen,
     HelpSection,
     KeyChangedScreen,
     OpenPeerScreen,
-    QuickSwitcher,
-    SwitchTarget,
 )
 from .settings import check_user_name, save_settings
 from .widgets import ConversationLog, MessageInput, PeerList, StatusLine
 from .widgets.sidebar import SidebarRow
-from .words import STATUS_ICON
 
 use_escape_as_alt()
 
 __all__ = ["DetailsScreen", "KeyChangedScreen", "OpenPeerScreen", "P2PApp"]
 
 
-JUMP = Binding.Group("the Nth conversation in the sidebar (its number there)")
-SCROLL = Binding.Group("scroll the conversation back and forward; the input keeps what you are typing")
-ENDS = Binding.Group("the oldest and the newest message, when the input is empty")
-
-
-class P2PApp(CoreFollower):
+class P2PApp(Actions):
     TITLE = "p2ptui"
     CSS = """
     /* Toasts at the top right, over the oldest rows in view: never over what is being typed. */
@@ -94,36 +81,7 @@ class P2PApp(CoreFollower):
     # Ctrl+B does not (it is tmux's prefix), so the sidebar is on F4. Priority
     # bindings act while the input has focus; each one a dialog needs for itself
     # (Ctrl+K deletes to the end of an Input) skips while a dialog is up.
-    BINDINGS = [
-        Binding("f1,question_mark", "help", "Help", tooltip="every key and command (? only when the input is empty)"),
-        Binding("ctrl+k", "quick_switch", "Switch", priority=True,
-                tooltip="switch to a conversation by typing letters of its name, or open a new one"),
-        Binding("ctrl+n,alt+down", "next_peer", "Next peer", show=False, priority=True,
-                tooltip="the next conversation in the sidebar"),
-        Binding("ctrl+p,alt+up", "previous_peer", "Prev peer", show=False, priority=True,
-                tooltip="the previous conversation in the sidebar"),
-        Binding("alt+a", "next_unread", "Next unread", show=False, priority=True,
-                tooltip="the next conversation with unread messages"),
-        *(
-            Binding(f"alt+{n}", f"jump({n})", f"Peer {n}", show=False, priority=True, group=JUMP)
-            for n in range(1, 10)
-        ),
-        Binding("ctrl+o", "open_dialog", "Open", priority=True, tooltip="open a conversation with someone new"),
-        Binding("f3", "details", "Details", priority=True,
-                tooltip="the connection to the selected peer: path, round trip, keys, drop counters"),
-        Binding("f4", "toggle_sidebar", "Sidebar", priority=True, tooltip="hide or show the sidebar"),
-        Binding("ctrl+q", "quit", "Quit", priority=True, tooltip="quit p2ptui"),
-        # Scrollback while the input keeps focus. PageUp/PageDown reach the app through
-        # tmux and SSH (Ctrl+Home/End often do not); Home/End scroll only when the input
-        # is empty, and otherwise move its cursor as usual.
-        Binding("pageup", "scroll_log('page_up')", "Scroll up", show=False, priority=True, group=SCROLL),
-        Binding("pagedown", "scroll_log('page_down')", "Scroll down", show=False, priority=True, group=SCROLL),
-        Binding("home", "scroll_log('start')", "Oldest", show=False, priority=True, group=ENDS),
-        Binding("end", "scroll_log('end')", "Newest", show=False, priority=True, group=ENDS),
-    ]
-
-    selected: reactive[str | None] = reactive(None, init=False)
-    """The conversation shown."""
+    BINDINGS = KEYS
 
     def __init__(
         self,
@@ -314,117 +272,6 @@ class P2PApp(CoreFollower):
     def select(self, name: str | None) -> None:
         self.selected = name
 
-    def _in_dialog(self) -> bool:
-        return len(self.screen_stack) > 1
-
-    # --- Actions -------------------------------------------------------------------------
-
-    def action_next_peer(self) -> None:
-        if not self._in_dialog():
-            self.selected = self.model.step(+1) or self.selected
-
-    def action_previous_peer(self) -> None:
-        if not self._in_dialog():
-            self.selected = self.model.step(-1) or self.selected
-
-    def action_jump(self, number: int) -> None:
-        if not self._in_dialog():
-            self.selected = self.model.jump(number) or self.selected
-
-    def action_next_unread(self) -> None:
-        """The next conversation after the selected one (round the end) with something unread."""
-        if self._in_dialog():
-            return
-        name = self.model.next_unread()
-        if name is None:
-            self.notify("Nothing unread", timeout=2)
-        else:
-            self.selected = name
-
-    def action_quick_switch(self) -> None:
-        if self._in_dialog():
-            raise SkipAction()  # Ctrl+K in a dialog's input deletes to its end.
-        targets = [
-            SwitchTarget(c.peer, c.status, c.unread, closed=closed, path=c.path)
-            for closed, pool in ((False, self.model.open), (True, self.model.closed))
-            for c in pool.values()
-        ]
-
-        def chosen(name: str | None) -> None:
-            if name:
-                self.open_conversation(name)
-
-        self.push_screen(QuickSwitcher(targets, self.me), chosen)
-
-    def action_open_dialog(self) -> None:
-        def opened(name: str | None) -> None:
-            if name:
-                self.open_conversation(name)
-
-        self.push_screen(OpenPeerScreen(), opened)
-
-    def action_details(self) -> None:
-        if self.selected is None:
-            self.complain("no conversation selected")
-        else:
-            self.client.submit(ShowDetails(self.selected))
-
-    def action_toggle_sidebar(self) -> None:
-        sidebar = self.query_one("#sidebar", PeerList)
-        sidebar.display = not sidebar.display
-        self.publish()  # Without the sidebar, the status line counts what is unread.
-
-    def action_help(self) -> None:
-        if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen(self.help_sections()))
-
-    def action_toggle_bell(self) -> None:
-        self.bell_on = not self.bell_on
-        self.show_info(f"The bell is {'on' if self.bell_on else 'off'} for messages in other conversations")
-        self._save_setting(bell=self.bell_on)
-
-    def action_scroll_log(self, where: str) -> None:
-        if isinstance(self.screen, ModalScreen):
-            raise SkipAction()  # The keys belong to the dialog.
-        if where in ("start", "end") and self.message_input.text:
-            raise SkipAction()  # Home/End move the cursor in what is being typed.
-        log = self.log_widget
-        match where:
-            case "page_up":
-                log.page_up()
-            case "page_down":
-                log.page_down()
-            case "start":
-                log.scroll_to_start()
-            case "end":
-                log.follow()
-
-    def on_conversation_log_reached_top(self, _: ConversationLog.ReachedTop) -> None:
-        """Scrolled back to the oldest line shown: the page before it, from the store."""
-        conversation = self.model.open.get(self.selected) if self.selected else None
-        if conversation is None or conversation.history_complete or conversation.loading_older:
-            return
-        oldest = conversation.oldest_id()
-        if oldest is None:
-            return
-        conversation.loading_older = True
-        self.client.submit(LoadOlder(conversation.peer, oldest))
-
-    def action_review_key(self, peer: str) -> None:
-        conversation = self.model.open.get(peer)
-        if conversation is None or conversation.status != events.PeerStatus.KEY_CHANGED:
-            self.complain(f"{peer}'s key has not changed")
-            return
-        if isinstance(self.screen, KeyChangedScreen):
-            return
-
-        def decided(accept: bool | None) -> None:
-            if accept:
-                self.client.submit(AcceptKey(peer, conversation.new_fingerprint))
-                self.show_info(f"{peer}'s new key is trusted from now on")
-
-        self.push_screen(KeyChangedScreen(conversation), decided)
-
     # --- The input and its commands -----------------------------------------------------
 
     def _input_submitted(self, text: str) -> None:
@@ -493,30 +340,7 @@ class P2PApp(CoreFollower):
 
     def help_sections(self) -> list[HelpSection]:
         """Made from the bindings and the command table, so that it says what the app does."""
-        palette = Binding(self.COMMAND_PALETTE_BINDING, "command_palette",
-                          tooltip="Textual's command palette: every action and conversation by name")
-        keys = describe_keys([*self.BINDINGS, palette])
-        writing = describe_keys(binding for binding in MessageInput.BINDINGS if binding.action != "help")
-        commands = [(f"{c.name} {c.argument}".strip(), c.help) for c in COMMANDS]
-        sidebar = [(look.glyph, look.words) for look in STATUS_ICON.values()]
-        sidebar += [
-            ("▶", "the conversation shown"),
-            ("(2)", "messages you have not seen; new: someone started a conversation with you"),
-            ("09:30, 23 Nov", "the last message, today or on an earlier day"),
-        ]
-        log = [
-            ("…", "your message, sent, not yet delivered (waiting in the outbox if the peer is offline)"),
-            ("✓", "your message, delivered to the peer's app"),
-            ("--", "a line from p2ptui: a connection made, changed or lost, a key changed"),
-            ("── new ──", "what arrived while you were elsewhere starts below it"),
-        ]
-        return [
-            HelpSection("Writing", writing),
-            HelpSection("Keys", keys),
-            HelpSection("Commands (Tab completes them)", commands),
-            HelpSection("The sidebar", sidebar),
-            HelpSection("The log", log),
-        ]
+        return help_sections(self.BINDINGS, self.COMMAND_PALETTE_BINDING)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         ours = [SystemCommand(c.title, c.help, partial(self.run_command, c)) for c in COMMANDS if c.title]
