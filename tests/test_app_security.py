@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from p2ptui.app import DetailsScreen, KeyChangedScreen
+from p2ptui.screens import DetailsScreen, KeyChangedScreen
 from p2ptui.core_thread import AcceptKey, ShowDetails
 from p2ptui.net import PeerStatus, events
 from p2ptui.net.store import StoredMessage

@@ -15,15 +15,8 @@ from p2ptui.net import events
 
 from .core_thread import AcceptKey, LoadOlder, ShowDetails
 from .follow import CoreFollower
-from .screens import (
-    HelpScreen,
-    HelpSection,
-    KeyChangedScreen,
-    OpenPeerScreen,
-    QuickSwitcher,
-    SwitchTarget,
-)
 from .widgets import ConversationLog, MessageInput, PeerList
+from .words import HelpSection
 
 
 class Actions(CoreFollower):
@@ -39,6 +32,9 @@ class Actions(CoreFollower):
     def help_sections(self) -> list[HelpSection]: ...
 
     def _save_setting(self, **values: object) -> None: ...
+
+    # The dialogs (tui/screens.py) load on first use: their widgets are not needed
+    # for the first frame.
 
     def _in_dialog(self) -> bool:
         return len(self.screen_stack) > 1
@@ -68,6 +64,8 @@ class Actions(CoreFollower):
     def action_quick_switch(self) -> None:
         if self._in_dialog():
             raise SkipAction()  # Ctrl+K in a dialog's input deletes to its end.
+        from .screens import QuickSwitcher, SwitchTarget
+
         targets = [
             SwitchTarget(c.peer, c.status, c.unread, closed=closed, path=c.path)
             for closed, pool in ((False, self.model.open), (True, self.model.closed))
@@ -81,6 +79,8 @@ class Actions(CoreFollower):
         self.push_screen(QuickSwitcher(targets, self.me), chosen)
 
     def action_open_dialog(self) -> None:
+        from .screens import OpenPeerScreen
+
         def opened(name: str | None) -> None:
             if name:
                 self.open_conversation(name)
@@ -99,6 +99,8 @@ class Actions(CoreFollower):
         self.publish()  # Without the sidebar, the status line counts what is unread.
 
     def action_help(self) -> None:
+        from .screens import HelpScreen
+
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.help_sections()))
 
@@ -135,6 +137,8 @@ class Actions(CoreFollower):
         self.client.submit(LoadOlder(conversation.peer, oldest))
 
     def action_review_key(self, peer: str) -> None:
+        from .screens import KeyChangedScreen
+
         conversation = self.model.open.get(peer)
         if conversation is None or conversation.status != events.PeerStatus.KEY_CHANGED:
             self.complain(f"{peer}'s key has not changed")

@@ -47,19 +47,14 @@ from .keys import KeysInOrder, use_escape_as_alt
 from .messages import from_core
 from .model import Conversation, Conversations, Line
 from .sanitize import sanitize
-from .screens import (
-    DetailsScreen,
-    HelpSection,
-    KeyChangedScreen,
-    OpenPeerScreen,
-)
 from .settings import check_user_name, save_settings
 from .widgets import ConversationLog, MessageInput, PeerList, StatusLine
 from .widgets.sidebar import SidebarRow
+from .words import HelpSection
 
 use_escape_as_alt()
 
-__all__ = ["DetailsScreen", "KeyChangedScreen", "OpenPeerScreen", "P2PApp"]
+__all__ = ["P2PApp"]
 
 
 class P2PApp(Actions):
@@ -163,9 +158,11 @@ class P2PApp(Actions):
 
     def on_mount(self) -> None:
         # The core starts once the first frame is up: its thread imports trio and
-        # the crypto, which would otherwise hold up that frame for the GIL. What
-        # is submitted before then waits in the core's queue.
-        self.call_after_refresh(self.client.start, self.post_message_from_core)
+        # the crypto, which would otherwise hold up that frame for the GIL. After
+        # the refresh that draws it, and once what was queued for then has run:
+        # a callback queued from there runs at the next idle. What is submitted
+        # before then waits in the core's queue.
+        self.call_after_refresh(self.call_after_refresh, self.client.start, self.post_message_from_core)
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         for name in self._initial_peers:
             self.open_conversation(name)

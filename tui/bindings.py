@@ -13,9 +13,8 @@ from textual.binding import Binding
 
 from .commands import COMMANDS
 from .keys import describe_keys
-from .screens import HelpSection
 from .widgets import MessageInput
-from .words import STATUS_ICON
+from .words import STATUS_ICON, HelpSection
 
 JUMP = Binding.Group("the Nth conversation in the sidebar (its number there)")
 SCROLL = Binding.Group("scroll the conversation back and forward; the input keeps what you are typing")

@@ -22,7 +22,6 @@ from .core_thread import CoreClient, CoreStopped
 from .errors import signalling_advice
 from .model import Conversation, Conversations, Line
 from .sanitize import sanitize
-from .screens import DetailsScreen
 from .widgets import ConversationLog
 from .words import applicable_reason, describe
 
@@ -114,6 +113,10 @@ class CoreFollower(App[None]):
 
     @on(messages.DetailsShown)
     def _when_details(self, message: messages.DetailsShown) -> None:
+        from .screens import (
+            DetailsScreen,  # Loaded on first use, not for the first frame.
+        )
+
         self.push_screen(DetailsScreen(message.event))
 
     @on(messages.MessageDelivered)

@@ -23,7 +23,7 @@ from p2ptui.net import PeerStatus, events
 
 from .model import Conversation
 from .settings import check_user_name
-from .words import applicable_reason, status_look
+from .words import HelpSection, applicable_reason, status_look
 
 
 class OpenPeerScreen(ModalScreen[str | None]):
@@ -250,13 +250,6 @@ class QuickSwitcher(ModalScreen[str | None]):
     @on(OptionList.OptionSelected, "#switch-options")
     def _selected(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(self._choices[event.option_index])
-
-
-@dataclass(frozen=True)
-class HelpSection:
-    title: str
-    rows: list[tuple[str, str]]
-    """(keys or command, what it does)"""
 
 
 class HelpScreen(ModalScreen[None]):

@@ -98,3 +98,10 @@ def fit_parts(parts: list[str], width: int, separator: str = " · ") -> str:
             line += " …" if cells(line) + 2 <= width else ""
         break
     return line
+
+
+@dataclass(frozen=True)
+class HelpSection:
+    title: str
+    rows: list[tuple[str, str]]
+    """(keys or command, what it does)"""

@@ -84,6 +84,8 @@ class ConversationLog(ScrollView, can_focus=False):
         self._index = RowIndex()
         self._wrapped: LRUCache[int, list[str]] = LRUCache(512)
         self._strips: LRUCache[tuple[int, int, bool], Strip] = LRUCache(1024)
+        self._plain = Style()
+        """The widget's own style this frame (see render_lines)."""
 
     # --- What the app calls ---------------------------------------------------------------
 
@@ -167,6 +169,7 @@ class ConversationLog(ScrollView, can_focus=False):
     def visible_text(self) -> str:
         """The rows as they are on screen now: for tests, and anyone reading the log out."""
         self._settle()
+        self._plain = self.rich_style
         return "\n".join(self.render_line(y).text.rstrip() for y in range(self._view.height))
 
     # --- Laying out -----------------------------------------------------------------------
@@ -283,9 +286,12 @@ class ConversationLog(ScrollView, can_focus=False):
 
     def render_lines(self, crop: Region) -> list[Strip]:
         self._settle()  # Scrolled by the mouse or resized: measure what came into view.
+        # The widget's own style, once a frame: Textual works it out from every ancestor.
+        self._plain = self.rich_style
         return super().render_lines(crop)
 
     def render_line(self, y: int) -> Strip:
+        """Row y of the view (render_lines sets the style first; visible_text calls this too)."""
         row = self.scroll_offset.y + y
         if y == self._view.height - 1 and self._shows_more():
             strip = self._more_row()
@@ -294,8 +300,8 @@ class ConversationLog(ScrollView, can_focus=False):
         elif row == 0 and self._conversation is None:
             strip = self._row("Open a conversation: /open NAME or Ctrl+O.", "system")
         else:
-            strip = Strip.blank(self._width, self.rich_style)
-        return strip.adjust_cell_length(self._view.width, self.rich_style)
+            strip = Strip.blank(self._width, self._plain)
+        return strip.adjust_cell_length(self._view.width, self._plain)
 
     def _shows_more(self) -> bool:
         return not self._following and self.scroll_offset.y < self.max_scroll_y
@@ -335,8 +341,8 @@ class ConversationLog(ScrollView, can_focus=False):
     def _message_row(self, index: int, offset: int) -> Strip:
         line = self._lines[index]
         text = self._wrap(index)[offset]
-        text_style = self._style("system") if line.kind is LineKind.SYSTEM else self.rich_style
-        plain = self.rich_style
+        text_style = self._style("system") if line.kind is LineKind.SYSTEM else self._plain
+        plain = self._plain
         if offset:  # A wrapped row hangs under the text column.
             return Strip([Segment(" " * self._text_column, plain), Segment(text, text_style)])
         if line.kind is LineKind.SYSTEM:
