@@ -65,10 +65,24 @@ async def test_details_show_the_path_keys_and_counters():
         await pilot.pause()
         assert isinstance(app.screen, DetailsScreen)
         text = screen_text(app)
-        assert "Connection with carol" in text and "3  replayed" in text and OLD in text
+        assert "Connection with carol" in text and "replayed" in text and OLD in text
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, DetailsScreen)
+
+
+async def test_details_of_a_peer_that_is_gone_give_no_advice_about_nats():
+    core = FakeCore()
+    app = make_app(core)
+    async with app.run_test(size=(80, 24)) as pilot:
+        core.emit(events.Details("carol", (
+            ("status", "offline: carol quit; our NAT: cone, theirs: cone; a relay is needed: configure a TURN server"),
+            ("your NAT", "cone"),
+        )))
+        await pilot.pause()
+        text = screen_text(app)
+        assert "offline: carol quit" in text and "relay" not in text and "TURN" not in text
+        assert "cone" in text  # the NATs themselves are still shown, as facts
 
 
 async def test_stored_history_fills_the_log_once():

@@ -110,6 +110,9 @@ class DetailsScreen(ModalScreen[None]):
         border: round $accent; padding: 0 1; background: $surface;
     }
     DetailsScreen VerticalScroll { height: auto; max-height: 1fr; scrollbar-size-vertical: 1; }
+    DetailsScreen Grid { grid-size: 2; grid-columns: auto 1fr; grid-rows: auto; height: auto; grid-gutter: 0 2; }
+    DetailsScreen .name { color: $text-muted; }
+    DetailsScreen .title { text-style: bold; }
     """
 
     def __init__(self, details: events.Details) -> None:
@@ -119,14 +122,20 @@ class DetailsScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         plain = [(name, self._applicable(name, value)) for name, value in self.details.items if not name.startswith("dropped")]
         dropped = [(name.partition(": ")[2], value) for name, value in self.details.items if name.startswith("dropped")]
-        width = max((len(name) for name, _ in plain), default=0)
-        rows = [Content.styled(f"Connection with {self.details.peer}", "bold")]
-        rows += [Content.assemble((name.ljust(width), "$text-muted"), "  ", value) for name, value in plain]
-        rows.append(Content.styled("Dropped datagrams and records", "bold") if dropped else Content("Nothing dropped"))
-        rows += [Content.assemble(f"{value:>6}  ", (why, "$text-muted")) for why, value in dropped]
         with Vertical():
             with VerticalScroll():
-                yield Static(Content("\n").join(rows))
+                yield Label(Content(f"Connection with {self.details.peer}"), classes="title")
+                # A value too long for its column wraps under itself, not under the names.
+                with Grid():
+                    for name, value in plain:
+                        yield Static(Content(name), classes="name")
+                        yield Static(Content(value))
+                yield Label(Content("Dropped datagrams and records" if dropped else "Nothing dropped"),
+                            classes="title" if dropped else "")
+                with Grid():
+                    for why, value in dropped:
+                        yield Static(Content(f"{value:>6}"))
+                        yield Static(Content(why), classes="name")
             yield Label(Content.styled("Esc to close", "$text-muted"))
 
     @staticmethod
