@@ -409,3 +409,11 @@ def quit_app():
 def test_a_peer_that_quit_80x24(snap_compare):
     app, populate = quit_app()
     assert snap_compare(app, terminal_size=(80, 24), run_before=populate)
+
+
+SCENES.update({
+    "error-80x24": (error_app, (80, 24)),
+    "small-60x20": (busy_app, (60, 20)),
+    "details-60x20": (details_app, (60, 20)),
+    "quit-80x24": (quit_app, (80, 24)),
+})
