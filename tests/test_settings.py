@@ -137,3 +137,21 @@ async def test_unknown_settings_and_theme_are_each_said_once_in_a_toast(tmp_path
         assert sum("unknown theme 'no-such-theme'" in m for m in messages) == 1
         assert sum("keepalvie" in m for m in messages) == 1
         assert all(toast.severity == "warning" for toast in toasts(app))
+
+
+@pytest.mark.parametrize("size", [(80, 24), (60, 20), (200, 50)])
+async def test_toasts_never_cover_the_input_being_typed_in(size):
+    core = FakeCore()
+    app = make_app(core)  # carol is selected
+    async with app.run_test(size=size, notifications=True) as pilot:
+        await pilot.press(*"half a thought")
+        for n in range(4):  # a few toasts at once: they stack
+            core.emit(events.MessageReceived(("alice", "bob")[n % 2], f"{n:016x}", "x " * 80))
+        app.notify("a problem " * 20, severity="error")
+        await pilot.pause()
+        await pilot.pause()
+        shown = list(app.screen.query("Toast"))
+        assert shown
+        rack = app.screen.query_one("ToastRack").region  # toasts past it are not drawn
+        field = app.message_input.region
+        assert all(not toast.region.intersection(rack).overlaps(field) for toast in shown)

@@ -61,7 +61,7 @@ class P2PApp(Actions):
     TITLE = "p2ptui"
     CSS = """
     /* Toasts at the top right, over the oldest rows in view: never over what is being typed. */
-    ToastRack { dock: top; align: right top; margin-top: 1; margin-bottom: 0; }
+    ToastRack { dock: top; align: right top; margin-top: 1; margin-bottom: 0; max-height: 70%; overflow-y: hidden; }
     Toast { max-width: 60%; }
     #main { height: 1fr; }
     #conversation { width: 1fr; }
