@@ -40,10 +40,23 @@ def first_frame(kind: str) -> None:
         app.exit()
 
     if kind == "bare":
+        from textual.binding import Binding
         from textual.containers import Horizontal, Vertical
         from textual.widgets import Footer, RichLog, Static, TextArea
 
         class Bare(App):
+            # The same widgets: the footer shows as many keys as p2ptui's does (each
+            # is a widget of its own), with the palette on F2 as there.
+            COMMAND_PALETTE_BINDING = "f2"
+            BINDINGS = [
+                Binding("ctrl+k", "bell", "Switch"),
+                Binding("ctrl+q", "quit", "Quit"),
+                Binding("f1", "bell", "Help"),
+                Binding("ctrl+o", "bell", "Open"),
+                Binding("f3", "bell", "Details"),
+                Binding("f4", "bell", "Sidebar"),
+            ]
+
             def compose(self):
                 yield Static("status")
                 with Horizontal():
