@@ -106,3 +106,13 @@ async def test_a_question_mark_alone_in_a_burst_still_opens_the_help():
                 break
             await pilot.pause(0.01)
         assert isinstance(app.screen, HelpScreen)
+
+
+async def test_a_bracketed_paste_keeps_its_place_among_the_keys_around_it():
+    core = FakeCore()
+    app = make_app(core)
+    async with app.run_test(size=(80, 24)) as pilot:
+        # ESC [ 200 ~ ... ESC [ 201 ~ is a bracketed paste; it arrives as one Paste event.
+        burst(app, "ab\x1b[200~cd? ef\x1b[201~gh\r")
+        await settle(pilot, lambda: sent(core), 1)
+        assert sent(core) == [("carol", "abcd? efgh")]

@@ -74,6 +74,10 @@ def describe_keys(bindings: Iterable[Binding]) -> list[tuple[str, str]]:
     ]
 
 
+#: What the terminal types: keys, and pastes (bracketed), which must keep their place among them.
+_Input = events.Key | events.Paste
+
+
 class KeysInOrder:
     """Keys from the terminal, taken one at a time, each once the one before has taken effect.
 
@@ -99,11 +103,11 @@ class KeysInOrder:
     STUCK_AFTER = 0.5
     MAX_ROUNDS = 5
 
-    def __init__(self, app: App, dispatch: Callable[[events.Key], Awaitable[None]]) -> None:
+    def __init__(self, app: App, dispatch: Callable[[_Input], Awaitable[None]]) -> None:
         """`dispatch` hands a key to Textual (the App's own `on_event`)."""
         self._app = app
         self._dispatch = dispatch
-        self._waiting: deque[events.Key] = deque()
+        self._waiting: deque[_Input] = deque()
         self._busy_since: float | None = None
         self._round = 0
         """Which settling round is out: a late one from before a stuck release is ignored."""
@@ -115,7 +119,7 @@ class KeysInOrder:
         """Keys read and not yet taken, the one settling included."""
         return len(self._waiting) + (self._busy_since is not None)
 
-    async def arrived(self, key: events.Key) -> None:
+    async def arrived(self, key: _Input) -> None:
         """A key from the terminal: taken now, or once the ones before it have settled."""
         self._waiting.append(key)
         stuck = self._busy_since is not None and time.monotonic() - self._busy_since > self.STUCK_AFTER
@@ -130,7 +134,7 @@ class KeysInOrder:
         self._busy_since = time.monotonic()
         target = self._target()
         await self._dispatch(key)
-        plain = key.is_printable and self._target() is target
+        plain = (isinstance(key, events.Paste) or key.is_printable) and self._target() is target
         self._rounds_left = 1 if plain else 2
         self._rounds_spent = 0
         # A character typed into the focused widget stops there: its round need not climb.
