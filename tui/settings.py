@@ -98,19 +98,10 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
     signal = args.signal or file.get("signal")
     credentials = args.firebase_credentials or file.get("firebase_credentials")
     bind = _parse_bind(str(args.bind or file.get("bind") or "0.0.0.0"))
-    keepalive = next(
-        (v for v in (args.keepalive, file.get("keepalive")) if v is not None),
-        KEEPALIVE_DEFAULT,
-    )
-    if isinstance(keepalive, bool) or not isinstance(keepalive, (int, float)) or not 0.1 <= keepalive <= 3600:
-        raise UsageError(f"bad keepalive {keepalive!r}: give seconds between 0.1 and 3600")
-    stun_list = args.stun or file.get("stun") or []
-    if not isinstance(stun_list, list):
-        raise UsageError(f'bad stun {stun_list!r} in {CONFIG_FILE}: expected a list like ["HOST:PORT"]')
+    keepalive = _seconds("keepalive", args.keepalive, file, KEEPALIVE_DEFAULT, 0.1, 3600)
+    stun_list = _list("stun", args.stun, file, "HOST:PORT")
     stun = tuple(_parse_host_port(str(item), "--stun") for item in stun_list)
-    turn_list = args.turn or file.get("turn") or []
-    if not isinstance(turn_list, list):
-        raise UsageError(f'bad turn {turn_list!r} in {CONFIG_FILE}: expected a list like ["turn://USER:PASS@HOST:PORT"]')
+    turn_list = _list("turn", args.turn, file, "turn://USER:PASS@HOST:PORT")
     try:
         from p2ptui.net import parse_turn_url
 
@@ -127,9 +118,7 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
             SprayConfig(**spray).check()
         except ValueError as exc:
             raise UsageError(f"bad [spray] in {CONFIG_FILE}: {exc}") from None
-    direct_retry = next((v for v in (args.direct_retry, file.get("direct_retry")) if v is not None), DIRECT_RETRY_DEFAULT)
-    if isinstance(direct_retry, bool) or not isinstance(direct_retry, (int, float)) or not 1 <= direct_retry <= 86400:
-        raise UsageError(f"bad direct_retry {direct_retry!r}: give seconds between 1 and 86400")
+    direct_retry = _seconds("direct_retry", args.direct_retry, file, DIRECT_RETRY_DEFAULT, 1, 86400)
     try:
         credentials_found = credentials is None or Path(str(credentials)).is_file()
     except OSError:
@@ -155,15 +144,31 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
         identity=identity,
         firebase_credentials=str(credentials) if credentials else None,
         bind=bind,
-        keepalive=float(keepalive),
+        keepalive=keepalive,
         stun=stun,
         turn=turn,
-        direct_retry=float(direct_retry),
+        direct_retry=direct_retry,
         spray=spray,
         theme=theme,
         bell=bell,
         warnings=tuple(warnings),
     )
+
+
+def _seconds(key: str, given: object, file: dict[str, Any], default: float, low: float, high: float) -> float:
+    """A number of seconds: from the command line, else config.toml, else the default; checked."""
+    value = next((v for v in (given, file.get(key)) if v is not None), default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise UsageError(f"bad {key} {value!r}: give seconds between {low:g} and {high:g}")
+    return float(value)
+
+
+def _list(key: str, given: list[str] | None, file: dict[str, Any], example: str) -> list[object]:
+    """A repeatable option, or its list in config.toml."""
+    value = given or file.get(key) or []
+    if not isinstance(value, list):
+        raise UsageError(f'bad {key} {value!r} in {CONFIG_FILE}: expected a list like ["{example}"]')
+    return value
 
 
 def ui_preferences(file: dict) -> tuple[str | None, bool]:
