@@ -177,3 +177,17 @@ async def test_at_60x20_the_header_ends_on_a_word_and_every_footer_key_is_whole(
         footer = app.query_one(Footer)
         assert footer.compact
         assert footer.virtual_size.width <= footer.size.width  # nothing cut off at the right
+
+
+async def test_the_core_starts_and_the_first_frame_hook_runs_once_the_first_frame_is_drawn():
+    from p2ptui.app import P2PApp
+
+    from .fakecore import FROZEN
+
+    core = FakeCore()
+    drawn = []
+    app = P2PApp(core, me="dana", signal="tcp://127.0.0.1:7878", clock=lambda: FROZEN,
+                 on_first_frame=lambda: drawn.append(core._on_event is not None))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert drawn == [True]  # once, with the core already started

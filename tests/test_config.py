@@ -107,3 +107,12 @@ def test_an_unknown_key_in_config_toml_is_a_warning_on_stderr_once(tmp_path, cap
 def test_the_name_rule_says_the_letters_are_ascii(tmp_path):
     with pytest.raises(UsageError, match="ASCII letters"):
         resolve_settings(build_parser().parse_args(["--name", "zoë", "--config-dir", str(tmp_path)]))
+
+
+def test_the_launcher_turns_the_collector_back_on_for_every_command_but_the_tui(tmp_path, capsys):
+    import gc
+
+    from p2ptui.launch import main as launch
+
+    assert launch(["fingerprint", "--name", "dana", "--config-dir", str(tmp_path)]) == 0
+    assert gc.isenabled()

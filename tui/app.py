@@ -90,10 +90,12 @@ class P2PApp(Actions):
         bell: bool = False,
         config_dir: Path | None = None,
         warnings: Iterable[str] = (),
+        on_first_frame: Callable[[], None] | None = None,
     ):
         """`theme` and `bell` are the settings from config.toml; with `config_dir`,
         changing them in the app saves them there. `warnings` are fallbacks the
-        settings took (an unknown key, an empty --name): each is said once."""
+        settings took (an unknown key, an empty --name): each is said once.
+        `on_first_frame` is called once the first frame is drawn."""
         super().__init__()
         self.client = client
         self.me = me
@@ -104,6 +106,7 @@ class P2PApp(Actions):
         self.config_dir = config_dir
         self._initial_peers = list(peers)
         self._warnings = list(warnings)
+        self._on_first_frame = on_first_frame
         self._follow_init()
         self.set_reactive(CoreFollower.where, f"connecting to {signal}…")
         if theme is not None and theme in self.available_themes:
@@ -162,7 +165,7 @@ class P2PApp(Actions):
         # the refresh that draws it, and once what was queued for then has run:
         # a callback queued from there runs at the next idle. What is submitted
         # before then waits in the core's queue.
-        self.call_after_refresh(self.call_after_refresh, self.client.start, self.post_message_from_core)
+        self.call_after_refresh(self.call_after_refresh, self._first_frame_drawn)
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         for name in self._initial_peers:
             self.open_conversation(name)
@@ -171,6 +174,11 @@ class P2PApp(Actions):
         self.message_input.focus()
         for warning in self._warnings:
             self.notify(warning, title="Setting", severity="warning", markup=False, timeout=ERROR_TOAST_SECONDS)
+
+    def _first_frame_drawn(self) -> None:
+        self.client.start(self.post_message_from_core)
+        if self._on_first_frame is not None:
+            self._on_first_frame()
 
     async def on_event(self, event: textual_events.Event) -> None:
         if isinstance(event, (textual_events.Key, textual_events.Paste)) and not event.is_forwarded:

@@ -13,6 +13,7 @@ Errors a user can cause print one line and exit non-zero; never a traceback.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import sys
@@ -171,6 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command is not None:
+        gc.enable()  # Off since launch.main; only the TUI waits for its first frame.
     try:
         return _run(args)
     except BaseException as exc:  # Groups from trio's nurseries too: one line, never a traceback on screen.
@@ -309,6 +312,16 @@ def _fingerprint(args: argparse.Namespace) -> int:
 
 
 def _tui(args: argparse.Namespace) -> int:
+    # No garbage collection until the first frame is drawn (see launch.py); then
+    # what start-up made is frozen (never scanned again) and collection goes on.
+    gc.disable()
+    try:
+        return _run_tui(args)
+    finally:
+        gc.enable()  # Whatever happened before the first frame.
+
+
+def _run_tui(args: argparse.Namespace) -> int:
     from .app import P2PApp
     from .core_thread import CoreThread
 
@@ -334,6 +347,7 @@ def _tui(args: argparse.Namespace) -> int:
             bell=bell,
             config_dir=directory,
             warnings=warnings,
+            on_first_frame=_collect_again,
         )
     else:
         settings = resolve_settings(args)
@@ -357,12 +371,18 @@ def _tui(args: argparse.Namespace) -> int:
             bell=settings.bell,
             config_dir=settings.config_dir,
             warnings=warnings,
+            on_first_frame=_collect_again,
         )
     app.run()
     if app.fatal is not None:  # The same line the app showed, for the shell after the screen is gone.
         print(f"p2ptui: error: {app.fatal.message}", file=sys.stderr)
         return app.fatal.exit_code
     return 0
+
+
+def _collect_again() -> None:
+    gc.freeze()
+    gc.enable()
 
 
 def _log_to_file(path: Path) -> None:
