@@ -99,3 +99,15 @@ async def test_stored_history_fills_the_log_once():
         text = log_text(app)
         assert text.count("from last week") == 1 and text.count("✓  <dana> my old reply") == 1
         assert text.index("from last week") < text.index("new today")
+
+
+@pytest.mark.parametrize("size", [(60, 20), (80, 24)])
+async def test_the_details_dialog_fits_the_screen(size):
+    core = FakeCore()
+    app = make_app(core)
+    async with app.run_test(size=size) as pilot:
+        core.emit(events.Details("carol", tuple((f"row {n}", "a value " * 12) for n in range(12))))
+        await pilot.pause()
+        dialog = app.screen.query_one("Vertical")
+        assert dialog.region.right <= size[0] and dialog.region.bottom <= size[1]
+        assert "Esc to close" in screen_text(app)
