@@ -42,12 +42,15 @@ def header(app) -> str:
 
 
 def test_the_line_and_the_exit_status_come_from_inside_exception_groups():
-    group = ExceptionGroup("Exceptions from Trio nursery (1 sub-exception)", [EnvironmentFailure("port 7000 is in use")])
+    group = ExceptionGroup(
+        "Exceptions from Trio nursery (1 sub-exception)", [EnvironmentFailure("port 7000 is in use")]
+    )
     assert error_line(group) == "port 7000 is in use" and error_exit_code(group) == 1
     nested = BaseExceptionGroup("outer", [ExceptionGroup("inner", [ConfigError("bad keepalive")])])
     assert error_line(nested) == "bad keepalive" and error_exit_code(nested) == 2
     # A bare ValueError is how the core spoke of a person's mistakes before its errors were typed.
-    assert error_line(ExceptionGroup("g", [ValueError("cannot listen on 127.0.0.1:9")])) == "cannot listen on 127.0.0.1:9"
+    bare = ExceptionGroup("g", [ValueError("cannot listen on 127.0.0.1:9")])
+    assert error_line(bare) == "cannot listen on 127.0.0.1:9"
     assert error_line(KeyError("x")).startswith("internal error: KeyError")
 
 

@@ -210,7 +210,8 @@ class CoreFollower(App[None]):
             self.add_system_line(conversation, describe(conversation))
         elif was == events.PeerStatus.CONNECTED and now != was:
             reason = applicable_reason(now, conversation.reason)
-            self.add_system_line(conversation, f"{now.value}: {reason}" if reason else f"connection lost, now {now.value}")
+            line = f"{now.value}: {reason}" if reason else f"connection lost, now {now.value}"
+            self.add_system_line(conversation, line)
 
     # --- Telling the user -----------------------------------------------------------------------
 

@@ -120,8 +120,9 @@ class DetailsScreen(ModalScreen[None]):
         self.details = details
 
     def compose(self) -> ComposeResult:
-        plain = [(name, self._applicable(name, value)) for name, value in self.details.items if not name.startswith("dropped")]
-        dropped = [(name.partition(": ")[2], value) for name, value in self.details.items if name.startswith("dropped")]
+        items = self.details.items
+        plain = [(name, self._applicable(name, value)) for name, value in items if not name.startswith("dropped")]
+        dropped = [(name.partition(": ")[2], value) for name, value in items if name.startswith("dropped")]
         with Vertical():
             with VerticalScroll():
                 yield Label(Content(f"Connection with {self.details.peer}"), classes="title")

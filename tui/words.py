@@ -32,7 +32,9 @@ STATUS_ICON: dict[PeerStatus | str, StatusLook] = {
     PeerStatus.FAILED: StatusLook("✕", "$error", "no path found; trying again"),
     PeerStatus.KEY_CHANGED: StatusLook("!", "bold $error", "key changed: nothing is sent until you accept it"),
 }
-UNKNOWN_STATUS = StatusLook("?", "$text-muted", "unknown: the signalling server does not answer, so nobody's presence is known")
+UNKNOWN_STATUS = StatusLook(
+    "?", "$text-muted", "unknown: the signalling server does not answer, so nobody's presence is known"
+)
 #: What the core cannot know while the signalling server does not answer: presence.
 PRESENCE = (PeerStatus.OFFLINE, PeerStatus.ONLINE)
 

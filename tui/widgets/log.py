@@ -106,7 +106,9 @@ class ConversationLog(ScrollView, can_focus=False):
     def update_title(self) -> None:
         """The border says whom the conversation is with and how the connection stands."""
         conversation = self._conversation
-        title = f"{conversation.peer}: {describe(conversation, presence_known=self.presence_known)}" if conversation else ""
+        title = ""
+        if conversation is not None:
+            title = f"{conversation.peer}: {describe(conversation, presence_known=self.presence_known)}"
         # Cut after a whole word to fit the border (its corners and a space each side).
         room = self.outer_size.width - 4 if self.outer_size.width else 200
         self.border_title = Content(fit_parts([title], max(8, room)) if title else "")
