@@ -26,7 +26,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from p2ptui.net import events
+from p2ptui.net import P2PError, events
 
 from .errors import error_exit_code, error_line
 
@@ -222,5 +222,5 @@ class CoreThread:
                         self._on_event(node.history(peer, before=before))
                     case ShowDetails(peer=peer):
                         self._on_event(node.details(peer))
-            except ValueError as exc:  # The core refused it (a ConfigError, or an older core's ValueError).
+            except (ValueError, P2PError) as exc:  # The core refused it: said, never fatal to the core.
                 self._on_event(events.Error(error_line(exc), peer=command.peer))
