@@ -33,17 +33,30 @@ def _rss_mib() -> float:
 
 def first_frame(kind: str) -> None:
     """Run an app headless and exit at its first frame, printing FRAME."""
-    from textual.app import App
 
-    def done(app: App) -> None:
+    def done(app) -> None:
         print("FRAME", flush=True)
         app.exit()
 
     if kind == "bare":
+        from textual.app import App
+        from textual.binding import Binding
         from textual.containers import Horizontal, Vertical
         from textual.widgets import Footer, RichLog, Static, TextArea
 
         class Bare(App):
+            # The same widgets: the footer shows as many keys as p2ptui's does (each
+            # is a widget of its own), with the palette on F2 as there.
+            COMMAND_PALETTE_BINDING = "f2"
+            BINDINGS = [
+                Binding("ctrl+k", "bell", "Switch"),
+                Binding("ctrl+q", "quit", "Quit"),
+                Binding("f1", "bell", "Help"),
+                Binding("ctrl+o", "bell", "Open"),
+                Binding("f3", "bell", "Details"),
+                Binding("f4", "bell", "Sidebar"),
+            ]
+
             def compose(self):
                 yield Static("status")
                 with Horizontal():
@@ -60,19 +73,45 @@ def first_frame(kind: str) -> None:
         return
 
     # The real command line, as a user starts it; only the app learns to stop
-    # at its first frame.
-    from p2ptui import app, cli
+    # at its first frame. It is taught as it is imported, by the command line
+    # itself (which imports the app only once it knows it runs the TUI), so
+    # nothing is imported here that the command would import later.
+    import importlib.abc
+    import importlib.util
 
-    on_mount = app.P2PApp.on_mount
+    def teach(module) -> None:
+        from textual.app import App
 
-    def measured_on_mount(self) -> None:
-        on_mount(self)
-        self.call_after_refresh(done, self)
+        on_mount = module.P2PApp.on_mount
 
-    app.P2PApp.on_mount = measured_on_mount
-    app.P2PApp.run = lambda self, **kwargs: App.run(self, headless=True, size=(80, 24))
+        def measured_on_mount(self) -> None:
+            on_mount(self)
+            self.call_after_refresh(done, self)
+
+        module.P2PApp.on_mount = measured_on_mount
+        module.P2PApp.run = lambda self, **kwargs: App.run(self, headless=True, size=(80, 24))
+
+    class Teacher(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path, target=None):
+            if name != "p2ptui.app":
+                return None
+            sys.meta_path.remove(self)
+            spec = importlib.util.find_spec(name)
+            assert spec is not None and spec.loader is not None
+            execute = spec.loader.exec_module
+
+            def exec_module(module) -> None:
+                execute(module)
+                teach(module)
+
+            spec.loader.exec_module = exec_module  # type: ignore[method-assign]
+            return spec
+
+    sys.meta_path.insert(0, Teacher())
+    from p2ptui import launch
+
     with tempfile.TemporaryDirectory() as state:
-        cli.main(["--name", "bench", "--config-dir", state, "--signal", f"tcp://127.0.0.1:{sys.argv[3]}",
+        launch.main(["--name", "bench", "--config-dir", state, "--signal", f"tcp://127.0.0.1:{sys.argv[3]}",
                   "--bind", "127.0.0.1"])
 
 

@@ -44,3 +44,20 @@ def connected(peer: str, port: int) -> events.PeerChanged:
     return events.PeerChanged(
         peer, events.PeerStatus.CONNECTED, path="direct", network="internet", remote=("198.51.100.7", port)
     )
+
+
+def toasts(app) -> list[str]:
+    """The notifications on screen now, as text."""
+    from textual.widgets._toast import Toast
+
+    return [str(toast.render()) for toast in app.screen.query(Toast)]
+
+
+def notified(app) -> list[str]:
+    """The notifications raised and not yet expired (Textual draws their toasts a frame later)."""
+    return [notification.message for notification in app._notifications]
+
+
+def told(app) -> str:
+    """Everything the app is telling the user now: the header and every notification."""
+    return "\n".join([str(app.query_one("#status").render()), *notified(app)])

@@ -3,11 +3,10 @@
 import pytest
 
 from p2ptui.core_thread import OpenPeer, SendText
-from p2ptui.input import MessageInput
 from p2ptui.net import PeerStatus, events
-from p2ptui.widgets import ConversationLog, PeerList
+from p2ptui.widgets import ConversationLog, MessageInput, PeerList
 
-from .fakecore import FakeCore, connected, make_app
+from .fakecore import FakeCore, connected, make_app, told
 
 pytestmark = pytest.mark.asyncio
 
@@ -74,7 +73,7 @@ async def test_open_command_and_dialog():
         await pilot.pause()
         assert app.selected == "frank" and list(app.conversations) == ["erin", "frank"]
         await pilot.press(*"/open dana", "enter")
-        assert "that is you" in str(app.query_one("#status").render())
+        assert "that is you" in told(app)
 
 
 async def test_sending_shows_the_message_and_then_its_delivery():
@@ -118,7 +117,7 @@ async def test_hostile_peer_text_is_shown_literally():
         text = " ".join(log_text(app).split())  # fold the log's wrapping
         assert "[@click=app.quit]click me[/] [link=http://x]x[/link]" in text
         assert "\x1b" not in text and "\u202e" not in text and "\x07" not in text
-        assert "\ufffdevil \u2407" in text
+        assert "␛␛ ⟨U+202E⟩evil \u2407" in text  # what was removed shows as such
         assert app.is_running
 
 
@@ -142,3 +141,53 @@ async def test_ctrl_q_quits():
         await pilot.press("ctrl+q")
         await pilot.pause()
         assert not app.is_running
+
+
+async def test_a_conversation_a_peer_started_is_marked_new_even_when_its_history_came_first():
+    # The core sends a peer's stored history before its first PeerChanged.
+    core = FakeCore()
+    app = make_app(core, peers=("alice",))
+    async with app.run_test(size=(80, 24)) as pilot:
+        core.emit(
+            events.History("mallory", ()),
+            events.PeerChanged("mallory", PeerStatus.CONNECTING, incoming=True),
+            events.History("bob", ()),
+            events.PeerChanged("bob", PeerStatus.CONNECTING),
+        )
+        await pilot.pause()
+        rows = sidebar_text(app).splitlines()
+        assert "mallory new" in next(row for row in rows if "mallory" in row)
+        assert "new" not in next(row for row in rows if "bob" in row)
+        await pilot.press("alt+2")
+        core.emit(connected("mallory", 4000))  # still incoming: not new again once seen
+        await pilot.press("alt+1")
+        assert "mallory new" not in sidebar_text(app)
+
+
+async def test_at_60x20_the_header_ends_on_a_word_and_every_footer_key_is_whole():
+    core = FakeCore()
+    app = make_app(core)
+    async with app.run_test(size=(60, 20)) as pilot:
+        core.emit(events.Ready("dana", "tcp://127.0.0.1:7878", ("203.0.113.9", 40123), nat="port-restricted"))
+        await pilot.pause()
+        header = str(app.query_one("#status").render())
+        assert header.endswith("…") and not header.endswith("NAT: port-r…")
+        from textual.widgets import Footer
+
+        footer = app.query_one(Footer)
+        assert footer.compact
+        assert footer.virtual_size.width <= footer.size.width  # nothing cut off at the right
+
+
+async def test_the_core_starts_and_the_first_frame_hook_runs_once_the_first_frame_is_drawn():
+    from p2ptui.app import P2PApp
+
+    from .fakecore import FROZEN
+
+    core = FakeCore()
+    drawn = []
+    app = P2PApp(core, me="dana", signal="tcp://127.0.0.1:7878", clock=lambda: FROZEN,
+                 on_first_frame=lambda: drawn.append(core._on_event is not None))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert drawn == [True]  # once, with the core already started

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from p2ptui.app import DetailsScreen, KeyChangedScreen
+from p2ptui.screens import DetailsScreen, KeyChangedScreen
 from p2ptui.core_thread import AcceptKey, ShowDetails
 from p2ptui.net import PeerStatus, events
 from p2ptui.net.store import StoredMessage
@@ -65,10 +65,24 @@ async def test_details_show_the_path_keys_and_counters():
         await pilot.pause()
         assert isinstance(app.screen, DetailsScreen)
         text = screen_text(app)
-        assert "Connection with carol" in text and "3  replayed" in text and OLD in text
+        assert "Connection with carol" in text and "replayed" in text and OLD in text
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, DetailsScreen)
+
+
+async def test_details_of_a_peer_that_is_gone_give_no_advice_about_nats():
+    core = FakeCore()
+    app = make_app(core)
+    async with app.run_test(size=(80, 24)) as pilot:
+        core.emit(events.Details("carol", (
+            ("status", "offline: carol quit; our NAT: cone, theirs: cone; a relay is needed: configure a TURN server"),
+            ("your NAT", "cone"),
+        )))
+        await pilot.pause()
+        text = screen_text(app)
+        assert "offline: carol quit" in text and "relay" not in text and "TURN" not in text
+        assert "cone" in text  # the NATs themselves are still shown, as facts
 
 
 async def test_stored_history_fills_the_log_once():
@@ -85,3 +99,15 @@ async def test_stored_history_fills_the_log_once():
         text = log_text(app)
         assert text.count("from last week") == 1 and text.count("✓  <dana> my old reply") == 1
         assert text.index("from last week") < text.index("new today")
+
+
+@pytest.mark.parametrize("size", [(60, 20), (80, 24)])
+async def test_the_details_dialog_fits_the_screen(size):
+    core = FakeCore()
+    app = make_app(core)
+    async with app.run_test(size=size) as pilot:
+        core.emit(events.Details("carol", tuple((f"row {n}", "a value " * 12) for n in range(12))))
+        await pilot.pause()
+        dialog = app.screen.query_one("Vertical")
+        assert dialog.region.right <= size[0] and dialog.region.bottom <= size[1]
+        assert "Esc to close" in screen_text(app)

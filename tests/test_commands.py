@@ -4,17 +4,23 @@ import pytest
 
 from p2ptui.app import P2PApp
 from p2ptui.commands import COMMANDS, Completes, InputHistory, completions, parse
-from p2ptui.input import MessageInput
 from p2ptui.keys import describe_keys, key_name
+from p2ptui.widgets import MessageInput
 
 PEERS = ["alice", "albert", "bob"]
 THEMES = ["nord", "textual-dark", "textual-light"]
 
 
-def test_every_command_has_a_method_on_the_app():
+def test_every_command_runs_through_the_apps_table_of_handlers():
+    from .fakecore import FakeCore, make_app
+
+    app = make_app(FakeCore())  # its constructor checks that every row has a handler, and only those
     for command in COMMANDS:
-        assert callable(getattr(P2PApp, command.method)), command.name
         assert command.name.startswith("/") and command.help
+    ran = []
+    app._commands["/bell"] = ran.append
+    app.run_command(next(c for c in COMMANDS if c.name == "/bell"), "x")
+    assert ran == ["x"]
 
 
 @pytest.mark.parametrize(

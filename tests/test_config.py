@@ -5,8 +5,9 @@ import tomllib
 
 import pytest
 
-from p2ptui.cli import UsageError, build_parser, resolve_settings, ui_preferences
+from p2ptui.cli import build_parser, main
 from p2ptui.net.config import ConfigError, update_config_file
+from p2ptui.settings import UsageError, resolve_settings, ui_preferences
 
 
 def test_update_config_file_is_atomic_keeps_the_mode_and_follows_a_symlink(tmp_path):
@@ -83,3 +84,35 @@ def test_bad_relay_and_spraying_settings_say_what_is_wrong(tmp_path, text, error
     (tmp_path / "config.toml").write_text(text + "\n")
     with pytest.raises(UsageError, match=error):
         _settings(tmp_path)
+
+
+# --- Fallbacks are said, once (issue 14 point 6) -------------------------------------------
+
+
+def test_an_empty_name_falls_back_to_the_login_name_and_says_so(tmp_path):
+    settings = resolve_settings(build_parser().parse_args(["--name", "", "--config-dir", str(tmp_path)]))
+    assert settings.name and [w for w in settings.warnings if "--name is empty" in w and repr(settings.name) in w]
+    quiet = resolve_settings(build_parser().parse_args(["--config-dir", str(tmp_path)]))
+    assert quiet.warnings == ()
+
+
+def test_an_unknown_key_in_config_toml_is_a_warning_on_stderr_once(tmp_path, capsys):
+    (tmp_path / "config.toml").write_text('name = "dana"\nkeepalvie = 5\n')
+    assert main(["fingerprint", "--config-dir", str(tmp_path)]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("dana  ")
+    assert err.count("p2ptui: warning: unknown setting 'keepalvie'") == 1 and "keepalive" in err
+
+
+def test_the_name_rule_says_the_letters_are_ascii(tmp_path):
+    with pytest.raises(UsageError, match="ASCII letters"):
+        resolve_settings(build_parser().parse_args(["--name", "zoë", "--config-dir", str(tmp_path)]))
+
+
+def test_the_launcher_turns_the_collector_back_on_for_every_command_but_the_tui(tmp_path, capsys):
+    import gc
+
+    from p2ptui.launch import main as launch
+
+    assert launch(["fingerprint", "--name", "dana", "--config-dir", str(tmp_path)]) == 0
+    assert gc.isenabled()

@@ -8,7 +8,7 @@ from p2ptui.core_thread import SendText, ShowDetails
 from p2ptui.net import MAX_MESSAGE_BYTES
 from p2ptui.screens import HelpScreen
 
-from .fakecore import FakeCore, make_app
+from .fakecore import FakeCore, make_app, told
 from .test_app import log_text
 
 pytestmark = pytest.mark.asyncio
@@ -19,7 +19,7 @@ def sent(core) -> list[str]:
 
 
 def status(app) -> str:
-    return str(app.query_one("#status").render())
+    return told(app)
 
 
 def help_text(app) -> str:
@@ -127,6 +127,7 @@ async def test_a_message_over_the_limit_stays_in_the_input_with_an_error():
     async with app.run_test(size=(80, 24)) as pilot:
         app.message_input.replace_text(huge)
         await pilot.press("enter")
+        await pilot.pause(0.2)
         assert sent(core) == [] and "over the limit" in status(app)
         assert app.message_input.text == huge
 

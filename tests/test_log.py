@@ -7,14 +7,13 @@ from datetime import datetime, timedelta
 import pytest
 from rich.cells import cell_len
 
-from p2ptui import widgets
+from p2ptui.widgets import log as log_module
 from p2ptui.core_thread import LoadOlder
-from p2ptui.input import MessageInput
 from p2ptui.model import Line
 from p2ptui.net import PeerStatus, events
 from p2ptui.net.store import StoredMessage
 from p2ptui.rows import wrap
-from p2ptui.widgets import ConversationLog
+from p2ptui.widgets import ConversationLog, MessageInput
 
 from .fakecore import FROZEN, FakeCore, connected, make_app
 from .test_app import log_text
@@ -191,7 +190,7 @@ async def test_connection_events_are_system_lines():
         await pilot.press("escape")  # the key-change warning
         text = " ".join(log_text(app).split())  # fold the wrapping
         assert text.count(" -- ") == 3
-        assert "09:30 -- connected direct over the internet to 198.51.100.7:51000 09:30 -- connection lost, now offline: lost the path to 198.51.100.7:51000 09:30 -- alice's key has changed: nothing is sent until you /accept-key" in text
+        assert "09:30 -- connected direct over the internet to 198.51.100.7:51000 09:30 -- offline: lost the path to 198.51.100.7:51000 09:30 -- alice's key has changed: nothing is sent until you /accept-key" in text
 
 
 async def test_a_long_multiline_message_wraps_under_its_text_column():
@@ -224,7 +223,8 @@ async def test_wide_characters_keep_every_row_the_width_of_the_log():
         core.emit(events.MessageReceived("alice", "01" * 8, wide), events.MessageReceived("alice", "02" * 8, "after"))
         await pilot.pause()
         widget = log(app)
-        assert all(widget.render_line(y).cell_length == widget.size.width for y in range(widget.size.height))
+        view = widget.scrollable_content_region
+        assert all(widget.render_line(y).cell_length == view.width for y in range(view.height))
         day, first, *rest = widget.visible_text().splitlines()
         column = cell_len(first[: first.index("你")])
         wrapped = rest[: rest.index("09:30   <alice> after")]
@@ -236,7 +236,7 @@ async def test_wide_characters_keep_every_row_the_width_of_the_log():
 
 async def test_switching_to_100k_messages_wraps_only_what_is_in_view(monkeypatch):
     calls = []
-    monkeypatch.setattr(widgets, "wrap", lambda text, width: calls.append(text) or wrap(text, width))
+    monkeypatch.setattr(log_module, "wrap", lambda text, width: calls.append(text) or wrap(text, width))
     app = make_app(FakeCore(), peers=("alice", "bob"))
     async with app.run_test(size=(80, 24)) as pilot:
         for peer in ("alice", "bob"):
@@ -294,3 +294,40 @@ async def test_scrolling_to_the_top_loads_older_history_page_by_page_and_the_vie
         assert re.search(r"\bmessage 0$", log_text(app), re.M)  # the very first stored message
         # Everything stored is loaded: no more asking.
         assert len([c for c in core.commands if isinstance(c, LoadOlder)]) == 1
+
+
+def drawn_rows(app) -> list[str]:
+    """The screen as the terminal gets it, row by row (what the compositor draws, scrollbars included)."""
+    from rich.console import Console
+
+    width, height = app.size
+    console = Console(width=width, height=height, record=True, file=open("/dev/null", "w"), color_system=None)
+    console.print(app.screen._compositor.render_update(full=True))
+    return console.export_text().splitlines()
+
+
+@pytest.mark.parametrize("size", [(80, 24), (60, 20), (200, 50)])
+async def test_every_character_of_a_wrapped_row_is_drawn_beside_the_scrollbar(size):
+    # Regression: the log wrapped to its width with the scrollbar's column counted in,
+    # so the last character of every full-width row was hidden under the scrollbar.
+    core = FakeCore()
+    app = make_app(core)
+    async with app.run_test(size=size) as pilot:
+        url = "https://example.org/" + "".join(f"{n % 10}" for n in range(size[0])) + "/end"
+        words = " ".join(f"w{n:04d}" for n in range(4))
+        for n in range(30):
+            core.emit(events.MessageReceived("carol", f"{n:016x}", f"{words} {url}"))
+        await pilot.pause()
+        await pilot.pause()
+        assert log(app).show_vertical_scrollbar
+        left = log(app).scrollable_content_region.x
+        right = log(app).scrollable_content_region.right
+        region = log(app).scrollable_content_region
+        rows = [row[region.x : region.right] for row in drawn_rows(app)[region.y : region.bottom]]
+        # The last message, at the bottom, from its first row: every character of it is drawn.
+        last = max(index for index, row in enumerate(rows) if "w0000" in row)
+        column = rows[last].index("w0000")
+        text = [row[column:].rstrip() for row in rows[last:]]
+        assert "".join(text).replace(" ", "") == f"{words} {url}".replace(" ", "")
+        # Its full rows reach the scrollbar, and none runs under it.
+        assert max(map(len, text)) == region.width - column

@@ -7,7 +7,7 @@ import pytest
 from p2ptui.app import P2PApp
 from p2ptui.net import events
 
-from .fakecore import FROZEN, FakeCore, make_app
+from .fakecore import FROZEN, FakeCore, make_app, told
 from .test_app import sidebar_text
 
 pytestmark = pytest.mark.asyncio
@@ -33,7 +33,7 @@ async def test_a_message_in_another_conversation_makes_a_toast_with_its_text_lit
         await pilot.pause()
         (toast,) = toasts(app)
         assert toast.title == "alice" and not toast.markup
-        assert toast.message == "[@click=app.quit]click me[/] [b]bold?[/b] done"  # escapes gone, markup kept as text
+        assert toast.message == "[@click=app.quit]click me[/] [b]bold?[/b] ␛␛ done"  # escapes marked, markup kept as text
         await pilot.pause()
         rendered = " ".join(str(widget.render()) for widget in app.screen.query("Toast"))
         assert "[@click=app.quit]click me[/]" in rendered and "[b]bold?[/b]" in rendered
@@ -112,9 +112,9 @@ async def test_starting_does_not_write_the_config_and_unknown_themes_are_reporte
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         assert app.theme == "textual-dark"
-        assert "unknown theme 'no-such-theme'" in str(app.query_one("#status").render())
+        assert "unknown theme 'no-such-theme'" in told(app)
         await pilot.press(*"/theme nope", "enter")
-        assert "no theme 'nope'" in str(app.query_one("#status").render())
+        assert "no theme 'nope'" in told(app)
     assert not (tmp_path / "config.toml").exists()
 
 
@@ -124,5 +124,34 @@ async def test_an_unreadable_config_is_not_overwritten(tmp_path):
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press(*"/theme nord", "enter")
         await pilot.pause()
-        assert "not saved: cannot read" in str(app.query_one("#status").render())
+        assert "not saved: cannot read" in told(app)
     assert (tmp_path / "config.toml").read_text() == "this is = = not toml\n"
+
+
+async def test_unknown_settings_and_theme_are_each_said_once_in_a_toast(tmp_path):
+    core = FakeCore()
+    app = settings_app(core, tmp_path, theme="no-such-theme", warnings=["unknown setting 'keepalvie' in config.toml"])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        messages = [toast.message for toast in toasts(app)]
+        assert sum("unknown theme 'no-such-theme'" in m for m in messages) == 1
+        assert sum("keepalvie" in m for m in messages) == 1
+        assert all(toast.severity == "warning" for toast in toasts(app))
+
+
+@pytest.mark.parametrize("size", [(80, 24), (60, 20), (200, 50)])
+async def test_toasts_never_cover_the_input_being_typed_in(size):
+    core = FakeCore()
+    app = make_app(core)  # carol is selected
+    async with app.run_test(size=size, notifications=True) as pilot:
+        await pilot.press(*"half a thought")
+        for n in range(4):  # a few toasts at once: they stack
+            core.emit(events.MessageReceived(("alice", "bob")[n % 2], f"{n:016x}", "x " * 80))
+        app.notify("a problem " * 20, severity="error")
+        await pilot.pause()
+        await pilot.pause()
+        shown = list(app.screen.query("Toast"))
+        assert shown
+        rack = app.screen.query_one("ToastRack").region  # toasts past it are not drawn
+        field = app.message_input.region
+        assert all(not toast.region.intersection(rack).overlaps(field) for toast in shown)

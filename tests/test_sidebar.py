@@ -6,11 +6,16 @@ import pytest
 
 from p2ptui.model import Line
 from p2ptui.net import PeerStatus, events
-from p2ptui.widgets import STATUS_ICON, PeerList, activity_label, describe, visible_peers
+from p2ptui.widgets import (
+    STATUS_ICON,
+    PeerList,
+    activity_label,
+    describe,
+    visible_peers,
+)
 
 from .fakecore import FROZEN, FakeCore, connected, make_app
 from .test_app import sidebar_text
-
 
 NOW = datetime(2026, 11, 24, 9, 30)
 

@@ -2,9 +2,9 @@
 
 from datetime import datetime
 
-from p2ptui.input import MessageInput
 from p2ptui.net import PeerStatus, events
 from p2ptui.net.store import StoredMessage
+from p2ptui.widgets import MessageInput
 
 from .fakecore import FakeCore, connected, make_app
 
@@ -349,3 +349,71 @@ def test_sidebar_hidden_80x24(snap_compare):
 def test_toast_for_another_conversation_80x24(snap_compare):
     app, populate = toast_app()
     assert snap_compare(app, terminal_size=(80, 24), run_before=populate)
+
+
+def error_app():
+    """The signalling server does not answer: the error whole in a toast and in the log,
+    short in the header; the peers' presence is unknown, not offline."""
+    core = FakeCore()
+    app = make_app(core, peers=("alice", "bob"))
+
+    async def populate(pilot):
+        app.query_one("#input", MessageInput).cursor_blink = False
+        core.emit(
+            connected("alice", 51000),
+            events.PeerChanged("bob", PeerStatus.OFFLINE),
+            events.SignalStatus(False, "cannot reach the signalling server at tcp://127.0.0.1:7878: all attempts to connect failed"),
+        )
+        await pilot.pause()
+        await pilot.press("alt+2")
+        await pilot.pause()
+
+    return app, populate
+
+
+def test_an_error_at_80_columns(snap_compare):
+    app, populate = error_app()
+    assert snap_compare(app, terminal_size=(80, 24), run_before=populate)
+
+
+def test_main_screen_60x20(snap_compare):
+    app, populate = busy_app()
+    assert snap_compare(app, terminal_size=(60, 20), run_before=populate)
+
+
+def test_connection_details_60x20(snap_compare):
+    app, details = details_app()
+    assert snap_compare(app, terminal_size=(60, 20), run_before=details)
+
+
+def quit_app():
+    """A peer that quit: offline, with the reason the core gave, and no advice about NATs."""
+    core = FakeCore()
+    app = make_app(core, peers=("alice",))
+
+    async def populate(pilot):
+        app.query_one("#input", MessageInput).cursor_blink = False
+        core.emit(connected("alice", 51000))
+        await pilot.pause()
+        core.emit(
+            events.PeerChanged(
+                "alice", PeerStatus.OFFLINE,
+                reason="alice quit; our NAT: cone, theirs: cone; a relay is needed: configure a TURN server (--turn)",
+            )
+        )
+        await pilot.pause()
+
+    return app, populate
+
+
+def test_a_peer_that_quit_80x24(snap_compare):
+    app, populate = quit_app()
+    assert snap_compare(app, terminal_size=(80, 24), run_before=populate)
+
+
+SCENES.update({
+    "error-80x24": (error_app, (80, 24)),
+    "small-60x20": (busy_app, (60, 20)),
+    "details-60x20": (details_app, (60, 20)),
+    "quit-80x24": (quit_app, (80, 24)),
+})

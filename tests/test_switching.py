@@ -10,7 +10,7 @@ from p2ptui.net import events
 from p2ptui.screens import QuickSwitcher
 from p2ptui.widgets import PeerList
 
-from .fakecore import FakeCore, connected, make_app
+from .fakecore import FakeCore, connected, make_app, told
 from .test_app import log_text, sidebar_text
 
 pytestmark = pytest.mark.asyncio
@@ -178,7 +178,7 @@ async def test_close_errors():
     app = make_app(FakeCore(), peers=("alice",))
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press(*"/close zed", "enter")
-        assert "no open conversation with zed" in str(app.query_one("#status").render())
+        assert "no open conversation with zed" in told(app)
 
 
 async def test_f4_and_slash_sidebar_hide_and_show_the_sidebar():

@@ -7,9 +7,8 @@ import pytest
 
 from p2ptui.app import P2PApp
 from p2ptui.core_thread import CoreThread
-from p2ptui.input import MessageInput
 from p2ptui.net import Identity, NodeConfig, events, open_node
-from p2ptui.widgets import ConversationLog
+from p2ptui.widgets import ConversationLog, MessageInput
 
 from .processes import Processes
 

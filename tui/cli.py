@@ -14,82 +14,40 @@ Errors a user can cause print one line and exit non-zero; never a traceback.
 from __future__ import annotations
 
 import argparse
-import ipaddress
+import gc
 import logging
 import os
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from typing import TYPE_CHECKING
-
 from p2ptui.net import (
-    CONFIG_FILE,
     DEFAULT_PORT,
     DEFAULT_SIGNAL_URL,
     ConfigError,
-    Identity,
-    check_name,
+    EnvironmentFailure,
     config_dir,
     default_name,
     load_config_file,
     parse_signal_url,
 )
 
-if TYPE_CHECKING:
-    from p2ptui.net import NodeConfig, TurnServer
+from . import __version__
+from .errors import error_exit_code, error_line, is_internal
 
 # trio and the node are imported where a command needs them: the TUI draws its
 # first frame while its core thread imports them.
-KEEPALIVE_DEFAULT = 10.0
-DIRECT_RETRY_DEFAULT = 60.0
-
-from . import __version__
+from .settings import (
+    DIRECT_RETRY_DEFAULT,
+    KEEPALIVE_DEFAULT,
+    Settings,
+    UsageError,
+    check_user_name,
+    resolve_settings,
+    ui_preferences,
+    unknown_keys,
+)
 
 log = logging.getLogger("p2ptui")
-
-
-class UsageError(Exception):
-    """Something the user can fix: printed as one line, exit status 2."""
-
-
-@dataclass(frozen=True)
-class Settings:
-    """The common options, resolved: command line, then config file, then defaults."""
-
-    name: str
-    signal: str
-    embed_server: bool
-    config_dir: Path
-    identity: Identity
-    firebase_credentials: str | None = None
-    bind: tuple[str, int] = ("0.0.0.0", 0)
-    keepalive: float = KEEPALIVE_DEFAULT
-    stun: tuple[tuple[str, int], ...] = ()
-    turn: tuple[TurnServer, ...] = ()
-    direct_retry: float = DIRECT_RETRY_DEFAULT
-    spray: dict[str, float] = field(default_factory=dict)
-    """The [spray] table of config.toml: sockets, probes, rate, budget (checked)."""
-    theme: str | None = None
-    """The TUI's Textual theme (config.toml only; the TUI saves it there when changed)."""
-    bell: bool = False
-    """Ring the terminal bell for messages in conversations not shown (config.toml only)."""
-
-    def node_config(self) -> NodeConfig:
-        from p2ptui.net import NodeConfig, SessionConfig, SprayConfig
-
-        return NodeConfig(
-            self.name,
-            self.signal,
-            embed_server=self.embed_server,
-            bind=self.bind,
-            firebase_credentials=self.firebase_credentials,
-            session=SessionConfig(keepalive_interval=self.keepalive, direct_retry_interval=self.direct_retry),
-            stun_servers=self.stun,
-            turn_servers=self.turn,
-            spray=SprayConfig(**self.spray),
-            state_dir=self.config_dir,
-        )
 
 
 def _add_common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
@@ -218,160 +176,64 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def resolve_settings(args: argparse.Namespace) -> Settings:
-    directory = config_dir(args.config_dir)
-    try:
-        file = load_config_file(directory)
-    except ConfigError as exc:
-        raise UsageError(str(exc)) from None
-    name = args.name or file.get("name") or default_name()
-    signal = args.signal or file.get("signal")
-    credentials = args.firebase_credentials or file.get("firebase_credentials")
-    bind = _parse_bind(str(args.bind or file.get("bind") or "0.0.0.0"))
-    keepalive = next(
-        (v for v in (args.keepalive, file.get("keepalive")) if v is not None),
-        KEEPALIVE_DEFAULT,
-    )
-    if isinstance(keepalive, bool) or not isinstance(keepalive, (int, float)) or not 0.1 <= keepalive <= 3600:
-        raise UsageError(f"bad keepalive {keepalive!r}: give seconds between 0.1 and 3600")
-    stun_list = args.stun or file.get("stun") or []
-    if not isinstance(stun_list, list):
-        raise UsageError(f'bad stun {stun_list!r} in {CONFIG_FILE}: expected a list like ["HOST:PORT"]')
-    stun = tuple(_parse_host_port(str(item), "--stun") for item in stun_list)
-    turn_list = args.turn or file.get("turn") or []
-    if not isinstance(turn_list, list):
-        raise UsageError(f'bad turn {turn_list!r} in {CONFIG_FILE}: expected a list like ["turn://USER:PASS@HOST:PORT"]')
-    try:
-        from p2ptui.net import parse_turn_url
-
-        turn = tuple(parse_turn_url(str(item)) for item in turn_list)
-    except ValueError as exc:
-        raise UsageError(f"bad --turn: {exc}") from None
-    spray = file.get("spray", {})
-    if not isinstance(spray, dict) or not set(spray) <= {"sockets", "probes", "rate", "budget"}:
-        raise UsageError(f"bad [spray] in {CONFIG_FILE}: it takes sockets, probes, rate and budget")
-    if spray:  # (imported only then: the TUI's first frame waits for this function)
-        from p2ptui.net import SprayConfig
-
-        try:
-            SprayConfig(**spray).check()
-        except ValueError as exc:
-            raise UsageError(f"bad [spray] in {CONFIG_FILE}: {exc}") from None
-    direct_retry = next((v for v in (args.direct_retry, file.get("direct_retry")) if v is not None), DIRECT_RETRY_DEFAULT)
-    if isinstance(direct_retry, bool) or not isinstance(direct_retry, (int, float)) or not 1 <= direct_retry <= 86400:
-        raise UsageError(f"bad direct_retry {direct_retry!r}: give seconds between 1 and 86400")
-    try:
-        credentials_found = credentials is None or Path(str(credentials)).is_file()
-    except OSError:
-        credentials_found = False
-    if not credentials_found:
-        raise UsageError(f"no credentials file at {str(credentials)[:200]}")
-    try:
-        check_name(str(name))
-        if signal is not None:
-            parse_signal_url(str(signal))
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    theme, bell = ui_preferences(file)
-    try:
-        identity = Identity.load_or_create(directory)
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"cannot load or create your key in {directory}: {exc}") from None
-    return Settings(
-        name=str(name),
-        signal=str(signal or DEFAULT_SIGNAL_URL),
-        embed_server=signal is None,
-        config_dir=directory,
-        identity=identity,
-        firebase_credentials=str(credentials) if credentials else None,
-        bind=bind,
-        keepalive=float(keepalive),
-        stun=stun,
-        turn=turn,
-        direct_retry=float(direct_retry),
-        spray=spray,
-        theme=theme,
-        bell=bell,
-    )
-
-
-def ui_preferences(file: dict) -> tuple[str | None, bool]:
-    """`theme` and `bell` from config.toml. Whether the theme exists, the app checks:
-    it knows Textual's theme registry, and an unknown one is not worth refusing to start."""
-    theme = file.get("theme")
-    if theme is not None and not (isinstance(theme, str) and theme.strip()):
-        raise UsageError(f'bad theme {theme!r} in {CONFIG_FILE}: expected a name like "textual-light"')
-    bell = file.get("bell", False)
-    if not isinstance(bell, bool):
-        raise UsageError(f"bad bell {bell!r} in {CONFIG_FILE}: expected true or false")
-    return theme, bell
-
-
-def _parse_host_port(text: str, option: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    host = host.strip("[]")
-    if not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
-        raise UsageError(f"bad {option} {text!r}: expected HOST:PORT")
-    try:
-        host.encode("idna")
-    except UnicodeError:
-        raise UsageError(f"bad {option} {text!r}: {host!r} is not a host name") from None
-    return host, int(port)
-
-
-def _parse_bind(text: str) -> tuple[str, int]:
-    host, _, port = text.partition(":")
-    try:
-        address = (str(ipaddress.IPv4Address(host)), int(port or 0))
-    except ValueError:
-        raise UsageError(f"bad --bind {text!r}: expected an IPv4 address, optionally with :PORT") from None
-    if not 0 <= address[1] < 65536:
-        raise UsageError(f"bad --bind {text!r}: the port is out of range")
-    return address
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command is not None:
+        gc.enable()  # Off since launch.main; only the TUI waits for its first frame.
     try:
         return _run(args)
-    except BaseException as exc:  # Unwrapped from trio's exception groups, to find the user's error.
-        leaf = _first(exc)
-        if isinstance(leaf, KeyboardInterrupt):
-            return 130
-        status = _exit_status(leaf)
-        if status is None:
+    except BaseException as exc:  # Groups from trio's nurseries too: one line, never a traceback on screen.
+        if isinstance(exc, SystemExit):
             raise
+        if _interrupted(exc):
+            return 130
+        line = error_line(exc)
+        if is_internal(exc):
+            _log_traceback(args, exc)
         if args.command == "pipe":  # pipe's readers parse JSON: its errors are events too
             from .pipe import emit
 
-            emit("error", message=str(leaf))
+            emit("error", message=line)
         else:
-            print(f"p2ptui: error: {leaf}", file=sys.stderr)
-        return status
+            print(f"p2ptui: error: {line}", file=sys.stderr)
+        return error_exit_code(exc)
 
 
-def _exit_status(exc: BaseException) -> int | None:
-    """2 for the user's errors (ValueError: open_node's "bad configuration"), 1 for a
-    pipe that could not do its job, None for anything else: a bug, with its traceback."""
-    from .pipe import Failure
+def _interrupted(exc: BaseException) -> bool:
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_interrupted(inner) for inner in exc.exceptions)
+    return isinstance(exc, KeyboardInterrupt)
 
-    if isinstance(exc, (UsageError, ValueError)):
-        return 2
-    if isinstance(exc, Failure):
-        return 1
-    return None
+
+def _log_traceback(args: argparse.Namespace, exc: BaseException) -> None:
+    """A bug's traceback, for the log file only (the screen gets one line)."""
+    try:
+        path = config_dir(getattr(args, "config_dir", None)) / "p2ptui.log"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(path)
+    except (OSError, ValueError):
+        return
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+    log.addHandler(handler)
+    try:
+        log.error("p2ptui %s failed", args.command or "", exc_info=exc)
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    """The settings of a command without a screen: its warnings go to stderr, once."""
+    settings = resolve_settings(args)
+    for warning in settings.warnings:
+        print(f"p2ptui: warning: {warning}", file=sys.stderr)
+    return settings
 
 
 def _trio_run(function, *args):
     import trio  # Here, not at the top: see there.
 
     return trio.run(function, *args)
-
-
-def _first(exc: BaseException) -> BaseException:
-    while isinstance(exc, BaseExceptionGroup):
-        exc = exc.exceptions[0]
-    return exc
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -397,7 +259,10 @@ def _signal_server(args: argparse.Namespace) -> int:
         try:
             await serve_signalling(args.host, args.port)
         except OSError as exc:
-            raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+            raise EnvironmentFailure(
+                f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}; "
+                "is another signalling server running? Give another --port"
+            ) from None
 
     _trio_run(serve)
     return 0
@@ -407,8 +272,8 @@ def _pipe(args: argparse.Namespace) -> int:
     from .pipe import PipeOptions, run_pipe
 
     logging.basicConfig(level=os.environ.get("P2PTUI_LOG_LEVEL", "WARNING").upper(), format="p2ptui: %(name)s %(message)s")
-    settings = resolve_settings(args)
-    check_name(args.pipe_peer)
+    settings = _settings(args)
+    check_user_name(args.pipe_peer)
     options = PipeOptions(args.pipe_peer, echo=args.echo, timeout=args.timeout, linger=args.linger)
     return _trio_run(run_pipe, settings.node_config(), settings.identity, options)
 
@@ -417,11 +282,8 @@ def _ping(args: argparse.Namespace) -> int:
     from .diagnostics import PingOptions, run_ping
 
     logging.basicConfig(level=logging.WARNING, format="p2ptui: %(message)s")
-    settings = resolve_settings(args)
-    try:
-        check_name(args.ping_peer)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    settings = _settings(args)
+    check_user_name(args.ping_peer)
     if args.count < 1 or args.interval < 0 or args.timeout <= 0:
         raise UsageError("ping needs --count of 1 or more, and a positive --timeout")
     options = PingOptions(args.ping_peer, args.count, args.interval, args.timeout, args.json)
@@ -431,7 +293,7 @@ def _ping(args: argparse.Namespace) -> int:
 def _nat_check(args: argparse.Namespace) -> int:
     from .diagnostics import run_nat_check
 
-    settings = resolve_settings(args)
+    settings = _settings(args)
     servers = list(settings.stun)
     url = parse_signal_url(settings.signal)
     if url.scheme == "tcp":  # The built-in server answers STUN on its port and the next one.
@@ -444,7 +306,7 @@ def _nat_check(args: argparse.Namespace) -> int:
 def _fingerprint(args: argparse.Namespace) -> int:
     from p2ptui.net import KnownPeers, fingerprint
 
-    settings = resolve_settings(args)
+    settings = _settings(args)
     if args.qr:
         return _safety_number(settings, args.fingerprint_peer)
     if args.fingerprint_peer is None:
@@ -466,7 +328,7 @@ def _safety_number(settings: Settings, peer: str | None) -> int:
         print(f"{settings.name}  {text}")
         _print_qr(text)
         return 0
-    check_name(peer)
+    check_user_name(peer)
     known = KnownPeers(settings.config_dir)
     key = known.pinned(peer)
     if key is None:
@@ -495,6 +357,16 @@ def _print_qr(text: str) -> None:
 
 
 def _tui(args: argparse.Namespace) -> int:
+    # No garbage collection until the first frame is drawn (see launch.py); then
+    # what start-up made is frozen (never scanned again) and collection goes on.
+    gc.disable()
+    try:
+        return _run_tui(args)
+    finally:
+        gc.enable()  # Whatever happened before the first frame.
+
+
+def _run_tui(args: argparse.Namespace) -> int:
     from .app import P2PApp
     from .core_thread import CoreThread
 
@@ -504,9 +376,11 @@ def _tui(args: argparse.Namespace) -> int:
         # The demo has a key and a server of its own; only your theme and bell come from the config.
         directory = config_dir(args.config_dir)
         try:
-            theme, bell = ui_preferences(load_config_file(directory))
+            file = load_config_file(directory)
         except ConfigError as exc:
             raise UsageError(str(exc)) from None
+        theme, bell = ui_preferences(file)
+        warnings = unknown_keys(file, directory)
         name = demo_name(args.name or default_name())
         client = CoreThread(lambda: open_demo_node(name))
         app = P2PApp(
@@ -517,14 +391,14 @@ def _tui(args: argparse.Namespace) -> int:
             theme=theme,
             bell=bell,
             config_dir=directory,
+            warnings=warnings,
+            on_first_frame=_collect_again,
         )
     else:
         settings = resolve_settings(args)
+        warnings = list(settings.warnings)
         for peer in args.peer:
-            try:
-                check_name(peer)
-            except ValueError as exc:
-                raise UsageError(str(exc)) from None
+            check_user_name(peer)
         _log_to_file(settings.config_dir / "p2ptui.log")
 
         def open_node():  # In the core thread, which imports the node.
@@ -541,9 +415,19 @@ def _tui(args: argparse.Namespace) -> int:
             theme=settings.theme,
             bell=settings.bell,
             config_dir=settings.config_dir,
+            warnings=warnings,
+            on_first_frame=_collect_again,
         )
     app.run()
+    if app.fatal is not None:  # The same line the app showed, for the shell after the screen is gone.
+        print(f"p2ptui: error: {app.fatal.message}", file=sys.stderr)
+        return app.fatal.exit_code
     return 0
+
+
+def _collect_again() -> None:
+    gc.freeze()
+    gc.enable()
 
 
 def _log_to_file(path: Path) -> None:

@@ -2,7 +2,9 @@
 
 One table, COMMANDS, is the source for what the input accepts, what Tab
 completes, what the help screen lists and what the command palette offers,
-so none of them can drift from the others.
+so none of them can drift from the others. The app runs each through its own
+table of handlers, one per row (checked when the app is made); a new command
+(say, /verify) is a row here and a handler there.
 """
 
 from __future__ import annotations
@@ -30,11 +32,6 @@ class Command:
     title: str = ""
     """Its name in the command palette, run there without an argument; "" if not offered."""
     completes: Completes = Completes.NOTHING
-
-    @property
-    def method(self) -> str:
-        """The app's method that runs it: `command_accept_key` for /accept-key."""
-        return "command_" + self.name[1:].replace("-", "_")
 
 
 COMMANDS: tuple[Command, ...] = (

@@ -26,7 +26,9 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from p2ptui.net import events
+from p2ptui.net import P2PError, events
+
+from .errors import error_exit_code, error_line
 
 if TYPE_CHECKING:
     import trio
@@ -73,7 +75,21 @@ class LoadOlder:
 
 
 Command = OpenPeer | SendText | AcceptKey | ShowDetails | LoadOlder
-EventCallback = Callable[[events.NodeEvent], None]
+
+
+@dataclass(frozen=True)
+class CoreStopped:
+    """The core ended by itself: it could not start (a port in use, a bad setting,
+    a name taken) or it failed. `message` is the one line for a person
+    (`errors.error_line`); the traceback, if any, is in the log file."""
+
+    message: str
+    exit_code: int = 1
+    """What the command line would exit with: 2 for the user's input, 1 otherwise."""
+
+
+CoreOutput = events.NodeEvent | CoreStopped
+EventCallback = Callable[[CoreOutput], None]
 
 
 class CoreClient(Protocol):
@@ -144,9 +160,9 @@ class CoreThread:
             import trio
 
             trio.run(self._main)
-        except Exception as exc:  # Whatever it was, the UI must hear of it, not die of it.
-            log.exception("the network core failed")
-            self._on_event(events.Error(f"the network core stopped: {exc}"))
+        except Exception as exc:  # Whatever it was (a group from a nursery too), the UI must hear of it, not die of it.
+            log.error("the network core stopped: %s", error_line(exc), exc_info=exc)
+            self._on_event(CoreStopped(error_line(exc), error_exit_code(exc)))
         finally:
             with self._lock:
                 self._early = None  # From now on, submit() refuses.
@@ -163,12 +179,9 @@ class CoreThread:
                 early, self._early = self._early or [], None
             for command in early:
                 self._enqueue(command)
-            try:
-                async with self._open_node() as node, trio.open_nursery() as nursery:
-                    nursery.start_soon(self._forward_events, node)
-                    await self._run_commands(node, receive)
-            except ValueError as exc:  # A bad name or URL: the user's to fix.
-                self._on_event(events.SignalStatus(False, str(exc), fatal=True))
+            async with self._open_node() as node, trio.open_nursery() as nursery:
+                nursery.start_soon(self._forward_events, node)
+                await self._run_commands(node, receive)
 
     def _enqueue(self, command: Command) -> None:
         import trio  # Already imported by this thread: a dictionary lookup.
@@ -209,5 +222,5 @@ class CoreThread:
                         self._on_event(node.history(peer, before=before))
                     case ShowDetails(peer=peer):
                         self._on_event(node.details(peer))
-            except ValueError as exc:
-                self._on_event(events.Error(str(exc), peer=command.peer))
+            except (ValueError, P2PError) as exc:  # The core refused it: said, never fatal to the core.
+                self._on_event(events.Error(error_line(exc), peer=command.peer))

@@ -12,7 +12,15 @@ from contextlib import asynccontextmanager
 
 import trio
 
-from p2ptui.net import Identity, Node, NodeConfig, events, open_node, serve_signalling
+from p2ptui.net import (
+    Identity,
+    Node,
+    NodeConfig,
+    events,
+    format_address,
+    open_node,
+    serve_signalling,
+)
 
 ECHO_NAME = "echo"
 _LOOPBACK = ("127.0.0.1", 0)
@@ -20,17 +28,24 @@ _LOOPBACK = ("127.0.0.1", 0)
 
 async def echo_messages(node: Node) -> None:
     """Greet whoever connects, and send every message back to its sender."""
+    own = ""
     async for event in node.events:
         match event:
-            case events.PeerChanged(peer=peer, status=events.PeerStatus.CONNECTED, remote=remote):
-                assert remote is not None
-                node.send(
-                    peer,
-                    f"Hi {peer}! This is the echo peer, reached directly over UDP at "
-                    f"{remote[0]}:{remote[1]} (no server in between). Type anything.",
-                )
+            case events.Ready(address=address):
+                own = format_address(address)
+            case events.PeerChanged(peer=peer, status=events.PeerStatus.CONNECTED):
+                node.send(peer, greeting(peer, own))
             case events.MessageReceived(peer=peer, text=text):
                 node.send(peer, text)
+
+
+def greeting(peer: str, echo_address: str) -> str:
+    """What the echo peer says first: its own address, the one the user's messages go to."""
+    where = f" at {echo_address}" if echo_address else ""
+    return (
+        f"Hi {peer}! This is the echo peer, reached directly over UDP{where} "
+        "(no server in between). Type anything."
+    )
 
 
 def demo_name(name: str) -> str:

@@ -9,8 +9,10 @@ from dataclasses import dataclass
 import trio
 
 from p2ptui.net import (
+    EnvironmentFailure,
     Identity,
     NatReport,
+    Node,
     NodeConfig,
     check_nat,
     events,
@@ -18,6 +20,8 @@ from p2ptui.net import (
     open_node,
     remote_address,
 )
+
+from .errors import signalling_advice
 
 
 def _print(as_json: bool, text: str, **fields) -> None:
@@ -40,60 +44,79 @@ class PingOptions:
     json: bool = False
 
 
+async def _fail_without_signalling(node: Node, connected: trio.Event) -> None:
+    """Until the path is up, a signalling server that does not answer ends the ping with its
+    reason: the peer's state is not known then, and "offline" would be a guess."""
+    async for event in node.events:
+        if connected.is_set():
+            return
+        if isinstance(event, events.SignalStatus) and not event.connected:
+            raise EnvironmentFailure(signalling_advice(event.message))
+
+
 async def run_ping(config: NodeConfig, identity: Identity, options: PingOptions) -> int:
-    async with open_node(config, identity) as node:
-        started = trio.current_time()
-        node.open(options.peer)
-        peer = node.peers[options.peer]
-        with trio.move_on_after(options.timeout):
-            await peer.status.wait_value(events.PeerStatus.CONNECTED)
-        if peer.status.value != events.PeerStatus.CONNECTED:
-            reason = peer.reason or f"{options.peer} is {peer.status.value.value}"
-            _print(options.json, f"p2ptui: no path to {options.peer}: {reason}", event="error",
-                   message=f"no path to {options.peer} within {options.timeout:g} s: {reason}")
-            return 1
-        connect_ms = (trio.current_time() - started) * 1000
+    async with open_node(config, identity) as node, trio.open_nursery() as nursery:
+        connected = trio.Event()
+        nursery.start_soon(_fail_without_signalling, node, connected)
+        code = await _ping(node, options, connected)
+        nursery.cancel_scope.cancel()
+        return code
 
-        def where() -> tuple[str, str]:
-            """The path now, "direct" or "relay", and the peer's address on it."""
-            path = peer.session.path
-            kind = "relay" if peer.session.relayed else "direct"
-            return kind, format_address(remote_address(path)) if path else ""
 
-        rtts: list[float] = []
-        for seq in range(options.count):
-            if seq:
-                await trio.sleep(options.interval)
-            try:
-                rtt = await node.ping(options.peer)
-            except ValueError:
-                rtt = None  # The path closed meanwhile: a lost probe.
-            if rtt is None:
-                _print(options.json, f"timeout waiting for {options.peer}", event="timeout", seq=seq)
-            else:
-                rtts.append(rtt * 1000)
-                kind, remote = where()
-                _print(options.json, f"pong from {options.peer} ({kind}, {remote}) in {rtt * 1000:.2f} ms",
-                       event="pong", seq=seq, rtt_ms=round(rtt * 1000, 3))
-        stats = (
-            {name: round(percentile(rtts, share), 3) for name, share in
-             (("min", 0), ("p50", 0.5), ("p99", 0.99), ("max", 1))}
-            if rtts else None
-        )
-        summary = (
-            f"--- {options.peer}: {options.count} sent, {len(rtts)} received, "
-            f"connected in {connect_ms:.0f} ms"
-            + (f"; rtt min/p50/p99/max = {stats['min']}/{stats['p50']}/{stats['p99']}/{stats['max']} ms"
-               if stats else "")
-        )
-        dropped = dict(sorted(node.counters().items()))
-        if dropped:
-            summary += "\n--- dropped: " + ", ".join(f"{count} {why}" for why, count in dropped.items())
-        kind, remote = where()
-        _print(options.json, summary, event="summary", peer=options.peer, path=kind, remote=remote,
-               connect_ms=round(connect_ms, 1), sent=options.count, received=len(rtts), rtt_ms=stats,
-               dropped=dropped)
-        return 0 if rtts else 1
+async def _ping(node: Node, options: PingOptions, connected: trio.Event) -> int:
+    started = trio.current_time()
+    node.open(options.peer)
+    peer = node.peers[options.peer]
+    with trio.move_on_after(options.timeout):
+        await peer.status.wait_value(events.PeerStatus.CONNECTED)
+    connected.set()
+    if peer.status.value != events.PeerStatus.CONNECTED:
+        reason = peer.reason or f"{options.peer} is {peer.status.value.value}"
+        _print(options.json, f"p2ptui: no path to {options.peer}: {reason}", event="error",
+               message=f"no path to {options.peer} within {options.timeout:g} s: {reason}")
+        return 1
+    connect_ms = (trio.current_time() - started) * 1000
+
+    def where() -> tuple[str, str]:
+        """The path now, "direct" or "relay", and the peer's address on it."""
+        path = peer.session.path
+        kind = "relay" if peer.session.relayed else "direct"
+        return kind, format_address(remote_address(path)) if path else ""
+
+    rtts: list[float] = []
+    for seq in range(options.count):
+        if seq:
+            await trio.sleep(options.interval)
+        try:
+            rtt = await node.ping(options.peer)
+        except ValueError:
+            rtt = None  # The path closed meanwhile: a lost probe.
+        if rtt is None:
+            _print(options.json, f"timeout waiting for {options.peer}", event="timeout", seq=seq)
+        else:
+            rtts.append(rtt * 1000)
+            kind, remote = where()
+            _print(options.json, f"pong from {options.peer} ({kind}, {remote}) in {rtt * 1000:.2f} ms",
+                   event="pong", seq=seq, rtt_ms=round(rtt * 1000, 3))
+    stats = (
+        {name: round(percentile(rtts, share), 3) for name, share in
+         (("min", 0), ("p50", 0.5), ("p99", 0.99), ("max", 1))}
+        if rtts else None
+    )
+    summary = (
+        f"--- {options.peer}: {options.count} sent, {len(rtts)} received, "
+        f"connected in {connect_ms:.0f} ms"
+        + (f"; rtt min/p50/p99/max = {stats['min']}/{stats['p50']}/{stats['p99']}/{stats['max']} ms"
+           if stats else "")
+    )
+    dropped = dict(sorted(node.counters().items()))
+    if dropped:
+        summary += "\n--- dropped: " + ", ".join(f"{count} {why}" for why, count in dropped.items())
+    kind, remote = where()
+    _print(options.json, summary, event="summary", peer=options.peer, path=kind, remote=remote,
+           connect_ms=round(connect_ms, 1), sent=options.count, received=len(rtts), rtt_ms=stats,
+           dropped=dropped)
+    return 0 if rtts else 1
 
 
 async def run_nat_check(servers: list[tuple[str, int]], bind: tuple[str, int], as_json: bool) -> int:

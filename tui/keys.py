@@ -15,10 +15,15 @@ against Textual upgrades.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
 
+from textual import events
 from textual._ansi_sequences import ANSI_SEQUENCES_KEYS
+from textual.app import App
 from textual.binding import Binding
+from textual.message_pump import MessagePump
 
 
 class _AltKey(str):
@@ -67,3 +72,99 @@ def describe_keys(bindings: Iterable[Binding]) -> list[tuple[str, str]]:
         (f"{keys[0]} … {keys[-1]}" if len(keys) > 3 else ", ".join(keys), text)
         for keys, text in rows.values()
     ]
+
+
+#: What the terminal types: keys, and pastes (bracketed), which must keep their place among them.
+_Input = events.Key | events.Paste
+
+
+class KeysInOrder:
+    """Keys from the terminal, taken one at a time, each once the one before has taken effect.
+
+    Textual runs a priority binding (Enter, Ctrl+K, Alt+1, ...) in the app's own
+    message queue the moment its key is read, but types a character by posting
+    it to the focused widget's queue, and a binding that is not a priority one
+    runs only when its key has bubbled back up to the app. Keys that arrive in
+    one burst (a laggy SSH link, mosh, a text expander, a paste without
+    bracketed paste) were therefore taken out of order: Enter sent half a line,
+    a `?` in a sentence opened the help, a line typed after Ctrl+K went into
+    the message input instead of the quick switcher.
+
+    So the app hands Textual one key, then waits, without blocking its own
+    queue, until that key has settled: a callback goes hop by hop from the
+    focused widget up through its ancestors to the app, so it arrives after
+    the key and whatever the key made bubble up (a dialog's Enter, its
+    Submitted message and the dismissal). A key that is not plain text goes
+    round twice, and again while the focus moves (a dialog opening or
+    closing), so the next key goes where the user saw it go.
+    """
+
+    #: If a round never comes back (a widget closed under it), the keys go on after this long.
+    STUCK_AFTER = 0.5
+    MAX_ROUNDS = 5
+
+    def __init__(self, app: App, dispatch: Callable[[_Input], Awaitable[None]]) -> None:
+        """`dispatch` hands a key to Textual (the App's own `on_event`)."""
+        self._app = app
+        self._dispatch = dispatch
+        self._waiting: deque[_Input] = deque()
+        self._busy_since: float | None = None
+        self._round = 0
+        """Which settling round is out: a late one from before a stuck release is ignored."""
+        self._rounds_left = 0
+        self._rounds_spent = 0
+
+    @property
+    def waiting(self) -> int:
+        """Keys read and not yet taken, the one settling included."""
+        return len(self._waiting) + (self._busy_since is not None)
+
+    async def arrived(self, key: _Input) -> None:
+        """A key from the terminal: taken now, or once the ones before it have settled."""
+        self._waiting.append(key)
+        stuck = self._busy_since is not None and time.monotonic() - self._busy_since > self.STUCK_AFTER
+        if self._busy_since is None or stuck:
+            await self._next()
+
+    async def _next(self) -> None:
+        if not self._waiting:
+            self._busy_since = None
+            return
+        key = self._waiting.popleft()
+        self._busy_since = time.monotonic()
+        target = self._target()
+        await self._dispatch(key)
+        plain = (isinstance(key, events.Paste) or key.is_printable) and self._target() is target
+        self._rounds_left = 1 if plain else 2
+        self._rounds_spent = 0
+        # A character typed into the focused widget stops there: its round need not climb.
+        self._send_round(up=not plain)
+
+    def _target(self) -> MessagePump:
+        return self._app.focused or self._app.screen
+
+    def _send_round(self, *, up: bool = True) -> None:
+        """A callback from the focused widget (up through its ancestors) to the app."""
+        self._round += 1
+        self._rounds_spent += 1
+        number, target = self._round, self._target()
+        hops = [node for node in (target, *(target.ancestors if up else ())) if node is not self._app]
+
+        def hop(index: int) -> None:
+            while index < len(hops):
+                if hops[index].call_later(hop, index + 1):
+                    return
+                index += 1  # That one is closing: on to its parent.
+            self._app.call_later(self._round_back, number, target)
+
+        hop(0)
+
+    async def _round_back(self, number: int, target: MessagePump) -> None:
+        if number != self._round:
+            return  # From before a stuck key was let go.
+        self._rounds_left -= 1
+        moved = self._target() is not target
+        if (self._rounds_left > 0 or moved) and self._rounds_spent < self.MAX_ROUNDS:
+            self._send_round()
+        else:
+            await self._next()

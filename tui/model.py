@@ -109,3 +109,107 @@ class Conversation:
                 line.delivered = True
                 return True
         return False
+
+
+class Conversations:
+    """The conversations in the sidebar (in its order), the closed ones, and which is selected.
+
+    Pure: the app asks it what to do and shows the result; tests/test_model.py
+    drives it without Textual. Selecting moves the read markers (`Conversation.open`
+    and `close`); which conversation a key leads to is decided here.
+    """
+
+    def __init__(self) -> None:
+        self.open: dict[str, Conversation] = {}
+        self.closed: dict[str, Conversation] = {}
+        """Closed with /close: kept, with their lines, until opened again."""
+        self.selected: str | None = None
+        self._asked_for: set[str] = set()
+        """Peers the user opened a conversation with: never `new`, whoever spoke first."""
+        self._heard_from: set[str] = set()
+        """Peers the core has told of: whether a peer started a conversation is decided once."""
+
+    def get(self, name: str | None) -> Conversation | None:
+        """The conversation with name, open or closed."""
+        if name is None:
+            return None
+        return self.open.get(name) or self.closed.get(name)
+
+    def known(self, name: str) -> Conversation:
+        """The conversation with name, open or closed; a new open one if there is none."""
+        return self.get(name) or self.open.setdefault(name, Conversation(name))
+
+    def add(self, name: str) -> bool:
+        """The user opens a conversation: brought back if closed, made if new.
+        Returns whether it is new to the core too (it must be told)."""
+        self._asked_for.add(name)
+        if name in self.closed:
+            self.open[name] = self.closed.pop(name)
+            return False
+        if name in self.open:
+            return False
+        self.open[name] = Conversation(name)
+        return True
+
+    def bring_back(self, name: str) -> None:
+        """A closed conversation opened again by what arrived in it."""
+        if name in self.closed:
+            self.open[name] = self.closed.pop(name)
+
+    def remove(self, name: str) -> str | None:
+        """Close a conversation; returns what to select then (its neighbour, when it was selected)."""
+        names = list(self.open)
+        index = names.index(name)
+        self.closed[name] = self.open.pop(name)
+        if name != self.selected:
+            return self.selected
+        rest = names[:index] + names[index + 1 :]
+        return rest[index] if index < len(rest) else (rest[-1] if rest else None)
+
+    def select(self, name: str | None) -> bool:
+        """Show another conversation; returns whether the selection changed."""
+        if name == self.selected:
+            return False
+        leaving = self.get(self.selected)
+        if leaving is not None:
+            leaving.close()
+        self.selected = name
+        if name is not None:
+            self.known(name).open()
+        return True
+
+    def step(self, step: int) -> str | None:
+        """The conversation `step` places from the selected one, round the ends (None if there is none)."""
+        names = list(self.open)
+        if not names:
+            return None
+        index = names.index(self.selected) if self.selected in names else -step
+        return names[(index + step) % len(names)]
+
+    def jump(self, number: int) -> str | None:
+        """The Nth conversation of the sidebar, counted from 1."""
+        names = list(self.open)
+        return names[number - 1] if 1 <= number <= len(names) else None
+
+    def next_unread(self) -> str | None:
+        """The next conversation after the selected one, round the end, with something unread or new."""
+        names = list(self.open)
+        start = names.index(self.selected) + 1 if self.selected in names else 0
+        for name in names[start:] + names[:start]:
+            if self.open[name].unread or self.open[name].new:
+                return name
+        return None
+
+    def heard_of(self, name: str, *, incoming: bool) -> None:
+        """The core's first word of a peer: a conversation it started, and the user has not
+        opened or is not looking at, is `new`. Decided once: its history may come first."""
+        if name in self._heard_from:
+            return
+        self._heard_from.add(name)
+        conversation = self.known(name)
+        conversation.new = incoming and name not in self._asked_for and name != self.selected
+
+    def waiting_elsewhere(self) -> tuple[int, int]:
+        """Unread messages and new conversations outside the selected one."""
+        others = [c for c in self.open.values() if c.peer != self.selected]
+        return sum(c.unread for c in others), sum(1 for c in others if c.new and not c.unread)

@@ -17,7 +17,17 @@ from typing import Any
 
 import trio
 
-from p2ptui.net import Identity, Node, NodeConfig, events, format_address, open_node
+from p2ptui.net import (
+    EnvironmentFailure,
+    Identity,
+    Node,
+    NodeConfig,
+    events,
+    format_address,
+    open_node,
+)
+
+from .errors import error_line, signalling_advice
 
 
 @dataclass
@@ -35,7 +45,7 @@ def emit(event: str, **fields: Any) -> None:
     sys.stdout.flush()
 
 
-class Failure(Exception):
+class Failure(EnvironmentFailure):
     """Ends the pipe with an error event and exit status 1."""
 
 
@@ -54,7 +64,7 @@ class _Pipe:
         try:
             message_id = self.node.send(peer or self.options.peer, text)
         except ValueError as exc:  # An empty or too long text, say, even from a stranger.
-            emit("error", message=f"not sent: {exc}")
+            emit("error", message=f"not sent: {error_line(exc)}")
             return
         emit("sent", peer=peer or self.options.peer, id=message_id)
         self.undelivered.add(message_id)
@@ -92,7 +102,7 @@ class _Pipe:
                     ready.set()
                 case events.SignalStatus(connected=False, message=message, fatal=fatal):
                     if fatal or not ready.is_set():
-                        raise Failure(message)
+                        raise Failure(signalling_advice(message))
                 case events.PeerChanged(peer=peer, status=status) if peer == self.options.peer:
                     if status == events.PeerStatus.CONNECTED and event.remote:
                         waiting = False
@@ -125,8 +135,9 @@ class _Pipe:
 
 
 async def run_pipe(config: NodeConfig, identity: Identity, options: PipeOptions) -> int:
-    """0 once everything sent is delivered. Raises Failure (exit status 1) or open_node's
-    ValueError (2); the command line reports them as error events."""
+    """0 once everything sent is delivered. Raises Failure, or what open_node raises
+    (a ConfigError, an EnvironmentFailure); the command line turns either into one
+    error event (`errors.error_line`) and its exit status."""
     async with open_node(config, identity) as node, trio.open_nursery() as nursery:
         pipe = _Pipe(node, options)
         ready = trio.Event()

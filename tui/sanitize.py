@@ -2,9 +2,17 @@
 
 Textual and Rich pass terminal escape sequences through even with markup off,
 so a peer could move the cursor, retitle the window or plant an OSC 8 link.
-Everything that is not printable text is removed (escape sequences) or made
-visible (other control characters, bidirectional overrides). Markup is not
-this module's concern: the UI never parses peer text as markup at all.
+Nothing that is not printable text reaches the screen, and nothing is taken
+away unseen: an escape sequence becomes one `␛` where it was (its bytes would
+act on the terminal), a C0 control its Unicode control picture (`␇`), and a
+C1 control or a bidirectional override or isolate its code point, `⟨U+202E⟩`.
+Markup is not this module's concern: the UI never parses peer text as markup.
+
+Two emoji marks are left out because terminals and Textual disagree on how
+wide they are, which shifts the rest of the row (and every row wrapped after
+it): a skin-tone modifier (tmux 3.3 draws it as two more cells than Textual
+counts) and the emoji presentation selector U+FE0F (tmux draws `❤️` one cell,
+Textual counts two). The emoji itself stays.
 """
 
 from __future__ import annotations
@@ -27,16 +35,30 @@ _ESCAPE_SEQUENCE = re.compile(
 # it is (CVE-2021-42574, "Trojan Source").
 _BIDI_CONTROLS = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 
-_REPLACEMENTS = {
+#: Where an escape sequence was removed.
+ESCAPE_MARK = "\u241b"  # ␛
+
+_SKIN_TONES = range(0x1F3FB, 0x1F400)
+_EMOJI_PRESENTATION = 0xFE0F
+
+
+def code_point(code: int) -> str:
+    """A character shown by its code point: ⟨U+202E⟩."""
+    return f"\u27e8U+{code:04X}\u27e9"
+
+
+_REPLACEMENTS: dict[int, str | None] = {
     # C0 controls become their Unicode "control picture" (U+2400 block).
     **{code: chr(0x2400 + code) for code in range(0x20) if chr(code) not in "\n\t"},
     0x7F: "\u2421",  # DEL
-    **{code: "\ufffd" for code in range(0x80, 0xA0)},  # C1 controls, 8-bit CSI among them
-    **{ord(char): "\ufffd" for char in _BIDI_CONTROLS},
+    **{code: code_point(code) for code in range(0x80, 0xA0)},  # C1 controls, 8-bit CSI among them
+    **{ord(char): code_point(ord(char)) for char in _BIDI_CONTROLS},
     ord("\t"): "    ",
+    **{code: None for code in _SKIN_TONES},
+    _EMOJI_PRESENTATION: None,
 }
 
 
 def sanitize(text: str) -> str:
-    """text with escape sequences removed and other controls made visible; newlines kept."""
-    return _ESCAPE_SEQUENCE.sub("", text).translate(_REPLACEMENTS)
+    """text safe to show: escape sequences marked `␛`, other controls made visible; newlines kept."""
+    return _ESCAPE_SEQUENCE.sub(ESCAPE_MARK, text).translate(_REPLACEMENTS)

@@ -19,10 +19,11 @@ from textual.style import Style
 from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from p2ptui.net import PeerStatus, check_name, events
+from p2ptui.net import PeerStatus, events
 
 from .model import Conversation
-from .widgets import status_look
+from .settings import check_user_name
+from .words import HelpSection, applicable_reason, status_look
 
 
 class OpenPeerScreen(ModalScreen[str | None]):
@@ -46,7 +47,7 @@ class OpenPeerScreen(ModalScreen[str | None]):
         event.stop()
         name = event.value.strip()
         try:
-            check_name(name)
+            check_user_name(name)
         except ValueError as exc:
             self.query_one("#open-error", Label).update(Content(str(exc)))
             return
@@ -59,7 +60,7 @@ class KeyChangedScreen(ModalScreen[bool]):
     BINDINGS = [Binding("escape", "dismiss(False)", "Not now")]
     DEFAULT_CSS = """
     KeyChangedScreen { align: center middle; }
-    KeyChangedScreen > Vertical { width: 64; height: auto; border: round $error; padding: 0 1; background: $surface; }
+    KeyChangedScreen > Vertical { width: 64; max-width: 100%; height: auto; border: round $error; padding: 0 1; background: $surface; }
     KeyChangedScreen .fingerprint { text-style: bold; }
     KeyChangedScreen #explanation { width: 100%; margin-top: 1; }
     KeyChangedScreen Horizontal { height: auto; margin-top: 1; }
@@ -104,7 +105,14 @@ class DetailsScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape", "dismiss", "Close"), Binding("q", "dismiss", "Close", show=False)]
     DEFAULT_CSS = """
     DetailsScreen { align: center middle; }
-    DetailsScreen > Vertical { width: 66; max-height: 100%; height: auto; border: round $accent; padding: 0 1; background: $surface; }
+    DetailsScreen > Vertical {
+        width: 66; max-width: 100%; height: auto; max-height: 100%;
+        border: round $accent; padding: 0 1; background: $surface;
+    }
+    DetailsScreen VerticalScroll { height: auto; max-height: 1fr; scrollbar-size-vertical: 1; }
+    DetailsScreen Grid { grid-size: 2; grid-columns: auto 1fr; grid-rows: auto; height: auto; grid-gutter: 0 2; }
+    DetailsScreen .name { color: $text-muted; }
+    DetailsScreen .title { text-style: bold; }
     """
 
     def __init__(self, details: events.Details) -> None:
@@ -112,16 +120,34 @@ class DetailsScreen(ModalScreen[None]):
         self.details = details
 
     def compose(self) -> ComposeResult:
-        plain = [(name, value) for name, value in self.details.items if not name.startswith("dropped")]
-        dropped = [(name.partition(": ")[2], value) for name, value in self.details.items if name.startswith("dropped")]
-        width = max((len(name) for name, _ in plain), default=0)
-        rows = [Content.styled(f"Connection with {self.details.peer}", "bold")]
-        rows += [Content.assemble((name.ljust(width), "$text-muted"), "  ", value) for name, value in plain]
-        rows.append(Content.styled("Dropped datagrams and records", "bold") if dropped else Content("Nothing dropped"))
-        rows += [Content.assemble(f"{value:>6}  ", (why, "$text-muted")) for why, value in dropped]
+        items = self.details.items
+        plain = [(name, self._applicable(name, value)) for name, value in items if not name.startswith("dropped")]
+        dropped = [(name.partition(": ")[2], value) for name, value in items if name.startswith("dropped")]
         with Vertical():
-            yield Static(Content("\n").join(rows))
+            with VerticalScroll():
+                yield Label(Content(f"Connection with {self.details.peer}"), classes="title")
+                # A value too long for its column wraps under itself, not under the names.
+                with Grid():
+                    for name, value in plain:
+                        yield Static(Content(name), classes="name")
+                        yield Static(Content(value))
+                yield Label(Content("Dropped datagrams and records" if dropped else "Nothing dropped"),
+                            classes="title" if dropped else "")
+                with Grid():
+                    for why, value in dropped:
+                        yield Static(Content(f"{value:>6}"))
+                        yield Static(Content(why), classes="name")
             yield Label(Content.styled("Esc to close", "$text-muted"))
+
+    @staticmethod
+    def _applicable(name: str, value: str) -> str:
+        """A peer that is simply gone is not the NAT's fault: no advice about relays for it."""
+        if name == "status":
+            status, _, reason = value.partition(": ")
+            if status == PeerStatus.OFFLINE.value and reason:
+                reason = applicable_reason(PeerStatus.OFFLINE, reason)
+                return f"{status}: {reason}" if reason else status
+        return value
 
 
 @dataclass(frozen=True)
@@ -204,7 +230,7 @@ class QuickSwitcher(ModalScreen[str | None]):
         if name == self.me or any(target.name == name for target in self.targets):
             return False
         try:
-            check_name(name)
+            check_user_name(name)
         except ValueError:
             return False
         return True
@@ -234,13 +260,6 @@ class QuickSwitcher(ModalScreen[str | None]):
     @on(OptionList.OptionSelected, "#switch-options")
     def _selected(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(self._choices[event.option_index])
-
-
-@dataclass(frozen=True)
-class HelpSection:
-    title: str
-    rows: list[tuple[str, str]]
-    """(keys or command, what it does)"""
 
 
 class HelpScreen(ModalScreen[None]):

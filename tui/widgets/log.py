@@ -1,14 +1,8 @@
-"""The app's widgets: the peer sidebar, the conversation log and the status line.
-
-Nothing here parses markup from data: peer names and text become Content, or
-rich Segments in the log, which are shown literally.
-"""
+"""The conversation log: the selected conversation, drawn row by row (Textual's line API)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import datetime
 
 from rich.segment import Segment
 from rich.style import Style
@@ -18,146 +12,10 @@ from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
-from textual.widget import Widget
-from textual.widgets import Static
 
-from p2ptui.net import PeerStatus
-
-from .model import Conversation, Line, LineKind
-from .rows import RowIndex, wrap
-
-NETWORK_WORDS = {"local": " on this machine", "lan": " over the LAN", "internet": " over the internet"}
-
-
-@dataclass(frozen=True)
-class StatusLook:
-    """How the sidebar shows a peer's state: a glyph of its own, so colour is never the only sign."""
-
-    glyph: str
-    style: str
-    words: str
-    """For the help screen's legend."""
-
-
-#: One entry per state, and one for a connection through a relay (a path, not a state).
-STATUS_ICON: dict[PeerStatus | str, StatusLook] = {
-    PeerStatus.OFFLINE: StatusLook("○", "$text-muted", "offline"),
-    PeerStatus.ONLINE: StatusLook("◌", "$text", "online, not connected"),
-    PeerStatus.CONNECTING: StatusLook("◐", "$warning", "connecting"),
-    PeerStatus.CONNECTED: StatusLook("●", "$success", "connected directly"),
-    "relay": StatusLook("◉", "$success", "connected through a relay (direct is tried again)"),
-    PeerStatus.FAILED: StatusLook("✕", "$error", "no path found; trying again"),
-    PeerStatus.KEY_CHANGED: StatusLook("!", "bold $error", "key changed: nothing is sent until you accept it"),
-}
-UNKNOWN_STATUS = StatusLook("?", "$text", "unknown")
-
-
-def status_look(status: PeerStatus, path: str | None) -> StatusLook:
-    if status == PeerStatus.CONNECTED and path == "relay":
-        return STATUS_ICON["relay"]
-    return STATUS_ICON.get(status, UNKNOWN_STATUS)
-
-
-def activity_label(at: datetime, now: datetime) -> str:
-    """When a conversation last saw a message: HH:MM today, "23 Nov" this year, else the year."""
-    if at.date() == now.date():
-        return f"{at:%H:%M}"
-    if at.year == now.year:
-        return f"{at.day} {at:%b}"
-    return f"{at:%Y}"
-
-
-def visible_peers(count: int, selected: int | None, rows: int) -> range:
-    """Which peers the sidebar shows when they do not all fit in `rows` rows.
-
-    The selected one stays in view; a row above or below says what is hidden
-    there, so those rows are not peers.
-    """
-    if count <= rows:
-        return range(count)
-    if rows < 3:
-        first = min(selected or 0, count - rows)
-        return range(first, first + rows)
-    first = (selected or 0) - (rows - 2) // 2
-    if first <= 0:
-        return range(0, rows - 1)  # Nothing hidden above: only the row below says "more".
-    if first + rows - 2 >= count - 1:
-        return range(count - (rows - 1), count)  # Nothing hidden below.
-    return range(first, first + rows - 2)
-
-
-class PeerList(Widget):
-    """The sidebar: every conversation with its state, unread count and last activity.
-
-    A row is `▶1 ● name (2)   09:30`: the selected one is marked with `▶` (and
-    highlighted), the number is its Alt+number, the glyph its state. The time
-    shows when it fits beside the name. When the peers do not all fit, the view
-    follows the selected one and says how many are hidden, and how many of those
-    have unread messages.
-    """
-
-    DEFAULT_CSS = """
-    PeerList { width: 24; height: 1fr; padding: 0 1; border-right: vkey $foreground 20%; }
-    """
-
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self._conversations: list[Conversation] = []
-        self._selected: str | None = None
-        self._now = datetime.now()
-
-    def show(self, conversations: list[Conversation], selected: str | None, now: datetime) -> None:
-        self._conversations = list(conversations)
-        self._selected = selected
-        self._now = now
-        self.refresh()
-
-    def render(self) -> Content:
-        width, height = self.content_size
-        width = width or 22  # Before the first layout.
-        conversations = self._conversations
-        rows: list[Content] = [Content.styled("Peers", "bold")]
-        if not conversations:
-            rows.append(Content.styled("none yet: Ctrl+O", "$text-muted"))
-        names = [conversation.peer for conversation in conversations]
-        selected = names.index(self._selected) if self._selected in names else None
-        shown = visible_peers(len(conversations), selected, max(1, height - 1) if height else len(names))
-        if shown.start > 0:
-            rows.append(self._hidden("↑", conversations[: shown.start]))
-        for index in shown:
-            rows.append(self._row(index + 1, conversations[index], index == selected, width))
-        if shown.stop < len(conversations):
-            rows.append(self._hidden("↓", conversations[shown.stop :]))
-        return Content("\n").join(rows)
-
-    @staticmethod
-    def _hidden(arrow: str, conversations: list[Conversation]) -> Content:
-        unread = sum(1 for conversation in conversations if conversation.unread or conversation.new)
-        more = Content.styled(f"{arrow} {len(conversations)} more", "$text-muted")
-        return more + Content.styled(f", {unread} unread", "bold $text-accent") if unread else more
-
-    def _row(self, number: int, conversation: Conversation, selected: bool, width: int) -> Content:
-        look = status_look(conversation.status, conversation.path)
-        prefix = f"{'▶' if selected else ' '}{number if number <= 9 else ' '} "
-        if conversation.unread:
-            badge = Content.styled(f" ({min(conversation.unread, 999)})", "bold $text-accent")
-        elif conversation.new:
-            badge = Content.styled(" new", "bold $text-accent")
-        else:
-            badge = Content("")
-        name = conversation.peer  # Names are ASCII: one cell a character.
-        room = width - len(prefix) - 2 - len(badge.plain)
-        if len(name) > room:
-            name = name[: max(1, room - 1)] + "…"
-        name_style = "bold" if selected or conversation.unread or conversation.new else ""
-        row = Content.assemble(prefix, (look.glyph, look.style), " ", (name, name_style), badge)
-        last = conversation.last_activity
-        when = activity_label(last, self._now) if last else ""
-        if when and row.cell_length + 1 + len(when) <= width:
-            row = Content.assemble(row, " " * (width - row.cell_length - len(when)), (when, "$text-muted"))
-        if selected:
-            row = row.pad_right(width - row.cell_length).stylize_before("on $block-cursor-blurred-background")
-        return row
+from ..model import Conversation, Line, LineKind
+from ..rows import RowIndex, wrap
+from ..words import describe, fit_parts
 
 
 class ConversationLog(ScrollView, can_focus=False):
@@ -211,6 +69,8 @@ class ConversationLog(ScrollView, can_focus=False):
     def __init__(self, *, me: str = "", **kwargs) -> None:
         super().__init__(**kwargs)
         self.me = me
+        self.presence_known = True
+        """False while the signalling server does not answer: the title says so."""
         self._conversation: Conversation | None = None
         self._marker: int | None = None
         self._following = True
@@ -224,6 +84,8 @@ class ConversationLog(ScrollView, can_focus=False):
         self._index = RowIndex()
         self._wrapped: LRUCache[int, list[str]] = LRUCache(512)
         self._strips: LRUCache[tuple[int, int, bool], Strip] = LRUCache(1024)
+        self._plain = Style()
+        """The widget's own style this frame (see render_lines)."""
 
     # --- What the app calls ---------------------------------------------------------------
 
@@ -244,8 +106,15 @@ class ConversationLog(ScrollView, can_focus=False):
     def update_title(self) -> None:
         """The border says whom the conversation is with and how the connection stands."""
         conversation = self._conversation
-        title = f"{conversation.peer}: {describe(conversation)}" if conversation else ""
-        self.border_title = Content(title)
+        title = ""
+        if conversation is not None:
+            title = f"{conversation.peer}: {describe(conversation, presence_known=self.presence_known)}"
+        # Cut after a whole word to fit the border (its corners and a space each side).
+        room = self.outer_size.width - 4 if self.outer_size.width else 200
+        self.border_title = Content(fit_parts([title], max(8, room)) if title else "")
+
+    def on_resize(self) -> None:
+        self.update_title()
 
     def add(self, line: Line) -> None:
         """`line` was appended to the conversation shown."""
@@ -287,7 +156,7 @@ class ConversationLog(ScrollView, can_focus=False):
             self._settle()
         else:
             top_message = self._index.locate(self.scroll_offset.y)[0] if self._index.count else 0
-            self._lay_out(self.size.width)
+            self._lay_out(self._view.width)
             self._sync_virtual_size()
             self._scroll_to_row(self._index.start(top_message + count))
             self._settle()
@@ -302,7 +171,8 @@ class ConversationLog(ScrollView, can_focus=False):
     def visible_text(self) -> str:
         """The rows as they are on screen now: for tests, and anyone reading the log out."""
         self._settle()
-        return "\n".join(self.render_line(y).text.rstrip() for y in range(self.size.height))
+        self._plain = self.rich_style
+        return "\n".join(self.render_line(y).text.rstrip() for y in range(self._view.height))
 
     # --- Laying out -----------------------------------------------------------------------
 
@@ -310,9 +180,15 @@ class ConversationLog(ScrollView, can_focus=False):
     def _lines(self) -> list[Line]:
         return self._conversation.lines if self._conversation else []
 
+    @property
+    def _view(self) -> Size:
+        """The cells really drawn: the content less the scrollbar, when it shows
+        (`size` counts its column, and a row that wide lost its last character under it)."""
+        return self.scrollable_content_region.size
+
     def _page(self) -> int:
         # The view less the "-- more --" row, less one row that stays in sight to read on from.
-        return max(1, self.size.height - 2)
+        return max(1, self._view.height - 2)
 
     def _scroll_to_row(self, row: int) -> None:
         # Forced: until the next layout, Textual may not know the new height has a scrollbar.
@@ -338,7 +214,7 @@ class ConversationLog(ScrollView, can_focus=False):
         above it, so the view does not jump; when following, measure from the
         bottom up and stay at the bottom. (PageUp measures the page above itself.)
         """
-        width, height = self.size
+        width, height = self._view
         if width != self._width or len(self._lines) != self._index.count:
             # A new width, or lines that did not come through add(): index afresh.
             top_message = None if self._following else self._index.locate(self.scroll_offset.y)[0]
@@ -412,19 +288,22 @@ class ConversationLog(ScrollView, can_focus=False):
 
     def render_lines(self, crop: Region) -> list[Strip]:
         self._settle()  # Scrolled by the mouse or resized: measure what came into view.
+        # The widget's own style, once a frame: Textual works it out from every ancestor.
+        self._plain = self.rich_style
         return super().render_lines(crop)
 
     def render_line(self, y: int) -> Strip:
+        """Row y of the view (render_lines sets the style first; visible_text calls this too)."""
         row = self.scroll_offset.y + y
-        if y == self.size.height - 1 and self._shows_more():
+        if y == self._view.height - 1 and self._shows_more():
             strip = self._more_row()
         elif row < self._index.rows:
             strip = self._content_row(*self._index.locate(row))
         elif row == 0 and self._conversation is None:
             strip = self._row("Open a conversation: /open NAME or Ctrl+O.", "system")
         else:
-            strip = Strip.blank(self._width, self.rich_style)
-        return strip.adjust_cell_length(self.size.width, self.rich_style)
+            strip = Strip.blank(self._width, self._plain)
+        return strip.adjust_cell_length(self._view.width, self._plain)
 
     def _shows_more(self) -> bool:
         return not self._following and self.scroll_offset.y < self.max_scroll_y
@@ -464,8 +343,8 @@ class ConversationLog(ScrollView, can_focus=False):
     def _message_row(self, index: int, offset: int) -> Strip:
         line = self._lines[index]
         text = self._wrap(index)[offset]
-        text_style = self._style("system") if line.kind is LineKind.SYSTEM else self.rich_style
-        plain = self.rich_style
+        text_style = self._style("system") if line.kind is LineKind.SYSTEM else self._plain
+        plain = self._plain
         if offset:  # A wrapped row hangs under the text column.
             return Strip([Segment(" " * self._text_column, plain), Segment(text, text_style)])
         if line.kind is LineKind.SYSTEM:
@@ -489,27 +368,3 @@ class ConversationLog(ScrollView, can_focus=False):
         if len(sender) > self._sender_width:  # Names are ASCII: one cell a character.
             sender = f"<{name[: self._sender_width - 3]}…>"
         return sender
-
-
-def describe(conversation: Conversation) -> str:
-    """The state of a conversation, in words."""
-    status = conversation.status
-    if status == PeerStatus.CONNECTED:
-        if conversation.path == "relay":
-            return f"connected through a relay to {conversation.remote}"
-        where = NETWORK_WORDS.get(conversation.network or "", "")
-        return f"connected {conversation.path}{where} to {conversation.remote}"
-    if status == PeerStatus.KEY_CHANGED:
-        return "KEY CHANGED, nothing is sent until you accept it: /accept-key"
-    if conversation.reason and status in (PeerStatus.FAILED, PeerStatus.OFFLINE):
-        return f"{status.value}: {conversation.reason}"
-    return status.value
-
-
-class StatusLine(Static):
-    """Who you are, where signalling is, and the latest problem, if any."""
-
-    DEFAULT_CSS = """
-    StatusLine { height: 1; background: $panel; padding: 0 1; }
-    StatusLine.-error { background: $error 30%; }
-    """

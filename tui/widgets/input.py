@@ -12,10 +12,9 @@ from dataclasses import dataclass
 
 from textual.actions import SkipAction
 from textual.binding import Binding
-from textual.message import Message
 from textual.widgets import TextArea
 
-from .commands import InputHistory
+from ..commands import InputHistory
 
 #: Given the text before the cursor: where the word to complete starts, and its candidates.
 Completer = Callable[[str], tuple[int, list[str]]]
@@ -67,22 +66,17 @@ class MessageInput(TextArea):
                 tooltip="this help, when the input is empty"),
     ]
 
-    class Submitted(Message):
-        """The text, as typed, when Enter was pressed; the input is empty again."""
-
-        def __init__(self, message_input: MessageInput, text: str) -> None:
-            super().__init__()
-            self.message_input = message_input
-            self.text = text
-
-        @property
-        def control(self) -> MessageInput:
-            return self.message_input
-
-    def __init__(self, *, completer: Completer | None = None, **kwargs) -> None:
+    def __init__(
+        self, *, submit: Callable[[str], None] | None = None, completer: Completer | None = None, **kwargs
+    ) -> None:
+        """`submit` gets the text, as typed, when Enter is pressed (the input is empty
+        again by then). It is called at once, not posted as a message: a key read
+        after this Enter (Alt+2, say) must not run before the text is handled, or
+        the line would go to the conversation switched to."""
         super().__init__(soft_wrap=True, highlight_cursor_line=False, tab_behavior="focus", **kwargs)
         self.sent = InputHistory()
         """What was sent, for Up and Down (TextArea's own `history` is its undo)."""
+        self._submit = submit
         self._completer = completer
         self._completion: _Completion | None = None
 
@@ -96,7 +90,8 @@ class MessageInput(TextArea):
         if text.strip():
             self.sent.add(text.strip("\n"))
         self.clear()
-        self.post_message(self.Submitted(self, text))
+        if self._submit is not None:
+            self._submit(text)
 
     def action_newline(self) -> None:
         self.insert("\n")

@@ -1,0 +1,80 @@
+"""One Textual message per kind of event from the core, so the app handles each with `@on`.
+
+`from_core` is called on the core's thread; `App.post_message` is the
+thread-safe bridge. Each message carries the core's event unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Generic, TypeVar
+
+from textual.message import Message
+
+from p2ptui.net import events
+
+from .core_thread import CoreOutput, CoreStopped
+
+E = TypeVar("E")
+
+
+class CoreMessage(Message, Generic[E]):
+    """An event from the networking core, posted from the core's thread."""
+
+    def __init__(self, event: E) -> None:
+        super().__init__()
+        self.event = event
+
+
+class Ready(CoreMessage[events.Ready]):
+    """Registered with the signalling service."""
+
+
+class SignallingChanged(CoreMessage[events.SignalStatus]):
+    """The signalling service answers again, or does not."""
+
+
+class PeerChanged(CoreMessage[events.PeerChanged]):
+    """A peer's state, path or key changed."""
+
+
+class MessageReceived(CoreMessage[events.MessageReceived]):
+    """A message from a peer."""
+
+
+class MessageDelivered(CoreMessage[events.MessageDelivered]):
+    """The peer acknowledged one of ours."""
+
+
+class HistoryLoaded(CoreMessage[events.History]):
+    """Stored messages of a conversation."""
+
+
+class DetailsShown(CoreMessage[events.Details]):
+    """How the connection to a peer stands, asked for with F3."""
+
+
+class CoreError(CoreMessage[events.Error]):
+    """A command the core refused, or a problem it ran into."""
+
+
+class CoreStoppedMessage(CoreMessage[CoreStopped]):
+    """The core ended by itself; nothing more will come."""
+
+
+_KINDS: dict[type, type[CoreMessage]] = {
+    events.Ready: Ready,
+    events.SignalStatus: SignallingChanged,
+    events.PeerChanged: PeerChanged,
+    events.MessageReceived: MessageReceived,
+    events.MessageDelivered: MessageDelivered,
+    events.History: HistoryLoaded,
+    events.Details: DetailsShown,
+    events.Error: CoreError,
+    CoreStopped: CoreStoppedMessage,
+}
+
+
+def from_core(event: CoreOutput) -> CoreMessage | None:
+    """The message for an event; None for a kind this app does not know (a newer core's)."""
+    kind = _KINDS.get(type(event))
+    return kind(event) if kind is not None else None

@@ -1,0 +1,130 @@
+"""The sidebar: every conversation with its state, unread count and last activity."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from textual.content import Content
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from p2ptui.net import PeerStatus
+
+from ..model import Conversation
+from ..words import status_look
+
+
+def activity_label(at: datetime, now: datetime) -> str:
+    """When a conversation last saw a message: HH:MM today, "23 Nov" this year, else the year."""
+    if at.date() == now.date():
+        return f"{at:%H:%M}"
+    if at.year == now.year:
+        return f"{at.day} {at:%b}"
+    return f"{at:%Y}"
+
+
+def visible_peers(count: int, selected: int | None, rows: int) -> range:
+    """Which peers the sidebar shows when they do not all fit in `rows` rows.
+
+    The selected one stays in view; a row above or below says what is hidden
+    there, so those rows are not peers.
+    """
+    if count <= rows:
+        return range(count)
+    if rows < 3:
+        first = min(selected or 0, count - rows)
+        return range(first, first + rows)
+    first = (selected or 0) - (rows - 2) // 2
+    if first <= 0:
+        return range(0, rows - 1)  # Nothing hidden above: only the row below says "more".
+    if first + rows - 2 >= count - 1:
+        return range(count - (rows - 1), count)  # Nothing hidden below.
+    return range(first, first + rows - 2)
+
+
+@dataclass(frozen=True)
+class SidebarRow:
+    """What the sidebar shows of a conversation: equal snapshots draw the same."""
+
+    peer: str
+    status: PeerStatus
+    path: str | None = None
+    unread: int = 0
+    new: bool = False
+    last_activity: datetime | None = None
+
+    @classmethod
+    def of(cls, conversation: Conversation) -> SidebarRow:
+        return cls(conversation.peer, conversation.status, conversation.path, conversation.unread,
+                   conversation.new, conversation.last_activity)
+
+
+class PeerList(Widget):
+    """The sidebar: every conversation with its state, unread count and last activity.
+
+    A row is `▶1 ● name (2)   09:30`: the selected one is marked with `▶` (and
+    highlighted), the number is its Alt+number, the glyph its state. The time
+    shows when it fits beside the name. When the peers do not all fit, the view
+    follows the selected one and says how many are hidden, and how many of those
+    have unread messages.
+    """
+
+    DEFAULT_CSS = """
+    PeerList { width: 24; height: 1fr; padding: 0 1; border-right: vkey $foreground 20%; }
+    """
+
+    rows: reactive[tuple[SidebarRow, ...]] = reactive(tuple)
+    """The conversations, in the sidebar's order (snapshots: a change redraws)."""
+    selected: reactive[str | None] = reactive(None)
+    presence_known: reactive[bool] = reactive(True)
+    """False while the signalling server does not answer: peers not connected show as unknown."""
+    now: reactive[datetime] = reactive(datetime.now, always_update=False)
+    """For the times of the last messages: today's show the time, older ones the day."""
+
+    def render(self) -> Content:
+        width, height = self.content_size
+        width = width or 22  # Before the first layout.
+        conversations = self.rows
+        rows: list[Content] = [Content.styled("Peers", "bold")]
+        if not conversations:
+            rows.append(Content.styled("none yet: Ctrl+O", "$text-muted"))
+        names = [conversation.peer for conversation in conversations]
+        selected = names.index(self.selected) if self.selected in names else None
+        shown = visible_peers(len(conversations), selected, max(1, height - 1) if height else len(names))
+        if shown.start > 0:
+            rows.append(self._hidden("↑", conversations[: shown.start]))
+        for index in shown:
+            rows.append(self._row(index + 1, conversations[index], index == selected, width))
+        if shown.stop < len(conversations):
+            rows.append(self._hidden("↓", conversations[shown.stop :]))
+        return Content("\n").join(rows)
+
+    @staticmethod
+    def _hidden(arrow: str, conversations: tuple[SidebarRow, ...]) -> Content:
+        unread = sum(1 for conversation in conversations if conversation.unread or conversation.new)
+        more = Content.styled(f"{arrow} {len(conversations)} more", "$text-muted")
+        return more + Content.styled(f", {unread} unread", "bold $text-accent") if unread else more
+
+    def _row(self, number: int, conversation: SidebarRow, selected: bool, width: int) -> Content:
+        look = status_look(conversation.status, conversation.path, presence_known=self.presence_known)
+        prefix = f"{'▶' if selected else ' '}{number if number <= 9 else ' '} "
+        if conversation.unread:
+            badge = Content.styled(f" ({min(conversation.unread, 999)})", "bold $text-accent")
+        elif conversation.new:
+            badge = Content.styled(" new", "bold $text-accent")
+        else:
+            badge = Content("")
+        name = conversation.peer  # Names are ASCII: one cell a character.
+        room = width - len(prefix) - 2 - len(badge.plain)
+        if len(name) > room:
+            name = name[: max(1, room - 1)] + "…"
+        name_style = "bold" if selected or conversation.unread or conversation.new else ""
+        row = Content.assemble(prefix, (look.glyph, look.style), " ", (name, name_style), badge)
+        last = conversation.last_activity
+        when = activity_label(last, self.now) if last else ""
+        if when and row.cell_length + 1 + len(when) <= width:
+            row = Content.assemble(row, " " * (width - row.cell_length - len(when)), (when, "$text-muted"))
+        if selected:
+            row = row.pad_right(width - row.cell_length).stylize_before("on $block-cursor-blurred-background")
+        return row
