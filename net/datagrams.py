@@ -17,7 +17,6 @@ subclasses, which are counted in `dropped`.
 
 from __future__ import annotations
 
-import errno
 import os
 import socket
 from collections import Counter
@@ -27,7 +26,7 @@ import trio
 
 from . import secure, stun, wire
 from .address import Address, Route, Via
-from .errors import EnvironmentFailure
+from .errors import cannot_listen
 
 #: Datagrams taken off the socket per wakeup, when they are there already.
 RECEIVE_BATCH = 64
@@ -62,9 +61,7 @@ class Datagrams:
         try:
             await self.socket.bind(address)
         except OSError as exc:
-            host, port = address
-            reason = "address already in use" if exc.errno == errno.EADDRINUSE else exc.strerror or str(exc)
-            raise EnvironmentFailure(f"cannot listen on {host}:{port}: {reason}") from None
+            raise cannot_listen(*address, exc) from None
 
     @property
     def local_address(self) -> Address:

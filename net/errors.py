@@ -16,6 +16,8 @@ status a script sees. Tracebacks belong in the log file, not on screen.
 
 from __future__ import annotations
 
+import errno
+
 
 class P2PError(Exception):
     """The base of every error the core raises on purpose."""
@@ -65,3 +67,15 @@ def describe(exc: BaseException) -> str:
 def exit_code(exc: BaseException) -> int:
     """2 for the user's input, 1 for anything else (the environment, a bug)."""
     return 2 if isinstance(_most_telling(exc), ConfigError) else 1
+
+
+def cannot_listen(host: str, port: int, exc: OSError) -> EnvironmentFailure:
+    """The error for a UDP address we cannot listen on, with what to do about it."""
+    if exc.errno == errno.EADDRINUSE:
+        return EnvironmentFailure(
+            f"cannot listen on {host}:{port}: the port is in use by another program;"
+            " choose another with --bind (or leave the port out to take any free one)"
+        )
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return EnvironmentFailure(f"cannot listen on {host}:{port}: no interface here has that address; check --bind")
+    return EnvironmentFailure(f"cannot listen on {host}:{port}: {exc.strerror or exc}")

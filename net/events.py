@@ -177,4 +177,17 @@ class Error:
     peer: str | None = None
 
 
-NodeEvent = Ready | SignalStatus | PeerChanged | MessageReceived | MessageDelivered | History | Details | Error
+@dataclass(frozen=True)
+class SafetyNumber:
+    """What the user compares with the peer to verify its key (`Node.safety_number`)."""
+
+    peer: str
+    number: str
+    """60 digits."""
+    verified: bool = False
+    verification_lost: bool = False
+
+
+NodeEvent = (
+    Ready | SignalStatus | PeerChanged | MessageReceived | MessageDelivered | History | Details | SafetyNumber | Error
+)

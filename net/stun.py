@@ -18,7 +18,7 @@ import trio
 from aioice import stun as _codec
 
 from .address import Address
-from .errors import EnvironmentFailure, RemoteProtocolError
+from .errors import RemoteProtocolError, cannot_listen
 from .nat import NatReport, classify
 
 
@@ -172,7 +172,7 @@ async def check_nat(servers: list[Address], bind: Address = ("0.0.0.0", 0)) -> N
         try:
             await sock.bind(bind)
         except OSError as exc:
-            raise EnvironmentFailure(f"cannot listen on {bind[0]}:{bind[1]}: {exc.strerror or exc}") from None
+            raise cannot_listen(*bind, exc) from None
 
         async def sendto(data: bytes, address: Address) -> None:
             try:

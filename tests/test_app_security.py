@@ -59,7 +59,11 @@ async def test_details_show_the_path_keys_and_counters():
         core.emit(
             events.Details(
                 "carol",
-                (("path", "direct, internet"), ("their key", OLD), ("dropped: replayed", "3")),
+                PeerStatus.CONNECTED,
+                path=events.PathKind.DIRECT,
+                network="internet",
+                fingerprint=OLD,
+                dropped=(("replayed", 3),),
             )
         )
         await pilot.pause()
@@ -75,13 +79,15 @@ async def test_details_of_a_peer_that_is_gone_give_no_advice_about_nats():
     core = FakeCore()
     app = make_app(core)
     async with app.run_test(size=(80, 24)) as pilot:
-        core.emit(events.Details("carol", (
-            ("status", "offline: carol quit; our NAT: cone, theirs: cone; a relay is needed: configure a TURN server"),
-            ("your NAT", "cone"),
-        )))
+        core.emit(events.Details(
+            "carol",
+            PeerStatus.OFFLINE,
+            reason="carol quit; our NAT: cone, theirs: cone; a relay is needed: configure a TURN server (--turn)",
+            nat="cone",
+        ))
         await pilot.pause()
         text = screen_text(app)
-        assert "offline: carol quit" in text and "relay" not in text and "TURN" not in text
+        assert "offline: carol quit" in text and "relay is needed" not in text and "TURN" not in text
         assert "cone" in text  # the NATs themselves are still shown, as facts
 
 
@@ -106,7 +112,13 @@ async def test_the_details_dialog_fits_the_screen(size):
     core = FakeCore()
     app = make_app(core)
     async with app.run_test(size=size) as pilot:
-        core.emit(events.Details("carol", tuple((f"row {n}", "a value " * 12) for n in range(12))))
+        core.emit(events.Details(
+            "carol",
+            PeerStatus.FAILED,
+            reason="a reason " * 12,
+            relays=tuple(events.RelayInfo(f"turn relay{n}.example:3478", None, "a value " * 6) for n in range(4)),
+            dropped=tuple((f"reason {n}", n) for n in range(12)),
+        ))
         await pilot.pause()
         dialog = app.screen.query_one("Vertical")
         assert dialog.region.right <= size[0] and dialog.region.bottom <= size[1]

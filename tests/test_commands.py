@@ -65,7 +65,7 @@ def test_completions(before, start, candidates):
 
 
 def test_commands_that_take_a_name_say_so():
-    assert {c.name for c in COMMANDS if c.completes is Completes.PEER} == {"/open", "/close"}
+    assert {c.name for c in COMMANDS if c.completes is Completes.PEER} == {"/open", "/close", "/verify"}
     assert {c.name for c in COMMANDS if c.completes is Completes.THEME} == {"/theme"}
 
 

@@ -50,7 +50,7 @@ async def test_a_route_through_nothing_is_dropped_by_reason(autojump_clock):
 async def test_a_port_in_use_says_so():
     FakeNet().enable()
     await router()
-    with pytest.raises(EnvironmentFailure, match="cannot listen on 198.51.100.1:4000: address already in use"):
+    with pytest.raises(EnvironmentFailure, match="cannot listen on 198.51.100.1:4000: the port is in use by another program; choose another with --bind"):
         await router()
 
 

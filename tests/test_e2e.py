@@ -169,4 +169,4 @@ def test_a_chat_port_in_use_is_one_clear_error(processes):
     port = url.rsplit(":", 1)[1]  # the server's own UDP port: taken
     pipe = processes.pipe("alice", "bob", url, "--bind", f"127.0.0.1:{port}")
     assert "cannot listen on" in pipe.event("error")["message"]
-    assert pipe.wait() == 2
+    assert pipe.wait() == 1  # the environment, not the user's input

@@ -84,19 +84,19 @@ def details_app():
         core.emit(
             events.Details(
                 "alice",
-                (
-                    ("status", "connected"),
-                    ("path", "direct, internet"),
-                    ("remote address", "198.51.100.7:51000"),
-                    ("round trip", "23.4 ms"),
-                    ("encryption", "Noise_IK_25519_ChaChaPoly_BLAKE2s"),
-                    ("their key", "1a2b 3c4d 5e6f 7a8b 9c0d 1e2f 3a4b 5c6d"),
-                    ("your key", "0f1e 2d3c 4b5a 6978 8796 a5b4 c3d2 e1f0"),
-                    ("your NAT", "port-restricted"),
-                    ("unacknowledged", "0"),
-                    ("dropped: failed authentication", "2"),
-                    ("dropped: replayed", "1"),
-                ),
+                PeerStatus.CONNECTED,
+                path=events.PathKind.DIRECT,
+                network="internet",
+                remote=("198.51.100.7", 51000),
+                rtt=0.0234,
+                encryption="Noise_IK_25519_ChaChaPoly_BLAKE2s",
+                fingerprint="1a2b 3c4d 5e6f 7a8b 9c0d 1e2f 3a4b 5c6d",
+                own_fingerprint="0f1e 2d3c 4b5a 6978 8796 a5b4 c3d2 e1f0",
+                verified=True,
+                public_address=("203.0.113.5", 40123),
+                nat="port-restricted",
+                peer_nat="cone",
+                dropped=(("failed authentication", 2), ("replayed", 1)),
             )
         )
         await pilot.pause()

@@ -41,6 +41,7 @@ from .core_thread import (
     CoreOutput,
     OpenPeer,
     SendText,
+    ShowSafetyNumber,
 )
 from .follow import ERROR_TOAST_SECONDS, CoreFollower
 from .keys import KeysInOrder, use_escape_as_alt
@@ -120,6 +121,7 @@ class P2PApp(Actions):
             "/close": self.command_close,
             "/details": lambda _: self.action_details(),
             "/accept-key": self.command_accept_key,
+            "/verify": self.command_verify,
             "/sidebar": lambda _: self.action_toggle_sidebar(),
             "/theme": self.command_theme,
             "/bell": lambda _: self.action_toggle_bell(),
@@ -320,6 +322,18 @@ class P2PApp(Actions):
             self.complain("no conversation selected")
         else:
             self.action_review_key(self.selected)
+
+    def command_verify(self, argument: str) -> None:
+        name = argument or self.selected
+        if name is None:
+            self.complain("no conversation selected: /verify NAME")
+            return
+        try:
+            check_user_name(name)
+        except ConfigError as exc:
+            self.complain(str(exc))
+            return
+        self.client.submit(ShowSafetyNumber(name))  # The number comes back as an event.
 
     def command_theme(self, argument: str) -> None:
         if not argument:

@@ -43,6 +43,8 @@ COMMANDS: tuple[Command, ...] = (
             "Connection details"),
     Command("/accept-key", "", "review the selected peer's changed key, and trust it if you choose",
             "Review a changed key"),
+    Command("/verify", "[NAME]", "compare safety numbers with the selected peer, or NAME, to know the key "
+            "is theirs; mark them verified if the numbers match", "Verify this peer's key", Completes.PEER),
     Command("/sidebar", "", "hide or show the list of conversations", "Hide or show the sidebar"),
     Command("/theme", "[NAME]", "change the colours (without NAME: choose from a list); saved in config.toml",
             "Change the theme", Completes.THEME),

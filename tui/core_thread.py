@@ -67,6 +67,21 @@ class ShowDetails:
 
 
 @dataclass(frozen=True)
+class ShowSafetyNumber:
+    """/verify: the safety number of us and the peer, to compare."""
+
+    peer: str
+
+
+@dataclass(frozen=True)
+class MarkVerified:
+    """The user compared this safety number with the peer's, and they match."""
+
+    peer: str
+    number: str
+
+
+@dataclass(frozen=True)
 class LoadOlder:
     """The reader scrolled to the top: the stored messages before this one."""
 
@@ -74,7 +89,7 @@ class LoadOlder:
     before: str
 
 
-Command = OpenPeer | SendText | AcceptKey | ShowDetails | LoadOlder
+Command = OpenPeer | SendText | AcceptKey | ShowDetails | ShowSafetyNumber | MarkVerified | LoadOlder
 
 
 @dataclass(frozen=True)
@@ -222,5 +237,15 @@ class CoreThread:
                         self._on_event(node.history(peer, before=before))
                     case ShowDetails(peer=peer):
                         self._on_event(node.details(peer))
+                    case ShowSafetyNumber(peer=peer):
+                        details = node.details(peer) if peer in node.conversations() else None
+                        self._on_event(events.SafetyNumber(
+                            peer,
+                            node.safety_number(peer),
+                            verified=details is not None and details.verified,
+                            verification_lost=details is not None and details.verification_lost,
+                        ))
+                    case MarkVerified(peer=peer, number=number):
+                        node.mark_verified(peer, seen=number)
             except (ValueError, P2PError) as exc:  # The core refused it: said, never fatal to the core.
                 self._on_event(events.Error(error_line(exc), peer=command.peer))

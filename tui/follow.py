@@ -18,7 +18,7 @@ from textual.reactive import reactive
 from p2ptui.net import events, format_address
 
 from . import messages
-from .core_thread import CoreClient, CoreStopped
+from .core_thread import CoreClient, CoreStopped, MarkVerified
 from .errors import signalling_advice
 from .model import Conversation, Conversations, Line
 from .sanitize import sanitize
@@ -119,6 +119,19 @@ class CoreFollower(App[None]):
 
         self.push_screen(DetailsScreen(message.event))
 
+    @on(messages.SafetyNumberShown)
+    def _when_safety_number(self, message: messages.SafetyNumberShown) -> None:
+        from .verify_screen import VerifyScreen  # Loaded on first use, not for the first frame.
+
+        shown = message.event
+
+        def answered(match: bool | None) -> None:
+            if match:
+                self.client.submit(MarkVerified(shown.peer, shown.number))
+                self.show_info(f"{shown.peer} is verified: you compared safety numbers")
+
+        self.push_screen(VerifyScreen(shown.peer, shown.number, verification_lost=shown.verification_lost), answered)
+
     @on(messages.MessageDelivered)
     def _when_delivered(self, message: messages.MessageDelivered) -> None:
         delivered = message.event
@@ -168,7 +181,14 @@ class CoreFollower(App[None]):
         conversation.reason = changed.reason
         conversation.fingerprint = changed.fingerprint or conversation.fingerprint
         conversation.new_fingerprint = changed.new_fingerprint
+        lost = changed.verification_lost and not conversation.verification_lost
+        conversation.verified, conversation.verification_lost = changed.verified, changed.verification_lost
         self._log_connection_change(conversation, before)
+        if lost:  # Loud: the one key the user had checked is not the one in use any more.
+            self.show_error(
+                f"{changed.peer}'s key changed after you verified it: compare safety numbers again (/verify)",
+                peer=changed.peer,
+            )
         if closed:
             return  # Noted for when it is opened again; a closed conversation does not interrupt.
         if changed.status == events.PeerStatus.KEY_CHANGED:

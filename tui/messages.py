@@ -53,6 +53,10 @@ class DetailsShown(CoreMessage[events.Details]):
     """How the connection to a peer stands, asked for with F3."""
 
 
+class SafetyNumberShown(CoreMessage[events.SafetyNumber]):
+    """The safety number of us and a peer, asked for with /verify."""
+
+
 class CoreError(CoreMessage[events.Error]):
     """A command the core refused, or a problem it ran into."""
 
@@ -69,6 +73,7 @@ _KINDS: dict[type, type[CoreMessage]] = {
     events.MessageDelivered: MessageDelivered,
     events.History: HistoryLoaded,
     events.Details: DetailsShown,
+    events.SafetyNumber: SafetyNumberShown,
     events.Error: CoreError,
     CoreStopped: CoreStoppedMessage,
 }

@@ -40,6 +40,10 @@ class Conversation:
     """Of the peer's trusted key."""
     new_fingerprint: str = ""
     """Of the key it shows now, when that changed."""
+    verified: bool = False
+    """The user compared safety numbers for the peer's key (/verify)."""
+    verification_lost: bool = False
+    """The user had verified the peer, and its key changed since."""
     unread: int = 0
     new: bool = False
     """The peer started this conversation and it has not been looked at yet."""

@@ -23,7 +23,8 @@ from p2ptui.net import PeerStatus, events
 
 from .model import Conversation
 from .settings import check_user_name
-from .words import HelpSection, applicable_reason, status_look
+from .details import details_rows, dropped_rows
+from .words import HelpSection, status_look
 
 
 class OpenPeerScreen(ModalScreen[str | None]):
@@ -120,9 +121,7 @@ class DetailsScreen(ModalScreen[None]):
         self.details = details
 
     def compose(self) -> ComposeResult:
-        items = self.details.items
-        plain = [(name, self._applicable(name, value)) for name, value in items if not name.startswith("dropped")]
-        dropped = [(name.partition(": ")[2], value) for name, value in items if name.startswith("dropped")]
+        plain, dropped = details_rows(self.details), dropped_rows(self.details)
         with Vertical():
             with VerticalScroll():
                 yield Label(Content(f"Connection with {self.details.peer}"), classes="title")
@@ -134,20 +133,10 @@ class DetailsScreen(ModalScreen[None]):
                 yield Label(Content("Dropped datagrams and records" if dropped else "Nothing dropped"),
                             classes="title" if dropped else "")
                 with Grid():
-                    for why, value in dropped:
-                        yield Static(Content(f"{value:>6}"))
+                    for count, why in dropped:
+                        yield Static(Content(f"{count:>6}"))
                         yield Static(Content(why), classes="name")
             yield Label(Content.styled("Esc to close", "$text-muted"))
-
-    @staticmethod
-    def _applicable(name: str, value: str) -> str:
-        """A peer that is simply gone is not the NAT's fault: no advice about relays for it."""
-        if name == "status":
-            status, _, reason = value.partition(": ")
-            if status == PeerStatus.OFFLINE.value and reason:
-                reason = applicable_reason(PeerStatus.OFFLINE, reason)
-                return f"{status}: {reason}" if reason else status
-        return value
 
 
 @dataclass(frozen=True)

@@ -53,11 +53,23 @@ class SidebarRow:
     unread: int = 0
     new: bool = False
     last_activity: datetime | None = None
+    verified: bool = False
+    verification_lost: bool = False
 
     @classmethod
     def of(cls, conversation: Conversation) -> SidebarRow:
         return cls(conversation.peer, conversation.status, conversation.path, conversation.unread,
-                   conversation.new, conversation.last_activity)
+                   conversation.new, conversation.last_activity, conversation.verified,
+                   conversation.verification_lost)
+
+
+def _trust_mark(conversation: SidebarRow) -> Content:
+    """` ✓` after a verified peer's name; a loud ` ⚠` once a verified key changed."""
+    if conversation.verification_lost:
+        return Content.styled(" ⚠", "bold $text-error")
+    if conversation.verified:
+        return Content.styled(" ✓", "$text-success")
+    return Content("")
 
 
 class PeerList(Widget):
@@ -115,12 +127,13 @@ class PeerList(Widget):
             badge = Content.styled(" new", "bold $text-accent")
         else:
             badge = Content("")
+        trust = _trust_mark(conversation)
         name = conversation.peer  # Names are ASCII: one cell a character.
-        room = width - len(prefix) - 2 - len(badge.plain)
+        room = width - len(prefix) - 2 - len(badge.plain) - trust.cell_length
         if len(name) > room:
             name = name[: max(1, room - 1)] + "…"
         name_style = "bold" if selected or conversation.unread or conversation.new else ""
-        row = Content.assemble(prefix, (look.glyph, look.style), " ", (name, name_style), badge)
+        row = Content.assemble(prefix, (look.glyph, look.style), " ", (name, name_style), trust, badge)
         last = conversation.last_activity
         when = activity_label(last, self.now) if last else ""
         if when and row.cell_length + 1 + len(when) <= width:

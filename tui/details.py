@@ -1,0 +1,73 @@
+"""The connection details (F3) in words: the core's typed `Details`, as rows a person reads.
+
+Pure: no widgets, so what is said for every path, relay and verification
+state is tested without Textual.
+"""
+
+from __future__ import annotations
+
+from p2ptui.net import events, format_address
+
+from .words import applicable_reason
+
+#: The details line for (verified, verification_lost).
+VERIFIED_WORDS = {
+    (True, False): "yes: you compared safety numbers",
+    (False, False): "no: compare safety numbers (/verify)",
+    (False, True): "NO: the key changed after you verified it (/verify again)",
+}
+
+
+def path_words(details: events.Details) -> str:
+    match details.path:
+        case None:
+            return "none"
+        case events.PathKind.SPRAYED:
+            return "direct, internet, through a port opened to cross the symmetric NAT"
+        case events.PathKind.OUR_RELAY:
+            return f"relayed through our {details.relay}"
+        case events.PathKind.THEIR_RELAY:
+            return "relayed through their TURN server"
+        case _:
+            return f"direct, {details.network}"
+
+
+def relay_words(relay: events.RelayInfo) -> str:
+    if relay.relayed:
+        return f"{relay.name} ({format_address(relay.relayed)})"
+    return f"{relay.name} (none: {relay.reason or 'allocating'})"
+
+
+def status_words(details: events.Details) -> str:
+    # A peer that is simply gone is not the NAT's fault: no advice about relays for it.
+    reason = applicable_reason(details.status, details.reason)
+    return details.status.value + (f": {reason}" if reason else "")
+
+
+def details_rows(details: events.Details) -> list[tuple[str, str]]:
+    """(label, words) for everything but the drop counters, in the order shown."""
+    rows = [
+        ("status", status_words(details)),
+        ("path", path_words(details)),
+        ("remote address", format_address(details.remote) if details.remote else "-"),
+        ("round trip", f"{details.rtt * 1000:.1f} ms" if details.rtt is not None else "-"),
+        ("encryption", details.encryption or "no keys yet"),
+        ("their key", details.fingerprint or "not seen yet"),
+        ("your key", details.own_fingerprint),
+        ("verified", VERIFIED_WORDS[details.verified, details.verification_lost and not details.verified]),
+        ("your address", format_address(details.public_address) if details.public_address else "-"),
+        ("your NAT", details.nat),
+        ("their NAT", details.peer_nat),
+        ("your relays", ", ".join(map(relay_words, details.relays)) or "none configured"),
+        ("unacknowledged", str(details.unacknowledged)),
+    ]
+    if details.new_fingerprint:
+        rows.insert(6, ("their NEW key", details.new_fingerprint))
+    return rows
+
+
+def dropped_rows(details: events.Details) -> list[tuple[str, str]]:
+    """(count, why): this conversation's drops, then the node's before any session."""
+    return [(str(count), why) for why, count in details.dropped] + [
+        (str(count), f"{why} (all peers)") for why, count in details.dropped_all
+    ]
