@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from .signalling.messages import check_name, format_address
     from .signalling.server import serve as serve_signalling
     from .spray import SprayConfig
+    from .store import StoredMessage
     from .stun import check_nat
     from .trust import KnownPeers, Verification, fingerprint
     from .turn_server import TurnServer, parse_turn_url
@@ -79,6 +80,7 @@ _LAZY = {
     "format_address": (".signalling.messages", "format_address"),
     "serve_signalling": (".signalling.server", "serve"),
     "SprayConfig": (".spray", "SprayConfig"),
+    "StoredMessage": (".store", "StoredMessage"),
     "check_nat": (".stun", "check_nat"),
     "format_safety_number": (".safety", "format_safety_number"),
     "safety_number": (".safety", "safety_number"),
@@ -122,6 +124,7 @@ __all__ = [
     "SessionConfig",
     "SignallingClient",
     "SprayConfig",
+    "StoredMessage",
     "TurnServer",
     "Verification",
     "Via",

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .address import Address
-from .store import StoredMessage
+
+if TYPE_CHECKING:  # Not imported for real: the TUI's first frame does without sqlite3.
+    from .store import StoredMessage
 
 
 class PeerStatus(enum.Enum):

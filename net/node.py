@@ -49,7 +49,7 @@ from .signalling import (
     parse_signal_url,
 )
 from .spraying import Sprayer
-from .store import MessageStore
+from .store import MessageStore, StoredMessage
 from .trust import KnownPeers, fingerprint
 from .turn_server import TurnServer
 
@@ -233,6 +233,19 @@ class Node:
         the `limit` stored before that one: the next page back."""
         messages = tuple(self.store.history(name, limit, before))
         return ev.History(name, messages, older=before is not None, complete=len(messages) < limit)
+
+    def unshown(self, name: str) -> list[StoredMessage]:
+        """Messages from name stored but never marked shown (the application was
+        killed first), oldest first: show them, then `mark_shown` each."""
+        return self.store.unshown(name)
+
+    def mark_shown(self, name: str, message_id: str) -> None:
+        """The application has shown this message from name: `unshown` leaves it out."""
+        self.store.shown(name, message_id)
+
+    def undelivered(self, name: str) -> list[StoredMessage]:
+        """Our messages to name not yet acknowledged (this run's or an earlier one's), oldest first."""
+        return [message for message in self.store.outbox() if message.peer == name]
 
     def details(self, name: str) -> ev.Details:
         """The path, keys and counters of the conversation with name. Raises ConfigError if there is none."""

@@ -65,8 +65,8 @@ class Peer(Wakeable):
         #: One pump at a time (the driver's, or the signalling task's on an offer),
         #: so events reach the application in the order the session made them.
         self.pump_lock = trio.Lock()
-        #: (verified, verification_lost) as last told: a change is news even when the status is not.
-        self.announced_trust = (False, False)
+        #: ((verified, verification_lost), reason) as last told: news even when the status is not.
+        self.announced_news: tuple[tuple[bool, bool], str] = ((False, False), "")
         #: What sessions before this one (ended by a goodbye) dropped, by reason.
         self.dropped_before: Counter[str] = Counter()
 
@@ -340,10 +340,13 @@ class Peers:
         first = peer.incoming or not peer.announced
         path = peer.session.path
         moved = status == ev.PeerStatus.CONNECTED and path != peer.announced_path
-        trust = self.verification(peer)
-        if status == peer.status.value and not first and not moved and trust == peer.announced_trust:
+        # The trust marks and the reason are news even when the status is not
+        # ("offline" from presence, then "offline: bob quit" from the goodbye).
+        news = (self.verification(peer), "" if status == ev.PeerStatus.CONNECTED else peer.reason)
+        if status == peer.status.value and not first and not moved and news == peer.announced_news:
             return
-        peer.announced_trust = trust
+        peer.announced_news = news
+        trust = news[0]
         incoming, peer.incoming, peer.announced = peer.incoming, False, True
         peer.announced_path = path
         log.debug("peer %s: %s -> %s", peer.name, peer.status.value.value, status.value)

@@ -128,6 +128,7 @@ class Rendezvous:
             peer.reason = ""  # Back: why it was gone ("bob quit") is history.
         peer.online.value = presence.online
         peer.heard_of = True
+        await self._peers.pump(peer)  # What the session already knows (a goodbye, say) comes first.
         await self._peers.update_status(peer)
 
     async def _trusted(self, peer: Peer, key: str) -> bool:

@@ -18,7 +18,6 @@ from p2ptui.net import (
     events,
     format_address,
     open_node,
-    remote_address,
 )
 
 from .errors import signalling_advice
@@ -66,12 +65,12 @@ async def run_ping(config: NodeConfig, identity: Identity, options: PingOptions)
 async def _ping(node: Node, options: PingOptions, connected: trio.Event) -> int:
     started = trio.current_time()
     node.open(options.peer)
-    peer = node.peers[options.peer]
     with trio.move_on_after(options.timeout):
-        await peer.status.wait_value(events.PeerStatus.CONNECTED)
+        await node.wait_status(options.peer, events.PeerStatus.CONNECTED)
     connected.set()
-    if peer.status.value != events.PeerStatus.CONNECTED:
-        reason = peer.reason or f"{options.peer} is {peer.status.value.value}"
+    status = node.status(options.peer)
+    if status != events.PeerStatus.CONNECTED:
+        reason = node.details(options.peer).reason or f"{options.peer} is {status.value}"
         _print(options.json, f"p2ptui: no path to {options.peer}: {reason}", event="error",
                message=f"no path to {options.peer} within {options.timeout:g} s: {reason}")
         return 1
@@ -79,9 +78,9 @@ async def _ping(node: Node, options: PingOptions, connected: trio.Event) -> int:
 
     def where() -> tuple[str, str]:
         """The path now, "direct" or "relay", and the peer's address on it."""
-        path = peer.session.path
-        kind = "relay" if peer.session.relayed else "direct"
-        return kind, format_address(remote_address(path)) if path else ""
+        details = node.details(options.peer)
+        relayed = details.path in (events.PathKind.OUR_RELAY, events.PathKind.THEIR_RELAY)
+        return "relay" if relayed else "direct", format_address(details.remote) if details.remote else ""
 
     rtts: list[float] = []
     for seq in range(options.count):

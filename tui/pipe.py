@@ -75,7 +75,7 @@ class _Pipe:
             return  # Caught up from the store, and its event was still queued.
         self.shown.add((peer, message_id))
         emit("message", peer=peer, id=message_id, text=text)
-        self.node.store.shown(peer, message_id)
+        self.node.mark_shown(peer, message_id)
         if self.options.echo:
             self.send(text, peer)
 
@@ -145,10 +145,10 @@ async def run_pipe(config: NodeConfig, identity: Identity, options: PipeOptions)
         await ready.wait()
         node.open(options.peer)
         # What an earlier run was killed before showing, it shows now.
-        for message in node.store.unshown(options.peer):
+        for message in node.unshown(options.peer):
             pipe.show(message.peer, message.id, message.text)
         # What an earlier run left undelivered is this run's to deliver too.
-        pipe.undelivered |= {m.id for m in node.store.outbox() if m.peer == options.peer}
+        pipe.undelivered |= {m.id for m in node.undelivered(options.peer)}
         nursery.start_soon(pipe.read_stdin)
         if options.timeout is not None:
             nursery.start_soon(_give_up_unless_connected, pipe, options.timeout)
@@ -163,9 +163,8 @@ async def run_pipe(config: NodeConfig, identity: Identity, options: PipeOptions)
 
 
 async def _give_up_unless_connected(pipe: _Pipe, timeout: float) -> None:
-    peer = pipe.node.peers[pipe.options.peer]
     with trio.move_on_after(timeout):
-        await peer.status.wait_value(events.PeerStatus.CONNECTED)
+        await pipe.node.wait_status(pipe.options.peer, events.PeerStatus.CONNECTED)
         return
     raise Failure(f"{pipe.options.peer} did not connect within {timeout:g} s")
 
