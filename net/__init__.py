@@ -49,7 +49,8 @@ if TYPE_CHECKING:
     )
     from .identity import Identity
     from .nat import NatReport
-    from .node import Node, NodeConfig, open_node
+    from .node import Node, open_node
+    from .nodeconfig import NodeConfig
     from .safety import format_safety_number, safety_number
     from .session import MAX_MESSAGE_BYTES, MessageTooLong, SessionConfig
     from .signalling.messages import check_name, format_address
@@ -71,7 +72,7 @@ _LAZY = {
     "Identity": (".identity", "Identity"),
     "NatReport": (".nat", "NatReport"),
     "Node": (".node", "Node"),
-    "NodeConfig": (".node", "NodeConfig"),
+    "NodeConfig": (".nodeconfig", "NodeConfig"),
     "open_node": (".node", "open_node"),
     "MAX_MESSAGE_BYTES": (".session", "MAX_MESSAGE_BYTES"),
     "MessageTooLong": (".session", "MessageTooLong"),

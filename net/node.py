@@ -13,9 +13,12 @@
          our addresses) and the task handling its events (rendezvous.py:
          offers, answers, presence, admitted by admission.py)
 
+Leaving (the end of the `open_node` block, or its cancellation) says goodbye
+on every open path first (peers.Peers.close_all), so peers know at once.
+
 Protocol decisions live in the sans-I/O `Session` and `TurnClient`; the parts
-above move bytes and wait. This module holds the configuration, builds the
-parts, runs them, and answers the application. What must outlive the process
+above move bytes and wait. This module builds the
+parts (configured by nodeconfig.py), runs them, and answers the application. What must outlive the process
 is kept by `store.py` (history, the outbox) and `trust.py` (pinned keys).
 """
 
@@ -25,13 +28,11 @@ import os
 from collections import Counter
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import trio
 
 from . import events as ev
-from . import nat, safety, secure, spray, wire
+from . import nat, safety, secure, wire
 from . import session as sess
 from .address import Address, Via, remote_address
 from .admission import Admission
@@ -39,19 +40,14 @@ from .datagrams import Datagrams
 from .discovery import RELAY_SETTLE_WAIT, Discovery
 from .errors import ConfigError, LocalProtocolError
 from .identity import Identity
+from .nodeconfig import NodeConfig, make_signalling
 from .peers import Peer, Peers, path_kind
 from .relays import Relays
 from .rendezvous import Rendezvous, Timing
-from .signalling import (
-    DEFAULT_SIGNAL_URL,
-    SignallingClient,
-    check_name,
-    parse_signal_url,
-)
+from .signalling import SignallingClient, check_name
 from .spraying import Sprayer
 from .store import MessageStore, StoredMessage
 from .trust import KnownPeers, fingerprint
-from .turn_server import TurnServer
 
 __all__ = ["RELAY_SETTLE_WAIT", "Node", "NodeConfig", "make_signalling", "open_node"]
 
@@ -59,52 +55,6 @@ EVENT_BUFFER = 1024
 #: How long leaving may wait for the goodbyes to go out (SessionConfig.goodbye_copies,
 #: goodbye_interval apart: 3 and 5 ms by default).
 GOODBYE_WAIT = 0.25
-
-
-@dataclass(frozen=True)
-class NodeConfig:
-    name: str
-    signal: str = DEFAULT_SIGNAL_URL
-    embed_server: bool = False
-    """Start the built-in server in this process if nothing answers at `signal`."""
-    bind: Address = ("0.0.0.0", 0)
-    """Where the chat socket listens; port 0 is any free port."""
-    session: sess.SessionConfig = field(default_factory=sess.SessionConfig)
-    offer_ttl: float = 30.0
-    answer_timeout: float = 10.0
-    """How long an offer waits for its answer before the attempt counts as failed."""
-    retry_max: float = 30.0
-    firebase_credentials: str | None = None
-    """A service-account JSON for firestore:// (else GOOGLE_APPLICATION_CREDENTIALS;
-    none needed with FIRESTORE_EMULATOR_HOST)."""
-    presence_interval: float = 30.0
-    """How often a Firestore client refreshes its presence document."""
-    stun_servers: tuple[Address, ...] = ()
-    """STUN servers to ask besides the ones the signalling backend offers."""
-    state_dir: Path | None = None
-    """Where history, the outbox and peers' pinned keys are kept; None keeps them in memory."""
-    turn_servers: tuple[TurnServer, ...] = ()
-    """TURN relays to allocate on: the path of last resort, when no direct one works."""
-    spray: spray.SprayConfig = field(default_factory=spray.SprayConfig)
-    """How far to go crossing a symmetric NAT against a cone one."""
-
-
-def make_signalling(config: NodeConfig, identity: Identity) -> SignallingClient:
-    """The client for config.signal. Raises ConfigError for a bad URL."""
-    url = parse_signal_url(config.signal)
-    if url.scheme == "tcp":
-        from .signalling.tcp import TcpSignalling
-
-        return TcpSignalling(url, config.name, identity, embed_server=config.embed_server)
-    from .signalling.firestore import FirestoreSignalling
-
-    return FirestoreSignalling(
-        url,
-        config.name,
-        identity,
-        credentials_file=config.firebase_credentials,
-        presence_interval=config.presence_interval,
-    )
 
 
 class Node:

@@ -86,8 +86,9 @@ def derive_status(peer: Peer) -> ev.PeerStatus | None:
     if state == sess.State.CONNECTED:
         return ev.PeerStatus.CONNECTED  # The path is the truth, whatever presence says.
     if state == sess.State.CLOSED:
-        # A goodbye ended it: online again only when presence or an offer says so.
-        return ev.PeerStatus.ONLINE if peer.online.value else ev.PeerStatus.OFFLINE
+        # A goodbye ended it (maybe not yet told: online may be stale). When presence
+        # or an offer says the peer is back, `Peers.renew` gives it a new session.
+        return ev.PeerStatus.OFFLINE
     if peer.awaiting_answer:
         return ev.PeerStatus.CONNECTING  # We offered: the answer will tell.
     if not peer.online.value:
@@ -163,8 +164,10 @@ class Peers:
         if peer.session.state != sess.State.CLOSED:
             return True
         await self.pump(peer)  # What the old one still holds (its last events) first.
-        if self.closing or peer.session.state != sess.State.CLOSED:
-            return not self.closing  # Renewed meanwhile, or we began to leave.
+        if self.closing or not peer.online.value:
+            return False  # We began to leave, or the goodbye just told us the peer left.
+        if peer.session.state != sess.State.CLOSED:
+            return True  # Renewed meanwhile.
         old = peer.session
         del self._datagrams.sinks[old.local_tag]
         peer.dropped_before += old.dropped
@@ -259,10 +262,12 @@ class Peers:
         """
         async with peer.pump_lock:
             events = self._stored(peer, peer.session.events())
+            for event in events:
+                self._note(peer, event)  # Before any await: nobody sees half the news.
             for data, route in peer.session.datagrams_to_send():
                 await self._datagrams.send(data, route)
             for event in events:
-                await self._session_event(peer, event)
+                await self._tell(peer, event)
                 # Status first: a message must never arrive before "connected" does.
                 await self.update_status(peer)
 
@@ -287,7 +292,8 @@ class Peers:
             kept.append(event)
         return kept
 
-    async def _session_event(self, peer: Peer, event: sess.Event) -> None:
+    def _note(self, peer: Peer, event: sess.Event) -> None:
+        """What an event of the session changes in what we know of the peer."""
         match event:
             case sess.Connected():
                 peer.reason = ""
@@ -305,6 +311,10 @@ class Peers:
             case sess.Pong(txid=txid, rtt=rtt):
                 if (waiter := self._pongs.get(txid)) is not None:
                     waiter.send_nowait(rtt)  # Room for exactly this one answer.
+
+    async def _tell(self, peer: Peer, event: sess.Event) -> None:
+        """What the application hears of an event of the session (its status aside)."""
+        match event:
             case sess.MessageReceived(message_id=message_id, text=text):
                 await self._emit(ev.MessageReceived(peer.name, message_id.hex(), text))
             case sess.MessageDelivered(message_id=message_id):
@@ -334,8 +344,10 @@ class Peers:
 
     async def update_status(self, peer: Peer) -> None:
         """The one place a peer's status changes; tells the application when it does."""
+        if peer.session.has_events or self.closing:
+            return  # The pump tells, once it has taken them in (a goodbye's reason, say).
         status = derive_status(peer)
-        if status is None or self.closing:
+        if status is None:
             return
         first = peer.incoming or not peer.announced
         path = peer.session.path

@@ -124,11 +124,13 @@ class Rendezvous:
             peer.changed_key = presence.key if presence.key != pinned else ""
         peer.key = pinned or presence.key or peer.key
         peer.address = presence.address or peer.address
-        if presence.online and not peer.online.value:
-            peer.reason = ""  # Back: why it was gone ("bob quit") is history.
-        peer.online.value = presence.online
         peer.heard_of = True
         await self._peers.pump(peer)  # What the session already knows (a goodbye, say) comes first.
+        back = presence.online and not peer.online.value
+        peer.online.value = presence.online
+        if back:
+            peer.reason = ""  # Why it was gone ("bob quit") is history.
+            await self._peers.renew(peer)  # After a goodbye, a new session to offer with.
         await self._peers.update_status(peer)
 
     async def _trusted(self, peer: Peer, key: str) -> bool:

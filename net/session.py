@@ -155,6 +155,11 @@ class Session:
                 self.outbox.ack(seqs, cumulative, route)
         return self.outbox.take()
 
+    @property
+    def has_events(self) -> bool:
+        """Whether `events()` has something: what the owner has not been told yet."""
+        return bool(self._events)
+
     def events(self) -> list[Event]:
         events, self._events = self._events, []
         return events

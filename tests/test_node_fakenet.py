@@ -300,7 +300,7 @@ async def test_leaving_starts_nothing_new_even_while_the_peer_talks(internet, au
             for n in range(20):  # bob talks as alice leaves
                 b.send("alice", f"are you there? {n}")
         # alice offered nothing while leaving, and bob saw her go once, for good.
-        assert len(hub.offers) == offers
+        assert len(hub.offers) == offers, [(o.sender, o.receiver) for o in hub.offers]
         gone = await next_event(b, events.PeerChanged, offline, timeout=1)
         assert gone.reason == "alice quit"
         with trio.move_on_after(30):

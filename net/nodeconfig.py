@@ -1,0 +1,61 @@
+"""What a node is told to be: its settings, and the signalling client they name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import session as sess
+from . import spray
+from .address import Address
+from .identity import Identity
+from .signalling import DEFAULT_SIGNAL_URL, SignallingClient, parse_signal_url
+from .turn_server import TurnServer
+
+__all__ = ["NodeConfig", "make_signalling"]
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    name: str
+    signal: str = DEFAULT_SIGNAL_URL
+    embed_server: bool = False
+    """Start the built-in server in this process if nothing answers at `signal`."""
+    bind: Address = ("0.0.0.0", 0)
+    """Where the chat socket listens; port 0 is any free port."""
+    session: sess.SessionConfig = field(default_factory=sess.SessionConfig)
+    offer_ttl: float = 30.0
+    answer_timeout: float = 10.0
+    """How long an offer waits for its answer before the attempt counts as failed."""
+    retry_max: float = 30.0
+    firebase_credentials: str | None = None
+    """A service-account JSON for firestore:// (else GOOGLE_APPLICATION_CREDENTIALS;
+    none needed with FIRESTORE_EMULATOR_HOST)."""
+    presence_interval: float = 30.0
+    """How often a Firestore client refreshes its presence document."""
+    stun_servers: tuple[Address, ...] = ()
+    """STUN servers to ask besides the ones the signalling backend offers."""
+    state_dir: Path | None = None
+    """Where history, the outbox and peers' pinned keys are kept; None keeps them in memory."""
+    turn_servers: tuple[TurnServer, ...] = ()
+    """TURN relays to allocate on: the path of last resort, when no direct one works."""
+    spray: spray.SprayConfig = field(default_factory=spray.SprayConfig)
+    """How far to go crossing a symmetric NAT against a cone one."""
+
+
+def make_signalling(config: NodeConfig, identity: Identity) -> SignallingClient:
+    """The client for config.signal. Raises ConfigError for a bad URL."""
+    url = parse_signal_url(config.signal)
+    if url.scheme == "tcp":
+        from .signalling.tcp import TcpSignalling
+
+        return TcpSignalling(url, config.name, identity, embed_server=config.embed_server)
+    from .signalling.firestore import FirestoreSignalling
+
+    return FirestoreSignalling(
+        url,
+        config.name,
+        identity,
+        credentials_file=config.firebase_credentials,
+        presence_interval=config.presence_interval,
+    )
