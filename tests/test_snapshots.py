@@ -417,3 +417,31 @@ SCENES.update({
     "details-60x20": (details_app, (60, 20)),
     "quit-80x24": (quit_app, (80, 24)),
 })
+
+
+def verify_app():
+    """/verify with alice: the safety number and its QR code; bob verified (✓), carol's key changed after (⚠)."""
+    app, populate = busy_app()
+    core = app.client
+
+    async def verify(pilot):
+        await populate(pilot)
+        core.emit(events.PeerChanged("bob", PeerStatus.ONLINE, verified=True))
+        core.emit(events.PeerChanged("carol", PeerStatus.ONLINE, verification_lost=True))
+        core.emit(events.SafetyNumber("alice", "".join(f"{n * 7919 % 100000:05d}" for n in range(1, 13))))
+        await pilot.pause()
+
+    return app, verify
+
+
+def test_verify_80x24(snap_compare):
+    app, verify = verify_app()
+    assert snap_compare(app, terminal_size=(80, 24), run_before=verify)
+
+
+def test_verify_60x20(snap_compare):
+    app, verify = verify_app()
+    assert snap_compare(app, terminal_size=(60, 20), run_before=verify)
+
+
+SCENES.update({"verify-80x24": (verify_app, (80, 24))})
