@@ -97,6 +97,22 @@ async def test_a_pasted_block_without_bracketed_paste_sends_each_line_in_order()
         assert sent(core) == [("carol", line) for line in lines]
 
 
+async def test_a_line_starting_with_a_question_mark_in_a_burst_is_sent_whole():
+    core = FakeCore()
+    app = make_app(core)
+    async with app.run_test(size=(80, 24)) as pilot:
+        # A paste without bracketed paste: after each Enter the input is empty.
+        burst(app, "first line\r?second line starts with a question mark\r?is anyone there\r")
+        await settle(pilot, lambda: sent(core), 3)
+        await pilot.pause(0.3)  # Longer than a lone ? waits: it must not open the help late either.
+        assert sent(core) == [
+            ("carol", "first line"),
+            ("carol", "?second line starts with a question mark"),
+            ("carol", "?is anyone there"),
+        ]
+        assert not isinstance(app.screen, HelpScreen) and app.message_input.text == ""
+
+
 async def test_a_question_mark_alone_in_a_burst_still_opens_the_help():
     app = make_app(FakeCore())
     async with app.run_test(size=(80, 24)) as pilot:

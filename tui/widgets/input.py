@@ -37,6 +37,11 @@ RECALL = Binding.Group("recall what you sent (Up on the first row of the input, 
 COMPLETE = Binding.Group("complete a /command, or the peer or theme name it takes; again for the next")
 
 
+#: How long a `?` in an empty input waits for more keys before it opens the help (seconds):
+#: the keys of a burst follow each other within milliseconds, a person's next key does not.
+HELP_DELAY = 0.15
+
+
 class MessageInput(TextArea):
     """Enter sends; Ctrl+J (and Alt+Enter or Shift+Enter where the terminal tells
     them apart from Enter) starts a new line; Up on the first row and Down on the
@@ -133,4 +138,13 @@ class MessageInput(TextArea):
     async def action_help(self) -> None:
         if self.text:
             raise SkipAction()  # A question mark in the message.
-        await self.app.run_action("help")
+        # Alone, `?` is help; as the first key of a burst (a paste, a line over a laggy
+        # link), it is the start of a message. So it goes in as text, and becomes help
+        # only if nothing follows it at once: no burst ever loses a character to it.
+        self.insert("?")
+        self.set_timer(HELP_DELAY, self._help_if_alone)
+
+    async def _help_if_alone(self) -> None:
+        if self.text == "?":
+            self.clear()
+            await self.app.run_action("help")
