@@ -191,3 +191,16 @@ async def test_the_core_starts_and_the_first_frame_hook_runs_once_the_first_fram
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         assert drawn == [True]  # once, with the core already started
+
+
+async def test_the_footer_follows_every_resize():
+    from textual.widgets import Footer
+
+    app = make_app(FakeCore())
+    async with app.run_test(size=(200, 50)) as pilot:
+        footer = app.query_one(Footer)
+        for width, compact in ((60, True), (200, False), (60, True), (80, False), (60, True)):
+            await pilot.resize_terminal(width, 20)
+            await pilot.pause()
+            assert footer.compact is compact, width
+            assert footer.virtual_size.width <= footer.size.width, width  # nothing cut off

@@ -95,6 +95,22 @@ async def test_a_taken_name_says_to_pick_another():
         core.emit(events.SignalStatus(False, "the name 'dana' is taken by another key", fatal=True))
         await pilot.pause()
         assert any("taken" in text and "--name" in text for text in notified(app))
+        # Nothing works until the user acts: the toast stays, and the header stops saying "connecting".
+        assert all(n.timeout >= 3600 for n in app._notifications if "taken" in n.message)
+        header = str(app.query_one("#status").render())
+        assert "not connected" in header and "connecting" not in header
+
+
+@pytestmark_asyncio
+async def test_a_message_for_another_conversation_never_toasts_over_a_dialog():
+    core = FakeCore()
+    app = make_app(core, peers=("alice", "bob"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f1")  # any dialog
+        core.emit(events.MessageReceived("alice", "01" * 8, "hello"))
+        await pilot.pause()
+        assert not any("hello" in text for text in notified(app))
+        assert "(1)" in sidebar_text(app)  # counted all the same
 
 
 @pytestmark_asyncio

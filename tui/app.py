@@ -155,11 +155,12 @@ class P2PApp(Actions):
                 )
         yield Footer()
 
-    def on_resize(self) -> None:
+    def on_resize(self, event: textual_events.Resize) -> None:
         # On a small terminal the footer's keys sit closer, so that more of them show whole.
+        # The event's size: the app's own may still be the one before.
         footer = self.query_one(Footer)
-        footer.compact = self.size.width < 70
-        footer.show_command_palette = self.size.width >= 70
+        footer.compact = event.size.width < 70
+        footer.show_command_palette = event.size.width >= 70
 
     def on_mount(self) -> None:
         # The core starts once the first frame is up: its thread imports trio and

@@ -14,6 +14,7 @@ from datetime import datetime
 from textual import on
 from textual.app import App
 from textual.reactive import reactive
+from textual.screen import ModalScreen
 
 from p2ptui.net import events, format_address
 
@@ -30,6 +31,8 @@ NOTICE_INTERVAL = 3.0
 TOAST_LENGTH = 100
 #: An error's toast stays this long; the log keeps it after that.
 ERROR_TOAST_SECONDS = 20
+#: One that stops everything stays until the user acts (quits): a day is as good as forever.
+LASTING_TOAST_SECONDS = 86400.0
 
 
 def short_form(text: str) -> str:
@@ -98,14 +101,17 @@ class CoreFollower(App[None]):
             return
         self.signalling_up = False
         advice = signalling_advice(status.message) + ("" if status.fatal else " (trying again)")
+        if status.fatal:  # A name taken: nothing will connect until p2ptui is started anew.
+            self.where = "not connected"
         if advice != self._signalling_problem:  # Said once, not at every retry.
             self._signalling_problem = advice
-            self.show_error(advice)
+            self.show_error(advice, lasting=status.fatal)
 
     @on(messages.CoreStoppedMessage)
     def _when_core_stopped(self, message: messages.CoreStoppedMessage) -> None:
         self.fatal = message.event
-        self.show_error(f"p2ptui cannot go on: {message.event.message}. Ctrl+Q quits")
+        self.where = "stopped"
+        self.show_error(f"p2ptui cannot go on: {message.event.message}. Ctrl+Q quits", lasting=True)
 
     @on(messages.CoreError)
     def _when_core_error(self, message: messages.CoreError) -> None:
@@ -245,6 +251,8 @@ class CoreFollower(App[None]):
         now = time.monotonic()
         if now - self._last_notice.get(peer, -NOTICE_INTERVAL) < NOTICE_INTERVAL:
             return
+        if isinstance(self.screen, ModalScreen):
+            return  # Never over a dialog (the safety number, say): the sidebar counts it.
         self._last_notice[peer] = now
         preview = " ".join(text.split())
         if len(preview) > TOAST_LENGTH:
@@ -253,10 +261,12 @@ class CoreFollower(App[None]):
         if self.bell_on:
             self.bell()
 
-    def show_error(self, text: str, *, peer: str | None = None) -> None:
+    def show_error(self, text: str, *, peer: str | None = None, lasting: bool = False) -> None:
         """A problem from the core or the network: whole in a toast, kept in the log
-        (the peer's conversation, or the one shown), short in the header."""
-        self.notify(text, title="Problem", severity="error", markup=False, timeout=ERROR_TOAST_SECONDS)
+        (the peer's conversation, or the one shown), short in the header. A lasting
+        one (nothing works until the user acts) keeps its toast until then."""
+        timeout = LASTING_TOAST_SECONDS if lasting else ERROR_TOAST_SECONDS
+        self.notify(text, title="Problem", severity="error", markup=False, timeout=timeout)
         conversation = self.model.open.get(peer or self.model.selected or "")
         if conversation is not None:
             self.add_system_line(conversation, text)
