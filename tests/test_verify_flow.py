@@ -27,7 +27,7 @@ async def test_verify_asks_the_core_shows_the_number_and_marks_the_peer_when_the
         core.emit(events.SafetyNumber("alice", NUMBER))
         await pilot.pause()
         assert isinstance(app.screen, VerifyScreen)
-        await pilot.press("y")
+        await pilot.press("tab", "enter")  # Cancel has the focus: "They match" is a deliberate step
         await pilot.pause()
         assert not isinstance(app.screen, VerifyScreen)
         assert MarkVerified("alice", NUMBER) in core.commands
@@ -78,3 +78,60 @@ async def test_a_verified_peers_new_key_is_a_loud_warning_until_checked_again():
                                      remote=("198.51.100.7", 51000), verification_lost=True))
         await pilot.pause()
         assert sum(warning in text for text in notified(app)) == 1
+
+
+async def test_keys_typed_before_the_dialog_opens_never_say_the_numbers_match():
+    from .test_keys_in_order import burst, sent
+
+    core = FakeCore()
+    app = make_app(core)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("alt+1", *"/verify", "enter")
+        await pilot.pause()
+        core.emit(events.SafetyNumber("alice", NUMBER))
+        burst(app, "yes I will check it later\r")  # typed ahead, as the dialog comes up
+        for _ in range(100):
+            if not app.keys_waiting:
+                break
+            await pilot.pause(0.01)
+        await pilot.pause()
+        assert not any(isinstance(c, MarkVerified) for c in core.commands)
+        assert not sent(core)
+
+
+async def test_verified_is_said_once_the_core_says_so_and_a_second_verify_does_not_stack():
+    core = FakeCore()
+    app = make_app(core)
+    async with app.run_test(size=(80, 24)) as pilot:
+        core.emit(events.SafetyNumber("alice", NUMBER), events.SafetyNumber("alice", NUMBER))
+        await pilot.pause()
+        assert sum(isinstance(screen, VerifyScreen) for screen in app.screen_stack) == 1
+        await pilot.press("tab", "enter")  # from Cancel to "They match"
+        await pilot.pause()
+        assert MarkVerified("alice", NUMBER) in core.commands
+        assert not any("is verified" in text for text in notified(app))  # not before the core agrees
+        core.emit(events.PeerChanged("alice", PeerStatus.ONLINE, verified=True))
+        await pilot.pause()
+        assert any("alice is verified" in text for text in notified(app))
+
+
+async def test_text_from_a_server_never_reaches_the_terminal_with_its_escapes():
+    core = FakeCore()
+    app = make_app(core)
+    async with app.run_test(size=(80, 24)) as pilot:
+        core.emit(events.SignalStatus(False, "registration refused: \x1b]8;;http://evil\x1b\\click\x1b[2J", fatal=True))
+        await pilot.pause()
+        told = notified(app) + [str(app.query_one("#status").render())]
+        assert not any("\x1b" in text for text in told)
+        assert any("␛" in text for text in told)
+
+
+async def test_a_bug_in_a_handler_is_one_line_not_a_traceback():
+    core = FakeCore()
+    app = make_app(core)
+    with pytest.raises(ValueError):
+        async with app.run_test(size=(80, 24)) as pilot:
+            core.emit(events.SafetyNumber("alice", "not sixty digits"))  # our bug: a malformed number
+            await pilot.pause()
+    assert app.fatal is not None and app.fatal.message == "a safety number is 60 digits"
+    assert app.return_code == 1

@@ -81,6 +81,9 @@ class Actions(CoreFollower):
     def action_open_dialog(self) -> None:
         from .screens import OpenPeerScreen
 
+        if self._in_dialog():
+            return  # Dialogs never stack.
+
         def opened(name: str | None) -> None:
             if name:
                 self.open_conversation(name)
@@ -88,6 +91,8 @@ class Actions(CoreFollower):
         self.push_screen(OpenPeerScreen(), opened)
 
     def action_details(self) -> None:
+        if self._in_dialog():
+            return
         if self.selected is None:
             self.complain("no conversation selected")
         else:

@@ -18,6 +18,7 @@ are made from those, so they list what the app really does.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -39,10 +40,12 @@ from .commands import BY_NAME, COMMANDS, Command, completions, parse
 from .core_thread import (
     CoreClient,
     CoreOutput,
+    CoreStopped,
     OpenPeer,
     SendText,
     ShowSafetyNumber,
 )
+from .errors import error_line
 from .follow import ERROR_TOAST_SECONDS, CoreFollower
 from .keys import KeysInOrder, use_escape_as_alt
 from .messages import from_core
@@ -193,6 +196,15 @@ class P2PApp(Actions):
     def keys_waiting(self) -> int:
         """Keys read from the terminal that have not yet taken effect."""
         return self._keys.waiting
+
+    def _handle_exception(self, error: Exception) -> None:
+        """A bug of ours escaped a handler. Textual would print its traceback, local
+        variables (messages among them) included, when the screen goes: it goes to the
+        log file instead, and the screen and the shell get one line."""
+        logging.getLogger("p2ptui").error("internal error in the TUI", exc_info=error)
+        self.fatal = CoreStopped(error_line(error), 1)
+        super()._handle_exception(error)  # Exits, and keeps the error for a test's pilot.
+        self._exit_renderables.clear()
 
     def on_unmount(self) -> None:
         self.client.stop()

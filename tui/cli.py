@@ -33,6 +33,7 @@ from p2ptui.net import (
 
 from . import __version__
 from .errors import error_exit_code, error_line, is_internal
+from .sanitize import sanitize
 
 # trio and the node are imported where a command needs them: the TUI draws its
 # first frame while its core thread imports them.
@@ -420,9 +421,9 @@ def _run_tui(args: argparse.Namespace) -> int:
         )
     app.run()
     if app.fatal is not None:  # The same line the app showed, for the shell after the screen is gone.
-        print(f"p2ptui: error: {app.fatal.message}", file=sys.stderr)
+        print(f"p2ptui: error: {sanitize(app.fatal.message)}", file=sys.stderr)
         return app.fatal.exit_code
-    return 0
+    return app.return_code or 0
 
 
 def _collect_again() -> None:

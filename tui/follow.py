@@ -33,6 +33,8 @@ TOAST_LENGTH = 100
 ERROR_TOAST_SECONDS = 20
 #: One that stops everything stays until the user acts (quits): a day is as good as forever.
 LASTING_TOAST_SECONDS = 86400.0
+#: A complaint about what was just typed stays this long, in a toast and the header.
+COMPLAINT_SECONDS = 8.0
 
 
 def short_form(text: str) -> str:
@@ -65,6 +67,8 @@ class CoreFollower(App[None]):
     def _follow_init(self) -> None:
         self._last_notice: dict[str, float] = {}
         self._signalling_problem = ""
+        self._lasting_problem = ""
+        """The header's problem while nothing works (a taken name): small complaints pass, it stays."""
         self.fatal: CoreStopped | None = None
         """Why the core stopped by itself, if it did: the command line repeats it on exit."""
 
@@ -131,10 +135,12 @@ class CoreFollower(App[None]):
 
         shown = message.event
 
+        if isinstance(self.screen, VerifyScreen):
+            return  # One at a time: a second /verify while one is up adds nothing.
+
         def answered(match: bool | None) -> None:
-            if match:
+            if match:  # The core says "verified" (a PeerChanged) once it has marked it.
                 self.client.submit(MarkVerified(shown.peer, shown.number))
-                self.show_info(f"{shown.peer} is verified: you compared safety numbers")
 
         self.push_screen(VerifyScreen(shown.peer, shown.number, verification_lost=shown.verification_lost), answered)
 
@@ -188,8 +194,11 @@ class CoreFollower(App[None]):
         conversation.fingerprint = changed.fingerprint or conversation.fingerprint
         conversation.new_fingerprint = changed.new_fingerprint
         lost = changed.verification_lost and not conversation.verification_lost
+        verified = changed.verified and not conversation.verified
         conversation.verified, conversation.verification_lost = changed.verified, changed.verification_lost
         self._log_connection_change(conversation, before)
+        if verified:
+            self.show_info(f"{changed.peer} is verified: you compared safety numbers")
         if lost:  # Loud: the one key the user had checked is not the one in use any more.
             self.show_error(
                 f"{changed.peer}'s key changed after you verified it: compare safety numbers again (/verify)",
@@ -197,8 +206,8 @@ class CoreFollower(App[None]):
             )
         if closed:
             return  # Noted for when it is opened again; a closed conversation does not interrupt.
-        if changed.status == events.PeerStatus.KEY_CHANGED:
-            self.action_review_key(changed.peer)
+        if changed.status == events.PeerStatus.KEY_CHANGED != before[0] and not isinstance(self.screen, ModalScreen):
+            self.action_review_key(changed.peer)  # Once, as it changes; later: the sidebar's ! and /accept-key.
         if self.model.selected is None:
             self.select(changed.peer)
             return
@@ -219,7 +228,8 @@ class CoreFollower(App[None]):
         self.publish()  # The unread count and the time.
 
     def add_system_line(self, conversation: Conversation, text: str) -> None:
-        line = conversation.add_system(self.clock(), text)
+        # Our words, but they quote servers and peers (a refusal, a reason): sanitised.
+        line = conversation.add_system(self.clock(), sanitize(text))
         if conversation.peer == self.model.selected:
             self.log_widget.add(line)
 
@@ -265,17 +275,28 @@ class CoreFollower(App[None]):
         """A problem from the core or the network: whole in a toast, kept in the log
         (the peer's conversation, or the one shown), short in the header. A lasting
         one (nothing works until the user acts) keeps its toast until then."""
+        text = sanitize(text)  # It may quote a server or a peer: no escape reaches the terminal.
         timeout = LASTING_TOAST_SECONDS if lasting else ERROR_TOAST_SECONDS
         self.notify(text, title="Problem", severity="error", markup=False, timeout=timeout)
         conversation = self.model.open.get(peer or self.model.selected or "")
         if conversation is not None:
             self.add_system_line(conversation, text)
         self.problem = short_form(text)
+        if lasting:
+            self._lasting_problem = self.problem
 
     def complain(self, text: str) -> None:
-        """What was just asked cannot be done: the answer, at once, in a toast and the header."""
-        self.notify(text, severity="warning", markup=False, timeout=8)
-        self.problem = f"⚠ {text}"
+        """What was just asked cannot be done: the answer, at once, in a toast, and in the
+        header for a while (then the header shows the lasting problem again, if any)."""
+        text = sanitize(text)
+        self.notify(text, severity="warning", markup=False, timeout=COMPLAINT_SECONDS)
+        shown = self.problem = f"⚠ {text}"
+
+        def restore() -> None:
+            if self.problem == shown:
+                self.problem = self._lasting_problem
+
+        self.set_timer(COMPLAINT_SECONDS, restore)
 
     def show_info(self, text: str) -> None:
-        self.notify(text, markup=False, timeout=8)
+        self.notify(sanitize(text), markup=False, timeout=8)

@@ -24,6 +24,7 @@ from textual._ansi_sequences import ANSI_SEQUENCES_KEYS
 from textual.app import App
 from textual.binding import Binding
 from textual.message_pump import MessagePump
+from textual.timer import Timer
 
 
 class _AltKey(str):
@@ -93,8 +94,10 @@ class KeysInOrder:
     So the app hands Textual one key, then waits, without blocking its own
     queue, until that key has settled: a callback goes hop by hop from the
     focused widget up through its ancestors to the app, so it arrives after
-    the key and whatever the key made bubble up (a dialog's Enter, its
-    Submitted message and the dismissal). A key that is not plain text goes
+    the key and what the key made bubble up (a dialog's Enter, its Submitted
+    message and the dismissal; the first round is queued before what the
+    widget posts while it handles the key, so keys that are not text get a
+    second). A key that is not plain text goes
     round twice, and again while the focus moves (a dialog opening or
     closing), so the next key goes where the user saw it go.
     """
@@ -113,6 +116,7 @@ class KeysInOrder:
         """Which settling round is out: a late one from before a stuck release is ignored."""
         self._rounds_left = 0
         self._rounds_spent = 0
+        self._watchdog: Timer | None = None
 
     @property
     def waiting(self) -> int:
@@ -121,9 +125,19 @@ class KeysInOrder:
 
     async def arrived(self, key: _Input) -> None:
         """A key from the terminal: taken now, or once the ones before it have settled."""
+        if self._watchdog is None:
+            # Without it, keys behind a round that never came back would wait for the next key.
+            self._watchdog = self._app.set_interval(self.STUCK_AFTER, self._let_go_if_stuck)
         self._waiting.append(key)
-        stuck = self._busy_since is not None and time.monotonic() - self._busy_since > self.STUCK_AFTER
-        if self._busy_since is None or stuck:
+        if self._busy_since is None or self._stuck():
+            await self._next()
+
+    def _stuck(self) -> bool:
+        return self._busy_since is not None and time.monotonic() - self._busy_since > self.STUCK_AFTER
+
+    async def _let_go_if_stuck(self) -> None:
+        if self._stuck():
+            self._round += 1  # A round still out is ignored when it comes back.
             await self._next()
 
     async def _next(self) -> None:

@@ -21,9 +21,9 @@ from textual.widgets.option_list import Option
 
 from p2ptui.net import PeerStatus, events
 
+from .details import details_rows, dropped_rows
 from .model import Conversation
 from .settings import check_user_name
-from .details import details_rows, dropped_rows
 from .words import HelpSection, status_look
 
 

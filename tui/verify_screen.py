@@ -28,10 +28,9 @@ smaller ones show the number alone, and say where the code is."""
 class VerifyScreen(ModalScreen[bool]):
     """Compare the safety number with the peer's; True if the user says they match."""
 
-    BINDINGS = [
-        Binding("y", "answer(True)", "They match"),
-        Binding("escape,n", "answer(False)", "Cancel"),
-    ]
+    # No one-key "yes": the dialog opens when the core answers, and keys typed
+    # meanwhile ("yes, later", a second Enter) must never say the numbers match.
+    BINDINGS = [Binding("escape,n", "answer(False)", "Cancel")]
     DEFAULT_CSS = """
     VerifyScreen { align: center middle; }
     VerifyScreen > Vertical {
@@ -86,11 +85,11 @@ class VerifyScreen(ModalScreen[bool]):
             with Horizontal(id="verify-buttons"):
                 yield Button("They match", id="verify-match", variant="success")
                 yield Button("Cancel", id="verify-cancel")
-            yield Label("Enter or y: they match · Esc or n: cancel", classes="hint")
+            yield Label("Tab to They match, then Enter · Esc or n: cancel", classes="hint")
 
     def on_mount(self) -> None:
         self._fit(self.app.size.width, self.app.size.height)
-        self.query_one("#verify-match", Button).focus()  # Enter confirms: the user opened this to verify.
+        self.query_one("#verify-cancel", Button).focus()  # The safe choice is the default.
 
     def on_resize(self, event: events.Resize) -> None:
         self._fit(event.size.width, event.size.height)
