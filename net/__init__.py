@@ -47,6 +47,7 @@ if TYPE_CHECKING:
         load_config_file,
         update_config_file,
     )
+    from .files import write_atomically
     from .identity import Identity
     from .nat import NatReport
     from .node import Node, open_node
@@ -69,6 +70,7 @@ _LAZY = {
     "default_name": (".config", "default_name"),
     "load_config_file": (".config", "load_config_file"),
     "update_config_file": (".config", "update_config_file"),
+    "write_atomically": (".files", "write_atomically"),
     "Identity": (".identity", "Identity"),
     "NatReport": (".nat", "NatReport"),
     "Node": (".node", "Node"),
@@ -147,4 +149,5 @@ __all__ = [
     "safety_number",
     "serve_signalling",
     "update_config_file",
+    "write_atomically",
 ]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import getpass
 import os
-import tempfile
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,8 @@ from typing import Any
 import platformdirs
 import tomli_w
 
-from .errors import ConfigError
+from .errors import ConfigError, EnvironmentFailure
+from .files import write_atomically
 
 CONFIG_FILE = "config.toml"
 
@@ -52,21 +52,10 @@ def update_config_file(directory: Path, **values: Any) -> None:
     if all(settings.get(key) == value for key, value in values.items()):
         return
     settings.update(values)
-    path = directory / CONFIG_FILE
-    temporary: Path | None = None
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-        path = path.resolve() if path.is_symlink() else path
-        mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-        with tempfile.NamedTemporaryFile("wb", dir=path.parent, prefix=".config.", delete=False) as file:
-            temporary = Path(file.name)
-            tomli_w.dump(settings, file)
-            os.fchmod(file.fileno(), mode)
-        os.replace(temporary, path)
-    except OSError as exc:
-        if temporary is not None:
-            temporary.unlink(missing_ok=True)
-        raise ConfigError(f"cannot write {path}: {exc}") from None
+        write_atomically(directory / CONFIG_FILE, tomli_w.dumps(settings).encode("utf-8"))
+    except EnvironmentFailure as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def default_name() -> str:

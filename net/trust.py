@@ -26,13 +26,13 @@ import fcntl
 import hashlib
 import logging
 import os
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ConfigError, EnvironmentFailure
+from .files import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +171,7 @@ class KnownPeers:
             pin = change(pins.get(name))
             if pin is not None:
                 pins[name] = pin
-                _write_atomically(self._path, _format(pins))
+                write_atomically(self._path, _format(pins).encode("utf-8", "surrogateescape"))
         self._pins = pins  # Only once it is on disk: memory never claims what the file does not.
 
 
@@ -244,21 +244,3 @@ def _locked(path: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # Closing releases the lock.
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Write to a temporary file beside path, flush it to disk, then rename: never half a file."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape", newline="\n") as file:
-                file.write(text)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            os.unlink(temporary)
-            raise
-    except OSError as exc:
-        raise EnvironmentFailure(f"cannot write {path}: {exc.strerror or exc}") from None

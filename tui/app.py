@@ -34,6 +34,7 @@ from textual.widgets import Footer
 
 from p2ptui.net import ConfigError
 
+from . import remembered
 from .actions import Actions
 from .bindings import KEYS, help_sections
 from .commands import BY_NAME, COMMANDS, Command, completions, parse
@@ -109,6 +110,8 @@ class P2PApp(Actions):
         self.bell_on = bell
         self.config_dir = config_dir
         self._initial_peers = list(peers)
+        self._remembered: tuple[str, ...] = ()
+        """The conversations as last written to the config directory."""
         self._warnings = list(warnings)
         self._on_first_frame = on_first_frame
         self._follow_init()
@@ -173,7 +176,9 @@ class P2PApp(Actions):
         # before then waits in the core's queue.
         self.call_after_refresh(self.call_after_refresh, self._first_frame_drawn)
         self.theme_changed_signal.subscribe(self, self._theme_changed)
-        for name in self._initial_peers:
+        # Yesterday's conversations in yesterday's order (Alt+1 is still Alt+1), then --peer's.
+        self._remembered = tuple(remembered.load(self.config_dir))
+        for name in dict.fromkeys([*self._remembered, *self._initial_peers]):
             self.open_conversation(name)
         self.log_widget.show(self.model.get(self.selected))
         self.publish()
@@ -247,6 +252,9 @@ class P2PApp(Actions):
         sidebar.now = self.clock()
         sidebar.selected = self.selected
         sidebar.rows = tuple(SidebarRow.of(conversation) for conversation in self.model.open.values())
+        if tuple(self.model.open) != self._remembered:
+            self._remembered = tuple(self.model.open)
+            remembered.save(self.config_dir, self._remembered)
         status = self.query_one("#status", StatusLine)
         status.set_class(bool(self.problem), "-error")
         parts = [self.me]
