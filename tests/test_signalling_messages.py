@@ -143,3 +143,10 @@ def test_invalid_names(name):
 def test_bad_addresses_raise_signalling_data_error(address):
     with pytest.raises(SignallingDataError):
         parse_address_untrusted(address)
+
+
+def test_a_tag_in_a_record_is_as_long_as_on_the_wire():
+    from p2ptui.net import wire
+    from p2ptui.net.signalling.messages import TAG_HEX_LENGTH
+
+    assert TAG_HEX_LENGTH == wire.TAG_SIZE * 2
