@@ -16,14 +16,15 @@ import subprocess
 import pytest
 
 from p2ptui.core_thread import CoreStopped, CoreThread
-from p2ptui.errors import error_exit_code, error_line
 from p2ptui.net import (
     ConfigError,
     EnvironmentFailure,
     Identity,
     NodeConfig,
     PeerStatus,
+    describe,
     events,
+    exit_code,
     open_node,
 )
 
@@ -45,13 +46,13 @@ def test_the_line_and_the_exit_status_come_from_inside_exception_groups():
     group = ExceptionGroup(
         "Exceptions from Trio nursery (1 sub-exception)", [EnvironmentFailure("port 7000 is in use")]
     )
-    assert error_line(group) == "port 7000 is in use" and error_exit_code(group) == 1
+    assert describe(group) == "port 7000 is in use" and exit_code(group) == 1
     nested = BaseExceptionGroup("outer", [ExceptionGroup("inner", [ConfigError("bad keepalive")])])
-    assert error_line(nested) == "bad keepalive" and error_exit_code(nested) == 2
-    # A bare ValueError is how the core spoke of a person's mistakes before its errors were typed.
-    bare = ExceptionGroup("g", [ValueError("cannot listen on 127.0.0.1:9")])
-    assert error_line(bare) == "cannot listen on 127.0.0.1:9"
-    assert error_line(KeyError("x")).startswith("internal error: KeyError")
+    assert describe(nested) == "bad keepalive" and exit_code(nested) == 2
+    # Anything untyped is a bug: said as one, its traceback for the log.
+    bare = ExceptionGroup("g", [ValueError("struct unpacking failed")])
+    assert describe(bare).startswith("internal error: ValueError") and exit_code(bare) == 1
+    assert describe(KeyError("x")).startswith("internal error: KeyError")
 
 
 # --- The TUI --------------------------------------------------------------------------------

@@ -320,8 +320,6 @@ async def test_every_character_of_a_wrapped_row_is_drawn_beside_the_scrollbar(si
         await pilot.pause()
         await pilot.pause()
         assert log(app).show_vertical_scrollbar
-        left = log(app).scrollable_content_region.x
-        right = log(app).scrollable_content_region.right
         region = log(app).scrollable_content_region
         rows = [row[region.x : region.right] for row in drawn_rows(app)[region.y : region.bottom]]
         # The last message, at the bottom, from its first row: every character of it is drawn.

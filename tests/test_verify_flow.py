@@ -133,5 +133,5 @@ async def test_a_bug_in_a_handler_is_one_line_not_a_traceback():
         async with app.run_test(size=(80, 24)) as pilot:
             core.emit(events.SafetyNumber("alice", "not sixty digits"))  # our bug: a malformed number
             await pilot.pause()
-    assert app.fatal is not None and app.fatal.message == "a safety number is 60 digits"
+    assert app.fatal is not None and app.fatal.message.startswith("internal error: ValueError")
     assert app.return_code == 1

@@ -32,7 +32,7 @@ from textual.screen import Screen
 from textual.theme import Theme
 from textual.widgets import Footer
 
-from p2ptui.net import ConfigError
+from p2ptui.net import ConfigError, describe
 
 from . import remembered
 from .actions import Actions
@@ -46,7 +46,6 @@ from .core_thread import (
     SendText,
     ShowSafetyNumber,
 )
-from .errors import error_line
 from .follow import ERROR_TOAST_SECONDS, CoreFollower
 from .keys import KeysInOrder, use_escape_as_alt
 from .messages import from_core
@@ -207,7 +206,7 @@ class P2PApp(Actions):
         variables (messages among them) included, when the screen goes: it goes to the
         log file instead, and the screen and the shell get one line."""
         logging.getLogger("p2ptui").error("internal error in the TUI", exc_info=error)
-        self.fatal = CoreStopped(error_line(error), 1)
+        self.fatal = CoreStopped(describe(error), 1)
         super()._handle_exception(error)  # Exits, and keeps the error for a test's pilot.
         self._exit_renderables.clear()
 

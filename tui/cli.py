@@ -27,12 +27,14 @@ from p2ptui.net import (
     EnvironmentFailure,
     config_dir,
     default_name,
+    describe,
+    exit_code,
     load_config_file,
     parse_signal_url,
 )
 
 from . import __version__
-from .errors import error_exit_code, error_line, is_internal
+from .errors import is_internal
 from .sanitize import sanitize
 
 # trio and the node are imported where a command needs them: the TUI draws its
@@ -188,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         if _interrupted(exc):
             return 130
-        line = error_line(exc)
+        line = describe(exc)
         if is_internal(exc):
             _log_traceback(args, exc)
         if args.command == "pipe":  # pipe's readers parse JSON: its errors are events too
@@ -197,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
             emit("error", message=line)
         else:
             print(f"p2ptui: error: {line}", file=sys.stderr)
-        return error_exit_code(exc)
+        return exit_code(exc)
 
 
 def _interrupted(exc: BaseException) -> bool:

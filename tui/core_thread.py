@@ -26,9 +26,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from p2ptui.net import P2PError, events
-
-from .errors import error_exit_code, error_line
+from p2ptui.net import P2PError, describe, events, exit_code
 
 if TYPE_CHECKING:
     import trio
@@ -96,7 +94,7 @@ Command = OpenPeer | SendText | AcceptKey | ShowDetails | ShowSafetyNumber | Mar
 class CoreStopped:
     """The core ended by itself: it could not start (a port in use, a bad setting,
     a name taken) or it failed. `message` is the one line for a person
-    (`errors.error_line`); the traceback, if any, is in the log file."""
+    (`p2ptui.net.describe`); the traceback, if any, is in the log file."""
 
     message: str
     exit_code: int = 1
@@ -176,8 +174,8 @@ class CoreThread:
 
             trio.run(self._main)
         except Exception as exc:  # Whatever it was (a group from a nursery too), the UI must hear of it, not die of it.
-            log.error("the network core stopped: %s", error_line(exc), exc_info=exc)
-            self._on_event(CoreStopped(error_line(exc), error_exit_code(exc)))
+            log.error("the network core stopped: %s", describe(exc), exc_info=exc)
+            self._on_event(CoreStopped(describe(exc), exit_code(exc)))
         finally:
             with self._lock:
                 self._early = None  # From now on, submit() refuses.
@@ -248,4 +246,4 @@ class CoreThread:
                     case MarkVerified(peer=peer, number=number):
                         node.mark_verified(peer, seen=number)
             except (ValueError, P2PError) as exc:  # The core refused it: said, never fatal to the core.
-                self._on_event(events.Error(error_line(exc), peer=command.peer))
+                self._on_event(events.Error(describe(exc), peer=command.peer))

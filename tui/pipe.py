@@ -19,15 +19,17 @@ import trio
 
 from p2ptui.net import (
     EnvironmentFailure,
+    P2PError,
     Identity,
     Node,
     NodeConfig,
+    describe,
     events,
     format_address,
     open_node,
 )
 
-from .errors import error_line, signalling_advice
+from .errors import signalling_advice
 
 
 @dataclass
@@ -63,8 +65,8 @@ class _Pipe:
         """Send text to peer (by default the pipe's peer); a refusal is an error event."""
         try:
             message_id = self.node.send(peer or self.options.peer, text)
-        except ValueError as exc:  # An empty or too long text, say, even from a stranger.
-            emit("error", message=f"not sent: {error_line(exc)}")
+        except P2PError as exc:  # An empty or too long text, say, even from a stranger.
+            emit("error", message=f"not sent: {describe(exc)}")
             return
         emit("sent", peer=peer or self.options.peer, id=message_id)
         self.undelivered.add(message_id)
@@ -137,7 +139,7 @@ class _Pipe:
 async def run_pipe(config: NodeConfig, identity: Identity, options: PipeOptions) -> int:
     """0 once everything sent is delivered. Raises Failure, or what open_node raises
     (a ConfigError, an EnvironmentFailure); the command line turns either into one
-    error event (`errors.error_line`) and its exit status."""
+    error event (`p2ptui.net.describe`) and its exit status."""
     async with open_node(config, identity) as node, trio.open_nursery() as nursery:
         pipe = _Pipe(node, options)
         ready = trio.Event()
