@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import trio
@@ -116,12 +116,6 @@ class Node:
     @property
     def nat(self) -> nat.NatReport:
         return self._discovery.nat
-
-    @property
-    def peers(self) -> Mapping[str, Peer]:
-        """The conversations by peer name (read-only). Deprecated for applications:
-        `conversations()`, `status()`, `wait_status()` and `details()` say it all."""
-        return {peer.name: peer for peer in self._peers}
 
     def conversations(self) -> list[str]:
         """The names of the peers with a conversation, in the order they began."""

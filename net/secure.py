@@ -24,10 +24,8 @@ from .errors import RemoteProtocolError
 
 PROTOCOL = "Noise_IK_25519_ChaChaPoly_BLAKE2s"
 PROLOGUE = b"p2ptui/2 "
-#: Start a new handshake (fresh ephemeral keys) after this many datagrams
-#: under one key, long before a 64-bit nonce could repeat...
-REKEY_AFTER_MESSAGES = 2**48
-#: ...or after this many seconds, so a captured key exposes little.
+#: Start a new handshake (fresh ephemeral keys) after this many seconds, so a
+#: captured key exposes little (no link sends 2**60 datagrams in that time).
 REKEY_AFTER_SECONDS = 600.0
 #: Never send under one key beyond this.
 REJECT_AFTER_MESSAGES = 2**60
@@ -118,9 +116,6 @@ class Keys:
         self.window.record(packet.counter)  # Only now: a forgery must not move the window.
         self.received += 1
         return plaintext
-
-    def wants_rekey(self, now: float) -> bool:
-        return self.sent >= REKEY_AFTER_MESSAGES or now - self.created >= REKEY_AFTER_SECONDS
 
 
 class Initiation:

@@ -88,7 +88,7 @@ async def test_marking_a_peer_with_no_conversation_still_keeps_it(nursery, tmp_p
     async with open_node(config("alice", url, state_dir=tmp_path), alice) as a:
         a.known_peers.check("bob", bob.public_key)  # pinned earlier, no conversation open now
         a.mark_verified("bob")
-        assert "bob" not in a.peers
+        assert "bob" not in a.conversations()
     assert KnownPeers(tmp_path).is_verified("bob")
 
 
