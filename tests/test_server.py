@@ -94,6 +94,8 @@ async def test_offers_are_forwarded_and_forgeries_refused(server_address):
     await a.send(op="offer", offer=offer)
     forwarded = await b.receive()
     assert forwarded["op"] == "offer" and forwarded["offer"] == offer
+    # The server stamps where it saw the sender, whatever the offer claims.
+    assert forwarded["seen_ip"] == "127.0.0.1"
     # Bob claims to be alice: refused, and alice's registration is untouched.
     await b.send(op="offer", offer={**offer, "receiver": "alice", "sender_key": bob.public_key})
     assert (await b.receive())["code"] == protocol.BAD_REQUEST

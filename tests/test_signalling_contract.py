@@ -94,10 +94,14 @@ async def test_offer_and_answer(signal_url, nursery):
     await alice.send_offer(offer)
     received = await next_event(bob.events, OfferReceived)
     assert received.offer == offer
+    # The built-in server says where it saw the sender; Firestore cannot.
+    assert received.seen_ip == ("127.0.0.1" if signal_url.startswith("tcp") else "")
     answer = Answer(offer.id, "bob", bob_identity.public_key, "alice", "127.0.0.1", 40003, "22" * 8, (("127.0.0.1", 40003),))
     answer = sign(answer, bob_identity)
     await bob.send_answer(answer)
-    assert (await next_event(alice.events, AnswerReceived)).answer == answer
+    answered = await next_event(alice.events, AnswerReceived)
+    assert answered.answer == answer
+    assert answered.seen_ip == ("127.0.0.1" if signal_url.startswith("tcp") else "")
 
 
 async def test_a_name_taken_by_another_key_is_refused(signal_url, nursery):

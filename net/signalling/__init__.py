@@ -101,11 +101,15 @@ class SignallingLost:
 @dataclass(frozen=True)
 class OfferReceived:
     offer: Offer
+    seen_ip: str = ""
+    """The IP the service saw the sender at; "" when it cannot say (Firestore)."""
 
 
 @dataclass(frozen=True)
 class AnswerReceived:
     answer: Answer
+    seen_ip: str = ""
+    """The IP the service saw the sender at; "" when it cannot say (Firestore)."""
 
 
 @dataclass(frozen=True)

@@ -75,7 +75,7 @@ def _hex(data: dict[str, Any], key: str, length: int) -> str:
     return value
 
 
-def _ip(value: object, key: str) -> str:
+def parse_ip_untrusted(value: object, key: str) -> str:
     if not isinstance(value, str) or len(value) > 45:
         raise SignallingDataError(f"field {key!r} is not an IP address")
     try:
@@ -110,7 +110,7 @@ def parse_address_untrusted(text: object) -> Address:
     if not sep or not (port.isascii() and port.isdigit()):
         raise SignallingDataError(f"bad address {text[:64]!r}")
     host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
-    return _ip(host, "address"), _port(int(port), "address")
+    return parse_ip_untrusted(host, "address"), _port(int(port), "address")
 
 
 def _candidates(data: dict[str, Any], key: str = "candidates", *, optional: bool = False) -> tuple[Address, ...]:
@@ -178,8 +178,8 @@ class Offer:
             sender=_name(data, "sender"),
             sender_key=_hex(data, "sender_key", KEY_HEX_LENGTH),
             receiver=_name(data, "receiver"),
-            sender_ip=_ip(data.get("sender_ip"), "sender_ip"),
-            receiver_ip=_ip(receiver_ip, "receiver_ip") if receiver_ip else "",
+            sender_ip=parse_ip_untrusted(data.get("sender_ip"), "sender_ip"),
+            receiver_ip=parse_ip_untrusted(receiver_ip, "receiver_ip") if receiver_ip else "",
             port=_port(data.get("port"), "port"),
             tag=_hex(data, "tag", TAG_HEX_LENGTH),
             candidates=_candidates(data),
@@ -221,7 +221,7 @@ class Answer:
             sender=_name(data, "sender"),
             sender_key=_hex(data, "sender_key", KEY_HEX_LENGTH),
             receiver=_name(data, "receiver"),
-            sender_ip=_ip(data.get("sender_ip"), "sender_ip"),
+            sender_ip=parse_ip_untrusted(data.get("sender_ip"), "sender_ip"),
             port=_port(data.get("port"), "port"),
             tag=_hex(data, "tag", TAG_HEX_LENGTH),
             candidates=_candidates(data),

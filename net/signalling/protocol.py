@@ -10,7 +10,7 @@ turns a line into a message, `encode` does the reverse.
     server → client  {"op": "presence", "presence": {...}}
     client → server  {"op": "offer", "offer": {...}}                forwarded to offer.receiver
     client → server  {"op": "answer", "answer": {...}}              forwarded to answer.receiver
-    server → client  {"op": "offer" | "answer", ...}                as forwarded
+    server → client  {"op": "offer" | "answer", ..., "seen_ip"}     forwarded; seen_ip: where the server saw the sender
     server → client  {"op": "error", "code", "message", "ref"}      ref: the offer or answer it concerns
 
 The signature in "register" is the client's Ed25519 signature over

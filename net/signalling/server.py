@@ -278,7 +278,10 @@ class SignalServer:
                 )
             )
             return
-        if not target.send(protocol.encode(op, **{op: record.to_dict()})):
+        # seen_ip is the server's word, outside the signature: where the sender
+        # really is, so the receiver never sprays toward an address an offer merely names.
+        seen_ip = client.stream.socket.getpeername()[0]
+        if not target.send(protocol.encode(op, **{op: record.to_dict()}, seen_ip=seen_ip)):
             target.outbox.close()
 
     # --- Presence --------------------------------------------------------------------

@@ -24,7 +24,7 @@ from . import (
     protocol,
     server,
 )
-from .messages import Answer, Offer, Presence, SignallingDataError, format_address
+from .messages import Answer, Offer, Presence, SignallingDataError, format_address, parse_ip_untrusted
 
 log = logging.getLogger(__name__)
 
@@ -197,9 +197,11 @@ class TcpSignalling(SignallingClient):
     def _event_untrusted(self, message: dict[str, Any]) -> SignallingEvent | None:
         match message.get("op"):
             case "offer":
-                return OfferReceived(Offer.from_dict_untrusted(message.get("offer")))
+                offer = Offer.from_dict_untrusted(message.get("offer"))
+                return OfferReceived(offer, _seen_ip_untrusted(message))
             case "answer":
-                return AnswerReceived(Answer.from_dict_untrusted(message.get("answer")))
+                answer = Answer.from_dict_untrusted(message.get("answer"))
+                return AnswerReceived(answer, _seen_ip_untrusted(message))
             case "presence":
                 return PresenceChanged(Presence.from_dict_untrusted(message.get("presence")))
             case "error" if message.get("code") == protocol.PEER_OFFLINE:
@@ -208,6 +210,12 @@ class TcpSignalling(SignallingClient):
                 log.warning("signalling server error: %s", str(message.get("message"))[:200])
                 return None
         raise SignallingDataError(f"unknown op {str(message.get('op'))[:32]!r}")
+
+
+def _seen_ip_untrusted(message: dict[str, Any]) -> str:
+    """Where the server saw the sender; "" from a server that does not say."""
+    seen = message.get("seen_ip", "")
+    return parse_ip_untrusted(seen, "seen_ip") if seen else ""
 
 
 class _Lines:
