@@ -21,6 +21,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from .files import private_directory, private_file
+
 FILE_NAME = "history.sqlite3"
 
 _SCHEMA = """
@@ -55,7 +57,9 @@ class MessageStore:
         if directory is None:
             path = ":memory:"
         else:
-            directory.mkdir(parents=True, exist_ok=True)
+            private_directory(directory)
+            # SQLite gives its -wal and -shm the database file's mode: 0600 here.
+            private_file(directory / FILE_NAME)
             path = str(directory / FILE_NAME)
         self._db = sqlite3.connect(path, isolation_level=None)  # autocommit: each write is durable
         # WAL: a write is one append, and survives the process being killed.
