@@ -201,7 +201,8 @@ class Session:
         datagrams (a full disk): none is acknowledged, so the peer keeps them, and
         they come again as MessageReceived after STORE_RETRY seconds."""
         self.receiver.take_back()
-        self._hand_over_at = now + STORE_RETRY
+        if self.state != State.CLOSED:
+            self._hand_over_at = now + STORE_RETRY
 
     def start(
         self,
@@ -343,6 +344,8 @@ class Session:
         self.sender.sending = False  # Until _connected resumes it.
         if new in (State.FAILED, State.CLOSED):
             self.keys.abandon()
+        if new == State.CLOSED:  # Held messages stay unacknowledged: the peer's next session brings them.
+            self._hand_over_at = None
 
     def _fail(self, reason: str) -> None:
         self._set_state(State.FAILED)

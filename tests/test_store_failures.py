@@ -166,6 +166,20 @@ def test_a_receiver_that_restarts_while_full_gets_everything_from_the_sender():
     assert link.delivered("a") == [b"lost0001"]
 
 
+def test_a_session_closed_while_it_holds_messages_stops_retrying_so_quitting_never_waits():
+    link = FullDisk.pair()
+    link.introduce()
+    link.run(until=1.0)
+    link.full = True
+    link.a.send_message(b"held0001", "held", link.now)
+    link.run(until=3.0)
+    assert link.b.next_timeout() is not None  # The next try to store it.
+    link.b.close(link.now)
+    link.run(until=10.0)
+    assert link.b.next_timeout() is None and link.received("b") == []
+    assert link.a.unacknowledged == 1  # The sender still has it, for b's next session.
+
+
 def _mount_tmpfs(path: Path, size: str) -> bool:
     path.mkdir()
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True)
