@@ -12,15 +12,12 @@ one, never half of one.
 
 from __future__ import annotations
 
-import logging
 import os
 import stat
 import tempfile
 from pathlib import Path
 
 from .errors import EnvironmentFailure
-
-log = logging.getLogger(__name__)
 
 DIRECTORY_MODE = 0o700
 FILE_MODE = 0o600
@@ -86,9 +83,7 @@ def make_private(directory: Path) -> list[str]:
             fixes.append(f"{path} is mode {mode:04o}, readable by others, and cannot be fixed: {exc.strerror or exc}")
             continue
         fixes.append(f"{path} was mode {mode:04o}; made it {fixed:04o}")
-    for line in fixes:
-        log.warning("%s", line)
-    return fixes
+    return fixes  # Not logged here: logging may not be set up yet, and the caller says them once.
 
 
 def write_atomically(path: Path, data: bytes) -> None:
