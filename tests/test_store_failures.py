@@ -112,6 +112,19 @@ def test_messages_taken_back_mid_message_come_again_whole_and_only_then_are_ackn
     assert receiver.hand_over_again() == []  # Once.
 
 
+def test_a_damaged_history_file_stops_the_tui_core_with_the_same_line(tmp_path):
+    from p2ptui.core_thread import CoreStopped
+    from p2ptui.net import NodeConfig
+
+    from .test_errors import run_core
+
+    (tmp_path / FILE_NAME).write_bytes(b"\x00garbage" * 1000)
+    config = NodeConfig("alice", "tcp://127.0.0.1:9", bind=("127.0.0.1", 0), state_dir=tmp_path)
+    stopped = run_core(config, Identity.generate(), lambda event: isinstance(event, CoreStopped))
+    assert "move it aside" in stopped.message and str(tmp_path / FILE_NAME) in stopped.message
+    assert stopped.exit_code == 1 and "Traceback" not in stopped.message
+
+
 class FullDisk(Link):
     """A Link whose B stores what it receives, as the node does: events taken and
     stored before the acks are collected; while `full`, nothing can be stored."""
