@@ -47,7 +47,7 @@ if TYPE_CHECKING:
         load_config_file,
         update_config_file,
     )
-    from .files import write_atomically
+    from .files import make_private, private_file, write_atomically
     from .identity import Identity
     from .nat import NatReport
     from .node import Node, open_node
@@ -71,6 +71,8 @@ _LAZY = {
     "load_config_file": (".config", "load_config_file"),
     "update_config_file": (".config", "update_config_file"),
     "write_atomically": (".files", "write_atomically"),
+    "make_private": (".files", "make_private"),
+    "private_file": (".files", "private_file"),
     "Identity": (".identity", "Identity"),
     "NatReport": (".nat", "NatReport"),
     "Node": (".node", "Node"),
@@ -142,9 +144,11 @@ __all__ = [
     "format_address",
     "format_safety_number",
     "load_config_file",
+    "make_private",
     "open_node",
     "parse_signal_url",
     "parse_turn_url",
+    "private_file",
     "remote_address",
     "safety_number",
     "serve_signalling",

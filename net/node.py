@@ -24,6 +24,7 @@ is kept by `store.py` (history, the outbox) and `trust.py` (pinned keys).
 
 from __future__ import annotations
 
+import logging
 import os
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -38,7 +39,7 @@ from .address import Address, Via, remote_address
 from .admission import Admission
 from .datagrams import Datagrams
 from .discovery import RELAY_SETTLE_WAIT, Discovery
-from .errors import ConfigError, LocalProtocolError
+from .errors import ConfigError, EnvironmentFailure, LocalProtocolError
 from .identity import Identity
 from .nodeconfig import NodeConfig, make_signalling
 from .peers import Peer, Peers, path_kind
@@ -142,7 +143,8 @@ class Node:
         The message is stored in the outbox before this returns, and goes out as
         soon as a path to name is open, in this run or a later one. Raises
         ConfigError for a bad name or an empty or too long text (the user's),
-        LocalProtocolError for a malformed or reused message_id (the caller's).
+        LocalProtocolError for a malformed or reused message_id (the caller's),
+        EnvironmentFailure if it cannot be stored (a full disk): then it is not sent.
         """
         if not text:
             raise ConfigError("an empty message")
@@ -184,8 +186,15 @@ class Node:
         return self.store.unshown(name)
 
     def mark_shown(self, name: str, message_id: str) -> None:
-        """The application has shown this message from name: `unshown` leaves it out."""
-        self.store.shown(name, message_id)
+        """The application has shown this message from name: `unshown` leaves it out.
+
+        If that cannot be noted (a full disk), the message is shown again after a
+        restart, with the same id: logged, not raised.
+        """
+        try:
+            self.store.shown(name, message_id)
+        except EnvironmentFailure as exc:
+            logging.getLogger(__name__).warning("%s", exc)
 
     def undelivered(self, name: str) -> list[StoredMessage]:
         """Our messages to name not yet acknowledged (this run's or an earlier one's), oldest first."""

@@ -23,6 +23,7 @@ from . import session as sess
 from .address import Address, Route, Via, remote_address
 from .datagrams import Datagrams
 from .driver import Wakeable, drive
+from .keeping import Keeping
 from .relays import Relays
 from .store import MessageStore
 from .trust import KnownPeers, Verification, fingerprint
@@ -140,6 +141,7 @@ class Peers:
         self.on_status: Callable[[Peer], None] = lambda peer: None
         #: We are leaving: no session starts, and no status is told any more.
         self.closing = False
+        self._keeping = Keeping(store, datagrams.dropped)
 
     def get(self, name: str) -> Peer | None:
         return self._by_name.get(name)
@@ -261,36 +263,17 @@ class Peers:
         In that order: an ack goes out only for a message already on disk.
         """
         async with peer.pump_lock:
-            events = self._stored(peer, peer.session.events())
+            events, failure = self._keeping.keep(peer.name, peer.session, peer.session.events())
             for event in events:
                 self._note(peer, event)  # Before any await: nobody sees half the news.
             for data, route in peer.session.datagrams_to_send():
                 await self._datagrams.send(data, route)
+            if failure is not None:  # The first time storing fails (a full disk): said once.
+                await self._emit(ev.Error(str(failure), peer.name))
             for event in events:
                 await self._tell(peer, event)
                 # Status first: a message must never arrive before "connected" does.
                 await self.update_status(peer)
-
-    def _stored(self, peer: Peer, events: list[sess.Event]) -> list[sess.Event]:
-        writes = sum(isinstance(e, sess.MessageReceived | sess.MessageDelivered) for e in events)
-        if writes <= 1:
-            return self._store_each(peer, events)
-        with self._store.batch():  # One commit for all of them.
-            return self._store_each(peer, events)
-
-    def _store_each(self, peer: Peer, events: list[sess.Event]) -> list[sess.Event]:
-        kept = []
-        for event in events:
-            match event:
-                case sess.MessageReceived(message_id=message_id, text=text):
-                    if not self._store.received(peer.name, message_id.hex(), text):
-                        # The sender resends after a crash what it could not know arrived.
-                        self._datagrams.dropped["duplicate message"] += 1
-                        continue
-                case sess.MessageDelivered(message_id=message_id):
-                    self._store.delivered(peer.name, message_id.hex())
-            kept.append(event)
-        return kept
 
     def _note(self, peer: Peer, event: sess.Event) -> None:
         """What an event of the session changes in what we know of the peer."""

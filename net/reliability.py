@@ -263,6 +263,14 @@ class Receiver(Generic[Source]):
         self._assembly: list[bytes] = []
         self._assembly_size = 0
         self._discarding = False
+        #: Fragments handed over since the last acks, and where reassembly stood
+        #: then: what `take_back` restores when the owner could not keep them.
+        self._handed: list[wire.Data] = []
+        self._acked_state: tuple[int, list[bytes], int, bool] = (0, [], 0, False)
+        #: Where the last fragment came from: a cumulative ack with no new seqs goes there.
+        self._last_source: Source | None = None
+        #: Taken back and not handed over again yet: buffer, deliver nothing.
+        self.holding = False
 
     def data_received(self, packet: wire.Data, source: Source) -> list[tuple[bytes, str]]:
         """A fragment arrived: the messages it completes, (message id, text), in order."""
@@ -275,22 +283,47 @@ class Receiver(Generic[Source]):
             self.dropped["duplicate data"] += 1
         else:
             self._reorder[seq] = packet
-            while self.expected in self._reorder:
-                messages += self._assemble(self._reorder.pop(self.expected))
-                self.expected += 1
+            messages = self._deliver()
         # Acknowledged when the driver collects what to send: after it has stored
         # what was delivered, and once for everything that arrived meanwhile.
         self._to_ack.setdefault(source, []).append(seq)
+        self._last_source = source
         return messages
 
     def take_acks(self) -> list[tuple[Source, tuple[int, ...], int]]:
-        """The acks owed, as (where to, seqs, cumulative), each within one ACK's limit."""
+        """The acks owed, as (where to, seqs, cumulative), each within one ACK's limit.
+
+        Collecting them means the owner kept what was handed over since the
+        last time: that is now acknowledged, and cannot be taken back.
+        """
         acks = []
         for source, seqs in self._to_ack.items():
-            for start in range(0, len(seqs), wire.MAX_ACK_SEQS):
+            for start in range(0, max(len(seqs), 1), wire.MAX_ACK_SEQS):
                 acks.append((source, tuple(seqs[start : start + wire.MAX_ACK_SEQS]), self.expected))
         self._to_ack.clear()
+        self._handed.clear()
+        self._acked_state = (self.expected, list(self._assembly), self._assembly_size, self._discarding)
         return acks
+
+    def take_back(self) -> None:
+        """The owner could not keep the messages handed over since the last acks (its
+        disk is full): they go back to waiting, as fragments that arrived out of
+        order. The cumulative ack stays below them, so the sender keeps them too
+        (and stops resending the fragments we hold); `hand_over_again` retries."""
+        for packet in self._handed:
+            self._reorder[packet.seq] = packet
+        self._handed.clear()
+        self.expected, assembly, self._assembly_size, self._discarding = self._acked_state
+        self._assembly = list(assembly)
+        self.holding = True
+
+    def hand_over_again(self) -> list[tuple[bytes, str]]:
+        """After `take_back`: the messages waiting, for the owner to try to keep again."""
+        self.holding = False
+        messages = self._deliver()
+        if self._last_source is not None:  # The new cumulative ack, even with no new fragment.
+            self._to_ack.setdefault(self._last_source, [])
+        return messages
 
     def reset(self) -> None:
         """The peer restarted: it numbers from 0 again, and owes us nothing."""
@@ -300,6 +333,18 @@ class Receiver(Generic[Source]):
         self._assembly.clear()
         self._assembly_size = 0
         self._discarding = False
+        self._handed.clear()
+        self._acked_state = (0, [], 0, False)
+        self.holding = False
+
+    def _deliver(self) -> list[tuple[bytes, str]]:
+        messages: list[tuple[bytes, str]] = []
+        while not self.holding and self.expected in self._reorder:
+            packet = self._reorder.pop(self.expected)
+            self._handed.append(packet)
+            messages += self._assemble(packet)
+            self.expected += 1
+        return messages
 
     def _assemble(self, packet: wire.Data) -> list[tuple[bytes, str]]:
         if not self._discarding:

@@ -57,6 +57,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+#: Seconds between tries to hand over messages the owner could not store (a full disk).
+STORE_RETRY = 5.0
+
 
 @dataclass
 class Session:
@@ -91,6 +94,8 @@ class Session:
             dropped=self.dropped,
         )
         self.receiver: Receiver[Route] = Receiver(config.receive_window, self.dropped)
+        #: When messages the owner could not store are handed over again (see not_kept).
+        self._hand_over_at: float | None = None
         self.farewell = Farewell(config.goodbye_copies, config.goodbye_interval)
 
     # --- What the parts know, for the node and the TUI --------------------------
@@ -167,11 +172,14 @@ class Session:
     def next_timeout(self) -> float | None:
         """When handle_timeout wants to be called next, or None if never: the earliest of the parts'."""
         parts = (self.paths, self.keys, self.sender, self.farewell)
-        times = [part.next_timeout() for part in parts]
+        times = [part.next_timeout() for part in parts] + [self._hand_over_at]
         return min((t for t in times if t is not None), default=None)
 
     def handle_timeout(self, now: float) -> None:
         """Each part runs its own due timers; the session acts on what they report."""
+        if self._hand_over_at is not None and now >= self._hand_over_at:
+            self._hand_over_at = None
+            self._events += [MessageReceived(i, text) for i, text in self.receiver.hand_over_again()]
         self._send_goodbye(now)
         if self.paths.timed_out(now):
             self._lose_path(now)
@@ -187,6 +195,14 @@ class Session:
             self._fail(reason)
 
     # --- What the application does ----------------------------------------------
+
+    def not_kept(self, now: float) -> None:
+        """The owner could not store the messages received since it last collected
+        datagrams (a full disk): none is acknowledged, so the peer keeps them, and
+        they come again as MessageReceived after STORE_RETRY seconds."""
+        self.receiver.take_back()
+        if self.state != State.CLOSED:
+            self._hand_over_at = now + STORE_RETRY
 
     def start(
         self,
@@ -328,6 +344,8 @@ class Session:
         self.sender.sending = False  # Until _connected resumes it.
         if new in (State.FAILED, State.CLOSED):
             self.keys.abandon()
+        if new == State.CLOSED:  # Held messages stay unacknowledged: the peer's next session brings them.
+            self._hand_over_at = None
 
     def _fail(self, reason: str) -> None:
         self._set_state(State.FAILED)

@@ -10,10 +10,17 @@ Whether the application has shown a received message is kept too (`shown`):
 one killed between storing and showing shows it on its next start. Showing
 and marking are not one atomic step, so a kill between them shows a
 message again, with the same id: the id is what identifies a message.
+
+Failures are the environment's, said in one line with what to do
+(EnvironmentFailure): a full disk (`DiskFull`; nothing stored is lost, and
+the caller tries again later) or a damaged file (`StoreDamaged`; p2ptui
+never writes to it, the user moves it aside). The file and SQLite's -wal and
+-shm beside it are readable by the owner only.
 """
 
 from __future__ import annotations
 
+import errno
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -21,7 +28,22 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import EnvironmentFailure
+from .files import private_directory, private_file
+
 FILE_NAME = "history.sqlite3"
+
+
+class DiskFull(EnvironmentFailure):
+    """The disk (or the database's size limit) is full: nothing was written."""
+
+
+class StoreDamaged(EnvironmentFailure):
+    """The history file is not a database, or a damaged one."""
+
+
+# SQLite's primary result codes (the low byte of an extended one).
+_SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_NOTADB = 11, 13, 26
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -51,18 +73,28 @@ class StoredMessage:
 class MessageStore:
     """History and outbox; in `directory`, or in memory if it is None."""
 
-    def __init__(self, directory: Path | None = None):
-        if directory is None:
-            path = ":memory:"
-        else:
-            directory.mkdir(parents=True, exist_ok=True)
-            path = str(directory / FILE_NAME)
-        self._db = sqlite3.connect(path, isolation_level=None)  # autocommit: each write is durable
-        # WAL: a write is one append, and survives the process being killed.
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(_SCHEMA)
+    def __init__(self, directory: Path | None = None, *, max_pages: int | None = None):
+        """Raises StoreDamaged, DiskFull or EnvironmentFailure, each saying what to do.
+
+        max_pages caps the file at that many pages (SQLite's max_page_count),
+        as a full disk would: for tests.
+        """
+        self.path = "in memory" if directory is None else str(directory / FILE_NAME)
+        with self._failures():
+            if directory is None:
+                self._db = sqlite3.connect(":memory:", isolation_level=None)
+            else:
+                private_directory(directory)
+                # SQLite gives its -wal and -shm the database file's mode: 0600 here.
+                private_file(directory / FILE_NAME)
+                self._db = sqlite3.connect(self.path, isolation_level=None)  # autocommit: each write is durable
+            # WAL: a write is one append, and survives the process being killed.
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA busy_timeout=5000")
+            if max_pages is not None:
+                self._db.execute(f"PRAGMA max_page_count={int(max_pages)}")
+            self._db.executescript(_SCHEMA)
 
     def close(self) -> None:
         self._db.close()
@@ -70,40 +102,67 @@ class MessageStore:
     @contextmanager
     def batch(self) -> Iterator[None]:
         """Several writes as one transaction: one commit instead of one each."""
-        self._db.execute("BEGIN")
+        with self._failures():
+            self._db.execute("BEGIN")
         try:
             yield
         except BaseException:
-            self._db.execute("ROLLBACK")
+            if self._db.in_transaction:  # SQLite may have rolled back already (a full disk).
+                with self._failures():
+                    self._db.execute("ROLLBACK")
             raise
-        self._db.execute("COMMIT")
+        with self._failures():
+            try:
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+
+    @contextmanager
+    def _failures(self) -> Iterator[None]:
+        """SQLite's and the file system's errors, as one line that says what to do."""
+        try:
+            yield
+        except (sqlite3.Error, OSError) as exc:
+            raise self._explain(exc) from None
+
+    def _explain(self, exc: sqlite3.Error | OSError) -> EnvironmentFailure:
+        code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+        if code == _SQLITE_FULL or isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            return DiskFull(
+                f"cannot store messages in {self.path}: the disk is full. Free some space; nothing waiting"
+                " to be sent is lost, and messages to you wait with their senders until they can be stored"
+            )
+        if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
+            return StoreDamaged(
+                f"{self.path} is damaged ({exc}), so p2ptui leaves it alone. Quit, move it aside"
+                f" (mv {self.path} {self.path}.damaged) and start again with an empty history;"
+                f" `sqlite3 {self.path}.damaged .recover` may get its messages back"
+            )
+        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return EnvironmentFailure(f"cannot use {self.path}: {detail}")
 
     def queue(self, peer: str, message_id: str, text: str) -> bool:
         """Store an outgoing message. False if that id was already queued for peer."""
-        cursor = self._db.execute(
+        return 1 == self._write(
             "INSERT OR IGNORE INTO messages (peer, id, outgoing, text, at) VALUES (?, ?, 1, ?, ?)",
             (peer, message_id, text, time.time()),
         )
-        return cursor.rowcount == 1
 
     def delivered(self, peer: str, message_id: str) -> None:
-        self._db.execute(
-            "UPDATE messages SET delivered = 1 WHERE peer = ? AND outgoing = 1 AND id = ?", (peer, message_id)
-        )
+        self._write("UPDATE messages SET delivered = 1 WHERE peer = ? AND outgoing = 1 AND id = ?", (peer, message_id))
 
     def received(self, peer: str, message_id: str, text: str) -> bool:
         """Store an incoming message. False if it was stored before (a resend)."""
-        cursor = self._db.execute(
+        return 1 == self._write(
             "INSERT OR IGNORE INTO messages (peer, id, outgoing, text, at, delivered) VALUES (?, ?, 0, ?, ?, 1)",
             (peer, message_id, text, time.time()),
         )
-        return cursor.rowcount == 1
 
     def shown(self, peer: str, message_id: str) -> None:
         """The application has shown this received message to its user."""
-        self._db.execute(
-            "UPDATE messages SET shown = 1 WHERE peer = ? AND outgoing = 0 AND id = ?", (peer, message_id)
-        )
+        self._write("UPDATE messages SET shown = 1 WHERE peer = ? AND outgoing = 0 AND id = ?", (peer, message_id))
 
     def unshown(self, peer: str) -> list[StoredMessage]:
         """Received messages the application never showed (it was killed first), oldest first."""
@@ -127,7 +186,13 @@ class MessageStore:
         return rows[::-1]
 
     def _select(self, where: str, parameters: tuple[object, ...]) -> list[StoredMessage]:
-        rows = self._db.execute(
-            f"SELECT peer, id, outgoing, text, at, delivered FROM messages {where}", parameters
-        )
+        with self._failures():  # Rows are read here too: a damaged page shows only then.
+            rows = self._db.execute(
+                f"SELECT peer, id, outgoing, text, at, delivered FROM messages {where}", parameters
+            ).fetchall()
         return [StoredMessage(p, i, bool(o), t, a, bool(d)) for p, i, o, t, a, d in rows]
+
+    def _write(self, sql: str, parameters: tuple[object, ...]) -> int:
+        """Run one change; how many rows it changed."""
+        with self._failures():
+            return self._db.execute(sql, parameters).rowcount

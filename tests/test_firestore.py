@@ -142,3 +142,41 @@ async def test_losing_a_name_race_does_not_mark_the_owner_offline(firestore_url,
     db = admin_db(firestore_url)
     document = await trio.to_thread.run_sync(lambda: db.collection("peers").document("alice").get().to_dict())
     assert document["online"] is True and document["key"] == owner_identity.public_key
+
+
+async def offer_exists(db, doc_id):
+    return await trio.to_thread.run_sync(lambda: db.collection("offers").document(doc_id).get().exists)
+
+
+async def until_gone(db, doc_id, timeout=20):
+    with trio.fail_after(timeout):
+        while await offer_exists(db, doc_id):
+            await trio.sleep(0.2)  # Another process's store: polled, with a deadline.
+
+
+async def test_offers_carry_their_expiry_and_are_deleted_once_expired(firestore_url, nursery):
+    """Nothing piles up: unanswered offers, and answered ones whose offerer died before
+    deleting them, go once expired, deleted by whichever side saw them."""
+    db = admin_db(firestore_url)
+    alice, alice_identity = await start_client(nursery, firestore_url, "alice")  # presence_interval 1 s
+    await next_event(alice.events, Registered)
+    unanswered = make_offer("alice", alice_identity, "nobody", expires_in=1.0)
+    await alice.send_offer(unanswered)
+    lasting = make_offer("alice", alice_identity, "nobody", expires_in=3600.0)
+    await alice.send_offer(lasting)
+    document = await trio.to_thread.run_sync(lambda: db.collection("offers").document(unanswered.id).get().to_dict())
+    assert document["expires_at"] == datetime.fromtimestamp(unanswered.expires, timezone.utc)  # For a TTL policy.
+
+    ghost = Identity.generate()
+    leftovers = {  # An earlier run's, answered but never deleted: one from alice, one to her.
+        "from-alice": make_offer("alice", alice_identity, "ghost", expires_in=-60.0),
+        "to-alice": make_offer("ghost", ghost, "alice", expires_in=-60.0),
+    }
+    for label, offer in leftovers.items():
+        data = {**offer.to_dict(), "id": label, "state": "answered", "answer": {"offer_id": label}}
+        await trio.to_thread.run_sync(lambda d=data, i=label: db.collection("offers").document(i).set(d))
+
+    await until_gone(db, unanswered.id)
+    for label in leftovers:
+        await until_gone(db, label)
+    assert await offer_exists(db, lasting.id)  # Not before its time.

@@ -31,6 +31,7 @@ from p2ptui.net import (
     exit_code,
     load_config_file,
     parse_signal_url,
+    private_file,
 )
 
 from . import __version__
@@ -212,7 +213,7 @@ def _log_traceback(args: argparse.Namespace, exc: BaseException) -> None:
     """A bug's traceback, for the log file only (the screen gets one line)."""
     try:
         path = config_dir(getattr(args, "config_dir", None)) / "p2ptui.log"
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(path)  # 0600 before logging opens it: tracebacks may quote messages.
         handler = logging.FileHandler(path)
     except (OSError, ValueError):
         return
@@ -356,6 +357,8 @@ def _run_tui(args: argparse.Namespace) -> int:
         for peer in args.peer:
             check_user_name(peer)
         _log_to_file(settings.config_dir / "p2ptui.log")
+        for warning in warnings:  # The TUI shows them once; the log keeps them.
+            log.warning("%s", warning)
 
         def open_node():  # In the core thread, which imports the node.
             from p2ptui.net import open_node
@@ -389,7 +392,7 @@ def _collect_again() -> None:
 def _log_to_file(path: Path) -> None:
     # The terminal belongs to the UI; log lines go to a file instead.
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(path)  # 0600 before logging opens it (for appending, keeping the mode).
         logging.basicConfig(filename=path, level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     except OSError:
         pass

@@ -23,6 +23,7 @@ from p2ptui.net import (
     config_dir,
     default_name,
     load_config_file,
+    make_private,
     parse_signal_url,
     update_config_file,
 )
@@ -132,10 +133,7 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     theme, bell = ui_preferences(file)
-    try:
-        identity = Identity.load_or_create(directory)
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"cannot load or create your key in {directory}: {exc}") from None
+    identity = _identity(directory, warnings)
     return Settings(
         name=str(name),
         signal=str(signal or DEFAULT_SIGNAL_URL),
@@ -153,6 +151,20 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
         bell=bell,
         warnings=tuple(warnings),
     )
+
+
+def _identity(directory: Path, warnings: list[str]) -> Identity:
+    """The user's key; then the directory is made private, what was fixed said once."""
+    try:
+        identity = Identity.load_or_create(directory)
+    except ConfigError as exc:  # A key others can read: said as it is, with the chmod to run.
+        raise UsageError(str(exc)) from None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot load or create your key in {directory}: {exc}") from None
+    # After the key, which is refused rather than fixed (it may have been copied).
+    if fixes := make_private(directory):
+        warnings.append("other users could read your p2ptui files: " + "; ".join(fixes))
+    return identity
 
 
 def _seconds(key: str, given: object, file: dict[str, Any], default: float, low: float, high: float) -> float:

@@ -24,6 +24,12 @@ Removals from a listener's results are not billed. Presence costs one write
 per peer per `presence_interval`, far below Firestore's one sustained write
 per second per document.
 
+Nothing piles up: an offer carries its expiry (`expires_at`, for a TTL policy),
+and besides the answered ones the offerer deletes at once, every offer either
+side saw (ours, or addressed to us) is deleted once it has expired, at the
+next presence refresh: one write each, only for offers never answered (or
+whose offerer was gone before it could delete them).
+
 The SDK is synchronous: its calls run in trio worker threads, and its
 listeners call back on threads of its own. Those callbacks only hand the raw
 document to trio through the trio token (never blocking, never raising);
@@ -55,6 +61,7 @@ from . import (
     SignallingUnavailable,
     SignalUrl,
 )
+from .firestore_offers import ExpiringOffers
 from .firestore_sdk import _ONCE, OFFERS, PEERS, Documents, NameTaken, server_timestamp
 from .messages import Answer, Offer, Presence, SignallingDataError, format_address
 
@@ -102,6 +109,8 @@ class FirestoreSignalling(SignallingClient):
         self._presence: dict[str, dict[str, Any]] = {}
         self._announced_online: dict[str, bool] = {}
         self._answered: set[str] = set()
+        #: Offer documents seen (ours, or to us), to delete once expired.
+        self._offers = ExpiringOffers()
         #: When (our clock) each watched peer's presence last changed.
         self._presence_arrived: dict[str, float] = {}
         #: Document reads and writes this client made (the billed operations).
@@ -212,6 +221,7 @@ class FirestoreSignalling(SignallingClient):
             await trio.sleep(self._presence_interval)
             await trio.to_thread.run_sync(self._documents.refresh_presence)
             self.operations["write"] += 1
+            await self._delete_expired_offers()
             for key, listener in list(self._listeners.items()):
                 if listener is not None and not listener.is_active:
                     log.info("Firestore listener %s stopped; starting it again", key)
@@ -287,6 +297,8 @@ class FirestoreSignalling(SignallingClient):
         self.skipped[reason] += 1
 
     async def _handle(self, change: _Change) -> None:
+        if change.listener != "presence":
+            self._offers.seen(change.doc_id, None if change.kind == "REMOVED" else change.data, change.update_time)
         if change.kind == "REMOVED" or change.data is None:
             self._answered.discard(change.doc_id)
             if change.listener == "presence":
@@ -312,7 +324,7 @@ class FirestoreSignalling(SignallingClient):
         if offer.receiver != self._name:
             raise SignallingDataError("offer addressed to someone else")
         if offer.expires < time.time():
-            await self._delete_offer(change)
+            await self._delete(change.doc_id, change.update_time)
             raise SignallingDataError("offer expired")
         sender = self._presence.get(offer.sender)
         if sender is None:
@@ -330,16 +342,24 @@ class FirestoreSignalling(SignallingClient):
             raise SignallingDataError("answer does not belong to this offer")
         self._answered.add(change.doc_id)
         await self._send_events.send(AnswerReceived(answer))
-        await self._delete_offer(change)
+        await self._delete(change.doc_id, change.update_time)
 
-    async def _delete_offer(self, change: _Change) -> None:
+    async def _delete(self, doc_id: str, update_time: Any) -> None:
         def delete(db: Any) -> None:
-            ref = db.collection(OFFERS).document(change.doc_id)
+            ref = db.collection(OFFERS).document(doc_id)
             # Only the version we saw: a concurrent change wins.
-            ref.delete(option=db.write_option(last_update_time=change.update_time), **_ONCE)
+            ref.delete(option=db.write_option(last_update_time=update_time), **_ONCE)
 
+        self._offers.forget(doc_id)
         await self._call(delete)
         self.operations["write"] += 1
+
+    async def _delete_expired_offers(self) -> None:
+        for doc_id, update_time in self._offers.expired(time.time()):
+            try:
+                await self._delete(doc_id, update_time)
+            except SignallingUnavailable as exc:  # Gone already, or changed since: not ours to retry.
+                log.info("could not delete expired offer %s: %s", doc_id[:40], exc)
 
     async def _read_presence(self, name: str) -> dict[str, Any] | None:
         def read(db: Any) -> dict[str, Any] | None:
