@@ -178,6 +178,8 @@ class Details:
 class Error:
     message: str
     peer: str | None = None
+    message_id: str = ""
+    """The message the core refused to send (a full disk), if that is what failed."""
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from p2ptui.core_thread import OpenPeer, SendText
 from p2ptui.net import PeerStatus, events
 from p2ptui.widgets import ConversationLog, MessageInput, PeerList
 
-from .fakecore import FakeCore, connected, make_app, told
+from .fakecore import FakeCore, connected, make_app, toasts, told
 
 pytestmark = pytest.mark.asyncio
 
@@ -87,6 +87,18 @@ async def test_sending_shows_the_message_and_then_its_delivery():
         core.emit(events.MessageDelivered("carol", send.id))
         await pilot.pause()
         assert "09:30 ✓  <dana> hello carol" in log_text(app)
+
+
+async def test_a_message_the_core_refuses_is_marked_never_sent():
+    core = FakeCore()
+    app = make_app(core)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press(*"hello carol", "enter")
+        (send,) = [c for c in core.commands if isinstance(c, SendText)]
+        core.emit(events.Error("the disk is full", peer="carol", message_id=send.id))
+        await pilot.pause()
+        assert "09:30 ✗  <dana> hello carol" in log_text(app)
+        assert any("the disk is full" in toast for toast in toasts(app))
 
 
 async def test_an_incoming_peer_appears_by_itself_marked_unread():

@@ -30,7 +30,8 @@ def test_the_core_thread_runs_a_real_node_and_stops_cleanly():
         assert echoed.peer == ECHO_NAME
         assert next_of(events.MessageDelivered).id == "ab" * 8
         core.submit(SendText(ECHO_NAME, "", "cd" * 8))  # refused by the core, reported as an event
-        assert "empty" in next_of(events.Error).message
+        refused = next_of(events.Error)
+        assert "empty" in refused.message and refused.message_id == "cd" * 8
     finally:
         core.stop()
     assert not any(t.name == "p2ptui-core" for t in threading.enumerate())

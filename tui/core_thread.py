@@ -246,4 +246,5 @@ class CoreThread:
                     case MarkVerified(peer=peer, number=number):
                         node.mark_verified(peer, seen=number)
             except (ValueError, P2PError) as exc:  # The core refused it: said, never fatal to the core.
-                self._on_event(events.Error(describe(exc), peer=command.peer))
+                refused = command.id if isinstance(command, SendText) else ""
+                self._on_event(events.Error(describe(exc), peer=command.peer, message_id=refused))

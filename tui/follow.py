@@ -119,7 +119,11 @@ class CoreFollower(App[None]):
 
     @on(messages.CoreError)
     def _when_core_error(self, message: messages.CoreError) -> None:
-        self.show_error(message.event.message, peer=message.event.peer)
+        error = message.event
+        self.show_error(error.message, peer=error.peer)
+        conversation = self.model.get(error.peer) if error.peer and error.message_id else None
+        if conversation and conversation.mark_failed(error.message_id) and error.peer == self.model.selected:
+            self.log_widget.refresh()
 
     @on(messages.DetailsShown)
     def _when_details(self, message: messages.DetailsShown) -> None:

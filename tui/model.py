@@ -25,6 +25,8 @@ class Line:
     own: bool = False
     id: str = ""
     delivered: bool = False
+    failed: bool = False
+    """Never sent: the core refused it (a full disk); the error says why."""
     kind: LineKind = LineKind.MESSAGE
 
 
@@ -111,6 +113,13 @@ class Conversation:
         for line in reversed(self.lines):
             if line.own and line.id == message_id:
                 line.delivered = True
+                return True
+        return False
+
+    def mark_failed(self, message_id: str) -> bool:
+        for line in reversed(self.lines):
+            if line.own and line.id == message_id:
+                line.failed = True
                 return True
         return False
 

@@ -18,6 +18,12 @@ from ..rows import RowIndex, wrap
 from ..words import describe, fit_parts
 
 
+def _state(line: Line) -> str:
+    if not line.own:
+        return " "
+    return "✗" if line.failed else "✓" if line.delivered else "…"
+
+
 class ConversationLog(ScrollView, can_focus=False):
     """The selected conversation, drawn row by row (Textual's line API).
 
@@ -27,7 +33,8 @@ class ConversationLog(ScrollView, can_focus=False):
     measured (see `_settle`). Text is plain and never parsed as markup.
 
     A message row is `HH:MM S <sender> text`. The S column is the delivery state
-    of your own messages, `…` sent and `✓` delivered, and is blank for the
+    of your own messages, `…` sent, `✓` delivered and `✗` never sent (the core
+    refused it: a full disk), and is blank for the
     peer's: without colour, a glance down that column tells yours from theirs.
     Senders are right-aligned in one column, as in WeeChat, so the text column
     is the same for every row and wrapped rows hang under it. Lines about the
@@ -320,7 +327,7 @@ class ConversationLog(ScrollView, can_focus=False):
 
     def _content_row(self, index: int, offset: int) -> Strip:
         line = self._lines[index]
-        key = (index, offset, line.delivered)
+        key = (index, offset, line.delivered, line.failed)
         strip = self._strips.get(key)
         if strip is None:
             strip = self._strips[key] = self._render_block_row(index, offset)
@@ -350,7 +357,7 @@ class ConversationLog(ScrollView, can_focus=False):
         if line.kind is LineKind.SYSTEM:
             state, sender, sender_style = " ", "--", "system"
         else:
-            state = ("✓" if line.delivered else "…") if line.own else " "
+            state = _state(line)
             sender, sender_style = self._sender(line.sender), "own" if line.own else "peer"
         return Strip(
             [
