@@ -6,7 +6,7 @@ from p2ptui.core_thread import OpenPeer, SendText
 from p2ptui.net import PeerStatus, events
 from p2ptui.widgets import ConversationLog, MessageInput, PeerList
 
-from .fakecore import FakeCore, connected, make_app, toasts, told
+from .fakecore import FakeCore, connected, make_app, told
 
 pytestmark = pytest.mark.asyncio
 
@@ -98,7 +98,7 @@ async def test_a_message_the_core_refuses_is_marked_never_sent():
         core.emit(events.Error("the disk is full", peer="carol", message_id=send.id))
         await pilot.pause()
         assert "09:30 ✗  <dana> hello carol" in log_text(app)
-        assert any("the disk is full" in toast for toast in toasts(app))
+        assert "the disk is full" in told(app)
 
 
 async def test_an_incoming_peer_appears_by_itself_marked_unread():
