@@ -5,7 +5,7 @@ Both sides probe every candidate address of the other; each considers a path
 open when a probe of its own comes back from where it went (so the path works
 both ways), or when the peer's data arrives on it.
 
-Paths are ranked: this machine, the LAN, the internet, and relays last (a
+Paths are ranked: this machine, the LAN, the internet (IPv6 before IPv4), and relays last (a
 `Via` through our TURN allocation, or the peer's relayed address). Relayed
 paths join the punch after `relay_delay`, or at once when the NAT types rule
 direct out. While on a relayed path, the punch goes on to its deadline, and
