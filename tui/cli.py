@@ -74,8 +74,8 @@ def _add_common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     parser.add_argument(
         "--bind",
         default=default,
-        metavar="IP[:PORT]",
-        help="where the chat's UDP socket listens (default: 0.0.0.0 and any free port)",
+        metavar="ADDRESS",
+        help="where the chat's UDP socket listens: IP[:PORT] or [IPv6]:PORT (default: [::], both IPv4 and IPv6, any free port)",
     )
     parser.add_argument(
         "--stun",
