@@ -301,3 +301,31 @@ def test_a_burst_of_probes_keeps_the_table_bounded():
         table.add(PUBLIC, float(n))
         largest = max(largest, len(table))
     assert largest <= 2 * MAX_PROBES
+
+
+def test_on_ipv4_with_an_ipv6_candidate_the_punch_goes_on_and_then_retries_with_a_call_me():
+    # A firewall may open for IPv6 a round after both NATs opened for IPv4.
+    config = SessionConfig()
+    paths, out = make(config)
+    paths.learn([PUBLIC6, PUBLIC], [], relay_now=False)
+    paths.begin_punch(0.0)
+    paths.state = State.CONNECTED
+    paths.opened(PUBLIC)
+    paths.connected(0.2)
+    out.clear()
+    assert paths.seeking_better
+    paths.handle_timeout(paths.next_timeout())
+    assert PUBLIC6 in probed(out)  # the punch's schedule, until its deadline
+    paths.handle_timeout(config.direct_retry_interval + 0.2)
+    assert any(isinstance(o, SendCallMe) for o in out) and PUBLIC6 in probed(out)
+    answer = paths.probe_answered(paths.send_probe(PUBLIC6, 61.0, expect_answer=False), PUBLIC6, 61.01)
+    assert answer.moved and paths.path == PUBLIC6 and not paths.seeking_better
+
+
+def test_on_ipv4_with_only_ipv4_candidates_nothing_is_sought():
+    paths, out = make()
+    paths.learn([PUBLIC, LAN], [], relay_now=False)
+    open_on(paths, out, PUBLIC)
+    assert not paths.seeking_better
+    paths.handle_timeout(SessionConfig().direct_retry_interval + 1)
+    assert not any(isinstance(o, SendCallMe) for o in out)
