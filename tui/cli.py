@@ -135,7 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     server = commands.add_parser("signal-server", help="run the built-in signalling server")
-    server.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    server.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1; :: for every address, IPv4 and IPv6)"
+    )
     server.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"TCP and UDP port (default: {DEFAULT_PORT})")
 
     pipe = commands.add_parser("pipe", help="headless: stdin lines to a peer, JSON events on stdout")
