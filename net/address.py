@@ -8,6 +8,7 @@ where a datagram goes: straight to an `Address` from the chat socket, or
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 #: An (IP, port) pair, as trio's and the stdlib's socket calls take and return it.
 Address = tuple[str, int]
@@ -42,7 +43,7 @@ ANY_ADDRESS = "::"
 _MAPPED_PREFIX = "::ffff:"
 
 
-def from_socket(address: tuple) -> Address:
+def from_socket(address: tuple[Any, ...]) -> Address:
     """An address as a socket call gave it, in the core's one form.
 
     A dual-stack socket reports an IPv4 peer as ::ffff:a.b.c.d, and IPv6

@@ -264,10 +264,12 @@ class Paths:
     def _path_changed(self) -> None:
         """Worked out when the path or the candidates change, not on every wakeup."""
         path = self.path
-        self._ipv6_better = (
-            path is not None
-            and not self.relayed
-            and any(":" in c[0] and self.known.rank(c) < self.known.rank(path) for c in self.known.direct())
+        if path is None or self.relayed:
+            self._ipv6_better = False
+            return
+        rank = self.known.rank(path)
+        self._ipv6_better = any(
+            ":" in remote_address(c)[0] and self.known.rank(c) < rank for c in self.known.direct()
         )
 
     @property

@@ -14,6 +14,7 @@ import os
 import struct
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import trio
 from aioice import stun as _codec
@@ -86,7 +87,7 @@ def _plain(ip: str, port: int) -> Address:
     return str(mapped), port
 
 
-def binding_response(request: BindingRequest, source: tuple) -> bytes:
+def binding_response(request: BindingRequest, source: tuple[Any, ...]) -> bytes:
     """The success response telling a client which address its request came from
     (source as the socket gave it: an IPv4 client of a dual-stack socket is
     answered with family 0x01, its plain IPv4 address)."""

@@ -95,17 +95,17 @@ def test_the_server_listens_on_both_families_and_a_client_reaches_it_over_ipv6(l
     lab.enable_ipv6(server, *routers, alice_host, bob_host)
     # Alice can reach the server only over IPv6; Bob reaches the same server over IPv4.
     routers[0].run("iptables", "-I", "FORWARD", "1", "-d", server.ip, "-j", "DROP")
-    peers = DualStackPeers(lab, tmp_path, server)
+    dual = DualStackPeers(lab, tmp_path, server)
     try:
-        alice = peers.pipe(alice_host, "alice", "bob", config=NO_SPRAYING)
-        bob = peers.pipe(bob_host, "bob", "alice", "--signal", peers.url4, config=NO_SPRAYING)
+        alice = dual.pipe(alice_host, "alice", "bob", config=NO_SPRAYING)
+        bob = dual.pipe(bob_host, "bob", "alice", "--signal", dual.url4, config=NO_SPRAYING)
         assert alice.event("ready")["name"] == "alice"
         assert connected_at(alice, f"[{bob_host.ip6}]:")["path"] == "direct"
         assert connected_at(bob, f"[{alice_host.ip6}]:")["path"] == "direct"
         alice.send("signalled over IPv6")
         assert bob.event("message")["text"] == "signalled over IPv6"
     finally:
-        peers.stop()
+        dual.stop()
 
 
 def test_a_conversation_on_ipv4_moves_to_ipv6_once_that_opens(lab, peers):

@@ -75,7 +75,8 @@ def _add_common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         "--bind",
         default=default,
         metavar="ADDRESS",
-        help="where the chat's UDP socket listens: IP[:PORT] or [IPv6]:PORT (default: [::], both IPv4 and IPv6, any free port)",
+        help="where the chat's UDP socket listens: IP[:PORT] or [IPv6]:PORT "
+        "(default: [::], both IPv4 and IPv6, any free port)",
     )
     parser.add_argument(
         "--stun",
@@ -136,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     server = commands.add_parser("signal-server", help="run the built-in signalling server")
     server.add_argument(
-        "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1; :: for every address, IPv4 and IPv6)"
+        "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1; :: for all, IPv4 and IPv6)"
     )
     server.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"TCP and UDP port (default: {DEFAULT_PORT})")
 
