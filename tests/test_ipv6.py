@@ -6,6 +6,7 @@ lab tests (firewalls, an IPv4-only peer, a server reached over IPv6) in
 test_lab_ipv6.py.
 """
 
+import errno
 import socket
 from collections import Counter
 
@@ -200,3 +201,37 @@ async def test_the_server_on_any_address_takes_both_families_and_stun_tells_each
                     await client.sendto(request, (ip, stun_port))
                     answer = stun.parse_untrusted((await client.recvfrom(2048))[0])
                     assert answer == stun.BindingResponse(txid, (ip, client.getsockname()[1]))
+
+
+# --- A host with no IPv6 ---------------------------------------------------------------------
+
+
+class NoIPv6(trio.abc.SocketFactory):
+    """trio's socket factory hook: a kernel without IPv6 refuses AF_INET6 sockets."""
+
+    def socket(self, family=socket.AF_INET, type=socket.SOCK_STREAM, proto=0):
+        if family == socket.AF_INET6:
+            raise OSError(errno.EAFNOSUPPORT, "Address family not supported by protocol")
+        return trio.socket.from_stdlib_socket(socket.socket(family, type, proto))
+
+
+@pytest.mark.trio
+async def test_without_ipv6_the_chat_socket_listens_on_ipv4_silently():
+    trio.socket.set_custom_socket_factory(NoIPv6())
+    datagrams = Datagrams(open_socket(("::", 0)), Counter())
+    await datagrams.bind(("::", 0))
+    assert not datagrams.ipv6 and datagrams.local_address[0] == "0.0.0.0"
+    datagrams.socket.close()
+    with pytest.raises(OSError):
+        open_socket(("2001:db8::1", 0))  # an IPv6 address asked for by name is not fallen back from
+
+
+@pytest.mark.trio
+async def test_without_ipv6_the_server_on_any_address_listens_on_ipv4(nursery):
+    trio.socket.set_custom_socket_factory(NoIPv6())
+    host, port = await nursery.start(server.serve, "::", 0)
+    assert host == "0.0.0.0"
+    with trio.fail_after(10):
+        stream = await trio.open_tcp_stream("127.0.0.1", port)
+        assert b"challenge" in await stream.receive_some()
+        await stream.aclose()

@@ -25,6 +25,8 @@ Every router drops NEW packets from the WAN to itself before conntrack
 confirms them (otherwise an early punch packet occupies the mapping
 MASQUERADE wants, and the router turns symmetric by accident). Full-cone and
 address-restricted routers serve one LAN host, the target of their DNAT.
+IPv6 is off until `Lab.enable_ipv6` makes chosen hosts and routers dual-stack
+(2001:db8::/32, no NAT, a stateful ip6tables firewall on each router).
 """
 
 from __future__ import annotations
