@@ -1,7 +1,8 @@
 """The peer's candidate addresses and our relays, ranked: which routes exist
 to the peer and which are preferred. Pure data, no I/O, no timers.
 
-Ranking: this machine, then the LAN, then the internet, then relays (a
+Ranking: this machine, then the LAN, then the internet over IPv6 (no NAT
+between, so nothing to expire or rebind), then over IPv4, then relays (a
 `Via` through our TURN allocation, or the peer's relayed address).
 """
 
@@ -15,7 +16,7 @@ from .nat import network_of
 #: The peer's relayed addresses remembered, current and past.
 MAX_REMOTE_RELAYS = 16
 #: The rank of a relayed path: behind every direct one.
-RELAYED = 3
+RELAYED = 4
 
 
 class Candidates:
@@ -49,12 +50,14 @@ class Candidates:
         del self.addresses[: max(0, len(self.addresses) - self.max_candidates)]
 
     def rank(self, route: Route | None) -> int:
-        """Lower is better: 0 this machine, 1 the LAN, 2 the internet, RELAYED, then no route."""
+        """Lower is better: 0 this machine, 1 the LAN, 2 the internet over IPv6,
+        3 over IPv4, RELAYED, then no route."""
         if route is None:
             return RELAYED + 1
         if self.is_relayed(route):
             return RELAYED
-        return {"local": 0, "lan": 1}.get(network_of(remote_address(route)[0]), 2)
+        ip = remote_address(route)[0]
+        return {"local": 0, "lan": 1}.get(network_of(ip), 2 if ":" in ip else 3)
 
     def is_relayed(self, route: Route | None) -> bool:
         """Through our relay, or to the peer's (checked on every wakeup: no address parsing)."""
@@ -68,12 +71,16 @@ class Candidates:
 
         Not through ours to a private address (it cannot be the peer's from
         there), nor to the peer's relay (reaching that straight works wherever
-        relay-to-relay would): a relay that fails to send, to an address it
-        cannot route or a port nobody listens on, may drop our whole
-        allocation (coturn does).
+        relay-to-relay would), nor to an IPv6 address (our allocations are
+        IPv4 ones): a relay that fails to send, to an address it cannot route
+        or a port nobody listens on, may drop our whole allocation (coturn does).
         """
         theirs: list[Route] = [c for c in self.addresses if c in self.remote_relays]
-        public = [c for c in self.addresses if network_of(c[0]) == "internet" and c not in self.remote_relays]
+        public = [
+            c
+            for c in self.addresses
+            if network_of(c[0]) == "internet" and ":" not in c[0] and c not in self.remote_relays
+        ]
         return theirs + [Via(local, c) for local in self.relays for c in public]
 
     def any_relays(self) -> bool:

@@ -13,6 +13,12 @@ Sending is routed the same way: to an `Address` straight from the socket, or
 `Via` an exit registered by name (a TURN allocation, a spraying socket).
 Nothing here can fail on a peer's bytes: parsers raise RemoteProtocolError
 subclasses, which are counted in `dropped`.
+
+One dual-stack socket carries both families (`open_socket`): one port, one
+reader, one STUN mapping per family, and a peer's IPv4 and IPv6 candidates
+reached from the same place. The socket shows IPv4 peers as ::ffff:a.b.c.d;
+addresses are turned to the core's one form (plain IPv4) here, at the
+boundary, so nothing else ever sees a mapped address.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from collections.abc import Awaitable, Callable
 import trio
 
 from . import secure, stun, wire
-from .address import Address, Route, Via
+from .address import ANY_ADDRESS, Address, Route, Via, from_socket, is_ipv6, to_socket
 from .errors import cannot_listen
 
 #: Datagrams taken off the socket per wakeup, when they are there already.
@@ -38,6 +44,26 @@ Exit = Callable[[bytes, Address], Awaitable[None]]
 ServerSink = Callable[[bytes], None]
 #: Takes a parsed p2ptui packet for one session.
 Sink = Callable[[wire.Packet, Route], None]
+
+
+def open_socket(bind: Address) -> trio.socket.SocketType:
+    """A new UDP socket for bind's host: dual-stack for ANY_ADDRESS (IPv4 only when
+    the host has no IPv6), IPv6 only for an IPv6 address, else IPv4."""
+    host = bind[0]
+    if ":" in host:
+        try:
+            sock = trio.socket.socket(trio.socket.AF_INET6, trio.socket.SOCK_DGRAM)
+        except OSError:
+            if host != ANY_ADDRESS:
+                raise
+        else:
+            try:
+                # Both families on one socket (Linux's default, but not every system's).
+                sock.setsockopt(trio.socket.IPPROTO_IPV6, trio.socket.IPV6_V6ONLY, int(host != ANY_ADDRESS))
+            except (OSError, NotImplementedError):  # NotImplementedError: trio's fake network
+                pass
+            return sock
+    return trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
 
 
 class Datagrams:
@@ -57,7 +83,10 @@ class Datagrams:
         self._handshake_limit = secure.RateLimiter()
 
     async def bind(self, address: Address) -> None:
-        """Listen at address. Raises EnvironmentFailure if that cannot be done."""
+        """Listen at address (ANY_ADDRESS: every address the socket's family has).
+        Raises EnvironmentFailure if that cannot be done."""
+        if address[0] == ANY_ADDRESS and not self.ipv6:
+            address = ("0.0.0.0", address[1])
         try:
             await self.socket.bind(address)
         except OSError as exc:
@@ -65,8 +94,13 @@ class Datagrams:
 
     @property
     def local_address(self) -> Address:
-        host, port = self.socket.getsockname()[:2]
-        return host, port
+        """Where the socket listens: ("::", port) for a dual-stack one."""
+        return from_socket(self.socket.getsockname())
+
+    @property
+    def ipv6(self) -> bool:
+        """Whether the socket can reach IPv6 addresses."""
+        return bool(self.socket.family == trio.socket.AF_INET6)
 
     # --- Out ------------------------------------------------------------------------
 
@@ -82,8 +116,11 @@ class Datagrams:
         await self.send_direct(data, route)
 
     async def send_direct(self, data: bytes, address: Address) -> None:
+        if is_ipv6(address) and not self.ipv6:
+            self.dropped["no IPv6"] += 1  # A peer's IPv6 candidate, on an IPv4-only host.
+            return
         try:
-            await self.socket.sendto(data, address)
+            await self.socket.sendto(data, to_socket(address, ipv6_socket=self.ipv6))
         except OSError as exc:
             # An unreachable candidate is normal while punching; never fatal.
             self.dropped[f"send failed: {exc.strerror or exc}"] += 1
@@ -101,7 +138,7 @@ class Datagrams:
                     # ICMP errors from earlier sends surface here on some systems.
                     self.dropped["receive error"] += 1
                     continue
-                self.received(data, (source[0], source[1]))
+                self.received(data, from_socket(source))
                 if burst is not None:
                     self._drain(burst)
         finally:
@@ -119,7 +156,7 @@ class Datagrams:
             except OSError:
                 self.dropped["receive error"] += 1
                 continue
-            self.received(data, (source[0], source[1]))
+            self.received(data, from_socket(source))
 
     def received(self, data: bytes, source: Route) -> None:
         """Route one datagram from source (an address, or a Via it came through)."""

@@ -1,21 +1,28 @@
 """Where we are: our host address, our public address by STUN, our NAT type.
 
 Asked once, when the signalling client first registers (it may offer STUN
-servers of its own); what it finds goes into every offer and answer.
+servers of its own); what it finds goes into every offer and answer. On a
+dual-stack socket that includes our IPv6 address: the one the kernel sends
+from (so it is the address a peer's firewall sees and lets answers back to),
+or the one an IPv6 STUN server saw if it differs.
 """
 
 from __future__ import annotations
 
+import ipaddress
+
 import trio
 
 from . import nat, stun
-from .address import Address
+from .address import ANY_ADDRESS, Address, is_ipv6
 from .datagrams import Datagrams
 from .relays import Relays
 
 # A documentation address (RFC 5737), only ever connect()ed to find our
 # outgoing interface: no packet is sent to it.
 _ANY_REMOTE = "192.0.2.1"
+#: The same for IPv6 (RFC 3849): any global address finds the default route.
+_ANY_REMOTE6 = "2001:db8::1"
 #: How long the start waits for the first allocations, so early offers carry them.
 RELAY_SETTLE_WAIT = 2.0
 
@@ -30,24 +37,35 @@ class Discovery:
         self._stun_servers = stun_servers
         self.host: Address | None = None
         self.public: Address | None = None
+        #: Our IPv6 address (as a peer would see it), if we have a global one.
+        self.ipv6: Address | None = None
         self.nat = nat.NatReport(nat.NatType.UNKNOWN, None, ())
 
     async def discover(self, stun_servers: list[Address]) -> Address:
         """Our public address by STUN from the chat socket, else our local one.
 
         stun_servers: those the signalling backend offers; the configured ones
-        are asked too, all at once. What they saw tells our NAT type.
+        are asked too, all at once. What IPv4 servers saw tells our NAT type;
+        what an IPv6 one saw is our IPv6 address.
         """
         servers = list(dict.fromkeys([*stun_servers, *self._stun_servers]))
         port = self._datagrams.local_address[1]
         host_ip = self._bind_ip
-        if host_ip == "0.0.0.0":
+        if host_ip in ("0.0.0.0", ANY_ADDRESS):
             # The address the default route leaves from (connect() sends nothing).
-            route_to = servers[0][0] if servers else _ANY_REMOTE
-            host_ip = await _route_source_ip(route_to) or "127.0.0.1"
+            route_to = next((ip for ip, _ in servers if ":" not in ip), _ANY_REMOTE)
+            host_ip = await _route_source_ip(route_to, trio.socket.AF_INET) or "127.0.0.1"
         self.host = (host_ip, port)
-        self.nat = nat.classify(self.host, await stun.ask_all(self._datagrams.stun, servers))
+        if self._datagrams.ipv6:
+            ip6 = self._bind_ip if ":" in self._bind_ip and self._bind_ip != ANY_ADDRESS else None
+            ip6 = ip6 or await _route_source_ip(_ANY_REMOTE6, trio.socket.AF_INET6)
+            self.ipv6 = (ip6, port) if ip6 is not None and _offerable(ip6) else None
+        mapped = await stun.ask_all(self._datagrams.stun, servers)
+        self.nat = nat.classify(self.host, [m for m in mapped if not is_ipv6(m)])
         self.public = self.nat.public or self.host
+        seen6 = [m for m in mapped if is_ipv6(m)]
+        if seen6 and self._datagrams.ipv6:
+            self.ipv6 = seen6[0]
         # The first offers carry our relayed addresses if there are any to have:
         # wait a little for the allocations begun meanwhile (a dead relay must not
         # hold up the start; one that answers later is offered then).
@@ -55,14 +73,25 @@ class Discovery:
         return self.public
 
     def candidates(self) -> list[Address]:
-        """Where the peer may reach us directly, best first."""
-        found = [self.public, self.host]
-        return list(dict.fromkeys(a for a in found if a is not None and a[0] != "0.0.0.0"))
+        """Where the peer may reach us directly, best first: IPv6 needs no NAT to cross."""
+        found = [self.ipv6, self.public, self.host]
+        return list(dict.fromkeys(a for a in found if a is not None and a[0] not in ("0.0.0.0", ANY_ADDRESS)))
 
 
-async def _route_source_ip(destination: str) -> str | None:
-    """The local IP the kernel would send from to reach destination (no packet is sent)."""
-    probe = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
+def _offerable(ip: str) -> bool:
+    """An IPv6 address a peer elsewhere could send to: not loopback, nor link-local
+    (which means nothing without our interface's scope)."""
+    address = ipaddress.ip_address(ip)
+    return not (address.is_loopback or address.is_link_local or address.is_unspecified)
+
+
+async def _route_source_ip(destination: str, family: int) -> str | None:
+    """The local IP the kernel would send from to reach destination (no packet is sent);
+    None when there is no route (or no IPv6 at all)."""
+    try:
+        probe = trio.socket.socket(family, trio.socket.SOCK_DGRAM)
+    except OSError:
+        return None
     with probe:
         try:
             await probe.connect((destination, 9))

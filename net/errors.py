@@ -71,6 +71,8 @@ def exit_code(exc: BaseException) -> int:
 
 def cannot_listen(host: str, port: int, exc: OSError) -> EnvironmentFailure:
     """The error for a UDP address we cannot listen on, with what to do about it."""
+    if ":" in host:
+        host = f"[{host}]"  # An IPv6 address, written as --bind takes it.
     if exc.errno == errno.EADDRINUSE:
         return EnvironmentFailure(
             f"cannot listen on {host}:{port}: the port is in use by another program;"

@@ -37,7 +37,7 @@ from . import nat, safety, secure, wire
 from . import session as sess
 from .address import Address, Via, remote_address
 from .admission import Admission
-from .datagrams import Datagrams
+from .datagrams import Datagrams, open_socket
 from .discovery import RELAY_SETTLE_WAIT, Discovery
 from .errors import ConfigError, EnvironmentFailure, LocalProtocolError
 from .identity import Identity
@@ -81,7 +81,9 @@ class Node:
         self._datagrams = Datagrams(sock, self.dropped)
         self._relays = Relays(config.turn_servers, self._datagrams)
         self._discovery = Discovery(self._datagrams, self._relays, config.bind[0], config.stun_servers)
-        self._sprayer = Sprayer(config.spray, config.bind[0], self._datagrams)
+        # Spraying crosses IPv4 NATs: its sockets are IPv4 ones.
+        spray_ip = "0.0.0.0" if ":" in config.bind[0] else config.bind[0]
+        self._sprayer = Sprayer(config.spray, spray_ip, self._datagrams)
         static_key = secure.noise_private_key(identity.signing_key)
         self._peers = Peers(
             config.session, static_key, self.store, self.known_peers, self._datagrams, self._relays, self._emit
@@ -355,7 +357,7 @@ async def open_node(
     for an address it cannot listen on: a single exception, not a group.
     """
     if sock is None:
-        sock = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
+        sock = open_socket(config.bind)
     with sock:
         node = Node(config, identity, signalling or make_signalling(config, identity), sock)
         try:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from . import session as sess
 from . import spray
-from .address import Address
+from .address import ANY_ADDRESS, Address
 from .identity import Identity
 from .signalling import DEFAULT_SIGNAL_URL, SignallingClient, parse_signal_url
 from .turn_server import TurnServer
@@ -21,8 +21,9 @@ class NodeConfig:
     signal: str = DEFAULT_SIGNAL_URL
     embed_server: bool = False
     """Start the built-in server in this process if nothing answers at `signal`."""
-    bind: Address = ("0.0.0.0", 0)
-    """Where the chat socket listens; port 0 is any free port."""
+    bind: Address = (ANY_ADDRESS, 0)
+    """Where the chat socket listens; port 0 is any free port. ANY_ADDRESS: every
+    address of both families (IPv4 only where the host has no IPv6)."""
     session: sess.SessionConfig = field(default_factory=sess.SessionConfig)
     offer_ttl: float = 30.0
     answer_timeout: float = 10.0

@@ -5,13 +5,14 @@ Both sides probe every candidate address of the other; each considers a path
 open when a probe of its own comes back from where it went (so the path works
 both ways), or when the peer's data arrives on it.
 
-Paths are ranked: this machine, the LAN, the internet, and relays last (a
+Paths are ranked: this machine, the LAN, the internet (IPv6 before IPv4), and relays last (a
 `Via` through our TURN allocation, or the peer's relayed address). Relayed
 paths join the punch after `relay_delay`, or at once when the NAT types rule
-direct out. While on a relayed path, the punch goes on to its deadline, and
-then the direct paths are tried every `direct_retry_interval`, with a CALL_ME
-asking the peer to probe at the same moment; the session moves to whichever
-better path answers.
+direct out. While on a relayed path (or on IPv4 where the peer has an IPv6
+address: a firewall may open a round later), the punch goes on to its
+deadline, and then the direct paths are tried every `direct_retry_interval`,
+with a CALL_ME asking the peer to probe at the same moment; the session moves
+to whichever better path answers.
 
 On an open path: a keepalive probe every `keepalive_interval` (acks do not
 count as traffic of ours: answering the peer must not silence our own
@@ -110,6 +111,8 @@ class Paths:
         self._last_probe = 0.0
         #: When we first sent something still unanswered on the open path.
         self._unanswered_since: float | None = None
+        #: On a direct IPv4 path with a better IPv6 candidate: seek it as from a relay.
+        self._ipv6_better = False
 
     # --- What we know of the peer ------------------------------------------------------
 
@@ -118,6 +121,7 @@ class Paths:
         relay_now: the NAT types say direct will not work; relays join the punch at once."""
         self.known.learn(candidates, remote_relays)
         self._relay_now = relay_now
+        self._path_changed()
 
     def set_relays(self, relays: tuple[str, ...], now: float) -> bool:
         """Our relays changed. True if the open path went through one now gone (it is lost)."""
@@ -140,6 +144,7 @@ class Paths:
         """The peer restarted: answers to earlier probes cannot come."""
         self._probes.clear()
         self.path = None
+        self._ipv6_better = False
 
     @property
     def relayed(self) -> bool:
@@ -240,6 +245,7 @@ class Paths:
             # work there too, so move. Reliability is above the path.
             self.path = source
             self._unanswered_since = None
+            self._path_changed()
         return ProbeAnswered(answer.rtt, answer.ping, moved)
 
     def call_me_received(self, now: float) -> None:
@@ -253,6 +259,24 @@ class Paths:
         """A path works both ways: the session runs over it now."""
         self.path = source
         self._unanswered_since = None
+        self._path_changed()
+
+    def _path_changed(self) -> None:
+        """Worked out when the path or the candidates change, not on every wakeup."""
+        path = self.path
+        if path is None or self.relayed:
+            self._ipv6_better = False
+            return
+        rank = self.known.rank(path)
+        self._ipv6_better = any(
+            ":" in remote_address(c)[0] and self.known.rank(c) < rank for c in self.known.direct()
+        )
+
+    @property
+    def seeking_better(self) -> bool:
+        """Whether the open path is one a direct path could beat: a relayed one, or
+        IPv4 where the peer has an IPv6 address (ranked above it)."""
+        return self.relayed or self._ipv6_better
 
     def connected(self, now: float) -> None:
         self._direct_retry_at = now + self.config.direct_retry_interval
@@ -294,7 +318,7 @@ class Paths:
         if self._unanswered_since is not None:
             times.append(self._unanswered_since + self.config.path_timeout)
             times.append(self._next_suspect_probe())
-        if self.relayed:
+        if self.seeking_better:
             times.append(self._direct_retry_at)
             if self._next_probe_at < self._punch_deadline:
                 times.append(self._next_probe_at)
@@ -309,7 +333,7 @@ class Paths:
             self.send_probe(self.path, now)
         elif self.state == State.CONNECTED:
             self._keep_open(now)
-            if self.relayed:
+            if self.seeking_better:
                 self._seek_direct(now)
         return None
 
@@ -332,7 +356,8 @@ class Paths:
             self.send_probe(self.path, now)
 
     def _seek_direct(self, now: float) -> None:
-        """On a relayed path: try the direct ones, on the punch's schedule and then periodically."""
+        """On a relayed path (or IPv4 with IPv6 to find): try the direct ones, on the
+        punch's schedule and then periodically."""
         if now >= self._direct_retry_at:
             self._try_direct(now)
         elif self._next_probe_at <= now:

@@ -9,15 +9,17 @@ fail into one error type. The codec part is free of I/O; `StunClient` and
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import struct
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import trio
 from aioice import stun as _codec
 
-from .address import Address
+from .address import Address, from_socket
 from .errors import RemoteProtocolError, cannot_listen
 from .nat import NatReport, classify
 
@@ -73,18 +75,28 @@ def parse_untrusted(datagram: bytes) -> BindingRequest | BindingResponse:
         )
         if not mapped:
             raise StunError("Binding response without a mapped address")
-        return BindingResponse(message.transaction_id, (str(mapped[0]), int(mapped[1])))
+        return BindingResponse(message.transaction_id, _plain(str(mapped[0]), int(mapped[1])))
     raise StunError(f"unexpected STUN class {message.message_class!r}")
 
 
-def binding_response(request: BindingRequest, source: Address) -> bytes:
-    """The success response telling a client which address its request came from."""
+def _plain(ip: str, port: int) -> Address:
+    """An IPv4 address a server sent as IPv4-mapped IPv6 (family 0x02), as plain IPv4."""
+    mapped = ipaddress.ip_address(ip)
+    if isinstance(mapped, ipaddress.IPv6Address) and mapped.ipv4_mapped is not None:
+        return str(mapped.ipv4_mapped), port
+    return str(mapped), port
+
+
+def binding_response(request: BindingRequest, source: tuple[Any, ...]) -> bytes:
+    """The success response telling a client which address its request came from
+    (source as the socket gave it: an IPv4 client of a dual-stack socket is
+    answered with family 0x01, its plain IPv4 address)."""
     message = _codec.Message(
         message_method=_codec.Method.BINDING,
         message_class=_codec.Class.RESPONSE,
         transaction_id=request.transaction_id,
     )
-    message.attributes["XOR-MAPPED-ADDRESS"] = source
+    message.attributes["XOR-MAPPED-ADDRESS"] = from_socket(source)
     return bytes(message)
 
 
@@ -94,16 +106,17 @@ TIMEOUT = 2.0
 
 
 async def resolve(host: str, port: int) -> Address | None:
-    """host's first IPv4 address with port, or None if it has none (a server's
-    name that does not resolve is a server that does not answer)."""
+    """host's first IPv4 address with port, else its first IPv6 one, or None if it
+    has none (a server's name that does not resolve is a server that does not
+    answer). IPv4 first: that is where the NAT is that STUN tells about."""
     try:
-        infos = await trio.socket.getaddrinfo(host, port, trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
+        infos = await trio.socket.getaddrinfo(host, port, 0, trio.socket.SOCK_DGRAM)
     except (OSError, UnicodeError):  # UnicodeError: a name IDNA refuses, like "a..b"
         return None
-    if not infos:
+    found = sorted(infos, key=lambda info: info[0] != trio.socket.AF_INET)
+    if not found:
         return None
-    ip, port_, *_ = infos[0][4]
-    return str(ip), int(port_)
+    return from_socket(found[0][4])
 
 
 class StunClient:
@@ -167,6 +180,8 @@ async def check_nat(servers: list[Address], bind: Address = ("0.0.0.0", 0)) -> N
     """`p2ptui nat-check`: ask every server from one new socket; classify what they saw.
 
     Raises EnvironmentFailure if bind cannot be listened on."""
+    if bind[0] == "::":
+        bind = ("0.0.0.0", bind[1])  # The NAT is an IPv4 matter: the default bind, as IPv4.
     sock = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
     with sock:
         try:

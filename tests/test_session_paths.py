@@ -15,6 +15,7 @@ from p2ptui.net.state import State
 LOCAL = ("127.0.0.1", 4000)
 LAN = ("192.168.1.20", 4000)
 PUBLIC = ("203.0.113.50", 4000)
+PUBLIC6 = ("2001:db8:1::50", 4000)
 THEIR_RELAY = ("198.51.100.7", 50000)
 OUR_RELAY = "turn 198.51.100.1:3478"
 
@@ -43,13 +44,15 @@ def open_on(paths, out, route, now=0.0):
 # --- Ranking ----------------------------------------------------------------------
 
 
-def test_this_machine_then_the_lan_then_the_internet_then_relays():
+def test_this_machine_then_the_lan_then_the_internet_ipv6_first_then_relays():
     paths, _ = make()
     paths.learn([PUBLIC], [THEIR_RELAY], relay_now=False)
     ours = Via(OUR_RELAY, PUBLIC)
     sprayed = Via("spray 5000", PUBLIC, relayed=False)
-    ranks = [paths.known.rank(r) for r in (LOCAL, LAN, PUBLIC, sprayed, THEIR_RELAY, ours, None)]
-    assert ranks == [0, 1, 2, 2, RELAYED, RELAYED, RELAYED + 1]
+    ranks = [paths.known.rank(r) for r in (LOCAL, ("::1", 4000), LAN, ("fd00::20", 4000), PUBLIC6, PUBLIC, sprayed)]
+    assert ranks == [0, 0, 1, 1, 2, 3, 3]
+    assert [paths.known.rank(r) for r in (THEIR_RELAY, ours, None)] == [RELAYED, RELAYED, RELAYED + 1]
+    assert RELAYED > 3
 
 
 def test_candidates_are_capped_the_oldest_going_first():
@@ -142,6 +145,23 @@ def test_a_better_path_that_answers_becomes_the_path():
     assert answer.moved and paths.path == LAN
     worse = paths.send_probe(PUBLIC, 2.0, expect_answer=False)
     assert not paths.probe_answered(worse, PUBLIC, 2.01).moved and paths.path == LAN
+
+
+def test_a_direct_ipv6_path_that_answers_replaces_a_direct_ipv4_one():
+    paths, out = make()
+    paths.learn([PUBLIC, PUBLIC6], [], relay_now=False)
+    open_on(paths, out, PUBLIC)
+    answer = paths.probe_answered(paths.send_probe(PUBLIC6, 1.0, expect_answer=False), PUBLIC6, 1.01)
+    assert answer.moved and paths.path == PUBLIC6
+    back = paths.probe_answered(paths.send_probe(PUBLIC, 2.0, expect_answer=False), PUBLIC, 2.01)
+    assert not back.moved and paths.path == PUBLIC6
+
+
+def test_our_relay_is_never_asked_to_reach_an_ipv6_address():
+    paths, _ = make()
+    paths.learn([PUBLIC6, PUBLIC], [], relay_now=False)
+    paths.set_relays((OUR_RELAY,), 0.0)
+    assert paths.known.relayed_routes() == [Via(OUR_RELAY, PUBLIC)]
 
 
 def test_the_peer_probing_from_a_better_path_is_probed_back_only_if_trusted():
@@ -281,3 +301,31 @@ def test_a_burst_of_probes_keeps_the_table_bounded():
         table.add(PUBLIC, float(n))
         largest = max(largest, len(table))
     assert largest <= 2 * MAX_PROBES
+
+
+def test_on_ipv4_with_an_ipv6_candidate_the_punch_goes_on_and_then_retries_with_a_call_me():
+    # A firewall may open for IPv6 a round after both NATs opened for IPv4.
+    config = SessionConfig()
+    paths, out = make(config)
+    paths.learn([PUBLIC6, PUBLIC], [], relay_now=False)
+    paths.begin_punch(0.0)
+    paths.state = State.CONNECTED
+    paths.opened(PUBLIC)
+    paths.connected(0.2)
+    out.clear()
+    assert paths.seeking_better
+    paths.handle_timeout(paths.next_timeout())
+    assert PUBLIC6 in probed(out)  # the punch's schedule, until its deadline
+    paths.handle_timeout(config.direct_retry_interval + 0.2)
+    assert any(isinstance(o, SendCallMe) for o in out) and PUBLIC6 in probed(out)
+    answer = paths.probe_answered(paths.send_probe(PUBLIC6, 61.0, expect_answer=False), PUBLIC6, 61.01)
+    assert answer.moved and paths.path == PUBLIC6 and not paths.seeking_better
+
+
+def test_on_ipv4_with_only_ipv4_candidates_nothing_is_sought():
+    paths, out = make()
+    paths.learn([PUBLIC, LAN], [], relay_now=False)
+    open_on(paths, out, PUBLIC)
+    assert not paths.seeking_better
+    paths.handle_timeout(SessionConfig().direct_retry_interval + 1)
+    assert not any(isinstance(o, SendCallMe) for o in out)

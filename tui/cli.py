@@ -75,8 +75,9 @@ def _add_common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     parser.add_argument(
         "--bind",
         default=default,
-        metavar="IP[:PORT]",
-        help="where the chat's UDP socket listens (default: 0.0.0.0 and any free port)",
+        metavar="ADDRESS",
+        help="where the chat's UDP socket listens: IP[:PORT] or [IPv6]:PORT "
+        "(default: [::], both IPv4 and IPv6, any free port)",
     )
     parser.add_argument(
         "--stun",
@@ -136,7 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     server = commands.add_parser("signal-server", help="run the built-in signalling server")
-    server.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    server.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1; :: for all, IPv4 and IPv6)"
+    )
     server.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"TCP and UDP port (default: {DEFAULT_PORT})")
 
     pipe = commands.add_parser("pipe", help="headless: stdin lines to a peer, JSON events on stdout")

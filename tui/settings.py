@@ -55,7 +55,7 @@ class Settings:
     config_dir: Path
     identity: Identity
     firebase_credentials: str | None = None
-    bind: tuple[str, int] = ("0.0.0.0", 0)
+    bind: tuple[str, int] = ("::", 0)
     keepalive: float = KEEPALIVE_DEFAULT
     stun: tuple[tuple[str, int], ...] = ()
     turn: tuple[TurnServer, ...] = ()
@@ -98,7 +98,7 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
         warnings.append(f"--name is empty: you are {name!r} (your login name or config.toml's name)")
     signal = args.signal or file.get("signal")
     credentials = args.firebase_credentials or file.get("firebase_credentials")
-    bind = _parse_bind(str(args.bind or file.get("bind") or "0.0.0.0"))
+    bind = _parse_bind(str(args.bind or file.get("bind") or "::"))
     keepalive = _seconds("keepalive", args.keepalive, file, KEEPALIVE_DEFAULT, 0.1, 3600)
     stun_list = _list("stun", args.stun, file, "HOST:PORT")
     stun = tuple(_parse_host_port(str(item), "--stun") for item in stun_list)
@@ -208,11 +208,23 @@ def _parse_host_port(text: str, option: str) -> tuple[str, int]:
 
 
 def _parse_bind(text: str) -> tuple[str, int]:
-    host, _, port = text.partition(":")
+    """IP, IP:PORT, IPv6 or [IPv6]:PORT ("::": both families). Raises UsageError."""
+    bad = UsageError(f"bad --bind {text!r}: expected an IP address, optionally with :PORT ([IPv6]:PORT)")
+    host, port, bracketed = text, None, text.startswith("[")
+    if bracketed:
+        host, closed, rest = text[1:].partition("]")
+        if not closed or (rest and not rest.startswith(":")):
+            raise bad
+        port = rest[1:] if rest else None
+    elif text.count(":") == 1:  # IPv4:PORT; a bare IPv6 address has several colons, and no port
+        host, _, port = text.partition(":")
     try:
-        address = (str(ipaddress.IPv4Address(host)), int(port or 0))
+        ip = ipaddress.ip_address(host)
     except ValueError:
-        raise UsageError(f"bad --bind {text!r}: expected an IPv4 address, optionally with :PORT") from None
+        raise bad from None
+    if (bracketed and ip.version != 6) or (port is not None and not (port.isascii() and port.isdigit())):
+        raise bad
+    address = (str(ip), int(port or 0))
     if not 0 <= address[1] < 65536:
         raise UsageError(f"bad --bind {text!r}: the port is out of range")
     return address

@@ -55,12 +55,13 @@ class SignalUrl:
 
     def __str__(self) -> str:
         if self.scheme == "tcp":
-            return f"tcp://{self.host}:{self.port}"
+            host = f"[{self.host}]" if ":" in self.host else self.host  # tcp://[::1]:7878
+            return f"tcp://{host}:{self.port}"
         return f"{self.scheme}://{self.project}"
 
 
 def parse_signal_url(url: str) -> SignalUrl:
-    """tcp://HOST:PORT or firestore://PROJECT_ID. Raises ConfigError saying what is wrong."""
+    """tcp://HOST:PORT (tcp://[IPv6]:PORT) or firestore://PROJECT_ID. Raises ConfigError saying what is wrong."""
     try:
         parts = urlsplit(url)
         port = parts.port

@@ -16,18 +16,20 @@ import logging
 import os
 from collections import Counter
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
 import trio
 
 from .. import identity, stun
-from . import DEFAULT_PORT, protocol
+from . import DEFAULT_PORT, listen, protocol
 from .messages import (
     Answer,
     Offer,
     Presence,
     SignallingDataError,
+    format_address,
     parse_address_untrusted,
     valid_name,
 )
@@ -79,29 +81,26 @@ class SignalServer:
         *,
         task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        """Listen on TCP and UDP host:port (port 0: any free one) until cancelled."""
-        listeners = await trio.open_tcp_listeners(port, host=host)
-        listener = listeners[0]
-        for extra in listeners[1:]:
-            await extra.aclose()
-        bound = listener.socket.getsockname()[:2]
-        udp = trio.socket.socket(listener.socket.family, trio.socket.SOCK_DGRAM)
-        # A second STUN port (port + 1): comparing what two ports saw tells a
-        # client whether its NAT maps endpoint-independently.
-        second = trio.socket.socket(listener.socket.family, trio.socket.SOCK_DGRAM)
-        with udp, second:
-            await udp.bind(bound)
+        """Listen on TCP and UDP host:port (port 0: any free one) until cancelled.
+        host "::": every address of both families (see listen.py)."""
+        listeners = await listen.open_listeners(host, port)
+        bound = listeners[0].socket.getsockname()[:2]
+        with ExitStack() as stack:
             try:
-                await second.bind((bound[0], bound[1] + 1))
-            except OSError as exc:
-                log.warning("no second STUN port %d: %s", bound[1] + 1, exc.strerror or exc)
-                second.close()
+                udp = await listen.open_stun_sockets(listeners, stack)
+            except BaseException:
+                for listener in listeners:
+                    await listener.aclose()
+                raise
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._answer_stun, udp)
-                if second.fileno() != -1:
-                    nursery.start_soon(self._answer_stun, second)
-                await nursery.start(trio.serve_listeners, self._handle, [listener])
-                log.info("signalling server on %s:%d (TCP signalling, UDP STUN on it and the next port)", *bound)
+                for sock in udp:
+                    nursery.start_soon(self._answer_stun, sock)
+                await nursery.start(trio.serve_listeners, self._handle, listeners)
+                for listener in listeners:
+                    log.info(
+                        "signalling server on %s (TCP signalling, UDP STUN on it and the next port)",
+                        format_address(listener.socket.getsockname()[:2]),
+                    )
                 task_status.started((bound[0], bound[1]))
 
     # --- STUN ------------------------------------------------------------------------

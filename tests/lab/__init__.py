@@ -25,6 +25,8 @@ Every router drops NEW packets from the WAN to itself before conntrack
 confirms them (otherwise an early punch packet occupies the mapping
 MASQUERADE wants, and the router turns symmetric by accident). Full-cone and
 address-restricted routers serve one LAN host, the target of their DNAT.
+IPv6 is off until `Lab.enable_ipv6` makes chosen hosts and routers dual-stack
+(2001:db8::/32, no NAT, a stateful ip6tables firewall on each router).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +45,7 @@ import pytest
 
 UDPTOOL = Path(__file__).with_name("udptool.py")
 NAT_KINDS = ("full-cone", "address-restricted", "port-restricted", "symmetric")
-TOOLS = ("ip", "iptables", "conntrack", "turnserver")
+TOOLS = ("ip", "iptables", "ip6tables", "conntrack", "turnserver")
 
 
 def require_lab() -> None:
@@ -69,6 +72,8 @@ class Host:
     lab: Lab
     namespace: str
     ip: str
+    #: Its global IPv6 address, once `Lab.enable_ipv6` gave it one.
+    ip6: str = ""
 
     def run(self, *args: str, timeout: float = 10) -> str:
         return run("ip", "netns", "exec", self.namespace, *args, timeout=timeout)
@@ -93,6 +98,18 @@ class Router(Host):
     def flush_conntrack(self) -> None:
         """Forget every mapping, as a NAT rebinding does."""
         self.run("conntrack", "-F")
+
+    def ip6_firewall(self) -> None:
+        """A home router's IPv6 firewall: no NAT, the LAN's addresses are global, but
+        inbound is only what answers traffic the LAN sent (and ICMPv6, which IPv6
+        needs). Two hosts behind two of these reach each other only by punching."""
+        for rule in (
+            ["-A", "FORWARD", "-i", "lanbr", "-o", "wan", "-j", "ACCEPT"],
+            ["-A", "FORWARD", "-i", "wan", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"],
+            ["-A", "FORWARD", "-i", "wan", "-p", "ipv6-icmp", "-j", "ACCEPT"],
+            ["-A", "FORWARD", "-i", "wan", "-j", "DROP"],
+        ):
+            self.run("ip6tables", *rule)
 
 
 class Lab:
@@ -206,6 +223,63 @@ class Lab:
                 *only_from, "-j", "DNAT", "--to-destination", ip,
             )
         return host
+
+    # --- IPv6 ----------------------------------------------------------------------
+
+    def enable_ipv6(self, *members: Host) -> None:
+        """Make members dual-stack, beside their IPv4 (and NAT), from 2001:db8::/32:
+
+            internet 2001:db8::/64    public host 203.0.113.N -> 2001:db8::N,
+                                      router wan 203.0.113.R  -> 2001:db8::R
+            a router's LAN 10.0.L.0/24 -> 2001:db8:L::/64, hosts 10.0.L.K -> 2001:db8:L::K
+
+        Routers forward IPv6 behind `Router.ip6_firewall`; a LAN host's router must
+        be among members. Every internet member gets a route to every enabled LAN.
+        Returns once duplicate address detection is over (IPv6 is usable)."""
+        routers = [m for m in members if isinstance(m, Router)]
+        for member in members:
+            if isinstance(member, Router):
+                lan = member.lan_prefix.rsplit(".", 1)[1]
+                member.ip6 = f"2001:db8::{member.ip.rsplit('.', 1)[1]}"
+                member.run("sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
+                self._ip(member.namespace, "-6", "addr", "add", f"{member.ip6}/64", "dev", "wan", "nodad")
+                self._ip(member.namespace, "-6", "addr", "add", f"2001:db8:{lan}::1/64", "dev", "lanbr", "nodad")
+                member.ip6_firewall()
+        for member in members:
+            if isinstance(member, Router):
+                continue
+            router = next((r for r in routers if member in r.hosts), None)
+            last = member.ip.rsplit(".", 1)[1]
+            if router is None:  # On the internet.
+                member.ip6 = f"2001:db8::{last}"
+            else:
+                lan = router.lan_prefix.rsplit(".", 1)[1]
+                member.ip6 = f"2001:db8:{lan}::{last}"
+            self._ip(member.namespace, "-6", "addr", "add", f"{member.ip6}/64", "dev", "eth0", "nodad")
+            if router is not None:
+                self._ip(member.namespace, "-6", "route", "add", "default", "via", f"2001:db8:{lan}::1")
+        on_internet = [m for m in members if not any(m in r.hosts for r in routers)]
+        for router in routers:
+            lan = router.lan_prefix.rsplit(".", 1)[1]
+            for member in on_internet:
+                if member is not router:
+                    self._ip(member.namespace, "-6", "route", "add", f"2001:db8:{lan}::/64", "via", router.ip6)
+        self.wait_for_ipv6(*members)
+
+    def wait_for_ipv6(self, *members: Host, timeout: float = 15.0) -> None:
+        """Until no address of members is tentative: link-local addresses go
+        through duplicate address detection (~2 s) before a router forwards."""
+        deadline = time.monotonic() + timeout
+        for member in members:
+            while run("ip", "-n", member.namespace, "-6", "addr", "show", "tentative").strip():
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"IPv6 addresses still tentative in {member.namespace}")
+                time.sleep(0.1)  # polling the kernel's state, bounded by the deadline
+
+    def disable_ipv6(self, host: Host) -> None:
+        """An IPv4-only host: IPv6 off on every interface of its namespace."""
+        host.run("sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
+        host.run("sysctl", "-qw", "net.ipv6.conf.lo.disable_ipv6=1", "net.ipv6.conf.eth0.disable_ipv6=1")
 
     # --- Running -------------------------------------------------------------------
 

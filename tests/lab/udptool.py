@@ -23,14 +23,18 @@ import time
 
 def address(text):
     host, _, port = text.rpartition(":")
-    return host, int(port)
+    return host.strip("[]"), int(port)  # [IPv6]:PORT too
+
+
+def family(host):
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
 def server(args):
     sockets = []
     for host in args.hosts.split(","):
         for port in args.ports.split(","):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sock = socket.socket(family(host), socket.SOCK_DGRAM)
             sock.bind((host, int(port)))
             sockets.append(sock)
     selector = selectors.DefaultSelector()
@@ -52,8 +56,9 @@ def server(args):
 
 
 def client(args):
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("0.0.0.0", args.bind))
+    ipv6 = any(":" in address(d)[0] for d in args.to.split(","))
+    sock = socket.socket(socket.AF_INET6 if ipv6 else socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("::" if ipv6 else "0.0.0.0", args.bind))
     for destination in args.to.split(","):
         sock.sendto(b"poke", address(destination))
     received = []
