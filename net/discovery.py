@@ -31,6 +31,9 @@ class Discovery:
         self.host: Address | None = None
         self.public: Address | None = None
         self.nat = nat.NatReport(nat.NatType.UNKNOWN, None, ())
+        #: The router's port mapping to our socket (PCP, NAT-PMP, UPnP), set by the
+        #: port mapper: reachable even behind a symmetric NAT, so offered first.
+        self.mapped: Address | None = None
 
     async def discover(self, stun_servers: list[Address]) -> Address:
         """Our public address by STUN from the chat socket, else our local one.
@@ -56,7 +59,7 @@ class Discovery:
 
     def candidates(self) -> list[Address]:
         """Where the peer may reach us directly, best first."""
-        found = [self.public, self.host]
+        found = [self.mapped, self.public, self.host]
         return list(dict.fromkeys(a for a in found if a is not None and a[0] != "0.0.0.0"))
 
 

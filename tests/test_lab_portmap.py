@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from pathlib import Path
 
 import pytest
 
@@ -43,3 +45,58 @@ def test_miniupnpd_maps_a_port_when_asked_by_hand(lab):
     version, op, result, _, internal, external, lifetime = json.loads(host.run("python3", "-c", script))
     assert (version, op, result, internal, external) == (0, 129, 0, 4000, 4000)
     assert daemon.has_udp_mapping(4000, host.ip, 4000), daemon.leases()
+
+
+PORTMAP_TOOL = Path(__file__).parent / "lab" / "portmap_tool.py"
+
+
+def portmap_tool(host, *args):
+    return host.python(str(PORTMAP_TOOL), *args)
+
+
+def probed(tool):
+    """The tool's report once the probe had an outcome (change lines may come first)."""
+    for line in tool.stdout:
+        if line.startswith("{") and "probed" in (report := json.loads(line)):
+            return report
+    raise AssertionError("the port mapping tool ended without a report")
+
+
+def lines(process, timeout=20):
+    output, _ = process.communicate(timeout=timeout)
+    return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+
+
+@pytest.mark.parametrize("protocol", ["pcp", "nat-pmp", "upnp"])
+def test_a_mapping_is_obtained_renewed_and_deleted_on_exit(lab, protocol):
+    _, router, host, daemon = router_with_miniupnpd(lab)
+    tool = portmap_tool(host, "--port", "5000", "--protocol", protocol, "--lifetime", "4", "--seconds", "5")
+    first = probed(tool)
+    assert first["protocol"] == protocol and first["external"].startswith(f"{router.ip}:"), first
+    external_port = int(first["external"].rsplit(":", 1)[1])
+    def expiry():
+        prefix = f"UDP:{external_port}:{host.ip}:5000:"
+        return [line.split(":")[4] for line in daemon.leases() if line.startswith(prefix)]
+
+    first_expiry = expiry()
+    assert first_expiry, daemon.leases()
+    time.sleep(3)  # the test's subject: the renewal due at half the 4 s lifetime
+    assert expiry() and expiry() != first_expiry, (first_expiry, expiry())
+    assert lines(tool)[-1] == {"closed": True}
+    assert not daemon.has_udp_mapping(external_port, host.ip, 5000), daemon.leases()
+
+
+def test_the_probe_names_every_protocol_miniupnpd_answers(lab):
+    _, _, host, daemon = router_with_miniupnpd(lab)
+    first = probed(portmap_tool(host, "--port", "5000", "--probe-only"))
+    assert first["answered"] == ["pcp", "nat-pmp", "upnp"]
+    assert first["external"] is None and daemon.leases() == []
+
+
+def test_no_router_answering_the_probe_gives_up_within_about_250_ms(lab):
+    router = lab.nat("r1", "port-restricted")  # no miniupnpd: port 5351 is closed
+    host = lab.lan_host(router, "a")
+    router.run("iptables", "-I", "INPUT", "-p", "udp", "--dport", "5351", "-j", "DROP")  # silent, not refused
+    first = probed(portmap_tool(host, "--port", "5000", "--protocol", "pcp", "--protocol", "nat-pmp"))
+    assert first["external"] is None and first["answered"] == []
+    assert first["probed"] < 0.4, first

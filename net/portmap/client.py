@@ -100,6 +100,7 @@ class PortMapClient:
         probe_timeout: float = PROBE_TIMEOUT,
         nonce: bytes | None = None,
         probe_only: bool = False,
+        protocols: frozenset[Protocol] = frozenset({Protocol.PCP, Protocol.NATPMP}),
     ) -> None:
         self.client_ip = client_ip
         self.internal_port = internal_port
@@ -107,6 +108,8 @@ class PortMapClient:
         self.probe_timeout = probe_timeout
         #: Only learn which protocols the router answers (the network report).
         self.probe_only = probe_only
+        #: Which of PCP and NAT-PMP may hold the mapping (both are probed).
+        self.protocols = protocols
         self._nonce = nonce or os.urandom(pcp.NONCE_SIZE)
         self.state = State.IDLE
         #: The protocols the router answered, and what it told.
@@ -215,7 +218,7 @@ class PortMapClient:
         if answer.opcode == pcp.OP_ANNOUNCE:
             if answer.result == 0:
                 self.answered.add(Protocol.PCP)
-                if self.state == State.PROBING and not self.probe_only:
+                if self.state == State.PROBING and not self.probe_only and Protocol.PCP in self.protocols:
                     return self._probe_over(now)
             return []
         if self.protocol != Protocol.PCP:
@@ -251,9 +254,10 @@ class PortMapClient:
         if self.probe_only:
             self._set_state(State.CLOSED)
             return []
-        if Protocol.PCP in self.answered:
+        usable = self.answered & self.protocols
+        if Protocol.PCP in usable:
             self.protocol = Protocol.PCP
-        elif Protocol.NATPMP in self.answered:
+        elif Protocol.NATPMP in usable:
             self.protocol = Protocol.NATPMP
         else:
             self._set_state(State.UNAVAILABLE)
@@ -264,7 +268,7 @@ class PortMapClient:
         return []
 
     def _mapping_refused(self, reason: str, now: float) -> list[Event]:
-        if self.protocol == Protocol.PCP and Protocol.NATPMP in self.answered:
+        if self.protocol == Protocol.PCP and Protocol.NATPMP in self.answered & self.protocols:
             log.info("PCP mapping failed (%s): trying NAT-PMP", reason)
             self.protocol = Protocol.NATPMP
             self._send_request(now, self._map_request(self.lifetime))

@@ -53,16 +53,20 @@ class PortMapper:
         on_change: Callable[[Address | None], None] = lambda _: None,
         *,
         gateway: str | None = None,
+        port: int = natpmp.PORT,
         upnp: bool = True,
         lifetime: int = LIFETIME,
         probe_only: bool = False,
+        protocols: frozenset[Protocol] = frozenset(Protocol),
     ) -> None:
         self.internal_port = internal_port
         self.on_change = on_change
         self.gateway = gateway
+        self.port = port
         self.lifetime = lifetime
         self.probe_only = probe_only
-        self._upnp = Upnp() if upnp else None
+        self.protocols = protocols
+        self._upnp = Upnp() if upnp and Protocol.UPNP in protocols else None
         self._upnp_found = False
         self.client: PortMapClient | None = None
         self.protocol: Protocol | None = None
@@ -70,7 +74,7 @@ class PortMapper:
         self.dropped: Counter[str] = Counter()
         #: Set once the probe has an outcome: a mapping, or none to be had.
         self.probed = trio.Event()
-        self._probes_left = 2 if upnp else 1
+        self._probes_left = 2 if self._upnp is not None else 1
         #: Set once PCP/NAT-PMP have a mapping or none to give (UPnP waits for it).
         self._first_choice_settled = trio.Event()
 
@@ -96,14 +100,18 @@ class PortMapper:
         sock = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
         with sock:
             try:
-                await sock.connect((self.gateway, natpmp.PORT))
-            except OSError as exc:
+                await sock.connect((self.gateway, self.port))
+            except (OSError, NotImplementedError) as exc:  # NotImplementedError: a fake network
                 log.info("port mapping: cannot reach the gateway %s (%s)", self.gateway, exc)
                 self.probed.set()
                 return
             client_ip = sock.getsockname()[0]
             self.client = PortMapClient(
-                client_ip, self.internal_port, lifetime=self.lifetime, probe_only=self.probe_only
+                client_ip,
+                self.internal_port,
+                lifetime=self.lifetime,
+                probe_only=self.probe_only,
+                protocols=self.protocols - {Protocol.UPNP},
             )
             try:
                 async with trio.open_nursery() as nursery:

@@ -100,6 +100,8 @@ def run_miniupnpd(lab: Lab, router: Router, stun: Host, *, upnp: bool = True, na
                 f"enable_natpmp={'yes' if natpmp else 'no'}",
                 "secure_mode=yes",
                 "system_uptime=yes",
+                # Short leases, so a test sees them renewed (the default floor is 120 s).
+                "min_lifetime=2",
                 f"lease_file={lease_file}",
                 "uuid=4d7659ad-93f5-44b5-924b-c90e456fcb5a",
                 # The package's default rules deny everything: allow the LAN, high ports.
