@@ -100,3 +100,37 @@ def test_no_router_answering_the_probe_gives_up_within_about_250_ms(lab):
     first = probed(portmap_tool(host, "--port", "5000", "--protocol", "pcp", "--protocol", "nat-pmp"))
     assert first["external"] is None and first["answered"] == []
     assert first["probed"] < 0.4, first
+
+
+@pytest.fixture
+def peers(lab, tmp_path):
+    from .test_lab import Peers
+
+    started = Peers(lab, tmp_path)
+    yield started
+    started.stop()
+
+
+def test_symmetric_against_symmetric_with_a_mapping_connects_directly(lab, peers):
+    """The issue's case: both NATs symmetric (punching alone fails, see the NAT
+    matrix), one router with miniupnpd: bob reaches alice's mapped port."""
+    from .test_lab import NO_SPRAYING
+
+    stun, alice_router, alice_host, daemon = router_with_miniupnpd(lab)
+    bob_router = lab.nat("rb", "symmetric")
+    alice = peers.pipe(alice_host, "alice", "bob", "--timeout", "25", config=NO_SPRAYING)
+    bob = peers.pipe(lab.lan_host(bob_router, "bob"), "bob", "alice", "--timeout", "25", config=NO_SPRAYING)
+    connected = bob.event("connected", timeout=20)
+    # Direct (no TURN server exists in this lab), to alice's mapping on her router.
+    assert connected["remote"].startswith(f"{alice_router.ip}:") and connected["path"] == "direct", connected
+    mapped_port = int(connected["remote"].rsplit(":", 1)[1])
+    assert any(line.startswith(f"UDP:{mapped_port}:{alice_host.ip}:") for line in daemon.leases()), daemon.leases()
+    assert alice.event("connected", timeout=20)["remote"].startswith(f"{bob_router.ip}:")
+    bob.send("through two symmetric NATs")
+    assert alice.event("message", timeout=20)["text"] == "through two symmetric NATs"
+    alice.send("and back")
+    assert bob.event("message", timeout=20)["text"] == "and back"
+    # On exit (the end of her input) alice deletes her mapping.
+    alice.popen.stdin.close()
+    assert alice.wait(timeout=15) == 0
+    assert not any(line.startswith(f"UDP:{mapped_port}:") for line in daemon.leases()), daemon.leases()
