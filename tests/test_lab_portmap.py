@@ -134,3 +134,27 @@ def test_symmetric_against_symmetric_with_a_mapping_connects_directly(lab, peers
     alice.popen.stdin.close()
     assert alice.wait(timeout=15) == 0
     assert not any(line.startswith(f"UDP:{mapped_port}:") for line in daemon.leases()), daemon.leases()
+
+
+@pytest.mark.parametrize("kind, expected", [("port-restricted", "cone"), ("symmetric", "symmetric")])
+def test_nat_check_reports_the_nat_and_the_protocols_the_router_answers(lab, tmp_path, kind, expected):
+    from .lab.miniupnpd import STUN_OTHER_IP
+    from .processes import Process
+
+    stun, router, host, _ = router_with_miniupnpd(lab, kind)
+    check = Process(
+        ["nat-check", "--json", "--stun", f"{stun.ip}:3478", "--stun", f"{STUN_OTHER_IP}:3478",
+         "--config-dir", str(tmp_path / "c")],
+        wrapper=["ip", "netns", "exec", host.namespace],
+    )
+    try:
+        report = json.loads(check.line(timeout=20))
+        assert check.wait() == 0
+    finally:
+        check.stop()
+    assert report["nat"] == expected, report
+    assert report["udp"] is True and report["ipv4"] == router.ip
+    assert report["portmap"] == {"gateway": f"{router.lan_prefix}.1", "protocols": ["pcp", "nat-pmp", "upnp"]}
+    assert report["hairpinning"] is False  # the lab's routers do not turn a datagram back
+    lab_servers = {f"{stun.ip}:3478", f"{STUN_OTHER_IP}:3478"}
+    assert all(s["rtt_ms"] is not None for s in report["servers"] if s["server"] in lab_servers), report

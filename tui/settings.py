@@ -123,9 +123,7 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
         except ValueError as exc:
             raise UsageError(f"bad [spray] in {CONFIG_FILE}: {exc}") from None
     direct_retry = _seconds("direct_retry", args.direct_retry, file, DIRECT_RETRY_DEFAULT, 1, 86400)
-    portmap = file.get("portmap", True)
-    if not isinstance(portmap, bool):
-        raise UsageError(f"bad portmap {portmap!r} in {CONFIG_FILE}: expected true or false")
+    portmap = _switch(file, "portmap", True)
     try:
         credentials_found = credentials is None or Path(str(credentials)).is_file()
     except OSError:
@@ -189,6 +187,13 @@ def ui_preferences(file: dict) -> tuple[str | None, bool]:
     if not isinstance(bell, bool):
         raise UsageError(f"bad bell {bell!r} in {CONFIG_FILE}: expected true or false")
     return theme, bell
+
+
+def _switch(file: dict[str, Any], key: str, default: bool) -> bool:
+    value = file.get(key, default)
+    if not isinstance(value, bool):
+        raise UsageError(f"bad {key} {value!r} in {CONFIG_FILE}: expected true or false")
+    return value
 
 
 def _parse_host_port(text: str, option: str) -> tuple[str, int]:
