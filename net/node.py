@@ -230,6 +230,7 @@ class Node:
             dropped_all=tuple(sorted(self.dropped.items())),
             verified=verified,
             verification_lost=lost,
+            portmap=self.portmap,
         )
 
     def safety_number(self, name: str) -> str:

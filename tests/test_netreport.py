@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from p2ptui.diagnostics import portmap_words, report_rows
+from p2ptui.details import portmap_words
+from p2ptui.diagnostics import report_rows
 from p2ptui.net import PortMapStatus
 from p2ptui.net.netreport import ServerCheck, build_report
 
@@ -53,3 +54,16 @@ def test_port_mapping_in_words():
     assert portmap_words(PortMapStatus("10.0.1.1", (), None, None)) == "no answer from 10.0.1.1"
     mapped = PortMapStatus("10.0.1.1", ("pcp", "nat-pmp"), "pcp", ("203.0.113.101", 5000))
     assert portmap_words(mapped) == "203.0.113.101:5000 by PCP (the router 10.0.1.1 answers PCP, NAT-PMP)"
+
+
+def test_the_details_pane_shows_the_port_mapping_when_it_is_on():
+    from p2ptui.details import details_rows
+    from p2ptui.net import PeerStatus, events
+
+    off = dict(details_rows(events.Details("alice", PeerStatus.ONLINE)))
+    assert "port mapping" not in off
+    status = PortMapStatus("10.0.1.1", ("nat-pmp",), "nat-pmp", ("203.0.113.101", 5000))
+    rows = details_rows(events.Details("alice", PeerStatus.ONLINE, portmap=status))
+    labels = [label for label, _ in rows]
+    assert labels[labels.index("your NAT") + 1] == "port mapping"
+    assert dict(rows)["port mapping"] == "203.0.113.101:5000 by NAT-PMP (the router 10.0.1.1 answers NAT-PMP)"

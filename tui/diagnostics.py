@@ -14,13 +14,13 @@ from p2ptui.net import (
     NetReport,
     Node,
     NodeConfig,
-    PortMapStatus,
     events,
     format_address,
     network_report,
     open_node,
 )
 
+from .details import portmap_words
 from .errors import signalling_advice
 
 
@@ -157,17 +157,3 @@ def report_rows(report: NetReport) -> list[tuple[str, str]]:
         rtt = f"{check.rtt * 1000:.1f} ms" if check.rtt is not None else "no answer"
         rows.append((f"{check.kind.upper()} {format_address(check.server)}", rtt))
     return rows
-
-
-def portmap_words(status: PortMapStatus | None) -> str:
-    """What the router's port mapping protocols said, in words (also the details pane's)."""
-    if status is None:
-        return "off"
-    names = {"pcp": "PCP", "nat-pmp": "NAT-PMP", "upnp": "UPnP"}
-    answered = ", ".join(names[p] for p in status.answered)
-    if status.gateway is None:
-        return "no gateway found"
-    said = f"the router {status.gateway} answers {answered}" if answered else f"no answer from {status.gateway}"
-    if status.external is not None and status.protocol:
-        return f"{format_address(status.external)} by {names[status.protocol]} ({said})"
-    return said
