@@ -69,3 +69,20 @@ async def test_no_router_answering_gives_up_within_about_250_ms():
                     nursery.cancel_scope.cancel()
             assert elapsed < 0.6, elapsed
             assert mapper.external is None and mapper.status().answered == ()
+
+
+async def test_a_refused_mapping_is_asked_for_again_a_minute_later(autojump_clock):
+    router = FakeRouter(refuse=8)  # out of resources, for now
+    changes = []
+    async with trio.open_nursery() as nursery:
+        port = await nursery.start(serve, router)
+        mapper = PortMapper(5000, changes.append, gateway="127.0.0.1", port=port, upnp=False)
+        nursery.start_soon(mapper.run)
+        await mapper.probed.wait()
+        assert mapper.external is None and changes == []
+        router.refuse = 0
+        await trio.sleep(30)
+        assert changes == []
+        await trio.sleep(31)
+        assert changes == [(PUBLIC_IP, 40000)]
+        nursery.cancel_scope.cancel()

@@ -32,6 +32,8 @@ DELETE_WAIT = 0.5
 MAX_ANSWER = 1100
 #: How many UPnP renewals fail in a row before the mapping counts as lost.
 UPNP_TRIES = 3
+#: After a mapping is lost or refused, how long until PCP/NAT-PMP are asked again.
+RETRY_AFTER = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,21 +108,30 @@ class PortMapper:
                 self.probed.set()
                 return
             client_ip = sock.getsockname()[0]
-            self.client = PortMapClient(
-                client_ip,
-                self.internal_port,
-                lifetime=self.lifetime,
-                probe_only=self.probe_only,
-                protocols=self.protocols - {Protocol.UPNP},
-            )
+            self.client = self._new_client(client_ip)
             try:
                 async with trio.open_nursery() as nursery:
                     if self._upnp is not None:
                         nursery.start_soon(self._run_upnp, client_ip)
                     await self._drive(sock, self.client)
+                    # A router that answered once but lost or refused the mapping is
+                    # asked again now and then (not one that never answered).
+                    while self.client.state == State.FAILED and self.protocol != Protocol.UPNP:
+                        await trio.sleep(RETRY_AFTER)
+                        self.client = self._new_client(client_ip)
+                        await self._drive(sock, self.client)
             finally:
                 with trio.CancelScope(shield=True), trio.move_on_after(DELETE_WAIT):
                     await self._delete(sock, self.client)
+
+    def _new_client(self, client_ip: str) -> PortMapClient:
+        return PortMapClient(
+            client_ip,
+            self.internal_port,
+            lifetime=self.lifetime,
+            probe_only=self.probe_only,
+            protocols=self.protocols - {Protocol.UPNP},
+        )
 
     async def _drive(self, sock: trio.socket.SocketType, client: PortMapClient) -> None:
         client.start(trio.current_time())

@@ -66,13 +66,17 @@ class Upnp:
         if self._igd is None or not self.public_ip:
             return None
         try:
-            ok = self._igd.addportmapping(
-                internal[1], "UDP", internal[0], internal[1], DESCRIPTION, "", lifetime
-            )
+            if self._igd.addportmapping(internal[1], "UDP", internal[0], internal[1], DESCRIPTION, "", lifetime):
+                return UpnpMapping((self.public_ip, internal[1]), lifetime)
         except Exception as exc:
-            log.info("UPnP: AddPortMapping failed (%s)", exc)
+            log.info("UPnP: AddPortMapping of port %d failed (%s)", internal[1], exc)
+        try:
+            # The same port taken (or refused): an IGDv2 picks another.
+            port = int(self._igd.addanyportmapping(internal[1], "UDP", internal[0], internal[1], DESCRIPTION, lifetime))
+        except Exception as exc:
+            log.info("UPnP: AddAnyPortMapping failed (%s)", exc)
             return None
-        return UpnpMapping((self.public_ip, internal[1]), lifetime) if ok else None
+        return UpnpMapping((self.public_ip, port), lifetime) if 0 < port < 65536 else None
 
     async def delete(self, external_port: int) -> None:
         await trio.to_thread.run_sync(self._delete, external_port, abandon_on_cancel=True)
