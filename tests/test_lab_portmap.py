@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from .lab import Lab, require_lab
-from .lab.miniupnpd import run_miniupnpd, start_rfc5780_stun
+from .lab.miniupnpd import require_miniupnpd, run_miniupnpd, start_rfc5780_stun
 
 pytestmark = pytest.mark.lab
 
@@ -25,6 +25,7 @@ def lab():
 
 
 def router_with_miniupnpd(lab, kind="symmetric"):
+    require_miniupnpd()
     stun = lab.public_host("stun")
     start_rfc5780_stun(lab, stun)
     router = lab.nat("r1", kind)

@@ -23,7 +23,9 @@ what the DNAT let in).
 
 from __future__ import annotations
 
+import os
 import queue
+import shutil
 import subprocess
 import threading
 import time
@@ -45,6 +47,18 @@ table inet filter {
   chain postrouting_miniupnpd { }
 }
 """
+
+
+def require_miniupnpd() -> None:
+    """miniupnpd and nft are needed too: missing is a failure under CI, a skip elsewhere."""
+    import pytest
+
+    missing = [tool for tool in ("miniupnpd", "nft") if shutil.which(tool) is None]
+    if missing:
+        message = f"{' and '.join(missing)} not installed (scripts/test installs them)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
 
 
 def start_rfc5780_stun(lab: Lab, host: Host) -> subprocess.Popen:
