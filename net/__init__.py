@@ -50,8 +50,10 @@ if TYPE_CHECKING:
     from .files import make_private, private_file, write_atomically
     from .identity import Identity
     from .nat import NatReport
+    from .netreport import NetReport, network_report
     from .node import Node, open_node
     from .nodeconfig import NodeConfig
+    from .portmap import PortMapStatus
     from .safety import format_safety_number, safety_number
     from .session import MAX_MESSAGE_BYTES, MessageTooLong, SessionConfig
     from .signalling.messages import check_name, format_address
@@ -75,6 +77,9 @@ _LAZY = {
     "private_file": (".files", "private_file"),
     "Identity": (".identity", "Identity"),
     "NatReport": (".nat", "NatReport"),
+    "NetReport": (".netreport", "NetReport"),
+    "network_report": (".netreport", "network_report"),
+    "PortMapStatus": (".portmap", "PortMapStatus"),
     "Node": (".node", "Node"),
     "NodeConfig": (".nodeconfig", "NodeConfig"),
     "open_node": (".node", "open_node"),
@@ -119,11 +124,13 @@ __all__ = [
     "LocalProtocolError",
     "MessageTooLong",
     "NatReport",
+    "NetReport",
     "Node",
     "NodeConfig",
     "NodeEvent",
     "P2PError",
     "PeerStatus",
+    "PortMapStatus",
     "RemoteProtocolError",
     "Route",
     "SessionConfig",
@@ -145,6 +152,7 @@ __all__ = [
     "format_safety_number",
     "load_config_file",
     "make_private",
+    "network_report",
     "open_node",
     "parse_signal_url",
     "parse_turn_url",

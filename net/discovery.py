@@ -40,6 +40,9 @@ class Discovery:
         #: Our IPv6 address (as a peer would see it), if we have a global one.
         self.ipv6: Address | None = None
         self.nat = nat.NatReport(nat.NatType.UNKNOWN, None, ())
+        #: The router's port mapping to our socket (PCP, NAT-PMP, UPnP), set by the
+        #: port mapper: reachable even behind a symmetric NAT, so offered first.
+        self.mapped: Address | None = None
 
     async def discover(self, stun_servers: list[Address]) -> Address:
         """Our public address by STUN from the chat socket, else our local one.
@@ -73,8 +76,9 @@ class Discovery:
         return self.public
 
     def candidates(self) -> list[Address]:
-        """Where the peer may reach us directly, best first: IPv6 needs no NAT to cross."""
-        found = [self.ipv6, self.public, self.host]
+        """Where the peer may reach us directly, best first: IPv6 needs no NAT to cross,
+        and the router's mapping is reachable even behind a symmetric NAT."""
+        found = [self.ipv6, self.mapped, self.public, self.host]
         return list(dict.fromkeys(a for a in found if a is not None and a[0] not in ("0.0.0.0", ANY_ADDRESS)))
 
 

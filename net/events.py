@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from .address import Address
 
 if TYPE_CHECKING:  # Not imported for real: the TUI's first frame does without sqlite3.
+    from .portmap import PortMapStatus
     from .store import StoredMessage
 
 
@@ -172,6 +173,8 @@ class Details:
     """As in PeerChanged."""
     verification_lost: bool = False
     """As in PeerChanged."""
+    portmap: PortMapStatus | None = None
+    """What the router's port mapping gave (None when port mapping is off)."""
 
 
 @dataclass(frozen=True)

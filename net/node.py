@@ -4,6 +4,8 @@
       ├─ the datagram receiver (datagrams.py): reads the chat socket, routes
       │  each datagram to a session, a TURN client or the STUN client
       ├─ relays (relays.py): a task per TURN server keeping an allocation
+      ├─ the port mapper (portmap/): asks the router to forward a port to the
+      │  chat socket (PCP, NAT-PMP, UPnP), offered as a candidate
       ├─ the sprayer (spraying.py): a task per spraying attempt (one symmetric
       │  NAT against a cone), and a reader per socket it opens
       ├─ per peer (peers.py, rendezvous.py): a driver running its Session
@@ -43,6 +45,7 @@ from .errors import ConfigError, EnvironmentFailure, LocalProtocolError
 from .identity import Identity
 from .nodeconfig import NodeConfig, make_signalling
 from .peers import Peer, Peers, path_kind
+from .portmap import PortMapper, PortMapStatus
 from .relays import Relays
 from .rendezvous import Rendezvous, Timing
 from .signalling import SignallingClient, check_name
@@ -53,6 +56,8 @@ from .trust import KnownPeers, fingerprint
 __all__ = ["RELAY_SETTLE_WAIT", "Node", "NodeConfig", "make_signalling", "open_node"]
 
 EVENT_BUFFER = 1024
+#: How long the first offer waits for the port mapper's probe (it gives up in ~250 ms).
+PORTMAP_WAIT = 1.0
 #: How long leaving may wait for the goodbyes to go out (SessionConfig.goodbye_copies,
 #: goodbye_interval apart: 3 and 5 ms by default).
 GOODBYE_WAIT = 0.25
@@ -103,6 +108,7 @@ class Node:
             self._emit,
         )
         self._nursery: trio.Nursery | None = None
+        self._portmapper: PortMapper | None = None
 
     # --- The application's API ------------------------------------------------------
 
@@ -119,6 +125,11 @@ class Node:
     @property
     def nat(self) -> nat.NatReport:
         return self._discovery.nat
+
+    @property
+    def portmap(self) -> PortMapStatus | None:
+        """What the router's port mapping gave; None when port mapping is off."""
+        return self._portmapper.status() if self._portmapper else None
 
     def conversations(self) -> list[str]:
         """The names of the peers with a conversation, in the order they began."""
@@ -230,6 +241,7 @@ class Node:
             dropped_all=tuple(sorted(self.dropped.items())),
             verified=verified,
             verification_lost=lost,
+            portmap=self.portmap,
         )
 
     def safety_number(self, name: str) -> str:
@@ -283,6 +295,9 @@ class Node:
             self._resume_outbox()
             nursery.start_soon(self._datagrams.receive)
             nursery.start_soon(self._relays.run)
+            if self.config.portmap and not self.config.bind[0].startswith("127."):
+                self._portmapper = PortMapper(self.local_address[1], self._mapped)
+                nursery.start_soon(self._portmapper.run)
             async with trio.open_nursery() as signalling:
                 signalling.start_soon(self._rendezvous.handle_signalling)
                 await signalling.start(self.signalling.run, self._discovered)
@@ -290,8 +305,16 @@ class Node:
 
     async def _discovered(self, stun_servers: list[Address]) -> Address:
         public = await self._discovery.discover(stun_servers)
+        if self._portmapper is not None:
+            # The first offers carry the mapping if the router gives one (a
+            # router answers in milliseconds; the probe ends within 250 ms).
+            with trio.move_on_after(PORTMAP_WAIT):
+                await self._portmapper.probed.wait()
         self._peers.our_nat = self._discovery.nat.nat_type.value
         return public
+
+    def _mapped(self, external: Address | None) -> None:
+        self._discovery.mapped = external
 
     async def _emit(self, event: ev.NodeEvent) -> None:
         await self._send_events.send(event)

@@ -42,6 +42,9 @@ class NodeConfig:
     """TURN relays to allocate on: the path of last resort, when no direct one works."""
     spray: spray.SprayConfig = field(default_factory=spray.SprayConfig)
     """How far to go crossing a symmetric NAT against a cone one."""
+    portmap: bool = True
+    """Ask the router for a port mapping (PCP, NAT-PMP, UPnP-IGD) and offer it.
+    Never for a socket bound to loopback."""
 
 
 def make_signalling(config: NodeConfig, identity: Identity) -> SignallingClient:

@@ -116,3 +116,13 @@ def test_the_launcher_turns_the_collector_back_on_for_every_command_but_the_tui(
 
     assert launch(["fingerprint", "--name", "dana", "--config-dir", str(tmp_path)]) == 0
     assert gc.isenabled()
+
+
+def test_port_mapping_is_on_unless_the_file_turns_it_off(tmp_path):
+    assert _settings(tmp_path).node_config().portmap is True
+    (tmp_path / "config.toml").write_text("portmap = false\n")
+    settings = _settings(tmp_path)
+    assert settings.node_config().portmap is False and settings.warnings == ()
+    (tmp_path / "config.toml").write_text('portmap = "no"\n')
+    with pytest.raises(UsageError, match="bad portmap"):
+        _settings(tmp_path)

@@ -161,6 +161,11 @@ def test_nat_check_on_loopback_finds_no_nat(processes):
     report = json.loads(check.line())
     assert report["nat"] == "open" and report["mapping"] == "endpoint-independent"
     assert len(report["mapped"]) == 2  # the server's port and the next one both answered
+    # The full report: no NAT, so no hairpin test; no port mapping for a loopback socket.
+    assert report["udp"] is True and report["ipv4"] == "127.0.0.1" and report["ipv6"] is None
+    assert report["hairpinning"] is None and report["portmap"] is None
+    assert [s["kind"] for s in report["servers"]] == ["stun", "stun"]
+    assert all(s["rtt_ms"] is not None and s["rtt_ms"] >= 0 for s in report["servers"])
     assert check.wait() == 0
 
 

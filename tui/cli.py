@@ -166,7 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ping.add_argument("--json", action="store_true", help="one JSON object per line")
 
-    check = commands.add_parser("nat-check", help="your public address and NAT type, by STUN")
+    check = commands.add_parser(
+        "nat-check", help="a network report: UDP, NAT mapping, hairpinning, port mapping, round trips"
+    )
     _add_common(check, suppress=True)
     check.add_argument("--json", action="store_true", help="one JSON object")
 
@@ -307,7 +309,8 @@ def _nat_check(args: argparse.Namespace) -> int:
         servers = [(url.host, url.port), (url.host, url.port + 1), *servers]
     if not servers:
         raise UsageError("nat-check needs a STUN server: give --stun HOST:PORT (Firestore has none)")
-    return _trio_run(run_nat_check, servers, settings.bind, args.json)
+    turn = tuple((server.host, server.port) for server in settings.turn)
+    return _trio_run(run_nat_check, servers, settings.bind, args.json, turn, settings.portmap)
 
 
 def _fingerprint(args: argparse.Namespace) -> int:

@@ -6,9 +6,14 @@ state is tested without Textual.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from p2ptui.net import events, format_address
 
 from .words import applicable_reason
+
+if TYPE_CHECKING:  # Only a type: importing it would load the port mapper (and trio) before the first frame.
+    from p2ptui.net import PortMapStatus
 
 #: The details line for (verified, verification_lost).
 VERIFIED_WORDS = {
@@ -61,6 +66,8 @@ def details_rows(details: events.Details) -> list[tuple[str, str]]:
         ("your relays", ", ".join(map(relay_words, details.relays)) or "none configured"),
         ("unacknowledged", str(details.unacknowledged)),
     ]
+    if details.portmap is not None:
+        rows.insert(rows.index(("your NAT", details.nat)) + 1, ("port mapping", portmap_words(details.portmap)))
     if details.new_fingerprint:
         rows.insert(6, ("their NEW key", details.new_fingerprint))
     return rows
@@ -71,3 +78,17 @@ def dropped_rows(details: events.Details) -> list[tuple[str, str]]:
     return [(str(count), why) for why, count in details.dropped] + [
         (str(count), f"{why} (all peers)") for why, count in details.dropped_all
     ]
+
+
+def portmap_words(status: PortMapStatus | None) -> str:
+    """What the router's port mapping protocols said, in words (also the details pane's)."""
+    if status is None:
+        return "off"
+    names = {"pcp": "PCP", "nat-pmp": "NAT-PMP", "upnp": "UPnP"}
+    answered = ", ".join(names[p] for p in status.answered)
+    if status.gateway is None:
+        return "no gateway found"
+    said = f"the router {status.gateway} answers {answered}" if answered else f"no answer from {status.gateway}"
+    if status.external is not None and status.protocol:
+        return f"{format_address(status.external)} by {names[status.protocol]} ({said})"
+    return said

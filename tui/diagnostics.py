@@ -11,15 +11,16 @@ import trio
 from p2ptui.net import (
     EnvironmentFailure,
     Identity,
-    NatReport,
+    NetReport,
     Node,
     NodeConfig,
-    check_nat,
     events,
     format_address,
+    network_report,
     open_node,
 )
 
+from .details import portmap_words
 from .errors import signalling_advice
 
 
@@ -118,23 +119,41 @@ async def _ping(node: Node, options: PingOptions, connected: trio.Event) -> int:
     return 0 if rtts else 1
 
 
-async def run_nat_check(servers: list[tuple[str, int]], bind: tuple[str, int], as_json: bool) -> int:
-    report: NatReport = await check_nat(servers, bind)
-    mapping = {True: "endpoint-independent", False: "endpoint-dependent", None: "unknown"}[
-        report.endpoint_independent
-    ]
-    public = format_address(report.public) if report.public else None
+async def run_nat_check(
+    servers: list[tuple[str, int]],
+    bind: tuple[str, int],
+    as_json: bool,
+    turn: tuple[tuple[str, int], ...] = (),
+    portmap: bool = True,
+) -> int:
+    """The network report (net/netreport.py): as JSON, or as lines a person reads."""
+    report: NetReport = await network_report(servers, turn, bind, portmap=portmap)
+    facts = report.to_json()
     if as_json:
-        print(json.dumps({
-            "public": public,
-            "mapping": mapping,
-            "nat": report.nat_type.value,
-            "description": report.words,
-            "mapped": [format_address(a) for a in report.mapped],
-            "servers": [f"{host}:{port}" for host, port in servers],
-        }), flush=True)
+        print(json.dumps(facts), flush=True)
     else:
-        print(f"public address: {public or 'unknown'}")
-        print(f"mapping:        {mapping} ({len(report.mapped)} of {len(servers)} STUN servers answered)")
-        print(f"NAT type:       {report.words}")
-    return 0 if report.public else 1
+        for label, words in report_rows(report):
+            print(f"{label + ':':<17}{words}")
+    return 0 if report.nat.public else 1
+
+
+def report_rows(report: NetReport) -> list[tuple[str, str]]:
+    """(label, words) for the network report."""
+    nat = report.nat
+    answered = sum(1 for check in report.servers if check.mapped and check.kind == "stun")
+    stun_count = sum(1 for check in report.servers if check.kind == "stun")
+    hairpin = {True: "yes", False: "no", None: "-"}[report.hairpinning]
+    rows = [
+        ("UDP", "yes" if report.udp else "no: no STUN server answered (UDP blocked?)"),
+        ("public IPv4", report.public_ipv4 or "none"),
+        ("public IPv6", report.public_ipv6 or "none"),
+        ("public address", format_address(nat.public) if nat.public else "unknown"),
+        ("mapping", f"{report.mapping} ({answered} of {stun_count} STUN servers answered)"),
+        ("NAT type", nat.words),
+        ("hairpinning", hairpin),
+        ("port mapping", portmap_words(report.portmap)),
+    ]
+    for check in report.servers:
+        rtt = f"{check.rtt * 1000:.1f} ms" if check.rtt is not None else "no answer"
+        rows.append((f"{check.kind.upper()} {format_address(check.server)}", rtt))
+    return rows

@@ -38,6 +38,7 @@ DIRECT_RETRY_DEFAULT = 60.0
 KNOWN_KEYS = frozenset(
     {"name", "signal", "bind", "keepalive", "stun", "turn", "direct_retry", "spray",
      "firebase_credentials", "theme", "bell"}
+    | {"portmap"}
 )
 
 
@@ -64,6 +65,8 @@ class Settings:
     """The [spray] table of config.toml: sockets, probes, rate, budget (checked)."""
     theme: str | None = None
     """The TUI's Textual theme (config.toml only; the TUI saves it there when changed)."""
+    portmap: bool = True
+    """Ask the router for a port mapping (PCP, NAT-PMP, UPnP); `portmap = false` in config.toml turns it off."""
     bell: bool = False
     """Ring the terminal bell for messages in conversations not shown (config.toml only)."""
     warnings: tuple[str, ...] = ()
@@ -83,6 +86,7 @@ class Settings:
             turn_servers=self.turn,
             spray=SprayConfig(**self.spray),
             state_dir=self.config_dir,
+            portmap=self.portmap,
         )
 
 
@@ -120,6 +124,7 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
         except ValueError as exc:
             raise UsageError(f"bad [spray] in {CONFIG_FILE}: {exc}") from None
     direct_retry = _seconds("direct_retry", args.direct_retry, file, DIRECT_RETRY_DEFAULT, 1, 86400)
+    portmap = _switch(file, "portmap", True)
     try:
         credentials_found = credentials is None or Path(str(credentials)).is_file()
     except OSError:
@@ -147,6 +152,7 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
         turn=turn,
         direct_retry=direct_retry,
         spray=spray,
+        portmap=portmap,
         theme=theme,
         bell=bell,
         warnings=tuple(warnings),
@@ -193,6 +199,13 @@ def ui_preferences(file: dict) -> tuple[str | None, bool]:
     if not isinstance(bell, bool):
         raise UsageError(f"bad bell {bell!r} in {CONFIG_FILE}: expected true or false")
     return theme, bell
+
+
+def _switch(file: dict[str, Any], key: str, default: bool) -> bool:
+    value = file.get(key, default)
+    if not isinstance(value, bool):
+        raise UsageError(f"bad {key} {value!r} in {CONFIG_FILE}: expected true or false")
+    return value
 
 
 def _parse_host_port(text: str, option: str) -> tuple[str, int]:
