@@ -122,7 +122,8 @@ def test_port_mapping_is_on_unless_the_file_turns_it_off(tmp_path):
     assert _settings(tmp_path).node_config().portmap is True
     (tmp_path / "config.toml").write_text("portmap = false\n")
     settings = _settings(tmp_path)
-    assert settings.node_config().portmap is False and settings.warnings == ()
+    assert settings.node_config().portmap is False
+    assert not [w for w in settings.warnings if "portmap" in w]
     (tmp_path / "config.toml").write_text('portmap = "no"\n')
     with pytest.raises(UsageError, match="bad portmap"):
         _settings(tmp_path)
