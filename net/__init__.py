@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from .node import Node, open_node
     from .nodeconfig import NodeConfig
     from .safety import format_safety_number, safety_number
+    from .sendbudget import SendLimits
     from .session import MAX_MESSAGE_BYTES, MessageTooLong, SessionConfig
     from .signalling.messages import check_name, format_address
     from .signalling.server import serve as serve_signalling
@@ -82,6 +83,7 @@ _LAZY = {
     "check_name": (".signalling.messages", "check_name"),
     "format_address": (".signalling.messages", "format_address"),
     "serve_signalling": (".signalling.server", "serve"),
+    "SendLimits": (".sendbudget", "SendLimits"),
     "SprayConfig": (".spray", "SprayConfig"),
     "StoredMessage": (".store", "StoredMessage"),
     "check_nat": (".stun", "check_nat"),
@@ -124,6 +126,7 @@ __all__ = [
     "PeerStatus",
     "RemoteProtocolError",
     "Route",
+    "SendLimits",
     "SessionConfig",
     "SignallingClient",
     "SprayConfig",

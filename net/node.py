@@ -44,6 +44,7 @@ from .nodeconfig import NodeConfig, make_signalling
 from .peers import Peer, Peers, path_kind
 from .relays import Relays
 from .rendezvous import Rendezvous, Timing
+from .sendbudget import SendBudget
 from .signalling import SignallingClient, check_name
 from .spraying import Sprayer
 from .store import MessageStore, StoredMessage
@@ -77,7 +78,7 @@ class Node:
         self.known_peers = KnownPeers(config.state_dir)
         self.store = MessageStore(config.state_dir)
         self._send_events, self.events = trio.open_memory_channel[ev.NodeEvent](EVENT_BUFFER)
-        self._datagrams = Datagrams(sock, self.dropped)
+        self._datagrams = Datagrams(sock, self.dropped, SendBudget(config.send_limits, trio.current_time()))
         self._relays = Relays(config.turn_servers, self._datagrams)
         self._discovery = Discovery(self._datagrams, self._relays, config.bind[0], config.stun_servers)
         self._sprayer = Sprayer(config.spray, config.bind[0], self._datagrams)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from . import session as sess
 from . import spray
+from .sendbudget import SendLimits
 from .address import Address
 from .identity import Identity
 from .signalling import DEFAULT_SIGNAL_URL, SignallingClient, parse_signal_url
@@ -41,6 +42,8 @@ class NodeConfig:
     """TURN relays to allocate on: the path of last resort, when no direct one works."""
     spray: spray.SprayConfig = field(default_factory=spray.SprayConfig)
     """How far to go crossing a symmetric NAT against a cone one."""
+    send_limits: SendLimits = field(default_factory=SendLimits)
+    """What may go toward addresses no peer has proved are its own (net/sendbudget.py)."""
 
 
 def make_signalling(config: NodeConfig, identity: Identity) -> SignallingClient:

@@ -264,6 +264,11 @@ class Peers:
             events = self._stored(peer, peer.session.events())
             for event in events:
                 self._note(peer, event)  # Before any await: nobody sees half the news.
+            path = peer.session.path
+            if path is not None and peer.session.state == sess.State.CONNECTED:
+                # The handshake over this path authenticated the peer: the send budget
+                # for strangers' addresses no longer applies to it.
+                self._datagrams.budget.validate(path)
             for data, route in peer.session.datagrams_to_send():
                 await self._datagrams.send(data, route)
             for event in events:
