@@ -99,6 +99,7 @@ class Node:
             (self._peers, self._discovery, self._relays, self._sprayer),
             self._peer,
             self._emit,
+            config.local_networks,
         )
         self._nursery: trio.Nursery | None = None
 

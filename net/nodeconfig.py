@@ -44,6 +44,8 @@ class NodeConfig:
     """How far to go crossing a symmetric NAT against a cone one."""
     send_limits: SendLimits = field(default_factory=SendLimits)
     """What may go toward addresses no peer has proved are its own (net/sendbudget.py)."""
+    local_networks: tuple[str, ...] | None = None
+    """The networks a peer's private candidates must be on (CIDR); None reads our interfaces'."""
 
 
 def make_signalling(config: NodeConfig, identity: Identity) -> SignallingClient:

@@ -10,7 +10,9 @@ toward the addresses it names, and spraying if the NAT types call for it.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import math
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -23,9 +25,11 @@ import trio_util
 from . import events as ev
 from . import nat, secure
 from .admission import Admission
+from .candidates import Network, OwnNetworks, screen_untrusted
 from .discovery import Discovery
 from .errors import EnvironmentFailure
 from .identity import Identity
+from .interfaces import local_networks
 from .peers import Peer, Peers
 from .relays import Relays
 from .signalling import (
@@ -58,6 +62,10 @@ class Timing:
     retry_max: float
 
 
+#: How long the list of our interfaces' networks is kept before it is read again.
+NETWORKS_TTL = 30.0
+
+
 class Rendezvous:
     """Offers, answers and presence for one node."""
 
@@ -71,8 +79,12 @@ class Rendezvous:
         parts: tuple[Peers, Discovery, Relays, Sprayer],
         open_peer: Callable[[str, bool], Peer],
         emit: Callable[[ev.NodeEvent], Awaitable[None]],
+        networks: tuple[str, ...] | None = None,
     ) -> None:
         self._identity = identity
+        #: Our networks as configured (tests on a fake network), else read from the system.
+        self._networks = None if networks is None else tuple(ipaddress.ip_network(n) for n in networks)
+        self._networks_read: tuple[float, tuple[Network, ...]] = (-math.inf, ())
         self._name = name
         self._timing = timing
         self.signalling = signalling
@@ -101,10 +113,10 @@ class Rendezvous:
                 await self._emit(ev.SignalStatus(False, reason, fatal))
             case PresenceChanged(presence=presence):
                 await self._presence(presence)
-            case OfferReceived(offer=offer):
-                await self._offer_received(offer)
-            case AnswerReceived(answer=answer):
-                await self._answer_received(answer)
+            case OfferReceived(offer=offer, seen_ip=seen_ip):
+                await self._offer_received(offer, seen_ip)
+            case AnswerReceived(answer=answer, seen_ip=seen_ip):
+                await self._answer_received(answer, seen_ip)
             case OfferRefused(ref=ref):
                 for peer in self._peers:
                     if ref in peer.offers_sent and peer.awaiting_answer:
@@ -154,7 +166,7 @@ class Rendezvous:
         peer.newest_signal = max(peer.newest_signal, record.expires)
         return True
 
-    async def _offer_received(self, offer: Offer) -> None:
+    async def _offer_received(self, offer: Offer, seen_ip: str = "") -> None:
         if not self._admission.acceptable(offer, "offer"):
             return
         incoming = self._peers.get(offer.sender) is None
@@ -164,7 +176,7 @@ class Rendezvous:
             return
         peer.online.value = True
         # The design notes' order: punch toward the offerer first, then answer.
-        if not await self._start_session(peer, offer):
+        if not await self._start_session(peer, offer, seen_ip):
             return
         await self._peers.pump(peer)
         peer.wake()
@@ -188,7 +200,7 @@ class Rendezvous:
         except SignallingUnavailable as exc:
             log.info("could not answer %s: %s", offer.sender, exc)
 
-    async def _answer_received(self, answer: Answer) -> None:
+    async def _answer_received(self, answer: Answer, seen_ip: str = "") -> None:
         peer = self._peers.get(answer.sender)
         if peer is None or answer.offer_id not in peer.offers_sent:
             self._admission.refused("unexpected answer")
@@ -198,10 +210,10 @@ class Rendezvous:
         if not self._fresh(peer, answer, "answer"):
             return
         peer.awaiting_answer = False
-        if await self._start_session(peer, answer):
+        if await self._start_session(peer, answer, seen_ip):
             peer.wake()
 
-    async def _start_session(self, peer: Peer, record: Offer | Answer) -> bool:
+    async def _start_session(self, peer: Peer, record: Offer | Answer, seen_ip: str) -> bool:
         """Punch toward the addresses in a genuine offer or answer (and spray, if
         one side is behind a symmetric NAT and the other behind a cone). False
         if no session may start (we are leaving)."""
@@ -209,16 +221,51 @@ class Rendezvous:
         if not await self._peers.renew(peer):
             return False
         ours = self._discovery.nat.nat_type.value
-        self._sprayer.consider(peer, ours, record.nat, (record.sender_ip, record.port))
+        if self._spray_target_confirmed(peer, record, seen_ip):
+            self._sprayer.consider(peer, ours, record.nat, (record.sender_ip, record.port))
+        own = self._own_networks()
+        candidates, refused = screen_untrusted(list(record.candidates) or [(record.sender_ip, record.port)], own)
+        relays, refused_relays = screen_untrusted(list(record.relays), own)
+        for reason in refused + refused_relays:
+            self._admission.refused(reason)
         peer.session.start(
             bytes.fromhex(record.tag),
-            list(record.candidates) or [(record.sender_ip, record.port)],
+            candidates,
             trio.current_time(),
             secure.noise_public_key(record.sender_key),
-            remote_relays=list(record.relays),
+            remote_relays=relays,
             relay_now=nat.direct_unlikely(ours, record.nat),
         )
         return True
+
+    def _own_networks(self) -> OwnNetworks:
+        now = trio.current_time()
+        if self._networks is not None:
+            networks = self._networks
+        elif now < self._networks_read[0] + NETWORKS_TTL:
+            networks = self._networks_read[1]
+        else:
+            networks = local_networks()
+            self._networks_read = (now, networks)
+        host = self._discovery.host
+        return OwnNetworks(networks, loopback=host is not None and nat.network_of(host[0]) == "local")
+
+    def _spray_target_confirmed(self, peer: Peer, record: Offer | Answer, seen_ip: str) -> bool:
+        """Whether the IP a record claims is where the sender really is: spraying sends
+        a thousand probes there, so a signature (names cost nothing) is not enough.
+
+        The built-in server says where it saw the sender (seen_ip): the claim must
+        match it. Firestore cannot say; the claim must then match the IP presence
+        gave, which with Firestore is the peer's own word again: there the global
+        spraying cap (spraying.py) is the bound.
+        """
+        if seen_ip:
+            confirmed = record.sender_ip == seen_ip
+        else:
+            confirmed = peer.address is not None and peer.address[0] == record.sender_ip
+        if not confirmed and nat.network_of(record.sender_ip) == "internet":
+            self._admission.refused("spraying toward an IP the sender was not seen at")
+        return confirmed
 
     # --- A connector per peer ------------------------------------------------------
 

@@ -1,0 +1,141 @@
+"""Strangers trying to turn a node into a weapon, on trio's fake network (issue #15).
+
+Whole nodes through their public API, an attacker holding as many names as it
+likes (names cost nothing), and a victim elsewhere on the internet: every
+datagram the node sends is counted on the fake network.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+import trio
+
+from p2ptui.net import Identity, NodeConfig, SendLimits, events, open_node
+from p2ptui.net.signalling.messages import Offer, sign
+
+from .fakeinternet import STUN_SERVER, STUN_SERVER_2, Internet, stun_server
+from .fakesignal import Hub, HubClient
+
+pytestmark = pytest.mark.trio
+
+BOB_IP, BOB_PUBLIC, BOB_LAN = "10.0.2.2", "198.51.100.2", "10.0.2.0/24"
+ATTACKER_IP = "198.51.100.66"
+VICTIM_IP = "203.0.113.66"
+
+
+@pytest.fixture
+async def internet(nursery):
+    net = Internet()
+    net.enable()
+    await nursery.start(stun_server, STUN_SERVER)
+    await nursery.start(stun_server, STUN_SERVER_2)
+    net.nat(BOB_PUBLIC, BOB_LAN, seed=4)  # a cone: the side that probes random ports
+    return net
+
+
+def bob_node(hub: Hub, **kwargs):
+    identity = Identity.generate()
+    config = NodeConfig(
+        "bob", bind=(BOB_IP, 0), stun_servers=(STUN_SERVER, STUN_SERVER_2), local_networks=(BOB_LAN,), **kwargs
+    )
+    return open_node(config, identity, signalling=hub.client("bob", identity))
+
+
+class UnseenClient(HubClient):
+    """A client of a service that cannot say where it saw the sender (Firestore)."""
+
+    @property
+    def seen_ip(self) -> str:
+        return ""
+
+
+def stranger(hub: Hub, name: str, address: tuple[str, int], *, seen: bool = True) -> tuple[HubClient, Identity]:
+    """One of the attacker's names, online at address (what presence tells)."""
+    identity = Identity.generate()
+    client = (HubClient if seen else UnseenClient)(hub, name, identity)
+    client.address = address
+    hub.online[name] = client
+    return client, identity
+
+
+def offer(name: str, identity: Identity, ip: str, candidates, nat: str = "symmetric") -> Offer:
+    return sign(
+        Offer(
+            id=uuid.uuid4().hex,
+            sender=name,
+            sender_key=identity.public_key,
+            receiver="bob",
+            sender_ip=ip,
+            receiver_ip="",
+            port=candidates[0][1],
+            tag=uuid.uuid4().hex[:16],
+            candidates=tuple(candidates),
+            expires=time.time() + 30,
+            nat=nat,
+        ),
+        identity,
+    )
+
+
+def sent_to(internet: Internet, ip: str) -> int:
+    return sum(count for (source, destination), count in internet.flows.items() if destination[0] == ip)
+
+
+async def ready(node) -> None:
+    with trio.fail_after(60):
+        async for event in node.events:
+            if isinstance(event, events.Ready):
+                return
+
+
+async def test_fresh_names_cannot_aim_spraying_at_an_ip_the_server_did_not_see_them_at(internet, autojump_clock):
+    hub = Hub()
+    async with bob_node(hub) as bob:
+        await ready(bob)
+        for n in range(5):
+            client, identity = stranger(hub, f"mallory{n}", (ATTACKER_IP, 4000 + n))
+            await client.send_offer(offer(f"mallory{n}", identity, VICTIM_IP, [(VICTIM_IP, 5000 + n)]))
+        await trio.sleep(12)
+        # Only the punch toward each named address, within its first-contact allowance.
+        assert sent_to(internet, VICTIM_IP) <= 5 * SendLimits().first_contact
+        assert bob.counters()["spraying toward an IP the sender was not seen at"] >= 5
+
+
+async def test_without_a_seen_ip_spraying_stays_within_the_global_budget(internet, autojump_clock):
+    hub = Hub()
+    async with bob_node(hub) as bob:
+        await ready(bob)
+        began = trio.current_time()
+        for n in range(5):
+            # Firestore: presence is the stranger's own word, so it "confirms" the victim's IP.
+            client, identity = stranger(hub, f"mallory{n}", (VICTIM_IP, 5000 + n), seen=False)
+            for _ in range(2):  # the second once bob has the presence that "confirms" it
+                await client.send_offer(offer(f"mallory{n}", identity, VICTIM_IP, [(VICTIM_IP, 5000 + n)]))
+                await trio.sleep(0.5)
+        await trio.sleep(12)
+        limits = SendLimits()
+        elapsed = trio.current_time() - began
+        # Five names once sent ~5,200 datagrams to ~4,900 ports: now one attempt at most.
+        assert sent_to(internet, VICTIM_IP) <= limits.unvalidated_burst + limits.unvalidated_rate * elapsed
+        assert bob.counters()["spraying over its global cap"] >= 1
+
+
+async def test_loopback_and_foreign_lan_candidates_are_never_probed(internet, autojump_clock):
+    hub = Hub()
+    async with bob_node(hub) as bob:
+        await ready(bob)
+        client, identity = stranger(hub, "mallory", (ATTACKER_IP, 4000))
+        named = [(ATTACKER_IP, 4000), ("127.0.0.1", 22), ("192.168.7.7", 80), ("10.0.2.99", 9), ("169.254.1.1", 9)]
+        await client.send_offer(offer("mallory", identity, ATTACKER_IP, named, nat="cone"))
+        await trio.sleep(12)
+        for ip in ("127.0.0.1", "192.168.7.7", "169.254.1.1"):
+            assert sent_to(internet, ip) == 0, ip
+        assert sent_to(internet, "10.0.2.99") > 0  # on bob's own LAN: a fair candidate
+        assert sent_to(internet, ATTACKER_IP) > 0
+        counters = bob.counters()
+        assert counters["loopback candidate"] == 1
+        assert counters["private candidate not on our networks"] == 1
+        assert counters["unusable candidate (unspecified, multicast, link-local)"] == 1
