@@ -95,7 +95,7 @@ class Node:
             self.name,
             timing,
             signalling,
-            Admission(self.name, self.known_peers, self.dropped),
+            Admission(self.name, self.known_peers, self.dropped, config.offer_rates),
             (self._peers, self._discovery, self._relays, self._sprayer),
             self._peer,
             self._emit,
@@ -291,7 +291,9 @@ class Node:
         check_name(name)
         if name == self.name:
             raise ConfigError("that is your own name")
-        return self._peer(name)
+        peer = self._peer(name)
+        peer.opened = True
+        return peer
 
     def _conversation(self, name: str) -> Peer:
         peer = self._peers.get(name)

@@ -9,6 +9,7 @@ from . import session as sess
 from . import spray
 from .sendbudget import SendLimits
 from .address import Address
+from .admission import OfferRates
 from .identity import Identity
 from .signalling import DEFAULT_SIGNAL_URL, SignallingClient, parse_signal_url
 from .turn_server import TurnServer
@@ -44,6 +45,8 @@ class NodeConfig:
     """How far to go crossing a symmetric NAT against a cone one."""
     send_limits: SendLimits = field(default_factory=SendLimits)
     """What may go toward addresses no peer has proved are its own (net/sendbudget.py)."""
+    offer_rates: OfferRates = field(default_factory=OfferRates)
+    """How many offers are taken, per sender and from strangers overall (net/admission.py)."""
     local_networks: tuple[str, ...] | None = None
     """The networks a peer's private candidates must be on (CIDR); None reads our interfaces'."""
 

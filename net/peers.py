@@ -51,6 +51,8 @@ class Peer(Wakeable):
         self.reason = ""
         #: The peer started the conversation; told with the first status event.
         self.incoming = False
+        #: The user opened the conversation (or sent to the peer): never a stranger.
+        self.opened = False
         self.announced = False
         self.announced_path: Route | None = None
         #: Whether presence (or an offer) has told us anything about the peer yet.

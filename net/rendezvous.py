@@ -169,6 +169,12 @@ class Rendezvous:
     async def _offer_received(self, offer: Offer, seen_ip: str = "") -> None:
         if not self._admission.acceptable(offer, "offer"):
             return
+        known = self._peers.get(offer.sender)
+        familiar = self._admission.known_peers.pinned(offer.sender) == offer.sender_key or (
+            known is not None and known.opened
+        )
+        if not self._admission.within_rate(offer, familiar, trio.current_time()):
+            return
         incoming = self._peers.get(offer.sender) is None
         peer = self._open_peer(offer.sender, incoming)
         peer.heard_of = True

@@ -139,3 +139,43 @@ async def test_loopback_and_foreign_lan_candidates_are_never_probed(internet, au
         assert counters["loopback candidate"] == 1
         assert counters["private candidate not on our networks"] == 1
         assert counters["unusable candidate (unspecified, multicast, link-local)"] == 1
+
+
+ALICE_IP, ALICE_PUBLIC = "10.0.1.2", "198.51.100.1"
+
+
+def alice_node(hub: Hub, identity: Identity):
+    config = NodeConfig("alice", bind=(ALICE_IP, 0), stun_servers=(STUN_SERVER, STUN_SERVER_2))
+    return open_node(config, identity, signalling=hub.client("alice", identity))
+
+
+async def received(node, text: str) -> None:
+    with trio.fail_after(120):
+        async for event in node.events:
+            if isinstance(event, events.MessageReceived) and event.text == text:
+                return
+
+
+async def test_a_flood_of_offers_is_rate_limited_and_a_good_peer_still_gets_through(internet, autojump_clock):
+    internet.nat(ALICE_PUBLIC, "10.0.1.0/24", seed=3)
+    hub, alice = Hub(), Identity.generate()
+    async with bob_node(hub) as bob:
+        await ready(bob)
+        async with alice_node(hub, alice) as a:
+            a.send("bob", "before the flood")
+            await received(bob, "before the flood")
+        # One name floods; then many fresh names do.
+        client, identity = stranger(hub, "mallory", (ATTACKER_IP, 4000))
+        for _ in range(100):
+            await client.send_offer(offer("mallory", identity, ATTACKER_IP, [(ATTACKER_IP, 4000)], nat="cone"))
+        for n in range(100):
+            client, identity = stranger(hub, f"fresh{n}", (ATTACKER_IP, 5000 + n))
+            await client.send_offer(offer(f"fresh{n}", identity, ATTACKER_IP, [(ATTACKER_IP, 5000 + n)], nat="cone"))
+        await trio.sleep(1)
+        counters = bob.counters()
+        assert counters["offers from one sender over the rate limit"] >= 100 - 5
+        assert counters["offers over the overall rate limit"] >= 100 - 20
+        # alice, whom bob knows, offers again (a restart) and is taken at once.
+        async with alice_node(hub, alice) as a:
+            a.send("bob", "during the flood")
+            await received(bob, "during the flood")
