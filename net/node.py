@@ -88,6 +88,8 @@ class Node:
         )
         # The parts hear of each other through these two hooks only.
         self._peers.on_status = self._sprayer.release
+        self._peers.on_forget = self._sprayer.forget
+        self._peers.max_strangers = config.max_strangers
         self._relays.on_change = self._peers.relays_changed
         timing = Timing(config.offer_ttl, config.answer_timeout + config.session.punch_timeout, config.retry_max)
         self._rendezvous = Rendezvous(
@@ -227,6 +229,9 @@ class Node:
         """The 60-digit safety number of our key and name's pinned key (net/safety.py):
         the number name's own app shows for us. Raises ConfigError if no key is pinned for name."""
         key = self.known_peers.pinned(name)
+        peer = self._peers.get(name)
+        if key is None and peer is not None:
+            key = peer.signed_key or None  # A stranger's, signed, pinned once the user answers.
         if key is None:
             raise ConfigError(f"no key pinned for {name} yet: talk to them first")
         return safety.safety_number(self.name, self.identity.public_key, name, key)
@@ -240,9 +245,12 @@ class Node:
         name shows a new key not yet accepted, or if seen is not the current number;
         EnvironmentFailure if known_peers cannot be written.
         """
-        number, key = self.safety_number(name), self.known_peers.pinned(name)
-        assert key is not None
+        number = self.safety_number(name)
         peer = self._peers.get(name)
+        if peer is not None and self.known_peers.pinned(name) is None:
+            self._peers.opened(peer)  # Verifying a stranger answers it: its signed key is pinned.
+        key = self.known_peers.pinned(name)
+        assert key is not None
         if peer is not None and peer.changed_key:
             raise ConfigError(f"{name} shows a new key: accept or refuse it before verifying")
         if seen is not None and "".join(seen.split()) != number:
@@ -292,7 +300,7 @@ class Node:
         if name == self.name:
             raise ConfigError("that is your own name")
         peer = self._peer(name)
-        peer.opened = True
+        self._peers.opened(peer)
         return peer
 
     def _conversation(self, name: str) -> Peer:
@@ -309,9 +317,15 @@ class Node:
         if self._nursery is None:
             raise LocalProtocolError("the node is not running: use it inside open_node()")
         peer = self._peers.add(name, incoming=incoming)
-        self._nursery.start_soon(self._peers.drive, peer)
-        self._nursery.start_soon(self._rendezvous.connect, peer)
+        self._nursery.start_soon(self._run_peer, peer)
         return peer
+
+    async def _run_peer(self, peer: Peer) -> None:
+        """The peer's driver and connector, until it is let go (peer.scope) or we leave."""
+        with peer.scope:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._peers.drive, peer)
+                nursery.start_soon(self._rendezvous.connect, peer)
 
     def _resume_outbox(self) -> None:
         """What an earlier run could not deliver goes out again, in order."""

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from . import session as sess
 from . import spray
-from .sendbudget import SendLimits
 from .address import Address
 from .admission import OfferRates
 from .identity import Identity
+from .sendbudget import SendLimits
 from .signalling import DEFAULT_SIGNAL_URL, SignallingClient, parse_signal_url
 from .turn_server import TurnServer
 
@@ -47,6 +47,8 @@ class NodeConfig:
     """What may go toward addresses no peer has proved are its own (net/sendbudget.py)."""
     offer_rates: OfferRates = field(default_factory=OfferRates)
     """How many offers are taken, per sender and from strangers overall (net/admission.py)."""
+    max_strangers: int = 64
+    """Peers kept who offered and whom the user never answered; the oldest go first."""
     local_networks: tuple[str, ...] | None = None
     """The networks a peer's private candidates must be on (CIDR); None reads our interfaces'."""
 

@@ -146,17 +146,31 @@ class Rendezvous:
         await self._peers.update_status(peer)
 
     async def _trusted(self, peer: Peer, key: str) -> bool:
+        if not peer.opened and self._admission.known_peers.pinned(peer.name) is None:
+            # A stranger the user has not answered: its key is held here, not written
+            # to known_peers, until the user opens the conversation (Peers.opened).
+            if peer.signed_key in ("", key):
+                peer.key = peer.signed_key = key
+                peer.changed_key = ""
+                return True
+            return await self._changed(peer, key)
         try:
             trusted = self._admission.trusted(peer.name, key)
         except EnvironmentFailure as exc:  # A first key that could not be saved: pinned for this run.
             await self._emit(ev.Error(f"{exc}: {peer.name}'s key is remembered until you quit", peer.name))
             trusted = True
         if trusted:
-            peer.key = key
+            peer.key = peer.signed_key = key
             peer.changed_key = ""  # Signed by the pinned key: whatever presence said is void.
             return True
-        if peer.changed_key != key:
-            peer.changed_key = key
+        return await self._changed(peer, key)
+
+    async def _changed(self, peer: Peer, key: str) -> bool:
+        """A signed record with a key other than the one we hold: nothing more until the user accepts it."""
+        if not self._admission.known_peers.pinned(peer.name):
+            self._admission.refused("changed key")  # Admission counts it for a pinned one.
+        if peer.changed_key != key or not peer.changed_key_signed:
+            peer.changed_key, peer.changed_key_signed = key, True
             await self._peers.update_status(peer)
         return False
 
@@ -175,7 +189,9 @@ class Rendezvous:
         )
         if not self._admission.within_rate(offer, familiar, trio.current_time()):
             return
-        incoming = self._peers.get(offer.sender) is None
+        incoming = known is None
+        if incoming:
+            await self._peers.make_room()
         peer = self._open_peer(offer.sender, incoming)
         peer.heard_of = True
         if not await self._trusted(peer, offer.sender_key) or not self._fresh(peer, offer, "offer"):

@@ -104,6 +104,14 @@ class Sprayer:
         attempts.running, attempts.began = True, now
         self._nursery.start_soon(self._spray, peer, attempts, role, target)
 
+    def forget(self, peer: Peer) -> None:
+        """The peer is let go: its record goes once no attempt runs (one that runs ends
+        within its budget, and closes its sockets)."""
+        attempts = self._attempts.get(peer.name)
+        if attempts is not None and not attempts.running:
+            self.release(peer)
+            del self._attempts[peer.name]
+
     def spraying(self, peer: Peer) -> bool:
         attempts = self._attempts.get(peer.name)
         return attempts is not None and attempts.running

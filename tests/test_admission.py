@@ -11,7 +11,6 @@ from p2ptui.net.signalling.messages import sign
 
 from .test_signalling_contract import make_offer
 
-
 KEY_A, KEY_M = "aa" * 32, "bb" * 32
 
 

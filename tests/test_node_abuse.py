@@ -179,3 +179,67 @@ async def test_a_flood_of_offers_is_rate_limited_and_a_good_peer_still_gets_thro
         async with alice_node(hub, alice) as a:
             a.send("bob", "during the flood")
             await received(bob, "during the flood")
+
+
+def tasks() -> int:
+    """Every task running now (trio's own introspection)."""
+
+    def count(task: trio.lowlevel.Task) -> int:
+        return 1 + sum(count(child) for nursery in task.child_nurseries for child in nursery.child_tasks)
+
+    return count(trio.lowlevel.current_root_task())
+
+
+async def test_three_hundred_one_offer_strangers_leave_bounded_state_and_no_pins(internet, nursery, autojump_clock):
+    hub = Hub()
+    cap = NodeConfig("bob").max_strangers
+    async with bob_node(hub) as bob:
+        await ready(bob)
+        forgotten: list[str] = []
+
+        async def follow():
+            async for event in bob.events:
+                if isinstance(event, events.PeerForgotten):
+                    forgotten.append(event.peer)
+
+        nursery.start_soon(follow)
+        before = tasks()
+        keys = {}
+        for n in range(300):
+            client, identity = stranger(hub, f"s{n}", (ATTACKER_IP, 4000 + n))
+            keys[f"s{n}"] = identity.public_key
+            await client.send_offer(offer(f"s{n}", identity, ATTACKER_IP, [(ATTACKER_IP, 4000 + n)], nat="cone"))
+            await trio.sleep(0.5)  # within the overall offer rate: every one is taken
+        await trio.sleep(1)
+        kept = bob.conversations()
+        assert len(kept) == cap and kept == [f"s{n}" for n in range(300 - cap, 300)]  # the oldest went first
+        assert forgotten == [f"s{n}" for n in range(300 - cap)]
+        # Each kept peer: a task holding it, its driver, its connector and the two waits
+        # the connector runs at once (300 strangers made some 1,500 before).
+        assert tasks() - before <= 5 * cap
+        assert bob.counters()["offers over the overall rate limit"] == 0
+        # No stranger's key is written down until the user answers; then the signed one is.
+        assert all(bob.known_peers.pinned(name) is None for name in keys)
+        bob.open("s299")
+        assert bob.known_peers.pinned("s299") == keys["s299"]
+
+
+async def test_a_stranger_the_user_answered_is_never_let_go(internet, nursery, autojump_clock):
+    hub = Hub()
+    async with bob_node(hub, max_strangers=2) as bob:
+        await ready(bob)
+        nursery.start_soon(drain, bob)
+        for n in range(6):
+            client, identity = stranger(hub, f"s{n}", (ATTACKER_IP, 4000 + n))
+            await client.send_offer(offer(f"s{n}", identity, ATTACKER_IP, [(ATTACKER_IP, 4000 + n)], nat="cone"))
+            await trio.sleep(0.5)
+            if n == 0:
+                bob.send("s0", "hello stranger")  # answered: no stranger any more
+            if n == 1:
+                bob.open("s1")
+        assert bob.conversations() == ["s0", "s1", "s4", "s5"]
+
+
+async def drain(node) -> None:
+    async for _ in node.events:
+        pass
