@@ -163,6 +163,10 @@ class Node:
     def accept_key(self, name: str, seen: str | None = None) -> None:
         """The user trusts name's new key: pin it, and connect again.
 
+        Only a key the peer signed an offer or answer with is pinned; one that
+        only presence named (the service's word) is pinned when the peer first
+        signs with it, never before.
+
         seen: the fingerprint the user was shown; if the key changed again
         since, nothing is pinned. Raises ConfigError if name's key has not
         changed, or not to the key seen.
@@ -172,9 +176,7 @@ class Node:
             raise ConfigError(f"{name}'s key has not changed")
         if seen is not None and seen != fingerprint(peer.changed_key):
             raise ConfigError(f"{name}'s key changed again: look at the new fingerprint first")
-        self.known_peers.pin(name, peer.changed_key)
-        peer.key, peer.changed_key, peer.reason = peer.changed_key, "", ""
-        peer.wake()
+        self._peers.accept_key(peer)
 
     def history(self, name: str, limit: int = 500, before: str | None = None) -> ev.History:
         """The last `limit` stored messages with name; with before (a message id),

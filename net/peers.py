@@ -61,8 +61,12 @@ class Peer(Wakeable):
         #: The key of the newest signed offer or answer taken: pinned once the user
         #: opens the conversation (a stranger's key is never written down before).
         self.signed_key = ""
-        #: changed_key came in a signed offer or answer, not from presence alone.
-        self.changed_key_signed = False
+        #: changed_key came in a signed offer or answer, not from presence alone (an
+        #: AsyncBool: an offer waiting for its answer stops waiting when it turns True).
+        self.changed_key_signed = trio_util.AsyncBool(False)
+        #: A key only presence named, which the user accepted: pinned only once the
+        #: peer signs an offer or answer with it; presence naming it does not warn again.
+        self.accepted_key = ""
         #: Holds the peer's tasks (its driver and connector): cancelled when it is let go.
         self.scope = trio.CancelScope()
         self.announced = False
@@ -207,6 +211,21 @@ class Peers:
                 self._known_peers.check(peer.name, peer.signed_key)
             except EnvironmentFailure as exc:  # Pinned in memory for this run all the same.
                 log.warning("%s: %s's key is remembered until you quit", exc, peer.name)
+
+    def accept_key(self, peer: Peer) -> None:
+        """The user accepts peer.changed_key: pinned if the peer signed with it; if only
+        presence named it, pinned once the peer signs with it, never before. Raises
+        EnvironmentFailure if known_peers cannot be written (nothing changes then)."""
+        if peer.changed_key_signed.value:
+            self._known_peers.pin(peer.name, peer.changed_key)
+            peer.key = peer.signed_key = peer.changed_key
+            # The records it signed were refused meanwhile: offer again at once (the
+            # connector wakes as for a lost path), not when a punch nobody can finish fails.
+            peer.path_lost.value = True
+        else:
+            peer.accepted_key = peer.changed_key
+        peer.changed_key, peer.changed_key_signed.value, peer.reason = "", False, ""
+        peer.wake()
 
     async def renew(self, peer: Peer) -> bool:
         """Whether peer's session may start: after a goodbye, the next conversation

@@ -24,6 +24,7 @@ import trio_util
 
 from . import events as ev
 from . import nat, secure
+from . import session as sess
 from .admission import Admission
 from .candidates import Network, OwnNetworks, screen_untrusted
 from .discovery import Discovery
@@ -50,6 +51,15 @@ log = logging.getLogger(__name__)
 
 _SETTLED = (ev.PeerStatus.CONNECTED, ev.PeerStatus.FAILED, ev.PeerStatus.OFFLINE)
 _BUSY = (ev.PeerStatus.CONNECTED, ev.PeerStatus.CONNECTING, ev.PeerStatus.KEY_CHANGED)
+
+
+def _busy(peer: Peer, status: ev.PeerStatus) -> bool:
+    """Whether the connector must not offer now: a path works or is being made, or
+    the peer signed with a key we do not trust. A key only presence names (the
+    service's word) never stops a conversation with the pinned peer."""
+    if status == ev.PeerStatus.KEY_CHANGED and not peer.changed_key_signed.value:
+        return peer.session.state in (sess.State.PROBING, sess.State.HANDSHAKE, sess.State.CONNECTED)
+    return status in _BUSY
 
 
 @dataclass(frozen=True)
@@ -132,8 +142,10 @@ class Rendezvous:
         pinned = self._admission.known_peers.pinned(peer.name)
         if presence.key and pinned:
             # Presence is the service's word, not signed by the peer: it may
-            # warn (before anyone offers), and take a warning back.
-            peer.changed_key = presence.key if presence.key != pinned else ""
+            # warn (before anyone offers), and take a warning back; never pin.
+            claimed = presence.key if presence.key not in (pinned, peer.accepted_key) else ""
+            if claimed != peer.changed_key:
+                peer.changed_key, peer.changed_key_signed.value = claimed, False
         peer.key = pinned or presence.key or peer.key
         peer.address = presence.address or peer.address
         peer.heard_of = True
@@ -151,17 +163,20 @@ class Rendezvous:
             # to known_peers, until the user opens the conversation (Peers.opened).
             if peer.signed_key in ("", key):
                 peer.key = peer.signed_key = key
-                peer.changed_key = ""
+                peer.changed_key, peer.changed_key_signed.value = "", False
                 return True
             return await self._changed(peer, key)
         try:
+            if key == peer.accepted_key:  # The user accepted it from presence; now it is signed.
+                peer.accepted_key = ""
+                self._admission.known_peers.pin(peer.name, key)
             trusted = self._admission.trusted(peer.name, key)
         except EnvironmentFailure as exc:  # A first key that could not be saved: pinned for this run.
             await self._emit(ev.Error(f"{exc}: {peer.name}'s key is remembered until you quit", peer.name))
             trusted = True
         if trusted:
             peer.key = peer.signed_key = key
-            peer.changed_key = ""  # Signed by the pinned key: whatever presence said is void.
+            peer.changed_key, peer.changed_key_signed.value = "", False  # Signed by the pinned key: presence is void.
             return True
         return await self._changed(peer, key)
 
@@ -169,8 +184,8 @@ class Rendezvous:
         """A signed record with a key other than the one we hold: nothing more until the user accepts it."""
         if not self._admission.known_peers.pinned(peer.name):
             self._admission.refused("changed key")  # Admission counts it for a pinned one.
-        if peer.changed_key != key or not peer.changed_key_signed:
-            peer.changed_key, peer.changed_key_signed = key, True
+        if peer.changed_key != key or not peer.changed_key_signed.value:
+            peer.changed_key, peer.changed_key_signed.value = key, True
             await self._peers.update_status(peer)
         return False
 
@@ -304,7 +319,7 @@ class Rendezvous:
             # unless the open path was lost: then the peer may have new addresses
             # (a NAT rebinding), so ask through signalling while probing the old ones.
             await trio_util.wait_any(
-                partial(peer.status.wait_value, lambda s: s not in _BUSY),
+                partial(peer.status.wait_value, lambda s: not _busy(peer, s)),
                 partial(peer.path_lost.wait_value, True),
             )
             peer.path_lost.value = False
@@ -341,12 +356,13 @@ class Rendezvous:
                 await trio_util.wait_any(
                     partial(peer.status.wait_value, lambda s: s in _SETTLED),
                     self._relays.changed.wait_transition,
+                    partial(peer.changed_key_signed.wait_value, True),  # The answer's key is not trusted.
                 )
         finally:
             if peer.awaiting_answer:
                 peer.awaiting_answer = False
                 peer.reason = peer.reason or f"{peer.name} did not answer the offer"
-        return peer.status.value == ev.PeerStatus.CONNECTED
+        return peer.status.value == ev.PeerStatus.CONNECTED or peer.session.state == sess.State.CONNECTED
 
     def _make_offer(self, peer: Peer) -> Offer:
         public = self._discovery.public

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import replace
 
 import pytest
 import trio
 
-from p2ptui.net import Identity, NodeConfig, SendLimits, events, open_node
+from p2ptui.net import Identity, NodeConfig, PeerStatus, SendLimits, events, open_node
 from p2ptui.net.signalling.messages import Offer, sign
 
 from .fakeinternet import STUN_SERVER, STUN_SERVER_2, Internet, stun_server
@@ -214,9 +215,9 @@ async def test_three_hundred_one_offer_strangers_leave_bounded_state_and_no_pins
         kept = bob.conversations()
         assert len(kept) == cap and kept == [f"s{n}" for n in range(300 - cap, 300)]  # the oldest went first
         assert forgotten == [f"s{n}" for n in range(300 - cap)]
-        # Each kept peer: a task holding it, its driver, its connector and the two waits
-        # the connector runs at once (300 strangers made some 1,500 before).
-        assert tasks() - before <= 5 * cap
+        # Each kept peer: a task holding it, its driver, its connector and the (at most
+        # three) waits the connector runs at once (300 strangers made some 1,500 before).
+        assert tasks() - before <= 6 * cap
         assert bob.counters()["offers over the overall rate limit"] == 0
         # No stranger's key is written down until the user answers; then the signed one is.
         assert all(bob.known_peers.pinned(name) is None for name in keys)
@@ -243,3 +244,44 @@ async def test_a_stranger_the_user_answered_is_never_let_go(internet, nursery, a
 async def drain(node) -> None:
     async for _ in node.events:
         pass
+
+
+class LyingHub(Hub):
+    """A signalling service that names other keys in presence (it cannot sign offers)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lies: dict[str, str] = {}
+
+    def presence(self, name: str):
+        told = super().presence(name)
+        return replace(told, key=self.lies[name]) if told.online and name in self.lies else told
+
+
+async def test_presence_alone_neither_pins_a_key_nor_stops_a_conversation(internet, autojump_clock):
+    internet.nat(ALICE_PUBLIC, "10.0.1.0/24", seed=3)
+    hub, alice, bob = LyingHub(), Identity.generate(), Identity.generate()
+    config = NodeConfig("bob", bind=(BOB_IP, 0), stun_servers=(STUN_SERVER, STUN_SERVER_2), local_networks=(BOB_LAN,))
+    async with alice_node(hub, alice) as a:
+        async with open_node(config, bob, signalling=hub.client("bob", bob)) as b:
+            a.send("bob", "pin bob")
+            await received(b, "pin bob")
+        forged = Identity.generate().public_key
+        hub.lies["bob"] = forged
+        waiting = a.send("bob", "while presence lies")
+        # bob is back (a new run that knows nothing of alice): only alice's offer can connect them.
+        async with open_node(config, bob, signalling=hub.client("bob", bob)) as b:
+            await received(b, "while presence lies")
+            with trio.fail_after(60):
+                async for event in a.events:
+                    if isinstance(event, events.MessageDelivered) and event.id == waiting:
+                        break
+        assert a.known_peers.pinned("bob") == bob.public_key
+        # The user accepts the key presence names: never pinned until bob signs with it (never).
+        async with open_node(config, bob, signalling=hub.client("bob", bob)):
+            with trio.fail_after(60):
+                async for event in a.events:
+                    if isinstance(event, events.PeerChanged) and event.status == PeerStatus.KEY_CHANGED:
+                        break
+            a.accept_key("bob")
+            assert a.known_peers.pinned("bob") == bob.public_key
