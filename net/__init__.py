@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from .nodeconfig import NodeConfig
     from .portmap import PortMapStatus
     from .safety import format_safety_number, safety_number
+    from .sendbudget import SendLimits
     from .session import MAX_MESSAGE_BYTES, MessageTooLong, SessionConfig
     from .signalling.messages import check_name, format_address
     from .signalling.server import serve as serve_signalling
@@ -89,6 +90,7 @@ _LAZY = {
     "check_name": (".signalling.messages", "check_name"),
     "format_address": (".signalling.messages", "format_address"),
     "serve_signalling": (".signalling.server", "serve"),
+    "SendLimits": (".sendbudget", "SendLimits"),
     "SprayConfig": (".spray", "SprayConfig"),
     "StoredMessage": (".store", "StoredMessage"),
     "check_nat": (".stun", "check_nat"),
@@ -133,6 +135,7 @@ __all__ = [
     "PortMapStatus",
     "RemoteProtocolError",
     "Route",
+    "SendLimits",
     "SessionConfig",
     "SignallingClient",
     "SprayConfig",

@@ -10,8 +10,11 @@ from __future__ import annotations
 import heapq
 import time
 from collections import Counter
+from dataclasses import dataclass
 
 from . import secure
+from .errors import ConfigError
+from .sendbudget import Buckets, TokenBucket
 from .signalling.messages import Answer, Offer, signature_valid
 from .trust import KnownPeers, Verdict
 
@@ -22,11 +25,59 @@ MAX_SIGNAL_LIFETIME = 600.0
 MAX_NONCES = 100_000
 
 
+@dataclass(frozen=True)
+class OfferRates:
+    """How many offers a node takes; beyond that they are dropped and counted."""
+
+    per_sender: float = 0.5
+    """Offers a second from one sender (a name and key): a peer offers about once
+    a second at most while it retries, and once a minute or less after that..."""
+    per_sender_burst: int = 5
+    """...with this many at once."""
+    overall: float = 2.0
+    """Offers a second from everyone but the peers we know (a pinned key, or a
+    conversation the user opened), which this never holds up..."""
+    overall_burst: int = 20
+    """...with this many at once."""
+
+    def check(self) -> OfferRates:
+        """self, or ConfigError naming the number out of bounds."""
+        for name, value in vars(self).items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1000:
+                raise ConfigError(f"offer rate {name} must be between 0 and 1000, not {value!r}")
+        return self
+
+
+class OfferLimiter:
+    """Token buckets for incoming offers, per sender and overall; free of I/O."""
+
+    def __init__(self, rates: OfferRates | None = None, now: float = 0.0) -> None:
+        self.rates = (rates or OfferRates()).check()
+        self._senders = Buckets[tuple[str, str]](self.rates.per_sender, self.rates.per_sender_burst)
+        self._overall = TokenBucket(self.rates.overall, self.rates.overall_burst, now)
+
+    def allow(self, sender: str, key: str, known: bool, now: float) -> str | None:
+        """None if the offer may be taken now, else the reason it may not.
+
+        Per name and key together: a forger signing with its own key in a good
+        peer's name spends only its own bucket. A known peer skips the overall
+        bucket, so a flood from many fresh names cannot lock it out.
+        """
+        if not self._senders.take((sender, key), now):
+            return "offers from one sender over the rate limit"
+        if not known and not self._overall.take(now):
+            return "offers over the overall rate limit"
+        return None
+
+
 class Admission:
     """The replay memory and the tests every offer and answer must pass."""
 
-    def __init__(self, name: str, known_peers: KnownPeers, dropped: Counter[str]) -> None:
+    def __init__(
+        self, name: str, known_peers: KnownPeers, dropped: Counter[str], rates: OfferRates | None = None
+    ) -> None:
         self._name = name
+        self._limiter = OfferLimiter(rates)
         self.known_peers = known_peers
         self._dropped = dropped
         #: Nonces of the offers and answers seen, until they expire: replays are
@@ -69,6 +120,13 @@ class Admission:
         if record.nonce in self._nonces:
             return f"replayed {kind}"
         return None
+
+    def within_rate(self, offer: Offer, known: bool, now: float) -> bool:
+        """Whether a genuine offer fits the offer rates (see OfferRates); counted if not."""
+        reason = self._limiter.allow(offer.sender, offer.sender_key, known, now)
+        if reason is not None:
+            self._dropped[reason] += 1
+        return reason is None
 
     def fresh(self, newest: float, remote_tag: bytes | None, record: Offer | Answer, kind: str) -> bool:
         """Whether record may change the peer's tag: not older than the newest taken.

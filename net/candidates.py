@@ -8,7 +8,9 @@ between, so nothing to expire or rebind), then over IPv4, then relays (a
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from .address import Address, Route, Via, remote_address
 from .nat import network_of
@@ -85,3 +87,49 @@ class Candidates:
 
     def any_relays(self) -> bool:
         return bool(self.relays or self.remote_relays)
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class OwnNetworks:
+    """The networks this machine is on, for judging the addresses a peer offers."""
+
+    networks: tuple[Network, ...] = ()
+    """Our interfaces' networks: a private address is a candidate only inside one."""
+    loopback: bool = False
+    """We listen on loopback only: the peer is on this machine, and so are its addresses."""
+
+
+def screen_untrusted(addresses: Sequence[Address], own: OwnNetworks) -> tuple[list[Address], list[str]]:
+    """The addresses of a peer's offer or answer that may be probed, and why each other one was not.
+
+    A signed record can name any address, and a stranger's is signed too: never
+    loopback (unless we too are only on loopback), unspecified, multicast or
+    link-local; a private (RFC 1918, ULA) one only on one of our own networks.
+    """
+    kept, refused = [], []
+    for address in addresses:
+        reason = _refusal(address, own)
+        if reason is None:
+            kept.append(address)
+        else:
+            refused.append(reason)
+    return kept, refused
+
+
+def _refusal(address: Address, own: OwnNetworks) -> str | None:
+    try:
+        ip = ipaddress.ip_address(address[0])
+    except ValueError:
+        return "candidate not an IP address"
+    if ip.is_loopback:
+        return None if own.loopback else "loopback candidate"
+    if ip.is_unspecified or ip.is_multicast or ip.is_link_local or ip.is_reserved:
+        return "unusable candidate (unspecified, multicast, link-local)"
+    if not 0 < address[1] < 65536:
+        return "candidate port out of range"
+    if network_of(address[0]) == "lan" and not any(ip in network for network in own.networks):
+        return "private candidate not on our networks"
+    return None

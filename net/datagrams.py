@@ -33,6 +33,7 @@ import trio
 from . import secure, stun, wire
 from .address import ANY_ADDRESS, Address, Route, Via, from_socket, is_ipv6, to_socket
 from .errors import cannot_listen
+from .sendbudget import SendBudget
 
 #: Datagrams taken off the socket per wakeup, when they are there already.
 RECEIVE_BATCH = 64
@@ -69,8 +70,13 @@ def open_socket(bind: Address) -> trio.socket.SocketType:
 class Datagrams:
     """Routes datagrams between the chat socket and the parts that speak through it."""
 
-    def __init__(self, sock: trio.socket.SocketType, dropped: Counter[str]) -> None:
+    def __init__(
+        self, sock: trio.socket.SocketType, dropped: Counter[str], budget: SendBudget[Route] | None = None
+    ) -> None:
         self.socket = sock
+        #: What may go where no peer has proved itself (sendbudget.py): every
+        #: session's datagram passes it in `send`, the one way they leave.
+        self.budget: SendBudget[Route] = budget if budget is not None else SendBudget()
         #: Datagrams dropped before reaching a session, by reason (shared with the node).
         self.dropped = dropped
         #: Exits by the name a Via gives them: "turn HOST:PORT", "spray PORT".
@@ -105,7 +111,10 @@ class Datagrams:
     # --- Out ------------------------------------------------------------------------
 
     async def send(self, data: bytes, route: Route) -> None:
-        """Send data along route; a failure is counted, never raised."""
+        """Send data along route; a failure, or a refusal by the budget, is counted, never raised."""
+        if not self.budget.allow(route, len(data), trio.current_time()):
+            self.dropped["send budget: unproven address"] += 1
+            return
         if isinstance(route, Via):
             exit_ = self.exits.get(route.local)
             if exit_ is None:
@@ -164,6 +173,7 @@ class Datagrams:
         if server is not None and not self._stun_answer(data):
             server(data)
         elif wire.is_ours(data):
+            self.budget.heard(source, len(data))
             self._packet_received(data, source)
         elif stun.looks_like_stun(data) and not isinstance(source, Via):
             try:

@@ -196,6 +196,24 @@ class SafetyNumber:
     verification_lost: bool = False
 
 
+@dataclass(frozen=True)
+class PeerForgotten:
+    """A stranger (someone who offered, whom the user never answered) was let go to
+    make room for newer ones: a conversation the user never opened goes from the list.
+    Its history stays; if it offers again, it comes back as new."""
+
+    peer: str
+
+
 NodeEvent = (
-    Ready | SignalStatus | PeerChanged | MessageReceived | MessageDelivered | History | Details | SafetyNumber | Error
+    Ready
+    | SignalStatus
+    | PeerChanged
+    | PeerForgotten
+    | MessageReceived
+    | MessageDelivered
+    | History
+    | Details
+    | SafetyNumber
+    | Error
 )

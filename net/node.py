@@ -48,6 +48,7 @@ from .peers import Peer, Peers, path_kind
 from .portmap import PortMapper, PortMapStatus
 from .relays import Relays
 from .rendezvous import Rendezvous, Timing
+from .sendbudget import SendBudget
 from .signalling import SignallingClient, check_name
 from .spraying import Sprayer
 from .store import MessageStore, StoredMessage
@@ -83,7 +84,7 @@ class Node:
         self.known_peers = KnownPeers(config.state_dir)
         self.store = MessageStore(config.state_dir)
         self._send_events, self.events = trio.open_memory_channel[ev.NodeEvent](EVENT_BUFFER)
-        self._datagrams = Datagrams(sock, self.dropped)
+        self._datagrams = Datagrams(sock, self.dropped, SendBudget(config.send_limits, trio.current_time()))
         self._relays = Relays(config.turn_servers, self._datagrams)
         self._discovery = Discovery(self._datagrams, self._relays, config.bind[0], config.stun_servers)
         # Spraying crosses IPv4 NATs: its sockets are IPv4 ones.
@@ -95,6 +96,8 @@ class Node:
         )
         # The parts hear of each other through these two hooks only.
         self._peers.on_status = self._sprayer.release
+        self._peers.on_forget = self._sprayer.forget
+        self._peers.max_strangers = config.max_strangers
         self._relays.on_change = self._peers.relays_changed
         timing = Timing(config.offer_ttl, config.answer_timeout + config.session.punch_timeout, config.retry_max)
         self._rendezvous = Rendezvous(
@@ -102,10 +105,11 @@ class Node:
             self.name,
             timing,
             signalling,
-            Admission(self.name, self.known_peers, self.dropped),
+            Admission(self.name, self.known_peers, self.dropped, config.offer_rates),
             (self._peers, self._discovery, self._relays, self._sprayer),
             self._peer,
             self._emit,
+            config.local_networks,
         )
         self._nursery: trio.Nursery | None = None
         self._portmapper: PortMapper | None = None
@@ -174,6 +178,10 @@ class Node:
     def accept_key(self, name: str, seen: str | None = None) -> None:
         """The user trusts name's new key: pin it, and connect again.
 
+        Only a key the peer signed an offer or answer with is pinned; one that
+        only presence named (the service's word) is pinned when the peer first
+        signs with it, never before.
+
         seen: the fingerprint the user was shown; if the key changed again
         since, nothing is pinned. Raises ConfigError if name's key has not
         changed, or not to the key seen.
@@ -183,9 +191,7 @@ class Node:
             raise ConfigError(f"{name}'s key has not changed")
         if seen is not None and seen != fingerprint(peer.changed_key):
             raise ConfigError(f"{name}'s key changed again: look at the new fingerprint first")
-        self.known_peers.pin(name, peer.changed_key)
-        peer.key, peer.changed_key, peer.reason = peer.changed_key, "", ""
-        peer.wake()
+        self._peers.accept_key(peer)
 
     def history(self, name: str, limit: int = 500, before: str | None = None) -> ev.History:
         """The last `limit` stored messages with name; with before (a message id),
@@ -248,6 +254,9 @@ class Node:
         """The 60-digit safety number of our key and name's pinned key (net/safety.py):
         the number name's own app shows for us. Raises ConfigError if no key is pinned for name."""
         key = self.known_peers.pinned(name)
+        peer = self._peers.get(name)
+        if key is None and peer is not None:
+            key = peer.signed_key or None  # A stranger's, signed, pinned once the user answers.
         if key is None:
             raise ConfigError(f"no key pinned for {name} yet: talk to them first")
         return safety.safety_number(self.name, self.identity.public_key, name, key)
@@ -261,9 +270,12 @@ class Node:
         name shows a new key not yet accepted, or if seen is not the current number;
         EnvironmentFailure if known_peers cannot be written.
         """
-        number, key = self.safety_number(name), self.known_peers.pinned(name)
-        assert key is not None
+        number = self.safety_number(name)
         peer = self._peers.get(name)
+        if peer is not None and self.known_peers.pinned(name) is None:
+            self._peers.opened(peer)  # Verifying a stranger answers it: its signed key is pinned.
+        key = self.known_peers.pinned(name)
+        assert key is not None
         if peer is not None and peer.changed_key:
             raise ConfigError(f"{name} shows a new key: accept or refuse it before verifying")
         if seen is not None and "".join(seen.split()) != number:
@@ -323,7 +335,9 @@ class Node:
         check_name(name)
         if name == self.name:
             raise ConfigError("that is your own name")
-        return self._peer(name)
+        peer = self._peer(name)
+        self._peers.opened(peer)
+        return peer
 
     def _conversation(self, name: str) -> Peer:
         peer = self._peers.get(name)
@@ -339,9 +353,15 @@ class Node:
         if self._nursery is None:
             raise LocalProtocolError("the node is not running: use it inside open_node()")
         peer = self._peers.add(name, incoming=incoming)
-        self._nursery.start_soon(self._peers.drive, peer)
-        self._nursery.start_soon(self._rendezvous.connect, peer)
+        self._nursery.start_soon(self._run_peer, peer)
         return peer
+
+    async def _run_peer(self, peer: Peer) -> None:
+        """The peer's driver and connector, until it is let go (peer.scope) or we leave."""
+        with peer.scope:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._peers.drive, peer)
+                nursery.start_soon(self._rendezvous.connect, peer)
 
     def _resume_outbox(self) -> None:
         """What an earlier run could not deliver goes out again, in order."""

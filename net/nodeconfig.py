@@ -8,7 +8,9 @@ from pathlib import Path
 from . import session as sess
 from . import spray
 from .address import ANY_ADDRESS, Address
+from .admission import OfferRates
 from .identity import Identity
+from .sendbudget import SendLimits
 from .signalling import DEFAULT_SIGNAL_URL, SignallingClient, parse_signal_url
 from .turn_server import TurnServer
 
@@ -45,6 +47,14 @@ class NodeConfig:
     portmap: bool = True
     """Ask the router for a port mapping (PCP, NAT-PMP, UPnP-IGD) and offer it.
     Never for a socket bound to loopback."""
+    send_limits: SendLimits = field(default_factory=SendLimits)
+    """What may go toward addresses no peer has proved are its own (net/sendbudget.py)."""
+    offer_rates: OfferRates = field(default_factory=OfferRates)
+    """How many offers are taken, per sender and from strangers overall (net/admission.py)."""
+    max_strangers: int = 64
+    """Peers kept who offered and whom the user never answered; the oldest go first."""
+    local_networks: tuple[str, ...] | None = None
+    """The networks a peer's private candidates must be on (CIDR); None reads our interfaces'."""
 
 
 def make_signalling(config: NodeConfig, identity: Identity) -> SignallingClient:

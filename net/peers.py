@@ -23,12 +23,17 @@ from . import session as sess
 from .address import Address, Route, Via, remote_address
 from .datagrams import Datagrams
 from .driver import Wakeable, drive
+from .errors import EnvironmentFailure
 from .keeping import Keeping
 from .relays import Relays
 from .store import MessageStore
 from .trust import KnownPeers, Verification, fingerprint
 
 log = logging.getLogger(__name__)
+
+#: Strangers kept at once (peers who offered and whom the user never answered);
+#: beyond that the oldest is let go. NodeConfig.max_strangers sets it.
+MAX_STRANGERS = 64
 
 
 class Peer(Wakeable):
@@ -52,6 +57,19 @@ class Peer(Wakeable):
         self.reason = ""
         #: The peer started the conversation; told with the first status event.
         self.incoming = False
+        #: The user opened the conversation (or sent to the peer): never a stranger.
+        self.opened = False
+        #: The key of the newest signed offer or answer taken: pinned once the user
+        #: opens the conversation (a stranger's key is never written down before).
+        self.signed_key = ""
+        #: changed_key came in a signed offer or answer, not from presence alone (an
+        #: AsyncBool: an offer waiting for its answer stops waiting when it turns True).
+        self.changed_key_signed = trio_util.AsyncBool(False)
+        #: A key only presence named, which the user accepted: pinned only once the
+        #: peer signs an offer or answer with it; presence naming it does not warn again.
+        self.accepted_key = ""
+        #: Holds the peer's tasks (its driver and connector): cancelled when it is let go.
+        self.scope = trio.CancelScope()
         self.announced = False
         self.announced_path: Route | None = None
         #: Whether presence (or an offer) has told us anything about the peer yet.
@@ -139,9 +157,12 @@ class Peers:
         self.our_nat = nat.NatType.UNKNOWN.value
         #: Called whenever a status is told: the sprayer closes sockets no path uses.
         self.on_status: Callable[[Peer], None] = lambda peer: None
+        #: Called when a stranger is let go: the sprayer forgets it.
+        self.on_forget: Callable[[Peer], None] = lambda peer: None
         #: We are leaving: no session starts, and no status is told any more.
         self.closing = False
         self._keeping = Keeping(store, datagrams.dropped)
+        self.max_strangers = MAX_STRANGERS
 
     def get(self, name: str) -> Peer | None:
         return self._by_name.get(name)
@@ -156,6 +177,57 @@ class Peers:
         self._by_name[name] = peer
         self._route_to(peer)
         return peer
+
+    def strangers(self) -> list[Peer]:
+        """Those who offered whom the user never answered, oldest first: not opened by
+        the user, no key pinned, nothing of ours waiting for them."""
+        waiting = {message.peer for message in self._store.outbox()}
+        return [
+            peer
+            for peer in self
+            if not peer.opened and peer.name not in waiting and self._known_peers.pinned(peer.name) is None
+        ]
+
+    async def make_room(self) -> None:
+        """A new stranger is coming: if max_strangers are kept already, let the oldest go."""
+        strangers = self.strangers()
+        for peer in strangers[: max(0, len(strangers) - self.max_strangers + 1)]:
+            await self.forget(peer)
+
+    async def forget(self, peer: Peer) -> None:
+        """Let a stranger go: its tasks, its session, its entry; the application is told."""
+        log.info("too many strangers: letting %s go", peer.name)
+        peer.scope.cancel()
+        del self._by_name[peer.name]
+        self._datagrams.sinks.pop(peer.session.local_tag, None)
+        self._datagrams.dropped["stranger let go"] += 1
+        self.on_forget(peer)
+        await self._emit(ev.PeerForgotten(peer.name))
+
+    def opened(self, peer: Peer) -> None:
+        """The user opened the conversation: no stranger any more, and the key it signed
+        with (if it offered) is pinned now, the first key seen as ever."""
+        peer.opened = True
+        if peer.signed_key and self._known_peers.pinned(peer.name) is None:
+            try:
+                self._known_peers.check(peer.name, peer.signed_key)
+            except EnvironmentFailure as exc:  # Pinned in memory for this run all the same.
+                log.warning("%s: %s's key is remembered until you quit", exc, peer.name)
+
+    def accept_key(self, peer: Peer) -> None:
+        """The user accepts peer.changed_key: pinned if the peer signed with it; if only
+        presence named it, pinned once the peer signs with it, never before. Raises
+        EnvironmentFailure if known_peers cannot be written (nothing changes then)."""
+        if peer.changed_key_signed.value:
+            self._known_peers.pin(peer.name, peer.changed_key)
+            peer.key = peer.signed_key = peer.changed_key
+            # The records it signed were refused meanwhile: offer again at once (the
+            # connector wakes as for a lost path), not when a punch nobody can finish fails.
+            peer.path_lost.value = True
+        else:
+            peer.accepted_key = peer.changed_key
+        peer.changed_key, peer.changed_key_signed.value, peer.reason = "", False, ""
+        peer.wake()
 
     async def renew(self, peer: Peer) -> bool:
         """Whether peer's session may start: after a goodbye, the next conversation
@@ -266,6 +338,11 @@ class Peers:
             events, failure = self._keeping.keep(peer.name, peer.session, peer.session.events())
             for event in events:
                 self._note(peer, event)  # Before any await: nobody sees half the news.
+            path = peer.session.path
+            if path is not None and peer.session.state == sess.State.CONNECTED:
+                # The handshake over this path authenticated the peer: the send budget
+                # for strangers' addresses no longer applies to it.
+                self._datagrams.budget.validate(path)
             for data, route in peer.session.datagrams_to_send():
                 await self._datagrams.send(data, route)
             if failure is not None:  # The first time storing fails (a full disk): said once.

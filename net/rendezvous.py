@@ -10,7 +10,9 @@ toward the addresses it names, and spraying if the NAT types call for it.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import math
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -22,10 +24,13 @@ import trio_util
 
 from . import events as ev
 from . import nat, secure
+from . import session as sess
 from .admission import Admission
+from .candidates import Network, OwnNetworks, screen_untrusted
 from .discovery import Discovery
 from .errors import EnvironmentFailure
 from .identity import Identity
+from .interfaces import local_networks
 from .peers import Peer, Peers
 from .relays import Relays
 from .signalling import (
@@ -48,6 +53,15 @@ _SETTLED = (ev.PeerStatus.CONNECTED, ev.PeerStatus.FAILED, ev.PeerStatus.OFFLINE
 _BUSY = (ev.PeerStatus.CONNECTED, ev.PeerStatus.CONNECTING, ev.PeerStatus.KEY_CHANGED)
 
 
+def _busy(peer: Peer, status: ev.PeerStatus) -> bool:
+    """Whether the connector must not offer now: a path works or is being made, or
+    the peer signed with a key we do not trust. A key only presence names (the
+    service's word) never stops a conversation with the pinned peer."""
+    if status == ev.PeerStatus.KEY_CHANGED and not peer.changed_key_signed.value:
+        return peer.session.state in (sess.State.PROBING, sess.State.HANDSHAKE, sess.State.CONNECTED)
+    return status in _BUSY
+
+
 @dataclass(frozen=True)
 class Timing:
     """How offers are paced (from NodeConfig)."""
@@ -56,6 +70,10 @@ class Timing:
     answer_wait: float
     """How long an offer waits for its answer and the punch it leads to."""
     retry_max: float
+
+
+#: How long the list of our interfaces' networks is kept before it is read again.
+NETWORKS_TTL = 30.0
 
 
 class Rendezvous:
@@ -71,8 +89,12 @@ class Rendezvous:
         parts: tuple[Peers, Discovery, Relays, Sprayer],
         open_peer: Callable[[str, bool], Peer],
         emit: Callable[[ev.NodeEvent], Awaitable[None]],
+        networks: tuple[str, ...] | None = None,
     ) -> None:
         self._identity = identity
+        #: Our networks as configured (tests on a fake network), else read from the system.
+        self._networks = None if networks is None else tuple(ipaddress.ip_network(n) for n in networks)
+        self._networks_read: tuple[float, tuple[Network, ...]] = (-math.inf, ())
         self._name = name
         self._timing = timing
         self.signalling = signalling
@@ -101,10 +123,10 @@ class Rendezvous:
                 await self._emit(ev.SignalStatus(False, reason, fatal))
             case PresenceChanged(presence=presence):
                 await self._presence(presence)
-            case OfferReceived(offer=offer):
-                await self._offer_received(offer)
-            case AnswerReceived(answer=answer):
-                await self._answer_received(answer)
+            case OfferReceived(offer=offer, seen_ip=seen_ip):
+                await self._offer_received(offer, seen_ip)
+            case AnswerReceived(answer=answer, seen_ip=seen_ip):
+                await self._answer_received(answer, seen_ip)
             case OfferRefused(ref=ref):
                 for peer in self._peers:
                     if ref in peer.offers_sent and peer.awaiting_answer:
@@ -120,8 +142,10 @@ class Rendezvous:
         pinned = self._admission.known_peers.pinned(peer.name)
         if presence.key and pinned:
             # Presence is the service's word, not signed by the peer: it may
-            # warn (before anyone offers), and take a warning back.
-            peer.changed_key = presence.key if presence.key != pinned else ""
+            # warn (before anyone offers), and take a warning back; never pin.
+            claimed = presence.key if presence.key not in (pinned, peer.accepted_key) else ""
+            if claimed != peer.changed_key:
+                peer.changed_key, peer.changed_key_signed.value = claimed, False
         peer.key = pinned or presence.key or peer.key
         peer.address = presence.address or peer.address
         peer.heard_of = True
@@ -134,17 +158,34 @@ class Rendezvous:
         await self._peers.update_status(peer)
 
     async def _trusted(self, peer: Peer, key: str) -> bool:
+        if not peer.opened and self._admission.known_peers.pinned(peer.name) is None:
+            # A stranger the user has not answered: its key is held here, not written
+            # to known_peers, until the user opens the conversation (Peers.opened).
+            if peer.signed_key in ("", key):
+                peer.key = peer.signed_key = key
+                peer.changed_key, peer.changed_key_signed.value = "", False
+                return True
+            return await self._changed(peer, key)
         try:
+            if key == peer.accepted_key:  # The user accepted it from presence; now it is signed.
+                peer.accepted_key = ""
+                self._admission.known_peers.pin(peer.name, key)
             trusted = self._admission.trusted(peer.name, key)
         except EnvironmentFailure as exc:  # A first key that could not be saved: pinned for this run.
             await self._emit(ev.Error(f"{exc}: {peer.name}'s key is remembered until you quit", peer.name))
             trusted = True
         if trusted:
-            peer.key = key
-            peer.changed_key = ""  # Signed by the pinned key: whatever presence said is void.
+            peer.key = peer.signed_key = key
+            peer.changed_key, peer.changed_key_signed.value = "", False  # Signed by the pinned key: presence is void.
             return True
-        if peer.changed_key != key:
-            peer.changed_key = key
+        return await self._changed(peer, key)
+
+    async def _changed(self, peer: Peer, key: str) -> bool:
+        """A signed record with a key other than the one we hold: nothing more until the user accepts it."""
+        if not self._admission.known_peers.pinned(peer.name):
+            self._admission.refused("changed key")  # Admission counts it for a pinned one.
+        if peer.changed_key != key or not peer.changed_key_signed.value:
+            peer.changed_key, peer.changed_key_signed.value = key, True
             await self._peers.update_status(peer)
         return False
 
@@ -154,17 +195,25 @@ class Rendezvous:
         peer.newest_signal = max(peer.newest_signal, record.expires)
         return True
 
-    async def _offer_received(self, offer: Offer) -> None:
+    async def _offer_received(self, offer: Offer, seen_ip: str = "") -> None:
         if not self._admission.acceptable(offer, "offer"):
             return
-        incoming = self._peers.get(offer.sender) is None
+        known = self._peers.get(offer.sender)
+        familiar = self._admission.known_peers.pinned(offer.sender) == offer.sender_key or (
+            known is not None and known.opened
+        )
+        if not self._admission.within_rate(offer, familiar, trio.current_time()):
+            return
+        incoming = known is None
+        if incoming:
+            await self._peers.make_room()
         peer = self._open_peer(offer.sender, incoming)
         peer.heard_of = True
         if not await self._trusted(peer, offer.sender_key) or not self._fresh(peer, offer, "offer"):
             return
         peer.online.value = True
         # The design notes' order: punch toward the offerer first, then answer.
-        if not await self._start_session(peer, offer):
+        if not await self._start_session(peer, offer, seen_ip):
             return
         await self._peers.pump(peer)
         peer.wake()
@@ -188,7 +237,7 @@ class Rendezvous:
         except SignallingUnavailable as exc:
             log.info("could not answer %s: %s", offer.sender, exc)
 
-    async def _answer_received(self, answer: Answer) -> None:
+    async def _answer_received(self, answer: Answer, seen_ip: str = "") -> None:
         peer = self._peers.get(answer.sender)
         if peer is None or answer.offer_id not in peer.offers_sent:
             self._admission.refused("unexpected answer")
@@ -198,10 +247,10 @@ class Rendezvous:
         if not self._fresh(peer, answer, "answer"):
             return
         peer.awaiting_answer = False
-        if await self._start_session(peer, answer):
+        if await self._start_session(peer, answer, seen_ip):
             peer.wake()
 
-    async def _start_session(self, peer: Peer, record: Offer | Answer) -> bool:
+    async def _start_session(self, peer: Peer, record: Offer | Answer, seen_ip: str) -> bool:
         """Punch toward the addresses in a genuine offer or answer (and spray, if
         one side is behind a symmetric NAT and the other behind a cone). False
         if no session may start (we are leaving)."""
@@ -209,16 +258,51 @@ class Rendezvous:
         if not await self._peers.renew(peer):
             return False
         ours = self._discovery.nat.nat_type.value
-        self._sprayer.consider(peer, ours, record.nat, (record.sender_ip, record.port))
+        if self._spray_target_confirmed(peer, record, seen_ip):
+            self._sprayer.consider(peer, ours, record.nat, (record.sender_ip, record.port))
+        own = self._own_networks()
+        candidates, refused = screen_untrusted(list(record.candidates) or [(record.sender_ip, record.port)], own)
+        relays, refused_relays = screen_untrusted(list(record.relays), own)
+        for reason in refused + refused_relays:
+            self._admission.refused(reason)
         peer.session.start(
             bytes.fromhex(record.tag),
-            list(record.candidates) or [(record.sender_ip, record.port)],
+            candidates,
             trio.current_time(),
             secure.noise_public_key(record.sender_key),
-            remote_relays=list(record.relays),
+            remote_relays=relays,
             relay_now=nat.direct_unlikely(ours, record.nat),
         )
         return True
+
+    def _own_networks(self) -> OwnNetworks:
+        now = trio.current_time()
+        if self._networks is not None:
+            networks = self._networks
+        elif now < self._networks_read[0] + NETWORKS_TTL:
+            networks = self._networks_read[1]
+        else:
+            networks = local_networks()
+            self._networks_read = (now, networks)
+        host = self._discovery.host
+        return OwnNetworks(networks, loopback=host is not None and nat.network_of(host[0]) == "local")
+
+    def _spray_target_confirmed(self, peer: Peer, record: Offer | Answer, seen_ip: str) -> bool:
+        """Whether the IP a record claims is where the sender really is: spraying sends
+        a thousand probes there, so a signature (names cost nothing) is not enough.
+
+        The built-in server says where it saw the sender (seen_ip): the claim must
+        match it. Firestore cannot say; the claim must then match the IP presence
+        gave, which with Firestore is the peer's own word again: there the global
+        spraying cap (spraying.py) is the bound.
+        """
+        if seen_ip:
+            confirmed = record.sender_ip == seen_ip
+        else:
+            confirmed = peer.address is not None and peer.address[0] == record.sender_ip
+        if not confirmed and nat.network_of(record.sender_ip) == "internet":
+            self._admission.refused("spraying toward an IP the sender was not seen at")
+        return confirmed
 
     # --- A connector per peer ------------------------------------------------------
 
@@ -235,7 +319,7 @@ class Rendezvous:
             # unless the open path was lost: then the peer may have new addresses
             # (a NAT rebinding), so ask through signalling while probing the old ones.
             await trio_util.wait_any(
-                partial(peer.status.wait_value, lambda s: s not in _BUSY),
+                partial(peer.status.wait_value, lambda s: not _busy(peer, s)),
                 partial(peer.path_lost.wait_value, True),
             )
             peer.path_lost.value = False
@@ -272,12 +356,13 @@ class Rendezvous:
                 await trio_util.wait_any(
                     partial(peer.status.wait_value, lambda s: s in _SETTLED),
                     self._relays.changed.wait_transition,
+                    partial(peer.changed_key_signed.wait_value, True),  # The answer's key is not trusted.
                 )
         finally:
             if peer.awaiting_answer:
                 peer.awaiting_answer = False
                 peer.reason = peer.reason or f"{peer.name} did not answer the offer"
-        return peer.status.value == ev.PeerStatus.CONNECTED
+        return peer.status.value == ev.PeerStatus.CONNECTED or peer.session.state == sess.State.CONNECTED
 
     def _make_offer(self, peer: Peer) -> Offer:
         public = self._discovery.public

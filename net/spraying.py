@@ -18,6 +18,7 @@ from . import nat, spray
 from .address import Address, Via
 from .datagrams import Datagrams, Exit
 from .peers import Peer
+from .sendbudget import TokenBucket
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +33,11 @@ def _open_files_limit() -> int:
     return soft if soft != resource.RLIM_INFINITY else 1 << 20
 
 
-#: At most one spraying attempt per peer this often.
+#: At most one spraying attempt per peer, and one toward any one IP, this often.
 SPRAY_INTERVAL = 30.0
+#: Spraying attempts a minute, all peers and strangers together (names cost
+#: nothing, so a cap per name alone would let anyone multiply it).
+SPRAYS_PER_MINUTE = 2
 #: Spraying sockets open at once, all peers together: well below the usual limit
 #: of 1,024 open files, so spraying can never starve the node of descriptors.
 MAX_SPRAY_SOCKETS = min(1024, _open_files_limit() // 2)
@@ -56,6 +60,9 @@ class Sprayer:
         self._bind_ip = bind_ip
         self._datagrams = datagrams
         self._attempts: dict[str, _Attempts] = {}
+        #: When an attempt last went toward each IP (pruned past SPRAY_INTERVAL).
+        self._targets: dict[str, float] = {}
+        self._cap = TokenBucket(SPRAYS_PER_MINUTE / 60, SPRAYS_PER_MINUTE, trio.current_time())
         self._open = 0
         self._nursery: trio.Nursery | None = None
 
@@ -88,9 +95,22 @@ class Sprayer:
             or now < attempts.began + SPRAY_INTERVAL
         ):
             return
+        self._targets = {ip: t for ip, t in self._targets.items() if now < t + SPRAY_INTERVAL}
+        if target[0] in self._targets or not self._cap.take(now):
+            self._datagrams.dropped["spraying over its global cap"] += 1
+            return
+        self._targets[target[0]] = now
         assert self._nursery is not None, "the sprayer is not running"
         attempts.running, attempts.began = True, now
         self._nursery.start_soon(self._spray, peer, attempts, role, target)
+
+    def forget(self, peer: Peer) -> None:
+        """The peer is let go: its record goes once no attempt runs (one that runs ends
+        within its budget, and closes its sockets)."""
+        attempts = self._attempts.get(peer.name)
+        if attempts is not None and not attempts.running:
+            self.release(peer)
+            del self._attempts[peer.name]
 
     def spraying(self, peer: Peer) -> bool:
         attempts = self._attempts.get(peer.name)

@@ -76,11 +76,16 @@ class HubClient(SignallingClient):
 
     async def send_offer(self, offer: Offer) -> None:
         self.hub.offers.append(offer)
-        self._deliver(offer.receiver, OfferReceived(offer), offer.id)
+        self._deliver(offer.receiver, OfferReceived(offer, self.seen_ip), offer.id)
 
     async def send_answer(self, answer: Answer) -> None:
         self.hub.answers.append(answer)
-        self._deliver(answer.receiver, AnswerReceived(answer), answer.offer_id)
+        self._deliver(answer.receiver, AnswerReceived(answer, self.seen_ip), answer.offer_id)
+
+    @property
+    def seen_ip(self) -> str:
+        """Where the service sees us, as the built-in server stamps it: our public IP."""
+        return self.address[0] if self.address else ""
 
     def _deliver(self, receiver: str, event: SignallingEvent, ref: str) -> None:
         target = self.hub.online.get(receiver)

@@ -3,11 +3,15 @@
 from collections import Counter
 from dataclasses import replace
 
-from p2ptui.net import Identity, KnownPeers
-from p2ptui.net.admission import MAX_SIGNAL_LIFETIME, Admission
+import pytest
+
+from p2ptui.net import ConfigError, Identity, KnownPeers
+from p2ptui.net.admission import MAX_SIGNAL_LIFETIME, Admission, OfferLimiter, OfferRates
 from p2ptui.net.signalling.messages import sign
 
 from .test_signalling_contract import make_offer
+
+KEY_A, KEY_M = "aa" * 32, "bb" * 32
 
 
 def admission():
@@ -63,3 +67,35 @@ def test_the_first_key_is_pinned_and_another_is_refused():
     assert check.trusted("alice", first.public_key)
     assert not check.trusted("alice", second.public_key)
     assert dropped == Counter({"changed key": 1})
+
+
+# --- Offer rates: token buckets with plain numbers ---------------------------------
+
+
+def test_one_sender_gets_its_burst_then_its_rate():
+    limiter = OfferLimiter(OfferRates(per_sender=0.5, per_sender_burst=5, overall=100, overall_burst=100))
+    assert [limiter.allow("mallory", KEY_M, False, 0.0) is None for _ in range(7)] == [True] * 5 + [False] * 2
+    assert limiter.allow("mallory", KEY_M, False, 1.0) is not None
+    assert limiter.allow("mallory", KEY_M, False, 2.0) is None  # one every 2 s
+    assert limiter.allow("alice", KEY_A, False, 2.0) is None  # another sender is not held up
+
+
+def test_a_forger_in_a_good_peers_name_spends_only_its_own_bucket():
+    limiter = OfferLimiter(OfferRates(per_sender_burst=2))
+    for _ in range(10):
+        limiter.allow("alice", KEY_M, False, 0.0)
+    assert limiter.allow("alice", KEY_A, True, 0.0) is None
+
+
+def test_many_fresh_names_fill_the_overall_bucket_but_never_lock_out_a_known_peer():
+    limiter = OfferLimiter(OfferRates(overall=2.0, overall_burst=20))
+    taken = sum(limiter.allow(f"stranger{n}", KEY_M, False, 0.0) is None for n in range(300))
+    assert taken == 20
+    assert limiter.allow("stranger999", KEY_M, False, 0.0) == "offers over the overall rate limit"
+    assert limiter.allow("alice", KEY_A, True, 0.0) is None
+    assert limiter.allow("stranger1000", KEY_M, False, 1.0) is None  # two a second come back
+
+
+def test_rates_out_of_bounds_are_the_users_mistake():
+    with pytest.raises(ConfigError, match="per_sender"):
+        OfferRates(per_sender=-1).check()

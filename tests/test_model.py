@@ -63,3 +63,15 @@ def test_a_conversation_the_peer_started_is_new_once():
     model.select("mallory")
     model.heard_of("mallory", incoming=True)
     assert not model.open["mallory"].new
+
+
+def test_a_stranger_let_go_leaves_the_list_unless_the_user_opened_or_looked_at_it():
+    model = with_peers("alice")
+    for name in ("mallory", "trudy", "alice"):
+        model.heard_of(name, incoming=True)
+    model.select("trudy")  # looked at: no longer new
+    assert model.forget("mallory") and "mallory" not in model.open
+    assert not model.forget("trudy") and "trudy" in model.open
+    assert not model.forget("alice") and "alice" in model.open
+    model.heard_of("mallory", incoming=True)  # offers again: new again
+    assert model.open["mallory"].new

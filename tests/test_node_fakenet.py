@@ -343,6 +343,7 @@ async def test_a_first_key_that_cannot_be_saved_is_an_error_not_a_crash(internet
         (full / "known_peers").unlink(missing_ok=True)
         (full / "known_peers").mkdir()
         try:
+            a.open("bob")  # A stranger's key is pinned only once the user answers.
             b.send("alice", "hi")
             error = await next_event(a, events.Error)
             assert "bob's key is remembered until you quit" in error.message and error.peer == "bob"

@@ -213,6 +213,8 @@ class CoreThread:
     async def _forward_events(self, node: Node) -> None:
         known: set[str] = set()
         async for event in node.events:
+            if isinstance(event, events.PeerForgotten):
+                known.discard(event.peer)  # If it comes back, its history comes first again.
             if isinstance(event, events.PeerChanged) and event.peer not in known:
                 # A conversation the UI has not seen (an incoming one, or one with
                 # messages left in the outbox): its history first.

@@ -219,6 +219,11 @@ class CoreFollower(App[None]):
         if changed.peer == self.model.selected:
             self.log_widget.update_title()
 
+    @on(messages.PeerForgotten)
+    def _when_peer_forgotten(self, message: messages.PeerForgotten) -> None:
+        if self.model.forget(message.event.peer):
+            self.publish()
+
     # --- Lines in the log ---------------------------------------------------------------------
 
     def add_line(self, peer: str, line: Line) -> None:

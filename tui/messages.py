@@ -37,6 +37,10 @@ class PeerChanged(CoreMessage[events.PeerChanged]):
     """A peer's state, path or key changed."""
 
 
+class PeerForgotten(CoreMessage[events.PeerForgotten]):
+    """The core let a stranger go (too many of them): its unopened conversation goes."""
+
+
 class MessageReceived(CoreMessage[events.MessageReceived]):
     """A message from a peer."""
 
@@ -69,6 +73,7 @@ _KINDS: dict[type, type[CoreMessage]] = {
     events.Ready: Ready,
     events.SignalStatus: SignallingChanged,
     events.PeerChanged: PeerChanged,
+    events.PeerForgotten: PeerForgotten,
     events.MessageReceived: MessageReceived,
     events.MessageDelivered: MessageDelivered,
     events.History: HistoryLoaded,

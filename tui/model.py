@@ -222,6 +222,16 @@ class Conversations:
         conversation = self.known(name)
         conversation.new = incoming and name not in self._asked_for and name != self.selected
 
+    def forget(self, name: str) -> bool:
+        """The core let a stranger go: its conversation goes too if it is still `new` (the
+        user never opened it nor looked at it). Whether it went."""
+        self._heard_from.discard(name)  # If it comes back, it is new again.
+        conversation = self.open.get(name)
+        if conversation is None or not conversation.new or name in self._asked_for or name == self.selected:
+            return False
+        del self.open[name]
+        return True
+
     def waiting_elsewhere(self) -> tuple[int, int]:
         """Unread messages and new conversations outside the selected one."""
         others = [c for c in self.open.values() if c.peer != self.selected]
