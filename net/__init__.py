@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from .nodeconfig import NodeConfig
     from .safety import format_safety_number, safety_number
     from .session import MAX_MESSAGE_BYTES, MessageTooLong, SessionConfig
+    from .signalling.limits import ServerLimits
     from .signalling.messages import check_name, format_address
     from .signalling.server import serve as serve_signalling
     from .spray import SprayConfig
@@ -82,6 +83,7 @@ _LAZY = {
     "check_name": (".signalling.messages", "check_name"),
     "format_address": (".signalling.messages", "format_address"),
     "serve_signalling": (".signalling.server", "serve"),
+    "ServerLimits": (".signalling.limits", "ServerLimits"),
     "SprayConfig": (".spray", "SprayConfig"),
     "StoredMessage": (".store", "StoredMessage"),
     "check_nat": (".stun", "check_nat"),
@@ -124,6 +126,7 @@ __all__ = [
     "PeerStatus",
     "RemoteProtocolError",
     "Route",
+    "ServerLimits",
     "SessionConfig",
     "SignallingClient",
     "SprayConfig",

@@ -9,7 +9,7 @@ import trio
 
 from p2ptui.net import Identity, stun
 from p2ptui.net.signalling import protocol, server
-from p2ptui.net.signalling.limits import Rate, ServerLimits
+from p2ptui.net.signalling.limits import ServerLimits
 
 from .test_signalling_messages import OFFER
 

@@ -34,8 +34,9 @@ class ServerLimits:
 
     connections: int = 0
     """Connections in all; 0: below the open-files limit (see `connection_cap`)."""
-    connections_per_ip: int = 32
-    """Connections from one address (an IPv6 /64 counts as one address)."""
+    connections_per_ip: int = 128
+    """Connections from one address (an IPv6 /64 counts as one address): room
+    for a household or an office behind one NAT, not for the whole server."""
     register_timeout: float = 10.0
     """A connection that has not registered by then is closed."""
     ping_interval: float = 60.0
@@ -46,12 +47,17 @@ class ServerLimits:
     """Offers and answers one connection may send."""
     offers_per_target: Rate = Rate(40, 4.0)
     """Offers and answers one name may receive, from everybody together."""
-    new_names_per_key: Rate = Rate(5, 5 / 86400)
-    """Names one key may newly bind: 5, then 5 a day."""
-    new_names_per_ip: Rate = Rate(20, 20 / 86400)
-    """Names one address may newly bind: 20, then 20 a day."""
+    new_names_per_key: int = 5
+    """Names one key may newly bind: this many at once, then this many a day."""
+    new_names_per_ip: int = 100
+    """Names one address may newly bind: this many at once, then this many a day."""
     name_expiry_days: float = 90.0
     """A binding whose key has not registered the name for this long lapses."""
+
+
+def per_day(count: float) -> Rate:
+    """count at once, then count a day."""
+    return Rate(count, count / 86400)
 
 
 class TokenBucket:
@@ -68,7 +74,7 @@ class TokenBucket:
         """Spend a token if there is one; False means over the rate."""
         elapsed = max(0.0, now - self._updated)
         self._tokens = min(self._rate.burst, self._tokens + elapsed * self._rate.per_second)
-        self._updated = now
+        self._updated = max(self._updated, now)  # A clock that steps back earns nothing.
         if self._tokens < 1:
             return False
         self._tokens -= 1

@@ -37,6 +37,7 @@ from .limits import (
     address_key,
     connection_cap,
     descriptor_limit,
+    per_day,
     raise_descriptor_limit,
 )
 from .messages import Answer, Offer, Presence, SignallingDataError, valid_name
@@ -90,7 +91,7 @@ class SignalServer:
         stats_interval: float = STATS_INTERVAL,
     ) -> None:
         self.limits = limits
-        self.names = names or NameStore(expiry=limits.name_expiry_days * DAY)
+        self.names = names if names is not None else NameStore(expiry=limits.name_expiry_days * DAY)
         self.stats_interval = stats_interval
         self.online: dict[str, _Client] = {}
         self.watchers: dict[str, set[_Client]] = {}
@@ -100,8 +101,8 @@ class SignalServer:
         self.connections = Connections(0, limits.connections_per_ip)
         self._sender_rates = KeyedBuckets[str](limits.offers_per_sender)
         self._target_rates = KeyedBuckets[str](limits.offers_per_target)
-        self._key_names = KeyedBuckets[str](limits.new_names_per_key)
-        self._address_names = KeyedBuckets[str](limits.new_names_per_ip)
+        self._key_names = KeyedBuckets[str](per_day(limits.new_names_per_key))
+        self._address_names = KeyedBuckets[str](per_day(limits.new_names_per_ip))
 
     async def serve(
         self,

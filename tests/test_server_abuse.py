@@ -1,0 +1,141 @@
+"""The signalling server as a real process under abuse, over real loopback sockets.
+
+Clients here are plain blocking sockets with timeouts, speaking the line
+protocol by hand, so a test can hold many connections from chosen source
+addresses (127.0.0.x are all loopback on Linux). Every loop is bounded.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+
+import pytest
+
+from p2ptui.net import Identity
+from p2ptui.net.signalling import protocol
+
+from .processes import Processes
+from .test_signalling_messages import OFFER
+
+pytestmark = pytest.mark.e2e
+
+WAIT = 15.0
+
+
+@pytest.fixture
+def processes(tmp_path):
+    started = Processes(tmp_path)
+    yield started
+    started.stop_all()
+
+
+class Line:
+    """A blocking connection to the server, from a chosen loopback address."""
+
+    def __init__(self, url: str, source: str = "127.0.0.1"):
+        host, port = url.removeprefix("tcp://").rsplit(":", 1)
+        self.sock = socket.create_connection((host, int(port)), timeout=WAIT, source_address=(source, 0))
+        self.buffer = protocol.LineBuffer()
+        self.ready: list[bytes] = []
+
+    def receive(self) -> dict | None:
+        while not self.ready:
+            data = self.sock.recv(65536)
+            if not data:
+                return None
+            self.ready.extend(self.buffer.feed(data))
+        return json.loads(self.ready.pop(0))
+
+    def send(self, **message) -> None:
+        self.sock.sendall(protocol.encode(**message))
+
+    def register(self, name: str, identity: Identity) -> dict | None:
+        first = self.receive()
+        assert first is not None and first["op"] == "challenge", first
+        signature = identity.sign(protocol.register_challenge(bytes.fromhex(first["nonce"]), name))
+        self.send(op="register", name=name, key=identity.public_key, sig=signature.hex())
+        return self.receive()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_one_source_cannot_take_every_descriptor(processes):
+    # The server gets 64 descriptors: 32 for clients (the rest reserved), 16 from one address.
+    url = processes.server("--max-per-address", "16", wrapper=["prlimit", "--nofile=64:64", "--"])
+    server = processes.started[-1]
+    held = []
+    try:
+        refused = None
+        for _ in range(40):  # Bounded: the cap is 16.
+            line = Line(url)
+            held.append(line)
+            first = line.receive()
+            if first is not None and first.get("code") == protocol.SERVER_FULL:
+                refused = first
+                break
+            assert first is not None and first["op"] == "challenge"
+        assert refused is not None and len(held) == 17, "one source got more than its share"
+        assert "full" in refused["message"]
+        assert held[-1].receive() is None  # and the server hung up
+        # Another source still registers and gets offers.
+        alice, bob = Identity.generate(), Identity.generate()
+        a, b = Line(url, "127.0.0.2"), Line(url, "127.0.0.3")
+        held += [a, b]
+        assert a.register("alice", alice)["op"] == "registered"
+        assert b.register("bob", bob)["op"] == "registered"
+        a.send(op="offer", offer={**OFFER.to_dict(), "sender_key": alice.public_key})
+        forwarded = b.receive()
+        assert forwarded["op"] == "offer" and forwarded["seen_ip"] == "127.0.0.2"
+        # The total stays below the descriptor limit: 32 in all, whoever asks.
+        for source in ("127.0.0.4", "127.0.0.5"):
+            for _ in range(16):
+                line = Line(url, source)
+                held.append(line)
+                if line.receive().get("code") == protocol.SERVER_FULL:
+                    break
+        assert held[-1].sock.getsockname()[0] == "127.0.0.5"
+        assert sum(1 for line in held[19:] if line.sock.fileno() != -1) >= 14
+    finally:
+        for line in held:
+            line.close()
+    server.stop()
+    output = "\n".join(server.drain(WAIT))
+    assert "Traceback" not in output and "Too many open files" not in output
+
+
+def test_name_bindings_survive_a_restart(processes, tmp_path):
+    names = str(tmp_path / "names.sqlite3")
+    owner = Identity.generate()
+    url = processes.server(names=names)
+    first = Line(url)
+    assert first.register("alice", owner)["op"] == "registered"
+    first.close()
+    processes.started[-1].stop()
+
+    url = processes.server(names=names)
+    thief = Line(url)
+    reply = thief.register("alice", Identity.generate())
+    assert reply["code"] == protocol.NAME_TAKEN
+    thief.close()
+    again = Line(url)
+    assert again.register("alice", owner)["op"] == "registered"
+    again.close()
+
+
+def test_pipe_timeout_covers_a_server_that_never_speaks(processes):
+    # Regression: the wait for the challenge had no deadline; pipe ran forever.
+    with socket.socket() as mute:
+        mute.bind(("127.0.0.1", 0))
+        mute.listen(8)  # The kernel completes the connection; nobody ever speaks on it.
+        url = f"tcp://127.0.0.1:{mute.getsockname()[1]}"
+        started = time.monotonic()
+        pipe = processes.pipe("alice", "bob", url, "--timeout", "3")
+        error = pipe.event("error", timeout=WAIT)
+        code = pipe.wait(WAIT)
+        elapsed = time.monotonic() - started
+    assert code != 0
+    assert "signalling" in error["message"] and "within 3 s" in error["message"]
+    assert elapsed < 3 + 10, f"took {elapsed:.1f} s"  # Interpreter start included, on a busy machine.
