@@ -10,8 +10,11 @@ file (names.py) until the key stays away for 90 days. One source cannot take
 the server down: connections are capped per address and in all, below the
 open-files limit; a silent registered client is pinged, then closed; offers
 are rate-limited per sender and per target; a client's outbox is bounded, and
-what does not fit is dropped and counted, never the client. limits.py holds
-the numbers (ServerLimits) and the token buckets.
+what does not fit is dropped and counted, never the client.
+
+This module moves bytes and keeps the connection limits; registry.py (free of
+I/O) decides what each line does; limits.py holds the numbers (ServerLimits)
+and the token buckets.
 """
 
 from __future__ import annotations
@@ -22,31 +25,26 @@ import math
 import os
 import time
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import trio
 
-from .. import identity, stun
+from .. import stun
 from . import DEFAULT_PORT, protocol
 from .limits import (
     Connections,
-    KeyedBuckets,
     ServerLimits,
-    address_key,
     connection_cap,
     descriptor_limit,
-    per_day,
     raise_descriptor_limit,
 )
-from .messages import Answer, Offer, Presence, SignallingDataError, valid_name
+from .messages import SignallingDataError
 from .names import DAY, MEMORY, NameStore
+from .registry import Member, Registry
 
 log = logging.getLogger(__name__)
 
 OUTBOX_SIZE = 256
-_MAX_WATCHES = 1024
 #: How often the server logs what it dropped, when anything was.
 STATS_INTERVAL = 60.0
 #: Out of descriptors or memory: accept again after a pause, as trio's own accept loop does.
@@ -55,17 +53,11 @@ SERVER_FULL_MESSAGE = "the signalling server is full; try later"
 
 
 @dataclass(eq=False)
-class _Client:
-    stream: trio.SocketStream
-    outbox: trio.MemorySendChannel[bytes]
-    ip: str
+class _Outbox:
+    """A connection's bounded queue of lines; its writer task empties it onto the socket."""
+
+    channel: trio.MemorySendChannel[bytes]
     dropped: Counter[str]
-    nonce: bytes = field(default_factory=lambda: os.urandom(16))
-    name: str | None = None
-    key: str = ""
-    #: Cancels the connection unless it registers in time.
-    deadline: trio.CancelScope = field(default_factory=trio.CancelScope)
-    watching: set[str] = field(default_factory=set)
 
     def send(self, line: bytes) -> None:
         """Queue a line; when the client is not keeping up, drop it and count it.
@@ -73,15 +65,18 @@ class _Client:
         Never close the client for it: whoever floods a client would cut it off.
         """
         try:
-            self.outbox.send_nowait(line)
+            self.channel.send_nowait(line)
         except trio.WouldBlock:
             self.dropped["a client's queue was full"] += 1
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             pass  # The client is leaving.
 
+    def close(self) -> None:
+        self.channel.close()
+
 
 class SignalServer:
-    """The server's state; `serve` runs it on a host and port."""
+    """Connections and their limits; `serve` runs it on a host and port, the registry decides."""
 
     def __init__(
         self,
@@ -93,16 +88,11 @@ class SignalServer:
         self.limits = limits
         self.names = names if names is not None else NameStore(expiry=limits.name_expiry_days * DAY)
         self.stats_interval = stats_interval
-        self.online: dict[str, _Client] = {}
-        self.watchers: dict[str, set[_Client]] = {}
         #: What was refused or dropped, by kind: bad input, floods, full queues.
         self.dropped: Counter[str] = Counter()
+        self.registry = Registry(self.names, limits, self.dropped, clock=trio.current_time)
         #: Set by serve(), from the open-files limit then.
         self.connections = Connections(0, limits.connections_per_ip)
-        self._sender_rates = KeyedBuckets[str](limits.offers_per_sender)
-        self._target_rates = KeyedBuckets[str](limits.offers_per_target)
-        self._key_names = KeyedBuckets[str](per_day(limits.new_names_per_key))
-        self._address_names = KeyedBuckets[str](per_day(limits.new_names_per_ip))
 
     async def serve(
         self,
@@ -166,9 +156,8 @@ class SignalServer:
             if self.dropped != logged:
                 logged = self.dropped.copy()
                 counts = ", ".join(f"{kind}: {count}" for kind, count in sorted(logged.items()))
-                log.info(
-                    "%d connections, %d online; dropped so far: %s", len(self.connections), len(self.online), counts
-                )
+                online = len(self.registry.online)
+                log.info("%d connections, %d online; dropped so far: %s", len(self.connections), online, counts)
 
     # --- STUN ------------------------------------------------------------------------
 
@@ -220,24 +209,24 @@ class SignalServer:
 
     async def _serve_client(self, stream: trio.SocketStream, ip: str) -> None:
         send, receive = trio.open_memory_channel[bytes](OUTBOX_SIZE)
-        client = _Client(stream, send, ip, self.dropped)
-        client.deadline.deadline = trio.current_time() + self.limits.register_timeout
+        client = Member(_Outbox(send, self.dropped), ip)
         try:
-            with client.deadline:
+            # Unregistered, a connection has register_timeout; registered, _read pings it when silent.
+            with trio.move_on_after(self.limits.register_timeout) as deadline:
                 async with trio.open_nursery() as nursery:
-                    nursery.start_soon(self._write, client, receive, nursery.cancel_scope)
+                    nursery.start_soon(self._write, stream, receive, nursery.cancel_scope)
                     client.send(protocol.encode("challenge", nonce=client.nonce.hex()))
-                    await self._read(client)
+                    await self._read(stream, client, deadline)
                     # Let the writer send what is queued (an error, say), then hang up.
                     send.close()
         finally:
-            self._forget(client)
+            self.registry.leave(client)
             with trio.CancelScope(shield=True):
                 await stream.aclose()
 
     async def _write(
         self,
-        client: _Client,
+        stream: trio.SocketStream,
         receive: trio.MemoryReceiveChannel[bytes],
         connection: trio.CancelScope,
     ) -> None:
@@ -246,24 +235,24 @@ class SignalServer:
         try:
             async with receive:
                 async for line in receive:
-                    await client.stream.send_all(line)
+                    await stream.send_all(line)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             pass  # The client went away.
-        # The outbox was closed: the client left, broke the protocol or fell behind.
+        # The outbox was closed: the client left, broke the protocol, or registered again elsewhere.
         connection.cancel()
 
-    async def _read(self, client: _Client) -> None:
+    async def _read(self, stream: trio.SocketStream, client: Member, deadline: trio.CancelScope) -> None:
         buffer = protocol.LineBuffer()
         pinged = False
         while True:
-            # Unregistered, client.deadline bounds the wait; registered, silence is pinged, then closed.
             if client.name is None:
-                wait = math.inf
+                wait = math.inf  # The register deadline bounds it.
             else:
+                deadline.deadline = math.inf
                 wait = self.limits.ping_timeout if pinged else self.limits.ping_interval
             with trio.move_on_after(wait) as idle:
                 try:
-                    data = await client.stream.receive_some(65536)
+                    data = await stream.receive_some(65536)
                 except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
                     return  # The client went away (a reset, say).
             if idle.cancelled_caught:
@@ -284,7 +273,7 @@ class SignalServer:
             # Every line stands on its own: a bad one never costs the good ones after it.
             for line in lines:
                 try:
-                    self._dispatch(client, protocol.decode_untrusted(line))
+                    self.registry.handle(client, protocol.decode_untrusted(line))
                 except (protocol.SignallingProtocolError, SignallingDataError) as exc:
                     self.dropped["bad request"] += 1
                     client.send(protocol.encode("error", code=protocol.BAD_REQUEST, message=str(exc)))
@@ -293,157 +282,6 @@ class SignalServer:
                     log.exception("internal error handling a client; closing its connection")
                     self.dropped["internal error"] += 1
                     return
-
-    def _dispatch(self, client: _Client, message: dict[str, Any]) -> None:
-        op = message["op"]
-        handler: Callable[[_Client, dict[str, Any]], None] | None = {
-            "register": self._register,
-            "watch": self._watch,
-            "offer": self._offer,
-            "answer": self._answer,
-            "pong": _ignore,
-        }.get(op)
-        if handler is None:
-            raise SignallingDataError(f"unknown op {op[:32]!r}")
-        if op != "register" and client.name is None:
-            client.send(
-                protocol.encode("error", code=protocol.NOT_REGISTERED, message="register first")
-            )
-            return
-        handler(client, message)
-
-    def _register(self, client: _Client, message: dict[str, Any]) -> None:
-        name, key, sig = message.get("name"), message.get("key"), message.get("sig")
-        if client.name is not None:
-            raise SignallingDataError("already registered")
-        if not valid_name(name) or not isinstance(key, str) or not isinstance(sig, str):
-            raise SignallingDataError("register needs a valid name, key and sig")
-        assert isinstance(name, str)
-        try:
-            signature = bytes.fromhex(sig)
-        except ValueError:
-            raise SignallingDataError("sig is not hex") from None
-        if not identity.verify(key, protocol.register_challenge(client.nonce, name), signature):
-            raise SignallingDataError("the signature does not match the key")
-        if not self._claim(client, name, key):
-            return
-        previous = self.online.get(name)
-        if previous is not None:
-            # The same key again, from a new connection: the newest one wins.
-            previous.outbox.close()
-        client.name, client.key = name, key
-        client.deadline.deadline = math.inf
-        self.online[name] = client
-        client.send(protocol.encode("registered", name=name, observed_ip=client.ip))
-        self._announce(name)
-
-    def _claim(self, client: _Client, name: str, key: str) -> bool:
-        """Whether key may have name: bound to it already, or free and within the name limits."""
-        now = time.time()
-        online = self.online.get(name)
-        owner = online.key if online is not None else self.names.owner(name, now)
-        if owner == key:
-            self.names.touch(name, key, now)
-            return True
-        if owner is not None:
-            message = f"the name {name!r} is taken by another key"
-            client.send(protocol.encode("error", code=protocol.NAME_TAKEN, message=message))
-            return False
-        clock = trio.current_time()
-        if not (self._key_names.take(key, clock) and self._address_names.take(address_key(client.ip), clock)):
-            self.dropped["new names over the limit"] += 1
-            message = "this key or address has taken too many new names lately; try later"
-            client.send(protocol.encode("error", code=protocol.TOO_MANY_NAMES, message=message))
-            return False
-        self.names.bind(name, key, now)
-        return True
-
-    def _watch(self, client: _Client, message: dict[str, Any]) -> None:
-        name = message.get("name")
-        if not valid_name(name):
-            raise SignallingDataError("watch needs a valid name")
-        assert isinstance(name, str)
-        if len(client.watching) >= _MAX_WATCHES:
-            raise SignallingDataError("watching too many names")
-        client.watching.add(name)
-        self.watchers.setdefault(name, set()).add(client)
-        client.send(protocol.encode("presence", presence=self._presence(name).to_dict()))
-
-    def _offer(self, client: _Client, message: dict[str, Any]) -> None:
-        offer = Offer.from_dict_untrusted(message.get("offer"))
-        self._forward(client, "offer", offer, offer.id, offer.sender, offer.sender_key, offer.receiver)
-
-    def _answer(self, client: _Client, message: dict[str, Any]) -> None:
-        answer = Answer.from_dict_untrusted(message.get("answer"))
-        self._forward(
-            client, "answer", answer, answer.offer_id, answer.sender, answer.sender_key, answer.receiver
-        )
-
-    def _forward(
-        self,
-        client: _Client,
-        op: str,
-        record: Offer | Answer,
-        ref: str,
-        sender: str,
-        sender_key: str,
-        receiver: str,
-    ) -> None:
-        if sender != client.name or sender_key != client.key:
-            raise SignallingDataError(f"{op} claims to be from someone else")
-        now = trio.current_time()
-        if not self._sender_rates.take(sender, now):
-            self._limited(client, "offers over the sender's rate", ref)
-            return
-        target = self.online.get(receiver)
-        if target is None:
-            client.send(
-                protocol.encode(
-                    "error", code=protocol.PEER_OFFLINE, message=f"{receiver} is offline", ref=ref
-                )
-            )
-            return
-        # seen_ip is the server's word, outside the signature: where the sender
-        # really is, so the receiver never sprays toward an address an offer merely names.
-        if not self._target_rates.take(receiver, now):
-            self._limited(client, "offers over the target's rate", ref)
-            return
-        target.send(protocol.encode(op, **{op: record.to_dict()}, seen_ip=client.ip))
-
-    def _limited(self, client: _Client, why: str, ref: str) -> None:
-        self.dropped[why] += 1
-        client.send(protocol.encode("error", code=protocol.RATE_LIMITED, message="too many offers; slow down", ref=ref))
-
-    # --- Presence --------------------------------------------------------------------
-
-    def _presence(self, name: str) -> Presence:
-        # Online or not, and the key; never an address, which only offers and
-        # answers carry, between the two peers.
-        client = self.online.get(name)
-        if client is None:
-            return Presence(name, online=False, key=self.names.owner(name, time.time()) or "")
-        return Presence(name, online=True, key=client.key)
-
-    def _announce(self, name: str) -> None:
-        line = protocol.encode("presence", presence=self._presence(name).to_dict())
-        for watcher in list(self.watchers.get(name, ())):
-            watcher.send(line)
-
-    def _forget(self, client: _Client) -> None:
-        for name in client.watching:
-            watchers = self.watchers.get(name)
-            if watchers is not None:
-                watchers.discard(client)
-                if not watchers:
-                    del self.watchers[name]
-        if client.name is not None and self.online.get(client.name) is client:
-            del self.online[client.name]
-            self.names.touch(client.name, client.key, time.time())  # Absence counts from leaving.
-            self._announce(client.name)
-
-
-def _ignore(client: _Client, message: dict[str, Any]) -> None:
-    """A pong: its arrival already counted as the client being alive."""
 
 
 async def serve(
