@@ -151,10 +151,14 @@ class Registry:
         client.send(protocol.encode("presence", presence=self._presence(name).to_dict()))
 
     def _offer(self, client: Member, message: dict[str, Any]) -> None:
+        if not self._within_sender_rate(client, message.get("offer"), "id"):
+            return
         offer = Offer.from_dict_untrusted(message.get("offer"))
         self._forward(client, "offer", offer, offer.id, offer.sender, offer.sender_key, offer.receiver)
 
     def _answer(self, client: Member, message: dict[str, Any]) -> None:
+        if not self._within_sender_rate(client, message.get("answer"), "offer_id"):
+            return
         answer = Answer.from_dict_untrusted(message.get("answer"))
         self._forward(
             client, "answer", answer, answer.offer_id, answer.sender, answer.sender_key, answer.receiver
@@ -172,10 +176,6 @@ class Registry:
     ) -> None:
         if sender != client.name or sender_key != client.key:
             raise SignallingDataError(f"{op} claims to be from someone else")
-        now = self._clock()
-        if not self._sender_rates.take(sender, now):
-            self._limited(client, "offers over the sender's rate", ref)
-            return
         target = self.online.get(receiver)
         if target is None:
             client.send(
@@ -184,12 +184,21 @@ class Registry:
                 )
             )
             return
-        if not self._target_rates.take(receiver, now):
+        if not self._target_rates.take(receiver, self._clock()):
             self._limited(client, "offers over the target's rate", ref)
             return
         # seen_ip is the server's word, outside the signature: where the sender
         # really is, so the receiver never sprays toward an address an offer merely names.
         target.send(protocol.encode(op, **{op: record.to_dict()}, seen_ip=client.ip))
+
+    def _within_sender_rate(self, client: Member, record: object, ref_field: str) -> bool:
+        """Checked before the record is parsed: a flood costs as little as it can."""
+        assert client.name is not None
+        if self._sender_rates.take(client.name, self._clock()):
+            return True
+        ref = record.get(ref_field) if isinstance(record, dict) else None
+        self._limited(client, "offers over the sender's rate", ref[:64] if isinstance(ref, str) else "")
+        return False
 
     def _limited(self, client: Member, why: str, ref: str) -> None:
         self.dropped[why] += 1
