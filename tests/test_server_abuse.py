@@ -139,3 +139,16 @@ def test_pipe_timeout_covers_a_server_that_never_speaks(processes):
     assert code != 0
     assert "signalling" in error["message"] and "within 3 s" in error["message"]
     assert elapsed < 3 + 10, f"took {elapsed:.1f} s"  # Interpreter start included, on a busy machine.
+
+
+def test_pipe_says_the_server_is_full(processes):
+    url = processes.server("--max-per-address", "1")
+    holder = Line(url)  # the one place 127.0.0.1 may have
+    try:
+        assert holder.receive()["op"] == "challenge"
+        pipe = processes.pipe("alice", "bob", url)
+        error = pipe.event("error", timeout=WAIT)
+        assert "is full; try later" in error["message"]
+        assert pipe.wait(WAIT) != 0
+    finally:
+        holder.close()

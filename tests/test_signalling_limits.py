@@ -96,6 +96,16 @@ def test_a_name_is_bound_to_its_first_key_until_it_lapses():
     assert store.owner("alice", 179 * DAY) == "k2"
 
 
+def test_a_binding_is_rewritten_at_most_hourly():
+    store = NameStore(expiry=10 * DAY)
+    store.bind("alice", "k1", 0.0)
+    store.touch("alice", "k1", 60.0)  # too soon to be worth a write
+    assert store.owner("alice", 10 * DAY + 30) is None
+    store.bind("bob", "k2", 0.0)
+    store.touch("bob", "k2", 7200.0)
+    assert store.owner("bob", 10 * DAY + 30) == "k2"
+
+
 def test_lapsed_bindings_are_purged():
     store = NameStore(expiry=10.0)
     store.bind("old", "k1", 0.0)

@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 
 MEMORY = ":memory:"
 DAY = 86400.0
+#: A binding's time of last use is rewritten at most this often: a client
+#: reconnecting in a loop must not make the server write (and sync) each time.
+TOUCH_EVERY = 3600.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS names (
@@ -67,8 +70,11 @@ class NameStore:
         )
 
     def touch(self, name: str, key: str, now: float) -> None:
-        """The key was here as name just now: its binding lasts from now."""
-        self._write("UPDATE names SET last_seen = ? WHERE name = ? AND key = ?", (now, name, key))
+        """The key was here as name just now: its binding lasts from now (to within TOUCH_EVERY)."""
+        self._write(
+            "UPDATE names SET last_seen = ? WHERE name = ? AND key = ? AND last_seen < ?",
+            (now, name, key, now - TOUCH_EVERY),
+        )
 
     def purge(self, now: float) -> int:
         """Forget lapsed bindings; how many."""
