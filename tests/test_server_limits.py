@@ -1,5 +1,7 @@
 """The signalling server's limits over real loopback sockets: pings, rates, names, floods."""
 
+import logging
+
 import pytest
 import trio
 
@@ -187,3 +189,32 @@ async def test_the_client_gives_up_on_a_server_that_never_speaks(nursery, monkey
         await nursery.start(client.run, discover)  # the first attempt ends, it does not hang
     lost = await next_event(client.events, SignallingLost)
     assert "no challenge from the server within 0.2 s" in lost.reason and not lost.fatal
+
+
+async def test_the_server_logs_what_it_dropped(nursery):
+    logged = trio.Event()
+    lines = []
+
+    class Handler(logging.Handler):
+        def emit(self, record):
+            if "dropped so far" in record.getMessage():
+                lines.append(record.getMessage())
+                logged.set()
+
+    handler = Handler()
+    logging.getLogger(server.__name__).addHandler(handler)
+    previous = logging.getLogger(server.__name__).level
+    logging.getLogger(server.__name__).setLevel(logging.INFO)
+    try:
+        signal_server = server.SignalServer(stats_interval=0.05)
+        address = await nursery.start(signal_server.serve, "127.0.0.1", 0)
+        client = await RawClient.connect(address)
+        await client.receive()
+        await client.send(op="no-such-op")
+        assert (await client.receive())["code"] == protocol.BAD_REQUEST
+        with trio.fail_after(10):
+            await logged.wait()
+        assert "bad request: 1" in lines[0]
+    finally:
+        logging.getLogger(server.__name__).removeHandler(handler)
+        logging.getLogger(server.__name__).setLevel(previous)
