@@ -218,3 +218,40 @@ async def test_the_server_logs_what_it_dropped(nursery):
     finally:
         logging.getLogger(server.__name__).removeHandler(handler)
         logging.getLogger(server.__name__).setLevel(previous)
+
+
+async def test_the_client_gives_up_on_a_server_that_stops_reading(nursery, monkeypatch):
+    monkeypatch.setattr(tcp, "WRITE_TIMEOUT", 0.2)
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    port = listeners[0].socket.getsockname()[1]
+    held = []
+
+    async def register_then_never_read():
+        # A server that says the right things, then reads nothing more.
+        stream = await listeners[0].accept()
+        held.append(stream)
+        await stream.send_all(protocol.encode("challenge", nonce="00" * 16))
+        await stream.receive_some(65536)  # the registration; the last thing it reads
+        await stream.send_all(protocol.encode("registered", name="alice", observed_ip="127.0.0.1"))
+
+    nursery.start_soon(register_then_never_read)
+    identity = Identity.generate()
+    client = make_signalling(node_config("alice", f"tcp://127.0.0.1:{port}"), identity)
+
+    async def discover(servers):
+        return ("127.0.0.1", 40000)
+
+    await nursery.start(client.run, discover)
+    await next_event(client.events, Registered)
+    offer = make_offer("alice", identity, "bob")
+    with trio.fail_after(30):
+        for _ in range(100_000):  # until the socket buffers are full; bounded all the same
+            try:
+                await client.send_offer(offer)
+            except tcp.SignallingUnavailable as exc:
+                assert "stopped reading" in str(exc)
+                break
+        else:
+            raise AssertionError("every write went through")
+    lost = await next_event(client.events, SignallingLost)
+    assert "stopped reading" in lost.reason and not lost.fatal

@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 CONNECT_TIMEOUT = 5.0
 #: For the server's challenge, and then for its answer to our registration.
 HANDSHAKE_TIMEOUT = 10.0
+#: A write the server has not taken by then: the connection is given up and made anew.
+WRITE_TIMEOUT = 10.0
 RETRY_MAX = 10.0
 #: A full server is retried no sooner than this.
 FULL_RETRY = 5.0
@@ -62,6 +64,8 @@ class TcpSignalling(SignallingClient):
         self._send_events, self.events = trio.open_memory_channel[SignallingEvent](EVENT_BUFFER)
         self._stream: trio.SocketStream | None = None
         self._write_lock = trio.Lock()
+        #: Cancels the current connection's session (a write that could not finish).
+        self._session_scope = trio.CancelScope()
         self._watching: set[str] = set()
         #: Malformed lines or records from the server, dropped.
         self.dropped = 0
@@ -93,9 +97,14 @@ class TcpSignalling(SignallingClient):
                     reason = f"cannot reach the signalling server at {self.label}: {_os_reason(exc)}"
                 else:
                     try:
-                        await self._session(stream, discover, first_attempt_over)
-                        reason = f"the signalling server at {self.label} closed the connection"
-                        backoff = 0.25
+                        self._session_scope = session = trio.CancelScope()
+                        with session:
+                            await self._session(stream, discover, first_attempt_over)
+                        if session.cancelled_caught:
+                            reason = f"lost the signalling server at {self.label}: it stopped reading"
+                        else:
+                            reason = f"the signalling server at {self.label} closed the connection"
+                            backoff = 0.25
                     except _NameTaken as exc:
                         await self._send_events.send(SignallingLost(str(exc), fatal=True))
                         first_attempt_over()
@@ -148,7 +157,9 @@ class TcpSignalling(SignallingClient):
             log.info("started the built-in signalling server on %s:%d", host, port)
         except OSError:
             pass  # Somebody else started one first: use theirs.
-        return await trio.open_tcp_stream(host, port)
+        with trio.move_on_after(CONNECT_TIMEOUT):
+            return await trio.open_tcp_stream(host, port)
+        raise OSError(f"no answer within {CONNECT_TIMEOUT:g} s")
 
     async def _write(self, line: bytes) -> None:
         stream = self._stream
@@ -156,9 +167,15 @@ class TcpSignalling(SignallingClient):
             raise SignallingUnavailable(f"not connected to {self.label}")
         try:
             async with self._write_lock:
-                await stream.send_all(line)
+                with trio.move_on_after(WRITE_TIMEOUT) as timer:
+                    await stream.send_all(line)
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             raise SignallingUnavailable(f"lost the signalling server at {self.label}") from exc
+        if timer.cancelled_caught:
+            # Part of a line may have gone: this connection is done, run() makes another.
+            self._stream = None
+            self._session_scope.cancel()
+            raise SignallingUnavailable(f"the signalling server at {self.label} stopped reading")
 
     async def _session(
         self, stream: trio.SocketStream, discover: DiscoverAddress, started: Callable[[], None]
@@ -200,9 +217,11 @@ class TcpSignalling(SignallingClient):
         await discover([(host, port), (host, port + 1)])  # Our public address, for our offers.
         signature = self._identity.sign(protocol.register_challenge(nonce, self._name))
         # No address: the server tells nobody where we are (offers and answers do, peer to peer).
-        await stream.send_all(
-            protocol.encode("register", name=self._name, key=self._identity.public_key, sig=signature.hex())
-        )
+        register = protocol.encode("register", name=self._name, key=self._identity.public_key, sig=signature.hex())
+        with trio.move_on_after(HANDSHAKE_TIMEOUT) as sending:
+            await stream.send_all(register)
+        if sending.cancelled_caught:
+            raise SignallingUnavailable(f"the server did not take our registration within {HANDSHAKE_TIMEOUT:g} s")
         reply = await self._handshake_reply(lines, "answer to our registration")
         if reply.get("op") == "error":
             message = str(reply.get("message", ""))[:200]
