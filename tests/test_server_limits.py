@@ -255,3 +255,35 @@ async def test_the_client_gives_up_on_a_server_that_stops_reading(nursery, monke
             raise AssertionError("every write went through")
     lost = await next_event(client.events, SignallingLost)
     assert "stopped reading" in lost.reason and not lost.fatal
+
+
+async def test_a_client_that_reads_nothing_is_closed_once_its_socket_is_full(nursery):
+    signal_server, address = await start(
+        nursery, ping_interval=0.3, ping_timeout=0.3,
+        offers_per_sender=Rate(1e9, 1e9), offers_per_target=Rate(1e9, 1e9),
+    )
+    deaf, _ = await registered(address, "bob")  # never reads again; keeps talking, so it is not idle
+
+    async def keep_talking():
+        while True:
+            await deaf.send(op="pong")
+            await trio.sleep(0.1)
+
+    nursery.start_soon(keep_talking)
+    watcher, _ = await registered(address, "carol")
+    await watcher.send(op="watch", name="bob")
+    assert (await watcher.receive())["presence"]["online"] is True
+    alice, identity = await registered(address, "alice")
+    flood = b"".join(protocol.encode("offer", offer=offer_from(identity, n)) for n in range(1000))
+    with trio.fail_after(60):
+        for _ in range(100):  # bounded: enough to fill any loopback socket's buffers many times over
+            await alice.stream.send_all(flood)
+            if signal_server.dropped["a client's queue was full"]:
+                break
+        while True:
+            message = await watcher.receive()
+            if message["op"] == "ping":
+                await watcher.send(op="pong")
+            elif message["op"] == "presence" and message["presence"]["online"] is False:
+                break
+    assert signal_server.dropped["clients that stopped reading closed"] == 1

@@ -232,13 +232,21 @@ class SignalServer:
     ) -> None:
         # Errors are handled here, not by the caller: from inside a nursery they
         # would arrive wrapped in an ExceptionGroup and end the whole server.
+        # A client that takes nothing for as long as a silent one is given is gone
+        # (or reads nothing on purpose): its place goes to someone else.
+        stall = self.limits.ping_interval + self.limits.ping_timeout
         try:
             async with receive:
                 async for line in receive:
-                    await stream.send_all(line)
+                    with trio.move_on_after(stall) as stalled:
+                        await stream.send_all(line)
+                    if stalled.cancelled_caught:
+                        self.dropped["clients that stopped reading closed"] += 1
+                        break
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             pass  # The client went away.
-        # The outbox was closed: the client left, broke the protocol, or registered again elsewhere.
+        # The outbox was closed (the client left, broke the protocol, or registered
+        # again elsewhere), or the client stopped reading.
         connection.cancel()
 
     async def _read(self, stream: trio.SocketStream, client: Member, deadline: trio.CancelScope) -> None:
