@@ -116,3 +116,14 @@ def test_a_bad_request_raises_one_error_type():
         world.registry.handle(member, {"op": "register", "name": "alice\n", "key": "00", "sig": "00"})
     with pytest.raises(SignallingDataError):
         world.registry.handle(member, {"op": "no-such-op"})
+
+
+def test_an_unreadable_names_file_refuses_registration_and_keeps_serving():
+    world = World()
+    bob, _ = world.online("bob")
+    world.names.close()  # every read fails from now on
+    member = world.connect()
+    reply = world.register(member, "alice", Identity.generate())
+    assert reply["code"] == protocol.UNAVAILABLE and member.name is None
+    world.registry.handle(bob, {"op": "watch", "name": "carol"})
+    assert bob.outbox.sent[-1]["presence"] == {"name": "carol", "online": False, "key": "", "address": ""}

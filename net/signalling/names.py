@@ -35,6 +35,10 @@ CREATE TABLE IF NOT EXISTS names (
 """
 
 
+class NamesUnavailable(EnvironmentFailure):
+    """The names file cannot be read now (an I/O error, say)."""
+
+
 class NameStore:
     """name → key bindings, with the time each was last used."""
 
@@ -55,8 +59,15 @@ class NameStore:
             ) from None
 
     def owner(self, name: str, now: float) -> str | None:
-        """The key name is bound to, or None if it is free (never bound, or lapsed)."""
-        row = self._db.execute("SELECT key, last_seen FROM names WHERE name = ?", (name,)).fetchone()
+        """The key name is bound to, or None if it is free (never bound, or lapsed).
+
+        Raises NamesUnavailable when the file cannot be read.
+        """
+        try:
+            row = self._db.execute("SELECT key, last_seen FROM names WHERE name = ?", (name,)).fetchone()
+        except sqlite3.Error as exc:
+            log.warning("could not read %s: %s", self.path, exc)
+            raise NamesUnavailable(f"the names file cannot be read: {exc}") from None
         if row is None or now - row[1] >= self.expiry:
             return None
         return str(row[0])

@@ -42,6 +42,7 @@ NOT_REGISTERED = "not-registered"
 SERVER_FULL = "server-full"
 RATE_LIMITED = "rate-limited"
 TOO_MANY_NAMES = "too-many-names"
+UNAVAILABLE = "unavailable"
 
 
 class SignallingProtocolError(RemoteProtocolError):

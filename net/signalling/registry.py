@@ -21,7 +21,7 @@ from .. import identity
 from . import protocol
 from .limits import KeyedBuckets, ServerLimits, address_key, per_day
 from .messages import Answer, Offer, Presence, SignallingDataError, valid_name
-from .names import NameStore
+from .names import NameStore, NamesUnavailable
 
 _MAX_WATCHES = 1024
 
@@ -122,7 +122,14 @@ class Registry:
         """Whether key may have name: bound to it already, or free and within the name limits."""
         now = self._wall_clock()
         online = self.online.get(name)
-        owner = online.key if online is not None else self.names.owner(name, now)
+        try:
+            owner = online.key if online is not None else self.names.owner(name, now)
+        except NamesUnavailable:
+            # Not knowing whose a name is, give it to nobody; the client retries.
+            self.dropped["registrations while the names file was unreadable"] += 1
+            message = "the server cannot check names right now; try later"
+            client.send(protocol.encode("error", code=protocol.UNAVAILABLE, message=message))
+            return False
         if owner == key:
             self.names.touch(name, key, now)
             return True
@@ -211,7 +218,11 @@ class Registry:
         # answers carry, between the two peers.
         client = self.online.get(name)
         if client is None:
-            return Presence(name, online=False, key=self.names.owner(name, self._wall_clock()) or "")
+            try:
+                key = self.names.owner(name, self._wall_clock()) or ""
+            except NamesUnavailable:
+                key = ""
+            return Presence(name, online=False, key=key)
         return Presence(name, online=True, key=client.key)
 
     def _announce(self, name: str) -> None:

@@ -227,7 +227,7 @@ class TcpSignalling(SignallingClient):
             message = str(reply.get("message", ""))[:200]
             if reply.get("code") == protocol.NAME_TAKEN:
                 raise _NameTaken(message or "name taken")
-            if reply.get("code") == protocol.TOO_MANY_NAMES:
+            if reply.get("code") in (protocol.TOO_MANY_NAMES, protocol.UNAVAILABLE):
                 raise _Refused(f"the signalling server at {self.label} refused the name: {message}")
             raise protocol.SignallingProtocolError(f"registration refused: {message}")
         if reply.get("op") != "registered":
