@@ -1,13 +1,16 @@
-"""The built-in signalling server under many registered clients.
+"""The built-in signalling server under many registered clients, and under attack.
 
 The server runs as its own process (`p2ptui signal-server`), so its memory
 is its own; the clients are lightweight: raw trio streams speaking the line
 protocol, each registered with its own key, as real clients are.
+
+Under attack, one source (127.0.0.1) holds as many connections as the
+server lets it and floods one user with offers, while real clients from
+other loopback addresses register and deliver offers to that user.
 """
 
 from __future__ import annotations
 
-import os
 import resource
 import subprocess
 import sys
@@ -54,25 +57,39 @@ class Client:
         return protocol.decode_untrusted(self.lines.pop(0))
 
 
-async def _register(port: int, name: str, identity: Identity) -> Client:
-    stream = await trio.open_tcp_stream("127.0.0.1", port)
+async def _register(port: int, name: str, identity: Identity, source: str = "127.0.0.1") -> Client:
+    stream = await trio.open_tcp_stream("127.0.0.1", port, local_address=source)
     client = Client(stream, name, identity)
     challenge = await client.message()
     signature = identity.sign(protocol.register_challenge(bytes.fromhex(challenge["nonce"]), name))
-    await stream.send_all(protocol.encode(
-        "register", name=name, key=identity.public_key, sig=signature.hex(), address="127.0.0.1:40000"
-    ))
+    await stream.send_all(protocol.encode("register", name=name, key=identity.public_key, sig=signature.hex()))
     reply = await client.message()
     assert reply["op"] == "registered", reply
     return client
 
 
-async def _offer_answer(offerer: Client, answerer: Client) -> float:
-    offer = sign(Offer(
+def _offer(offerer: Client, receiver: str) -> Offer:
+    return sign(Offer(
         id=uuid.uuid4().hex, sender=offerer.name, sender_key=offerer.identity.public_key,
-        receiver=answerer.name, sender_ip="127.0.0.1", receiver_ip="", port=40000, tag="11" * 8,
+        receiver=receiver, sender_ip="127.0.0.1", receiver_ip="", port=40000, tag="11" * 8,
         candidates=(("127.0.0.1", 40000),), expires=time.time() + 30,
     ), offerer.identity)
+
+
+def _start_server(port: int, *options: str) -> subprocess.Popen[str]:
+    server = subprocess.Popen(
+        [sys.executable, "-m", "p2ptui", "signal-server", "--port", str(port), "--names", ":memory:", *options],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    assert server.stdout is not None
+    while "signalling server on" not in server.stdout.readline():
+        if server.poll() is not None:
+            raise RuntimeError("the signalling server did not start")
+    return server
+
+
+async def _offer_answer(offerer: Client, answerer: Client) -> float:
+    offer = _offer(offerer, answerer.name)
     started = time.perf_counter()
     await offerer.stream.send_all(protocol.encode("offer", offer=offer.to_dict()))
     received = await answerer.message()
@@ -90,14 +107,10 @@ async def _offer_answer(offerer: Client, answerer: Client) -> float:
 
 async def measure(report: Report, clients: int, samples: int) -> None:
     port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "p2ptui", "signal-server", "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
+    # Every client comes from 127.0.0.1 with one of 200 keys: lift the limits meant for attackers.
+    many = str(clients * 2)
+    server = _start_server(port, "--max-per-address", many, "--names-per-key", many, "--names-per-address", many)
     try:
-        assert server.stdout is not None
-        while "signalling server on" not in server.stdout.readline():
-            pass
         idle = _rss_kib(server.pid)
         identities = [Identity.generate() for _ in range(min(clients, 200))]  # keys are slow to make; reuse
         connected: list[Client] = []
@@ -131,10 +144,94 @@ async def measure(report: Report, clients: int, samples: int) -> None:
         server.wait(timeout=10)
 
 
+class _Bob:
+    """The user under attack: reads everything, counts the flood, marks real offers arrived."""
+
+    def __init__(self, client: Client):
+        self.client = client
+        self.flood_received = 0
+        self.arrived: dict[str, trio.Event] = {}
+
+    async def read(self) -> None:
+        while True:
+            message = await self.client.message()
+            if message.get("op") != "offer":
+                continue
+            if message["offer"]["sender"] == "mallory":
+                self.flood_received += 1
+            elif message["offer"]["id"] in self.arrived:
+                self.arrived[message["offer"]["id"]].set()
+
+
+async def _new_clients(port: int, bob: _Bob, first: int, count: int) -> tuple[list[float], list[float]]:
+    """Seconds for each of count new clients to register, and for its offer to reach bob."""
+    registering, delivering = [], []
+    for n in range(first, first + count):
+        identity = Identity.generate()
+        with trio.fail_after(30):
+            started = time.perf_counter()
+            alice = await _register(port, f"alice{n}", identity, "127.0.0.3")
+            registered = time.perf_counter()
+            offer = _offer(alice, "bob")
+            bob.arrived[offer.id] = trio.Event()
+            await alice.stream.send_all(protocol.encode("offer", offer=offer.to_dict()))
+            await bob.arrived[offer.id].wait()
+            registering.append(registered - started)
+            delivering.append(time.perf_counter() - registered)
+            await alice.stream.aclose()
+    return registering, delivering
+
+
+async def under_attack(report: Report, quick: bool) -> None:
+    """Real clients register and deliver offers while one source floods connections and offers."""
+    port = _free_port()
+    server = _start_server(port)
+    attempts, flood_size, samples = (400, 20_000, 10) if quick else (2_000, 100_000, 40)
+    held: list[trio.SocketStream] = []
+    try:
+        bob = _Bob(await _register(port, "bob", Identity.generate(), "127.0.0.2"))
+        mallory = await _register(port, "mallory", Identity.generate(), "127.0.0.1")
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(bob.read)
+            calm = await _new_clients(port, bob, 0, samples)
+            refused = 0
+            for _ in range(attempts):  # One source takes every connection it can.
+                stream = await trio.open_tcp_stream("127.0.0.1", port)
+                held.append(stream)
+                first = await Client(stream, "", mallory.identity).message()
+                refused += first.get("code") == protocol.SERVER_FULL
+
+            async def flood() -> None:
+                line = protocol.encode("offer", offer=_offer(mallory, "bob").to_dict())
+                for _ in range(flood_size // 1000):  # mallory never reads her refusals
+                    await mallory.stream.send_all(line * 1000)
+
+            nursery.start_soon(flood)
+            attacked = await _new_clients(port, bob, samples, samples)
+            nursery.cancel_scope.cancel()
+        note = (
+            f"one source: {len(held) - refused} connections held, {refused} refused 'server full'; "
+            f"{flood_size:,} offers flooded at bob, {bob.flood_received} reached him, bob stayed connected"
+        )
+        for index, what in enumerate(("a new client registers", "its offer reaches the flooded user")):
+            report.add(Result(
+                f"Server under attack: {what}, p50", percentile(attacked[index], 0.5) * 1000, "ms",
+                reference="the same with no attack", reference_value=percentile(calm[index], 0.5) * 1000,
+                note=f"p99 {percentile(attacked[index], 0.99) * 1000:.1f} ms; {samples} samples"
+                + (f"; {note}" if index == 0 else ""),
+            ))
+    finally:
+        for stream in held:
+            await stream.aclose()
+        server.terminate()
+        server.wait(timeout=10)
+
+
 async def run(report: Report, quick: bool) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the server inherits it
+    await under_attack(report, quick)
     for clients in (1000, 10000):
         if clients + 100 > hard:
             report.skip(f"Server, {clients:,} clients", f"the open-files limit is {hard}")

@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from .safety import format_safety_number, safety_number
     from .sendbudget import SendLimits
     from .session import MAX_MESSAGE_BYTES, MessageTooLong, SessionConfig
+    from .signalling.limits import ServerLimits
     from .signalling.messages import check_name, format_address
     from .signalling.server import serve as serve_signalling
     from .spray import SprayConfig
@@ -91,6 +92,7 @@ _LAZY = {
     "format_address": (".signalling.messages", "format_address"),
     "serve_signalling": (".signalling.server", "serve"),
     "SendLimits": (".sendbudget", "SendLimits"),
+    "ServerLimits": (".signalling.limits", "ServerLimits"),
     "SprayConfig": (".spray", "SprayConfig"),
     "StoredMessage": (".store", "StoredMessage"),
     "check_nat": (".stun", "check_nat"),
@@ -136,6 +138,7 @@ __all__ = [
     "RemoteProtocolError",
     "Route",
     "SendLimits",
+    "ServerLimits",
     "SessionConfig",
     "SignallingClient",
     "SprayConfig",

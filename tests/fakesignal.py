@@ -38,7 +38,7 @@ class Hub:
         client = self.online.get(name)
         if client is None:
             return Presence(name, False)
-        return Presence(name, True, client.identity.public_key, client.address)
+        return Presence(name, True, client.identity.public_key)  # No address, as the built-in server.
 
     def announce(self, name: str) -> None:
         for client in self.online.values():

@@ -122,9 +122,12 @@ class Processes:
         self.started.append(process)
         return process
 
-    def server(self) -> str:
+    def server(self, *extra: str, names: str = ":memory:", wrapper: list[str] = ()) -> str:
+        """A signalling server on loopback; names: its --names file (never the user's)."""
         port = free_port()
-        process = self.start("signal-server", "--port", str(port), stdin=subprocess.DEVNULL)
+        process = self.start(
+            "signal-server", "--port", str(port), "--names", names, *extra, stdin=subprocess.DEVNULL, wrapper=wrapper
+        )
         process.wait_for_line("signalling server on")
         return f"tcp://127.0.0.1:{port}"
 

@@ -87,7 +87,7 @@ class Peers:
         self.lab, self.tmp_path, self.started = lab, tmp_path, []
         server = lab.public_host("signal")
         self.url = f"tcp://{server.ip}:7878"
-        self.run(server, "signal-server", "--host", server.ip, "--port", "7878").wait_for_line(
+        self.run(server, "signal-server", "--host", server.ip, "--port", "7878", "--names", ":memory:").wait_for_line(
             "signalling server on"
         )
 

@@ -2,7 +2,7 @@
 
     p2ptui [--name NAME] [--signal URL] [--config-dir DIR] [--peer NAME ...]
     p2ptui --demo
-    p2ptui signal-server [--host H] [--port P]
+    p2ptui signal-server [--host H] [--port P] [--names PATH] [--max-connections N] [--max-per-address N]
     p2ptui pipe --peer NAME [--echo] [--timeout S] [--linger S] [common options]
     p2ptui ping PEER [-c N] [--interval S] [--json] [common options]
     p2ptui nat-check [--json] [common options]
@@ -141,6 +141,32 @@ def build_parser() -> argparse.ArgumentParser:
         "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1; :: for all, IPv4 and IPv6)"
     )
     server.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"TCP and UDP port (default: {DEFAULT_PORT})")
+    server.add_argument(
+        "--names",
+        metavar="PATH",
+        help="SQLite file of the name-to-key bindings, kept across restarts "
+        "(default: signal-names.sqlite3 in your data directory; :memory: keeps none)",
+    )
+    server.add_argument(
+        "--max-connections", type=int, default=0, metavar="N",
+        help="connections in all (default: the open-files limit less 32)",
+    )
+    server.add_argument(
+        "--max-per-address", type=int, default=128, metavar="N",
+        help="connections from one IP address, or one IPv6 /64 (default: 128)",
+    )
+    server.add_argument(
+        "--names-per-key", type=int, default=5, metavar="N",
+        help="new names one key may take at once, and then per day (default: 5)",
+    )
+    server.add_argument(
+        "--names-per-address", type=int, default=100, metavar="N",
+        help="new names one address may take at once, and then per day (default: 100)",
+    )
+    server.add_argument(
+        "--name-expiry-days", type=float, default=90.0, metavar="DAYS",
+        help="a name is freed when its key has not registered it for this long (default: 90)",
+    )
 
     pipe = commands.add_parser("pipe", help="headless: stdin lines to a peer, JSON events on stdout")
     _add_common(pipe, suppress=True)
@@ -260,13 +286,26 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _signal_server(args: argparse.Namespace) -> int:
-    from p2ptui.net import serve_signalling
+    import platformdirs
+
+    from p2ptui.net import ServerLimits, serve_signalling
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    positive = (args.max_per_address, args.names_per_key, args.names_per_address, args.name_expiry_days)
+    if args.max_connections < 0 or min(positive) <= 0:
+        raise UsageError("--max-connections must be 0 or more, and the other limits positive")
+    limits = ServerLimits(
+        connections=args.max_connections,
+        connections_per_ip=args.max_per_address,
+        new_names_per_key=args.names_per_key,
+        new_names_per_ip=args.names_per_address,
+        name_expiry_days=args.name_expiry_days,
+    )
+    names = args.names or str(Path(platformdirs.user_data_dir("p2ptui")) / "signal-names.sqlite3")
 
     async def serve() -> None:
         try:
-            await serve_signalling(args.host, args.port)
+            await serve_signalling(args.host, args.port, names=names, limits=limits, standalone=True)
         except OSError as exc:
             raise EnvironmentFailure(
                 f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}; "

@@ -11,6 +11,7 @@ delivered, 1 otherwise.
 from __future__ import annotations
 
 import json
+import math
 import sys
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,10 +20,10 @@ import trio
 
 from p2ptui.net import (
     EnvironmentFailure,
-    P2PError,
     Identity,
     Node,
     NodeConfig,
+    P2PError,
     describe,
     events,
     format_address,
@@ -37,7 +38,8 @@ class PipeOptions:
     peer: str
     echo: bool = False
     timeout: float | None = None
-    """Give up if no path to the peer opened within this many seconds."""
+    """Give up if no path to the peer opened within this many seconds of starting,
+    reaching the signalling service included."""
     linger: float = 30.0
     """After stdin ends, how long to wait for messages still undelivered."""
 
@@ -140,9 +142,22 @@ async def run_pipe(config: NodeConfig, identity: Identity, options: PipeOptions)
     """0 once everything sent is delivered. Raises Failure, or what open_node raises
     (a ConfigError, an EnvironmentFailure); the command line turns either into one
     error event (`p2ptui.net.describe`) and its exit status."""
+    timeout = options.timeout
+    ready = trio.Event()
+    # --timeout covers the whole start: a signalling server that accepts and
+    # never speaks must not hold the pipe either.
+    with trio.CancelScope(deadline=math.inf if timeout is None else trio.current_time() + timeout) as start:
+        return await _run(config, identity, options, ready, start)
+    if not ready.is_set():
+        raise Failure(f"not registered with the signalling service ({config.signal}) within {timeout:g} s")
+    raise Failure(f"{options.peer} did not connect within {timeout:g} s")
+
+
+async def _run(
+    config: NodeConfig, identity: Identity, options: PipeOptions, ready: trio.Event, start: trio.CancelScope
+) -> int:
     async with open_node(config, identity) as node, trio.open_nursery() as nursery:
         pipe = _Pipe(node, options)
-        ready = trio.Event()
         nursery.start_soon(pipe.handle_events, ready)
         await ready.wait()
         node.open(options.peer)
@@ -153,7 +168,7 @@ async def run_pipe(config: NodeConfig, identity: Identity, options: PipeOptions)
         pipe.undelivered |= {m.id for m in node.undelivered(options.peer)}
         nursery.start_soon(pipe.read_stdin)
         if options.timeout is not None:
-            nursery.start_soon(_give_up_unless_connected, pipe, options.timeout)
+            nursery.start_soon(_connected_in_time, pipe, start)
         await pipe.stdin_done.wait()
         with trio.move_on_after(options.linger):
             while pipe.undelivered:
@@ -164,9 +179,8 @@ async def run_pipe(config: NodeConfig, identity: Identity, options: PipeOptions)
     return 0
 
 
-async def _give_up_unless_connected(pipe: _Pipe, timeout: float) -> None:
-    with trio.move_on_after(timeout):
-        await pipe.node.wait_status(pipe.options.peer, events.PeerStatus.CONNECTED)
-        return
-    raise Failure(f"{pipe.options.peer} did not connect within {timeout:g} s")
+async def _connected_in_time(pipe: _Pipe, start: trio.CancelScope) -> None:
+    """Once a path opens, the start is over: lift its deadline."""
+    await pipe.node.wait_status(pipe.options.peer, events.PeerStatus.CONNECTED)
+    start.deadline = math.inf
 

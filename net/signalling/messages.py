@@ -261,15 +261,20 @@ def signature_valid(record: Offer | Answer) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Presence:
-    """Whether a peer is reachable through signalling now, and as what."""
+    """Whether a peer is reachable through signalling now, and under which key.
+
+    The built-in server never says where a peer is: an address travels only
+    in offers and answers, between the two peers.
+    """
 
     name: str
     online: bool
     key: str = ""
     address: Address | None = None
-    """The peer's public address as its last STUN answer saw it, if known."""
+    """The peer's public address, from an older built-in server or Firestore; None from ours."""
 
     def to_dict(self) -> dict[str, Any]:
+        # "address" stays, empty, so clients that still require the field parse it.
         return {
             "name": self.name,
             "online": self.online,
@@ -284,7 +289,7 @@ class Presence:
         key = _field(data, "key", str)
         if key:
             key = _hex(data, "key", KEY_HEX_LENGTH)
-        address = _field(data, "address", str)
+        address = data.get("address", "")
         return cls(
             name=_name(data, "name"),
             online=_field(data, "online", bool),

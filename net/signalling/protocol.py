@@ -11,7 +11,14 @@ turns a line into a message, `encode` does the reverse.
     client → server  {"op": "offer", "offer": {...}}                forwarded to offer.receiver
     client → server  {"op": "answer", "answer": {...}}              forwarded to answer.receiver
     server → client  {"op": "offer" | "answer", ..., "seen_ip"}     forwarded; seen_ip: where the server saw the sender
+    server → client  {"op": "ping"}                                 after a registered client was silent a while
+    client → server  {"op": "pong"}                                 any line will do; a silent client is closed
     server → client  {"op": "error", "code", "message", "ref"}      ref: the offer or answer it concerns
+
+Presence says online or offline and the key, never an address: addresses
+travel only in offers and answers, between the two peers. A server that
+cannot take a client sends it `{"op": "error", "code": "server-full"}`
+instead of a challenge, and hangs up.
 
 The signature in "register" is the client's Ed25519 signature over
 `register_challenge(nonce, name)`: it proves the client holds the key the name
@@ -32,6 +39,10 @@ NAME_TAKEN = "name-taken"
 PEER_OFFLINE = "peer-offline"
 BAD_REQUEST = "bad-request"
 NOT_REGISTERED = "not-registered"
+SERVER_FULL = "server-full"
+RATE_LIMITED = "rate-limited"
+TOO_MANY_NAMES = "too-many-names"
+UNAVAILABLE = "unavailable"
 
 
 class SignallingProtocolError(RemoteProtocolError):
@@ -58,19 +69,34 @@ def decode_untrusted(line: bytes) -> dict[str, Any]:
 
 
 class LineBuffer:
-    """Collects received bytes into complete lines, refusing any over MAX_LINE."""
+    """Collects received bytes into complete lines; every line stands on its own.
+
+    A line over MAX_LINE is skipped up to its newline and counted in
+    `overlong`, never buffered: the lines around it still arrive.
+    """
 
     def __init__(self, max_line: int = MAX_LINE) -> None:
         self._buffer = bytearray()
         self._max_line = max_line
+        #: Skipping the rest of an overlong line, up to its newline.
+        self._skipping = False
+        self.overlong = 0
 
     def feed(self, data: bytes) -> list[bytes]:
         self._buffer += data
         *lines, rest = self._buffer.split(b"\n")
-        if len(rest) > self._max_line:
-            raise SignallingProtocolError(f"line longer than {self._max_line} bytes")
-        self._buffer = bytearray(rest)
+        good = []
         for line in lines:
-            if len(line) > self._max_line:
-                raise SignallingProtocolError(f"line longer than {self._max_line} bytes")
-        return [bytes(line) for line in lines if line.strip()]
+            if self._skipping:
+                self._skipping = False  # This was the tail of an overlong line, already counted.
+            elif len(line) > self._max_line:
+                self.overlong += 1
+            elif line.strip():
+                good.append(bytes(line))
+        if len(rest) > self._max_line:
+            if not self._skipping:
+                self.overlong += 1
+                self._skipping = True
+            rest = bytearray()
+        self._buffer = rest
+        return good

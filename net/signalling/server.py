@@ -5,84 +5,109 @@ offers and answers between them. Messages never pass through it. On the same
 port, over UDP, it answers STUN Binding requests, so a client learns the
 public address its chat socket is seen from.
 
-Names are bound to the first key that registers them, for the life of the
-server. Every client has a bounded outbox: a client too slow to read its
-messages is disconnected rather than allowed to hold up everybody else.
+Names are bound to the first key that registers them, kept in a small SQLite
+file (names.py) until the key stays away for 90 days. One source cannot take
+the server down: connections are capped per address and in all, below the
+open-files limit; a silent registered client is pinged, then closed; offers
+are rate-limited per sender and per target; a client's outbox is bounded, and
+what does not fit is dropped and counted, never the client.
+
+This module moves bytes and keeps the connection limits; registry.py (free of
+I/O) decides what each line does; limits.py holds the numbers (ServerLimits)
+and the token buckets.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
+import math
 import os
+import time
 from collections import Counter
-from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import trio
 
-from .. import identity, stun
+from .. import stun
 from . import DEFAULT_PORT, listen, protocol
-from .messages import (
-    Answer,
-    Offer,
-    Presence,
-    SignallingDataError,
-    format_address,
-    parse_address_untrusted,
-    valid_name,
+from .limits import (
+    Connections,
+    ServerLimits,
+    connection_cap,
+    descriptor_limit,
+    raise_descriptor_limit,
 )
+from .messages import SignallingDataError, format_address
+from .names import DAY, MEMORY, NameStore
+from .registry import Member, Registry
 
 log = logging.getLogger(__name__)
 
 OUTBOX_SIZE = 256
-#: A connection that has not registered by then is closed.
-REGISTER_TIMEOUT = 10.0
-_MAX_WATCHES = 1024
+#: How often the server logs what it dropped, when anything was.
+STATS_INTERVAL = 60.0
+#: Out of descriptors or memory: accept again after a pause, as trio's own accept loop does.
+_ACCEPT_CAPACITY_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
+SERVER_FULL_MESSAGE = "the signalling server is full; try later"
 
 
 @dataclass(eq=False)
-class _Client:
-    stream: trio.SocketStream
-    outbox: trio.MemorySendChannel[bytes]
-    nonce: bytes = field(default_factory=lambda: os.urandom(16))
-    name: str | None = None
-    key: str = ""
-    #: Cancels the connection unless it registers in time.
-    deadline: trio.CancelScope = field(default_factory=trio.CancelScope)
-    address: tuple[str, int] | None = None
-    watching: set[str] = field(default_factory=set)
+class _Outbox:
+    """A connection's bounded queue of lines; its writer task empties it onto the socket."""
 
-    def send(self, line: bytes) -> bool:
-        """Queue a line; False when the client is not keeping up (or gone)."""
+    channel: trio.MemorySendChannel[bytes]
+    dropped: Counter[str]
+
+    def send(self, line: bytes) -> None:
+        """Queue a line; when the client is not keeping up, drop it and count it.
+
+        Never close the client for it: whoever floods a client would cut it off.
+        """
         try:
-            self.outbox.send_nowait(line)
-        except (trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
-            return False
-        return True
+            self.channel.send_nowait(line)
+        except trio.WouldBlock:
+            self.dropped["a client's queue was full"] += 1
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            pass  # The client is leaving.
+
+    def close(self) -> None:
+        self.channel.close()
 
 
 class SignalServer:
-    """The server's state; `serve` runs it on a host and port."""
+    """Connections and their limits; `serve` runs it on a host and port, the registry decides."""
 
-    def __init__(self, *, register_timeout: float = REGISTER_TIMEOUT) -> None:
-        self.register_timeout = register_timeout
-        self.keys: dict[str, str] = {}
-        self.online: dict[str, _Client] = {}
-        self.watchers: dict[str, set[_Client]] = {}
-        #: Bad input, by kind. It is dropped, never fatal.
+    def __init__(
+        self,
+        *,
+        limits: ServerLimits = ServerLimits(),
+        names: NameStore | None = None,
+        stats_interval: float = STATS_INTERVAL,
+    ) -> None:
+        self.limits = limits
+        self.names = names if names is not None else NameStore(expiry=limits.name_expiry_days * DAY)
+        self.stats_interval = stats_interval
+        #: What was refused or dropped, by kind: bad input, floods, full queues.
         self.dropped: Counter[str] = Counter()
+        self.registry = Registry(self.names, limits, self.dropped, clock=trio.current_time)
+        #: Set by serve(), from the open-files limit then.
+        self.connections = Connections(0, limits.connections_per_ip)
 
     async def serve(
         self,
         host: str = "127.0.0.1",
         port: int = DEFAULT_PORT,
         *,
+        raise_limit: bool = False,
         task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         """Listen on TCP and UDP host:port (port 0: any free one) until cancelled.
         host "::": every address of both families (see listen.py)."""
+        descriptors = raise_descriptor_limit() if raise_limit else descriptor_limit()
+        self.connections.total = connection_cap(descriptors, self.limits.connections)
+        self.names.purge(time.time())
         listeners = await listen.open_listeners(host, port)
         bound = listeners[0].socket.getsockname()[:2]
         with ExitStack() as stack:
@@ -95,13 +120,42 @@ class SignalServer:
             async with trio.open_nursery() as nursery:
                 for sock in udp:
                     nursery.start_soon(self._answer_stun, sock)
-                await nursery.start(trio.serve_listeners, self._handle, listeners)
                 for listener in listeners:
+                    nursery.start_soon(self._accept, listener, nursery)
                     log.info(
                         "signalling server on %s (TCP signalling, UDP STUN on it and the next port)",
                         format_address(listener.socket.getsockname()[:2]),
                     )
+                nursery.start_soon(self._log_stats)
+                log.info(
+                    "at most %d connections, %d per address; names in %s",
+                    self.connections.total, self.connections.per_address, self.names.path,
+                )
                 task_status.started((bound[0], bound[1]))
+
+    async def _accept(self, listener: trio.SocketListener, nursery: trio.Nursery) -> None:
+        # Not trio.serve_listeners: out of descriptors, it logs a traceback per attempt.
+        async with listener:
+            while True:
+                try:
+                    stream = await listener.accept()
+                except OSError as exc:
+                    if exc.errno not in _ACCEPT_CAPACITY_ERRNOS:
+                        raise
+                    self.dropped[f"accept failed: {errno.errorcode.get(exc.errno or 0, exc.errno)}"] += 1
+                    await trio.sleep(0.1)
+                    continue
+                nursery.start_soon(self._handle, stream)
+
+    async def _log_stats(self) -> None:
+        logged: Counter[str] = Counter()
+        while True:
+            await trio.sleep(self.stats_interval)
+            if self.dropped != logged:
+                logged = self.dropped.copy()
+                counts = ", ".join(f"{kind}: {count}" for kind, count in sorted(logged.items()))
+                online = len(self.registry.online)
+                log.info("%d connections, %d online; dropped so far: %s", len(self.connections), online, counts)
 
     # --- STUN ------------------------------------------------------------------------
 
@@ -126,195 +180,135 @@ class SignalServer:
     # --- Signalling ------------------------------------------------------------------
 
     async def _handle(self, stream: trio.SocketStream) -> None:
-        send, receive = trio.open_memory_channel[bytes](OUTBOX_SIZE)
-        client = _Client(stream, send)
-        client.deadline.deadline = trio.current_time() + self.register_timeout
         try:
-            with client.deadline:
+            ip = str(stream.socket.getpeername()[0])
+        except OSError:  # Reset before we got to it.
+            await stream.aclose()
+            return
+        if not self.connections.admit(ip):
+            await self._refuse(stream)
+            return
+        try:
+            await self._serve_client(stream, ip)
+        finally:
+            self.connections.release(ip)
+
+    async def _refuse(self, stream: trio.SocketStream) -> None:
+        self.dropped["connections refused: server full"] += 1
+        # The line fits any socket buffer; the wait is bounded all the same.
+        with trio.move_on_after(1.0):
+            try:
+                await stream.send_all(
+                    protocol.encode("error", code=protocol.SERVER_FULL, message=SERVER_FULL_MESSAGE)
+                )
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                pass
+        await stream.aclose()
+
+    async def _serve_client(self, stream: trio.SocketStream, ip: str) -> None:
+        send, receive = trio.open_memory_channel[bytes](OUTBOX_SIZE)
+        client = Member(_Outbox(send, self.dropped), ip)
+        try:
+            # Unregistered, a connection has register_timeout; registered, _read pings it when silent.
+            with trio.move_on_after(self.limits.register_timeout) as deadline:
                 async with trio.open_nursery() as nursery:
-                    nursery.start_soon(self._write, client, receive, nursery.cancel_scope)
+                    nursery.start_soon(self._write, stream, receive, nursery.cancel_scope)
                     client.send(protocol.encode("challenge", nonce=client.nonce.hex()))
-                    await self._read(client)
+                    await self._read(stream, client, deadline)
                     # Let the writer send what is queued (an error, say), then hang up.
                     send.close()
         finally:
-            self._forget(client)
+            self.registry.leave(client)
             with trio.CancelScope(shield=True):
                 await stream.aclose()
 
     async def _write(
         self,
-        client: _Client,
+        stream: trio.SocketStream,
         receive: trio.MemoryReceiveChannel[bytes],
         connection: trio.CancelScope,
     ) -> None:
         # Errors are handled here, not by the caller: from inside a nursery they
         # would arrive wrapped in an ExceptionGroup and end the whole server.
+        # A client that takes nothing for as long as a silent one is given is gone
+        # (or reads nothing on purpose): its place goes to someone else.
+        stall = self.limits.ping_interval + self.limits.ping_timeout
         try:
             async with receive:
                 async for line in receive:
-                    await client.stream.send_all(line)
+                    with trio.move_on_after(stall) as stalled:
+                        await stream.send_all(line)
+                    if stalled.cancelled_caught:
+                        self.dropped["clients that stopped reading closed"] += 1
+                        break
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             pass  # The client went away.
-        # The outbox was closed: the client left, broke the protocol or fell behind.
+        # The outbox was closed (the client left, broke the protocol, or registered
+        # again elsewhere), or the client stopped reading.
         connection.cancel()
 
-    async def _read(self, client: _Client) -> None:
+    async def _read(self, stream: trio.SocketStream, client: Member, deadline: trio.CancelScope) -> None:
         buffer = protocol.LineBuffer()
+        pinged = False
         while True:
-            try:
-                data = await client.stream.receive_some(65536)
-            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-                return  # The client went away (a reset, say).
+            if client.name is None:
+                wait = math.inf  # The register deadline bounds it.
+            else:
+                deadline.deadline = math.inf
+                wait = self.limits.ping_timeout if pinged else self.limits.ping_interval
+            with trio.move_on_after(wait) as idle:
+                try:
+                    data = await stream.receive_some(65536)
+                except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                    return  # The client went away (a reset, say).
+            if idle.cancelled_caught:
+                if pinged:
+                    self.dropped["silent clients closed"] += 1
+                    return
+                pinged = True
+                client.send(protocol.encode("ping"))
+                continue
+            pinged = False
             if not data:
                 return
-            try:
-                for line in buffer.feed(data):
-                    message = protocol.decode_untrusted(line)
-                    self._dispatch(client, message)
-            except (protocol.SignallingProtocolError, SignallingDataError) as exc:
-                self.dropped["bad request"] += 1
-                client.send(protocol.encode("error", code=protocol.BAD_REQUEST, message=str(exc)))
-                if isinstance(exc, protocol.SignallingProtocolError):
-                    return  # The framing itself is broken: nothing more can be trusted.
-            except Exception:
-                # A bug of ours: it ends this connection, never the server.
-                log.exception("internal error handling a client; closing its connection")
-                self.dropped["internal error"] += 1
-                return
-
-    def _dispatch(self, client: _Client, message: dict[str, Any]) -> None:
-        op = message["op"]
-        handler: Callable[[_Client, dict[str, Any]], None] | None = {
-            "register": self._register,
-            "watch": self._watch,
-            "offer": self._offer,
-            "answer": self._answer,
-        }.get(op)
-        if handler is None:
-            raise SignallingDataError(f"unknown op {op[:32]!r}")
-        if op != "register" and client.name is None:
-            client.send(
-                protocol.encode("error", code=protocol.NOT_REGISTERED, message="register first")
-            )
-            return
-        handler(client, message)
-
-    def _register(self, client: _Client, message: dict[str, Any]) -> None:
-        name, key, sig = message.get("name"), message.get("key"), message.get("sig")
-        if client.name is not None:
-            raise SignallingDataError("already registered")
-        if not valid_name(name) or not isinstance(key, str) or not isinstance(sig, str):
-            raise SignallingDataError("register needs a valid name, key and sig")
-        assert isinstance(name, str)
-        try:
-            signature = bytes.fromhex(sig)
-        except ValueError:
-            raise SignallingDataError("sig is not hex") from None
-        if not identity.verify(key, protocol.register_challenge(client.nonce, name), signature):
-            raise SignallingDataError("the signature does not match the key")
-        bound = self.keys.setdefault(name, key)
-        if bound != key:
-            client.send(
-                protocol.encode(
-                    "error",
-                    code=protocol.NAME_TAKEN,
-                    message=f"the name {name!r} is taken by another key",
-                )
-            )
-            return
-        address = message.get("address")
-        client.address = parse_address_untrusted(address) if address else None
-        previous = self.online.get(name)
-        if previous is not None:
-            # The same key again, from a new connection: the newest one wins.
-            previous.outbox.close()
-        client.name, client.key = name, key
-        client.deadline.deadline = float("inf")
-        self.online[name] = client
-        observed = client.stream.socket.getpeername()[0]
-        client.send(protocol.encode("registered", name=name, observed_ip=observed))
-        self._announce(name)
-
-    def _watch(self, client: _Client, message: dict[str, Any]) -> None:
-        name = message.get("name")
-        if not valid_name(name):
-            raise SignallingDataError("watch needs a valid name")
-        assert isinstance(name, str)
-        if len(client.watching) >= _MAX_WATCHES:
-            raise SignallingDataError("watching too many names")
-        client.watching.add(name)
-        self.watchers.setdefault(name, set()).add(client)
-        client.send(protocol.encode("presence", presence=self._presence(name).to_dict()))
-
-    def _offer(self, client: _Client, message: dict[str, Any]) -> None:
-        offer = Offer.from_dict_untrusted(message.get("offer"))
-        self._forward(client, "offer", offer, offer.id, offer.sender, offer.sender_key, offer.receiver)
-
-    def _answer(self, client: _Client, message: dict[str, Any]) -> None:
-        answer = Answer.from_dict_untrusted(message.get("answer"))
-        self._forward(
-            client, "answer", answer, answer.offer_id, answer.sender, answer.sender_key, answer.receiver
-        )
-
-    def _forward(
-        self,
-        client: _Client,
-        op: str,
-        record: Offer | Answer,
-        ref: str,
-        sender: str,
-        sender_key: str,
-        receiver: str,
-    ) -> None:
-        if sender != client.name or sender_key != client.key:
-            raise SignallingDataError(f"{op} claims to be from someone else")
-        target = self.online.get(receiver)
-        if target is None:
-            client.send(
-                protocol.encode(
-                    "error", code=protocol.PEER_OFFLINE, message=f"{receiver} is offline", ref=ref
-                )
-            )
-            return
-        # seen_ip is the server's word, outside the signature: where the sender
-        # really is, so the receiver never sprays toward an address an offer merely names.
-        seen_ip = client.stream.socket.getpeername()[0]
-        if not target.send(protocol.encode(op, **{op: record.to_dict()}, seen_ip=seen_ip)):
-            target.outbox.close()
-
-    # --- Presence --------------------------------------------------------------------
-
-    def _presence(self, name: str) -> Presence:
-        client = self.online.get(name)
-        if client is None:
-            return Presence(name, online=False, key=self.keys.get(name, ""))
-        return Presence(name, online=True, key=client.key, address=client.address)
-
-    def _announce(self, name: str) -> None:
-        line = protocol.encode("presence", presence=self._presence(name).to_dict())
-        for watcher in list(self.watchers.get(name, ())):
-            if not watcher.send(line):
-                watcher.outbox.close()
-
-    def _forget(self, client: _Client) -> None:
-        for name in client.watching:
-            watchers = self.watchers.get(name)
-            if watchers is not None:
-                watchers.discard(client)
-                if not watchers:
-                    del self.watchers[name]
-        if client.name is not None and self.online.get(client.name) is client:
-            del self.online[client.name]
-            self._announce(client.name)
+            overlong = buffer.overlong
+            lines = buffer.feed(data)
+            if buffer.overlong > overlong:
+                self.dropped["bad request"] += buffer.overlong - overlong
+                client.send(protocol.encode("error", code=protocol.BAD_REQUEST, message="line too long"))
+            # Every line stands on its own: a bad one never costs the good ones after it.
+            for line in lines:
+                try:
+                    self.registry.handle(client, protocol.decode_untrusted(line))
+                except (protocol.SignallingProtocolError, SignallingDataError) as exc:
+                    self.dropped["bad request"] += 1
+                    client.send(protocol.encode("error", code=protocol.BAD_REQUEST, message=str(exc)))
+                except Exception:
+                    # A bug of ours: it ends this connection, never the server.
+                    log.exception("internal error handling a client; closing its connection")
+                    self.dropped["internal error"] += 1
+                    return
 
 
 async def serve(
     host: str = "127.0.0.1",
     port: int = DEFAULT_PORT,
     *,
+    names: str | os.PathLike[str] = MEMORY,
+    limits: ServerLimits = ServerLimits(),
+    standalone: bool = False,
     task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Run a signalling server until cancelled; started() with the bound (host, port)."""
-    await SignalServer().serve(host, port, task_status=task_status)
+    """Run a signalling server until cancelled; started() with the bound (host, port).
 
+    names: the SQLite file of name bindings (":memory:": forgotten on exit).
+    standalone: the process is the server's own (`p2ptui signal-server`):
+    raise its soft open-files limit to the hard one. An embedded server
+    leaves its host process's limit alone.
+    """
+    store = NameStore(names, expiry=limits.name_expiry_days * DAY)
+    try:
+        server = SignalServer(limits=limits, names=store)
+        await server.serve(host, port, raise_limit=standalone, task_status=task_status)
+    finally:
+        store.close()

@@ -24,18 +24,28 @@ from . import (
     protocol,
     server,
 )
-from .messages import Answer, Offer, Presence, SignallingDataError, format_address, parse_ip_untrusted
+from .messages import Answer, Offer, Presence, SignallingDataError, parse_ip_untrusted
 
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 5.0
+#: For the server's challenge, and then for its answer to our registration.
+HANDSHAKE_TIMEOUT = 10.0
+#: A write the server has not taken by then: the connection is given up and made anew.
+WRITE_TIMEOUT = 10.0
 RETRY_MAX = 10.0
+#: A full server is retried no sooner than this.
+FULL_RETRY = 5.0
 # Events wait here for the node; when full, reading from the server pauses.
 EVENT_BUFFER = 256
 
 
 class _NameTaken(Exception):
     pass
+
+
+class _Refused(Exception):
+    """The server would not take us now (it is full, say): retry later, slowly."""
 
 
 class TcpSignalling(SignallingClient):
@@ -54,9 +64,13 @@ class TcpSignalling(SignallingClient):
         self._send_events, self.events = trio.open_memory_channel[SignallingEvent](EVENT_BUFFER)
         self._stream: trio.SocketStream | None = None
         self._write_lock = trio.Lock()
+        #: Cancels the current connection's session (a write that could not finish).
+        self._session_scope = trio.CancelScope()
         self._watching: set[str] = set()
         #: Malformed lines or records from the server, dropped.
         self.dropped = 0
+        #: Our offers and answers the server dropped for coming too fast.
+        self.rate_limited = 0
 
     # --- The SignallingClient interface ---------------------------------------------
 
@@ -83,14 +97,22 @@ class TcpSignalling(SignallingClient):
                     reason = f"cannot reach the signalling server at {self.label}: {_os_reason(exc)}"
                 else:
                     try:
-                        await self._session(stream, discover, first_attempt_over)
-                        reason = f"the signalling server at {self.label} closed the connection"
-                        backoff = 0.25
+                        self._session_scope = session = trio.CancelScope()
+                        with session:
+                            await self._session(stream, discover, first_attempt_over)
+                        if session.cancelled_caught:
+                            reason = f"lost the signalling server at {self.label}: it stopped reading"
+                        else:
+                            reason = f"the signalling server at {self.label} closed the connection"
+                            backoff = 0.25
                     except _NameTaken as exc:
                         await self._send_events.send(SignallingLost(str(exc), fatal=True))
                         first_attempt_over()
                         nursery.cancel_scope.cancel()
                         return
+                    except _Refused as exc:
+                        reason = str(exc)
+                        backoff = max(backoff, FULL_RETRY)
                     except (
                         OSError,
                         trio.BrokenResourceError,
@@ -135,7 +157,9 @@ class TcpSignalling(SignallingClient):
             log.info("started the built-in signalling server on %s:%d", host, port)
         except OSError:
             pass  # Somebody else started one first: use theirs.
-        return await trio.open_tcp_stream(host, port)
+        with trio.move_on_after(CONNECT_TIMEOUT):
+            return await trio.open_tcp_stream(host, port)
+        raise OSError(f"no answer within {CONNECT_TIMEOUT:g} s")
 
     async def _write(self, line: bytes) -> None:
         stream = self._stream
@@ -143,48 +167,31 @@ class TcpSignalling(SignallingClient):
             raise SignallingUnavailable(f"not connected to {self.label}")
         try:
             async with self._write_lock:
-                await stream.send_all(line)
+                with trio.move_on_after(WRITE_TIMEOUT) as timer:
+                    await stream.send_all(line)
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             raise SignallingUnavailable(f"lost the signalling server at {self.label}") from exc
+        if timer.cancelled_caught:
+            # Part of a line may have gone: this connection is done, run() makes another.
+            self._stream = None
+            self._session_scope.cancel()
+            raise SignallingUnavailable(f"the signalling server at {self.label} stopped reading")
 
     async def _session(
         self, stream: trio.SocketStream, discover: DiscoverAddress, started: Callable[[], None]
     ) -> None:
         lines = _Lines(stream)
-        challenge = await lines.next_message()
-        if challenge.get("op") != "challenge" or not isinstance(challenge.get("nonce"), str):
-            raise protocol.SignallingProtocolError("the server did not send a challenge")
-        try:
-            nonce = bytes.fromhex(challenge["nonce"])
-        except ValueError:
-            raise protocol.SignallingProtocolError("the challenge is not hex") from None
-        # The built-in server answers STUN on its port and the next one.
-        host, port = self._url.host, self._url.port
-        address = await discover([(host, port), (host, port + 1)])
-        signature = self._identity.sign(protocol.register_challenge(nonce, self._name))
-        await stream.send_all(
-            protocol.encode(
-                "register",
-                name=self._name,
-                key=self._identity.public_key,
-                sig=signature.hex(),
-                address=format_address(address),
-            )
-        )
-        reply = await lines.next_message()
-        if reply.get("op") == "error":
-            if reply.get("code") == protocol.NAME_TAKEN:
-                raise _NameTaken(str(reply.get("message", "name taken"))[:200])
-            raise protocol.SignallingProtocolError(f"registration refused: {reply.get('message')}")
-        if reply.get("op") != "registered":
-            raise protocol.SignallingProtocolError("the server did not confirm registration")
+        observed_ip = await self._register(stream, lines, discover)
         self._stream = stream
-        await self._send_events.send(Registered(self._name, str(reply.get("observed_ip", ""))))
+        await self._send_events.send(Registered(self._name, observed_ip))
         started()
         for name in sorted(self._watching):
             await self._write(protocol.encode("watch", name=name))
         while True:
             message = await lines.next_message()
+            if message.get("op") == "ping":
+                await self._write(protocol.encode("pong"))  # Or the server closes a quiet client.
+                continue
             try:
                 event = self._event_untrusted(message)
             except SignallingDataError as exc:
@@ -193,6 +200,45 @@ class TcpSignalling(SignallingClient):
                 continue
             if event is not None:
                 await self._send_events.send(event)
+
+    async def _register(self, stream: trio.SocketStream, lines: _Lines, discover: DiscoverAddress) -> str:
+        """Answer the server's challenge; the IP it sees us at. Every wait is bounded."""
+        challenge = await self._handshake_reply(lines, "challenge")
+        if challenge.get("op") == "error" and challenge.get("code") == protocol.SERVER_FULL:
+            raise _Refused(f"the signalling server at {self.label} is full; try later")
+        if challenge.get("op") != "challenge" or not isinstance(challenge.get("nonce"), str):
+            raise protocol.SignallingProtocolError("the server did not send a challenge")
+        try:
+            nonce = bytes.fromhex(challenge["nonce"])
+        except ValueError:
+            raise protocol.SignallingProtocolError("the challenge is not hex") from None
+        # The built-in server answers STUN on its port and the next one.
+        host, port = self._url.host, self._url.port
+        await discover([(host, port), (host, port + 1)])  # Our public address, for our offers.
+        signature = self._identity.sign(protocol.register_challenge(nonce, self._name))
+        # No address: the server tells nobody where we are (offers and answers do, peer to peer).
+        register = protocol.encode("register", name=self._name, key=self._identity.public_key, sig=signature.hex())
+        with trio.move_on_after(HANDSHAKE_TIMEOUT) as sending:
+            await stream.send_all(register)
+        if sending.cancelled_caught:
+            raise SignallingUnavailable(f"the server did not take our registration within {HANDSHAKE_TIMEOUT:g} s")
+        reply = await self._handshake_reply(lines, "answer to our registration")
+        if reply.get("op") == "error":
+            message = str(reply.get("message", ""))[:200]
+            if reply.get("code") == protocol.NAME_TAKEN:
+                raise _NameTaken(message or "name taken")
+            if reply.get("code") in (protocol.TOO_MANY_NAMES, protocol.UNAVAILABLE):
+                raise _Refused(f"the signalling server at {self.label} refused the name: {message}")
+            raise protocol.SignallingProtocolError(f"registration refused: {message}")
+        if reply.get("op") != "registered":
+            raise protocol.SignallingProtocolError("the server did not confirm registration")
+        return str(reply.get("observed_ip", ""))
+
+    async def _handshake_reply(self, lines: _Lines, what: str) -> dict[str, Any]:
+        """The server's next message, within HANDSHAKE_TIMEOUT: a mute server must not hold us."""
+        with trio.move_on_after(HANDSHAKE_TIMEOUT):
+            return await lines.next_message()
+        raise SignallingUnavailable(f"no {what} from the server within {HANDSHAKE_TIMEOUT:g} s")
 
     def _event_untrusted(self, message: dict[str, Any]) -> SignallingEvent | None:
         match message.get("op"):
@@ -206,6 +252,10 @@ class TcpSignalling(SignallingClient):
                 return PresenceChanged(Presence.from_dict_untrusted(message.get("presence")))
             case "error" if message.get("code") == protocol.PEER_OFFLINE:
                 return OfferRefused(str(message.get("ref", "")), "the peer is offline")
+            case "error" if message.get("code") == protocol.RATE_LIMITED:
+                self.rate_limited += 1
+                log.warning("the signalling server dropped an offer or answer of ours: too many too fast")
+                return None
             case "error":
                 log.warning("signalling server error: %s", str(message.get("message"))[:200])
                 return None

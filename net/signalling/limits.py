@@ -1,0 +1,196 @@
+"""The signalling server's limits, free of I/O: token buckets, connection caps.
+
+Everything here takes the current time as a number and never reads a
+clock, so the tests drive it with plain numbers.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import resource
+from collections import Counter, OrderedDict
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+
+#: Descriptors kept free for what is not a client: listeners, the STUN
+#: sockets, the names database, log files, and connections being refused.
+RESERVED_DESCRIPTORS = 32
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A token bucket's shape: `burst` at once, then `per_second` on average."""
+
+    burst: float
+    per_second: float
+
+
+@dataclass(frozen=True)
+class ServerLimits:
+    """What one client or one address may hold or do. The README lists the defaults."""
+
+    connections: int = 0
+    """Connections in all; 0: below the open-files limit (see `connection_cap`)."""
+    connections_per_ip: int = 128
+    """Connections from one address (an IPv6 /64 counts as one address): room
+    for a household or an office behind one NAT, not for the whole server."""
+    register_timeout: float = 10.0
+    """A connection that has not registered by then is closed."""
+    ping_interval: float = 60.0
+    """A registered client silent this long is pinged..."""
+    ping_timeout: float = 30.0
+    """...and closed if it stays silent this much longer."""
+    offers_per_sender: Rate = Rate(20, 1.0)
+    """Offers and answers one connection may send."""
+    offers_per_target: Rate = Rate(40, 4.0)
+    """Offers and answers one name may receive, from everybody together."""
+    new_names_per_key: int = 5
+    """Names one key may newly bind: this many at once, then this many a day."""
+    new_names_per_ip: int = 100
+    """Names one address may newly bind: this many at once, then this many a day."""
+    name_expiry_days: float = 90.0
+    """A binding whose key has not registered the name for this long lapses."""
+
+
+def per_day(count: float) -> Rate:
+    """count at once, then count a day."""
+    return Rate(count, count / 86400)
+
+
+class TokenBucket:
+    """Up to `rate.burst` tokens, refilled at `rate.per_second`; `take` spends one."""
+
+    __slots__ = ("_rate", "_tokens", "_updated")
+
+    def __init__(self, rate: Rate, now: float) -> None:
+        self._rate = rate
+        self._tokens = rate.burst
+        self._updated = now
+
+    def take(self, now: float) -> bool:
+        """Spend a token if there is one; False means over the rate."""
+        elapsed = max(0.0, now - self._updated)
+        self._tokens = min(self._rate.burst, self._tokens + elapsed * self._rate.per_second)
+        self._updated = max(self._updated, now)  # A clock that steps back earns nothing.
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
+
+    def full(self, now: float) -> bool:
+        """Whether the bucket would be full by now: forgetting it changes nothing."""
+        elapsed = max(0.0, now - self._updated)
+        return self._tokens + elapsed * self._rate.per_second >= self._rate.burst
+
+
+class KeyedBuckets(Generic[K]):
+    """One token bucket per key (a sender, a target, an address), bounded in number.
+
+    A full bucket is the same as none, so past `capacity` keys the least
+    recently used full buckets are forgotten; if none is full the oldest goes
+    anyway (that key starts afresh: the price of bounded memory).
+    """
+
+    def __init__(self, rate: Rate, capacity: int = 100_000) -> None:
+        self._rate = rate
+        self._capacity = capacity
+        self._buckets: OrderedDict[K, TokenBucket] = OrderedDict()
+
+    def take(self, key: K, now: float) -> bool:
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = TokenBucket(self._rate, now)
+            self._trim(now)
+        else:
+            self._buckets.move_to_end(key)
+        return bucket.take(now)
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+    def _trim(self, now: float) -> None:
+        if len(self._buckets) <= self._capacity:
+            return
+        for key, bucket in list(self._buckets.items())[: len(self._buckets) // 4]:
+            if bucket.full(now):
+                del self._buckets[key]
+        while len(self._buckets) > self._capacity:
+            self._buckets.popitem(last=False)
+
+
+def address_key(ip: str) -> str:
+    """The unit a per-address limit counts: the IP, or for IPv6 its /64.
+
+    One IPv6 host usually holds a whole /64, so counting single IPv6
+    addresses would give it billions of allowances.
+    """
+    try:
+        address = ipaddress.ip_address(ip.split("%", 1)[0])
+    except ValueError:
+        return ip
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
+
+
+class Connections:
+    """Counts open connections in all and per address, against their caps."""
+
+    def __init__(self, total: int, per_address: int) -> None:
+        self.total = total
+        self.per_address = per_address
+        self._open: Counter[str] = Counter()
+        self._count = 0
+
+    def admit(self, ip: str) -> bool:
+        """Count a new connection from ip, unless a cap is reached (then False)."""
+        key = address_key(ip)
+        if self._count >= self.total or self._open[key] >= self.per_address:
+            return False
+        self._open[key] += 1
+        self._count += 1
+        return True
+
+    def release(self, ip: str) -> None:
+        key = address_key(ip)
+        self._open[key] -= 1
+        if self._open[key] <= 0:
+            del self._open[key]
+        self._count -= 1
+
+    def __len__(self) -> int:
+        return self._count
+
+
+def descriptor_limit() -> int:
+    """The soft open-files limit."""
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return soft if soft != resource.RLIM_INFINITY else 1 << 20
+
+
+def raise_descriptor_limit() -> int:
+    """Raise the soft open-files limit to the hard one; the soft limit now."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft == resource.RLIM_INFINITY:
+        # An unlimited hard limit is not a number setrlimit takes as soft on every system.
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    else:
+        target = hard
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass  # Keep the soft limit we have; the caps follow it.
+    return soft if soft != resource.RLIM_INFINITY else 1 << 20
+
+
+def connection_cap(descriptor_limit: int, configured: int = 0) -> int:
+    """Connections in all: what is configured, never more than the descriptors allow."""
+    ceiling = max(1, descriptor_limit - RESERVED_DESCRIPTORS)
+    return min(configured, ceiling) if configured > 0 else ceiling

@@ -1,0 +1,129 @@
+"""The server's registry without sockets or an event loop: messages in, lines out, plain clocks."""
+
+import json
+from collections import Counter
+
+import pytest
+
+from p2ptui.net import Identity
+from p2ptui.net.signalling import protocol
+from p2ptui.net.signalling.limits import Rate, ServerLimits
+from p2ptui.net.signalling.messages import SignallingDataError
+from p2ptui.net.signalling.names import DAY, NameStore
+from p2ptui.net.signalling.registry import Member, Registry
+
+from .test_signalling_messages import OFFER
+
+
+class Lines:
+    """An outbox that keeps what it is sent."""
+
+    def __init__(self):
+        self.sent: list[dict] = []
+        self.closed = False
+
+    def send(self, line: bytes) -> None:
+        self.sent.append(json.loads(line))
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class World:
+    def __init__(self, **limits):
+        self.now = 1_000.0
+        self.wall = 1_700_000_000.0
+        self.names = NameStore()
+        self.dropped: Counter[str] = Counter()
+        self.registry = Registry(
+            self.names, ServerLimits(**limits), self.dropped, clock=lambda: self.now, wall_clock=lambda: self.wall
+        )
+
+    def connect(self, ip="192.0.2.1") -> Member:
+        return Member(Lines(), ip)
+
+    def register(self, member: Member, name: str, identity: Identity) -> dict:
+        signature = identity.sign(protocol.register_challenge(member.nonce, name)).hex()
+        self.registry.handle(member, {"op": "register", "name": name, "key": identity.public_key, "sig": signature})
+        return member.outbox.sent[-1]
+
+    def online(self, name: str, ip="192.0.2.1") -> tuple[Member, Identity]:
+        member, identity = self.connect(ip), Identity.generate()
+        assert self.register(member, name, identity)["op"] == "registered"
+        return member, identity
+
+
+def offer(identity, n=0, sender="alice", receiver="bob"):
+    fields = {"id": f"{n:032x}", "sender": sender, "receiver": receiver, "sender_key": identity.public_key}
+    return {"op": "offer", "offer": {**OFFER.to_dict(), **fields}}
+
+
+def test_presence_says_online_and_the_key_never_the_address():
+    world = World()
+    alice, _ = world.online("alice")
+    bob, bob_identity = world.online("bob", ip="198.51.100.9")
+    world.registry.handle(alice, {"op": "watch", "name": "bob"})
+    presence = alice.outbox.sent[-1]["presence"]
+    assert presence == {"name": "bob", "online": True, "key": bob_identity.public_key, "address": ""}
+    assert "198.51.100.9" not in json.dumps(alice.outbox.sent)
+
+
+def test_a_flood_is_dropped_at_the_sender_and_the_target_keeps_its_connection():
+    world = World(offers_per_sender=Rate(20, 1.0))
+    bob, _ = world.online("bob")
+    mallory, mallory_identity = world.online("mallory", ip="203.0.113.66")
+    for n in range(5000):
+        world.registry.handle(mallory, offer(mallory_identity, n, sender="mallory"))
+    flood = [m for m in bob.outbox.sent if m["op"] == "offer"]
+    assert len(flood) == 20 and not bob.outbox.closed
+    assert world.dropped["offers over the sender's rate"] == 4980
+    world.now += 1.0  # one more token a second
+    world.registry.handle(mallory, offer(mallory_identity, 5000, sender="mallory"))
+    assert bob.outbox.sent[-1]["offer"]["id"] == f"{5000:032x}"
+
+
+def test_the_offer_keeps_the_ip_the_server_saw():
+    world = World()
+    bob, _ = world.online("bob")
+    alice, alice_identity = world.online("alice", ip="203.0.113.5")
+    world.registry.handle(alice, offer(alice_identity))
+    assert bob.outbox.sent[-1]["seen_ip"] == "203.0.113.5"
+
+
+def test_a_lapsed_name_goes_to_the_next_key():
+    world = World(name_expiry_days=90)
+    first, _ = world.online("alice")
+    world.registry.leave(first)
+    thief = world.connect()
+    assert world.register(thief, "alice", Identity.generate())["code"] == protocol.NAME_TAKEN
+    world.wall += 91 * DAY
+    newcomer = world.connect()
+    assert world.register(newcomer, "alice", Identity.generate())["op"] == "registered"
+
+
+def test_the_same_key_from_a_new_connection_replaces_the_old_one():
+    world = World()
+    old, identity = world.online("alice")
+    new = world.connect()
+    assert world.register(new, "alice", identity)["op"] == "registered"
+    assert old.outbox.closed and world.registry.online["alice"] is new
+
+
+def test_a_bad_request_raises_one_error_type():
+    world = World()
+    member = world.connect()
+    with pytest.raises(SignallingDataError):
+        world.registry.handle(member, {"op": "register", "name": "alice\n", "key": "00", "sig": "00"})
+    with pytest.raises(SignallingDataError):
+        world.registry.handle(member, {"op": "no-such-op"})
+
+
+def test_an_unreadable_names_file_refuses_registration_and_keeps_serving():
+    world = World()
+    bob, _ = world.online("bob")
+    world.names.close()  # every read fails from now on
+    member = world.connect()
+    reply = world.register(member, "alice", Identity.generate())
+    assert reply["code"] == protocol.UNAVAILABLE and member.name is None
+    world.registry.handle(bob, {"op": "watch", "name": "carol"})
+    assert bob.outbox.sent[-1]["presence"] == {"name": "carol", "online": False, "key": "", "address": ""}
