@@ -26,7 +26,10 @@ from p2ptui.net.signalling.messages import Answer, Offer, Presence
 class Hub:
     """A signalling service in memory; every client it makes shares it."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, presence_addresses: bool = False) -> None:
+        #: Presence carries the peer's address, as Firestore's documents do (the
+        #: built-in server's never do).
+        self.presence_addresses = presence_addresses
         self.online: dict[str, HubClient] = {}
         self.offers: list[Offer] = []
         self.answers: list[Answer] = []
@@ -38,7 +41,8 @@ class Hub:
         client = self.online.get(name)
         if client is None:
             return Presence(name, False)
-        return Presence(name, True, client.identity.public_key)  # No address, as the built-in server.
+        address = client.address if self.presence_addresses else None
+        return Presence(name, True, client.identity.public_key, address)
 
     def announce(self, name: str) -> None:
         for client in self.online.values():

@@ -106,7 +106,7 @@ async def test_fresh_names_cannot_aim_spraying_at_an_ip_the_server_did_not_see_t
 
 
 async def test_without_a_seen_ip_spraying_stays_within_the_global_budget(internet, autojump_clock):
-    hub = Hub()
+    hub = Hub(presence_addresses=True)  # Firestore: no seen_ip, addresses in presence
     async with bob_node(hub) as bob:
         await ready(bob)
         began = trio.current_time()
