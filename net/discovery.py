@@ -60,9 +60,8 @@ class Discovery:
             host_ip = await _route_source_ip(route_to, trio.socket.AF_INET) or "127.0.0.1"
         self.host = (host_ip, port)
         if self._datagrams.ipv6:
-            ip6 = self._bind_ip if ":" in self._bind_ip and self._bind_ip != ANY_ADDRESS else None
-            ip6 = ip6 or await _route_source_ip(_ANY_REMOTE6, trio.socket.AF_INET6)
-            self.ipv6 = (ip6, port) if ip6 is not None and _offerable(ip6) else None
+            ip6 = await host_ipv6(self._bind_ip)
+            self.ipv6 = (ip6, port) if ip6 is not None else None
         mapped = await stun.ask_all(self._datagrams.stun, servers)
         self.nat = nat.classify(self.host, [m for m in mapped if not is_ipv6(m)])
         self.public = self.nat.public or self.host
@@ -80,6 +79,14 @@ class Discovery:
         and the router's mapping is reachable even behind a symmetric NAT."""
         found = [self.ipv6, self.mapped, self.public, self.host]
         return list(dict.fromkeys(a for a in found if a is not None and a[0] not in ("0.0.0.0", ANY_ADDRESS)))
+
+
+async def host_ipv6(bind_ip: str) -> str | None:
+    """Our IPv6 address a peer elsewhere could send to: bind_ip if it is one, else
+    the one the kernel sends from toward the IPv6 internet; None if there is none."""
+    ip6 = bind_ip if ":" in bind_ip and bind_ip != ANY_ADDRESS else None
+    ip6 = ip6 or await _route_source_ip(_ANY_REMOTE6, trio.socket.AF_INET6)
+    return ip6 if ip6 is not None and _offerable(ip6) else None
 
 
 def _offerable(ip: str) -> bool:

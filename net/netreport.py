@@ -16,10 +16,13 @@ from typing import Any
 import trio
 
 from . import stun
-from .address import Address
+from .address import ANY_ADDRESS, Address, is_ipv6, to_socket
+from .datagrams import open_socket
+from .discovery import host_ipv6
 from .errors import cannot_listen
 from .nat import NatReport, NatType, classify
 from .portmap import PortMapper, PortMapStatus
+from .signalling.messages import format_address
 
 #: How long a datagram sent to our own public address may take to come back.
 HAIRPIN_WAIT = 0.3
@@ -45,6 +48,9 @@ class NetReport:
     portmap: PortMapStatus | None
     """None: not probed (port mapping off, or a loopback socket)."""
     servers: tuple[ServerCheck, ...]
+    host_ipv6: str | None = None
+    """Our global IPv6 address as the kernel would send from it (IPv6 needs no NAT),
+    when no STUN server was asked over IPv6."""
 
     @property
     def udp(self) -> bool:
@@ -56,8 +62,8 @@ class NetReport:
 
     @property
     def public_ipv6(self) -> str | None:
-        """None until a STUN server is asked over IPv6."""
-        return _public_of(self.servers, 6)
+        """What a STUN server saw over IPv6, else our global IPv6 address, else None."""
+        return _public_of(self.servers, 6) or self.host_ipv6
 
     @property
     def mapping(self) -> str:
@@ -67,7 +73,7 @@ class NetReport:
 
     def to_json(self) -> dict[str, Any]:
         def text(address: Address | None) -> str | None:
-            return f"{address[0]}:{address[1]}" if address else None
+            return format_address(address) if address else None
 
         return {
             "udp": self.udp,
@@ -99,26 +105,38 @@ def _public_of(servers: tuple[ServerCheck, ...], version: int) -> str | None:
 
 
 def build_report(
-    local: Address, servers: list[ServerCheck], hairpinning: bool | None, portmap: PortMapStatus | None
+    local: Address,
+    servers: list[ServerCheck],
+    hairpinning: bool | None,
+    portmap: PortMapStatus | None,
+    host_ipv6: str | None = None,
 ) -> NetReport:
     """The report from what was measured. The NAT type comes from the STUN servers
-    only (TURN servers may be the same machines under another name)."""
-    mapped = [c.mapped for c in servers if c.mapped and c.kind == "stun"]
+    asked over IPv4 only (TURN servers may be the same machines under another
+    name, and IPv6 has no NAT to classify)."""
+    mapped = [c.mapped for c in servers if c.mapped and c.kind == "stun" and not is_ipv6(c.mapped)]
     nat = classify(local, mapped)
     if nat.nat_type in (NatType.OPEN, NatType.UNKNOWN):
         hairpinning = None
-    return NetReport(nat, hairpinning, portmap, tuple(servers))
+    return NetReport(nat, hairpinning, portmap, tuple(servers), host_ipv6)
 
 
 async def network_report(
     stun_servers: list[Address],
     turn_servers: tuple[Address, ...] = (),
-    bind: Address = ("0.0.0.0", 0),
+    bind: Address = (ANY_ADDRESS, 0),
     *,
     portmap: bool = True,
 ) -> NetReport:
-    """Measure from one new UDP socket. Raises EnvironmentFailure if bind cannot be listened on."""
-    sock = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
+    """Measure from one new UDP socket (dual-stack for ANY_ADDRESS, as the chat
+    socket is: IPv6 servers are asked over IPv6). Raises EnvironmentFailure if
+    bind cannot be listened on."""
+    try:
+        sock = open_socket(bind)
+    except OSError as exc:
+        raise cannot_listen(*bind, exc) from None
+    if bind[0] == ANY_ADDRESS and sock.family != trio.socket.AF_INET6:
+        bind = ("0.0.0.0", bind[1])  # A host with no IPv6.
     with sock:
         try:
             await sock.bind(bind)
@@ -126,7 +144,8 @@ async def network_report(
             raise cannot_listen(*bind, exc) from None
         port = sock.getsockname()[1]
         prober = _Prober(sock)
-        mapper = PortMapper(port, probe_only=True) if portmap and not bind[0].startswith("127.") else None
+        loopback = bind[0].startswith("127.") or bind[0] == "::1"
+        mapper = PortMapper(port, probe_only=True) if portmap and not loopback else None
         async with trio.open_nursery() as nursery:
             nursery.start_soon(prober.read)
             if mapper is not None:
@@ -135,7 +154,7 @@ async def network_report(
                 for index, server in enumerate([*stun_servers, *turn_servers]):
                     asking.start_soon(prober.check, index, server, "stun" if index < len(stun_servers) else "turn")
             checks = [check for _, check in sorted(prober.checks, key=lambda pair: pair[0])]
-            answering = next((c for c in checks if c.mapped and c.kind == "stun"), None)
+            answering = next((c for c in checks if c.mapped and c.kind == "stun" and not is_ipv6(c.mapped)), None)
             public = answering.mapped if answering else None
             # Our address on the way to the server that answered (not a loopback one that did not).
             local = (await _local_ip(bind[0], answering.server if answering else None), port)
@@ -144,7 +163,8 @@ async def network_report(
                 with trio.move_on_after(PORTMAP_WAIT):
                     await mapper.probed.wait()
             nursery.cancel_scope.cancel()
-        return build_report(local, checks, hairpinning, mapper.status() if mapper is not None else None)
+        ipv6 = await host_ipv6(bind[0]) if sock.family == trio.socket.AF_INET6 else None
+        return build_report(local, checks, hairpinning, mapper.status() if mapper is not None else None, ipv6)
 
 
 class _Prober:
@@ -158,8 +178,11 @@ class _Prober:
         self.checks: list[tuple[int, ServerCheck]] = []
 
     async def _sendto(self, data: bytes, address: Address) -> None:
+        ipv6_socket = self._sock.family == trio.socket.AF_INET6
+        if is_ipv6(address) and not ipv6_socket:
+            return  # An IPv6 server from an IPv4-only socket: no answer, as unreachable.
         try:
-            await self._sock.sendto(data, address)
+            await self._sock.sendto(data, to_socket(address, ipv6_socket=ipv6_socket))
         except OSError:
             pass  # An unreachable server simply does not answer.
 
@@ -191,7 +214,7 @@ class _Prober:
 
 async def _local_ip(bind_ip: str, toward: Address | None) -> str:
     """Our address on the way to toward (connect() sends nothing)."""
-    if bind_ip != "0.0.0.0" or toward is None:
+    if bind_ip not in ("0.0.0.0", ANY_ADDRESS) or toward is None:
         return bind_ip
     probe = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
     with probe:

@@ -169,6 +169,24 @@ def test_nat_check_on_loopback_finds_no_nat(processes):
     assert check.wait() == 0
 
 
+def test_nat_check_with_the_default_dual_stack_bind_asks_ipv6_servers_over_ipv6(processes):
+    url = processes.server("--host", "::")
+    port = int(url.rsplit(":", 1)[1])
+    config = processes.tmp_path / "c"
+    config.mkdir(mode=0o700)
+    # Port mapping off: a test never asks this machine's real router anything.
+    (config / "config.toml").write_text("portmap = false\n")
+    (config / "config.toml").chmod(0o600)
+    check = processes.start(
+        "nat-check", "--json", "--signal", url, "--config-dir", str(config), "--stun", f"[::1]:{port}",
+    )
+    report = json.loads(check.line())
+    assert check.wait() == 0
+    assert report["ipv4"] == "127.0.0.1" and report["ipv6"] == "::1"
+    assert report["nat"] == "open"  # the IPv6 answer's port does not count toward the IPv4 NAT
+    assert f"[::1]:{port}" in [s["server"] for s in report["servers"]]
+
+
 def test_a_chat_port_in_use_is_one_clear_error(processes):
     url = processes.server()
     port = url.rsplit(":", 1)[1]  # the server's own UDP port: taken

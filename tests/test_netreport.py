@@ -49,6 +49,22 @@ def test_nothing_answering_says_udp_is_blocked_and_skips_the_hairpin():
     assert dict(report_rows(report))["port mapping"] == "off"
 
 
+def test_an_ipv6_server_gives_the_public_ipv6_and_never_a_nat_type():
+    S6 = ("2001:db8::10", 3478)
+    checks = [
+        ServerCheck(S1, "stun", 0.01, ("203.0.113.101", 5000)),
+        ServerCheck(S2, "stun", 0.01, ("203.0.113.101", 5000)),
+        # IPv6 has no NAT: its own address and port must not make the IPv4 NAT "symmetric".
+        ServerCheck(S6, "stun", 0.01, ("2001:db8:1::2", 5000)),
+    ]
+    facts = build_report(LOCAL, checks, None, None, host_ipv6="2001:db8:1::99").to_json()
+    assert facts["nat"] == "cone" and facts["ipv4"] == "203.0.113.101"
+    assert facts["ipv6"] == "2001:db8:1::2"  # what the server saw beats what the host guesses
+    assert facts["servers"][2]["server"] == "[2001:db8::10]:3478"
+    # With no IPv6 server, the host's own global IPv6 address (no NAT to cross).
+    assert build_report(LOCAL, checks[:2], None, None, host_ipv6="2001:db8:1::99").public_ipv6 == "2001:db8:1::99"
+
+
 def test_port_mapping_in_words():
     assert portmap_words(PortMapStatus(None, (), None, None)) == "no gateway found"
     assert portmap_words(PortMapStatus("10.0.1.1", (), None, None)) == "no answer from 10.0.1.1"
