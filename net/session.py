@@ -231,6 +231,13 @@ class Session:
         if self.paths.set_relays(relays, now):
             self._lose_path(now)  # The relay is gone, and the path with it: find another at once.
 
+    def moved(self, now: float) -> None:
+        """Our own addresses changed (the node learned it): on an open path, probe
+        every candidate now, so our new NAT mapping opens toward the peer while
+        our new offer tells it where we are, and the open path is tested."""
+        if self.state == State.CONNECTED:
+            self.paths.probe_all(now)
+
     def probe(self, path: Route, now: float) -> None:
         """Probe one more path of the node's choosing (spraying across a symmetric
         NAT); if it answers, it is taken as any probed path is."""
@@ -291,6 +298,8 @@ class Session:
     def _inner_received(self, packet: wire.Inner, source: Route, now: float, *, authenticated: bool) -> None:
         if authenticated or not self.secure:
             self.paths.heard_from(source)
+        if authenticated:
+            self.paths.authenticated_from(source, now)
         match packet:
             case wire.Probe():
                 self._probe_received(packet, source, now, authenticated=authenticated)
