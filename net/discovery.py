@@ -1,7 +1,8 @@
 """Where we are: our host address, our public address by STUN, our NAT type.
 
-Asked once, when the signalling client first registers (it may offer STUN
-servers of its own); what it finds goes into every offer and answer.
+Asked when the signalling client registers (it may offer STUN servers of
+its own), and again whenever roaming (roaming.py) says our addresses may
+have changed; what it finds goes into every offer and answer.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ class Discovery:
         self.host: Address | None = None
         self.public: Address | None = None
         self.nat = nat.NatReport(nat.NatType.UNKNOWN, None, ())
+        #: The servers the last discover() asked: relearn() asks them again.
+        self._servers: list[Address] = list(stun_servers)
 
     async def discover(self, stun_servers: list[Address]) -> Address:
         """Our public address by STUN from the chat socket, else our local one.
@@ -38,7 +41,20 @@ class Discovery:
         stun_servers: those the signalling backend offers; the configured ones
         are asked too, all at once. What they saw tells our NAT type.
         """
-        servers = list(dict.fromkeys([*stun_servers, *self._stun_servers]))
+        self._servers = list(dict.fromkeys([*stun_servers, *self._stun_servers]))
+        await self.relearn()
+        assert self.public is not None
+        # The first offers carry our relayed addresses if there are any to have:
+        # wait a little for the allocations begun meanwhile (a dead relay must not
+        # hold up the start; one that answers later is offered then).
+        await self._relays.settle(RELAY_SETTLE_WAIT)
+        return self.public
+
+    async def relearn(self) -> bool:
+        """Ask the same STUN servers again, from the chat socket (our NAT may have
+        mapped it anew, or the machine moved). Whether any answered: if none did,
+        the public address learned before is kept (the network may be coming back)."""
+        servers = self._servers
         port = self._datagrams.local_address[1]
         host_ip = self._bind_ip
         if host_ip == "0.0.0.0":
@@ -46,13 +62,12 @@ class Discovery:
             route_to = servers[0][0] if servers else _ANY_REMOTE
             host_ip = await _route_source_ip(route_to) or "127.0.0.1"
         self.host = (host_ip, port)
-        self.nat = nat.classify(self.host, await stun.ask_all(self._datagrams.stun, servers))
-        self.public = self.nat.public or self.host
-        # The first offers carry our relayed addresses if there are any to have:
-        # wait a little for the allocations begun meanwhile (a dead relay must not
-        # hold up the start; one that answers later is offered then).
-        await self._relays.settle(RELAY_SETTLE_WAIT)
-        return self.public
+        report = nat.classify(self.host, await stun.ask_all(self._datagrams.stun, servers))
+        if report.public is None and self.public is not None and servers:
+            return False
+        self.nat = report
+        self.public = report.public or self.host
+        return True
 
     def candidates(self) -> list[Address]:
         """Where the peer may reach us directly, best first."""

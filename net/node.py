@@ -4,6 +4,9 @@
       ├─ the datagram receiver (datagrams.py): reads the chat socket, routes
       │  each datagram to a session, a TURN client or the STUN client
       ├─ relays (relays.py): a task per TURN server keeping an allocation
+      ├─ roaming (roamer.py, decisions in roaming.py): watches the interfaces'
+      │  addresses, asks STUN again after a lost path or a move, and has every
+      │  peer offered our new addresses when they changed
       ├─ the sprayer (spraying.py): a task per spraying attempt (one symmetric
       │  NAT against a cone), and a reader per socket it opens
       ├─ per peer (peers.py, rendezvous.py): a driver running its Session
@@ -32,7 +35,7 @@ from contextlib import asynccontextmanager
 import trio
 
 from . import events as ev
-from . import nat, safety, secure, wire
+from . import interfaces, nat, safety, secure, wire
 from . import session as sess
 from .address import Address, Via, remote_address
 from .admission import Admission
@@ -44,6 +47,7 @@ from .nodeconfig import NodeConfig, make_signalling
 from .peers import Peer, Peers, path_kind
 from .relays import Relays
 from .rendezvous import Rendezvous, Timing
+from .roamer import ListAddresses, Roamer
 from .signalling import SignallingClient, check_name
 from .spraying import Sprayer
 from .store import MessageStore, StoredMessage
@@ -66,6 +70,7 @@ class Node:
         identity: Identity,
         signalling: SignallingClient,
         sock: trio.socket.SocketType,
+        list_addresses: ListAddresses = interfaces.local_addresses,
     ) -> None:
         check_name(config.name)
         self.config = config
@@ -80,6 +85,7 @@ class Node:
         self._datagrams = Datagrams(sock, self.dropped)
         self._relays = Relays(config.turn_servers, self._datagrams)
         self._discovery = Discovery(self._datagrams, self._relays, config.bind[0], config.stun_servers)
+        self._roamer = Roamer(self._discovery, list_addresses)
         self._sprayer = Sprayer(config.spray, config.bind[0], self._datagrams)
         static_key = secure.noise_private_key(identity.signing_key)
         self._peers = Peers(
@@ -88,6 +94,7 @@ class Node:
         # The parts hear of each other through these two hooks only.
         self._peers.on_status = self._sprayer.release
         self._relays.on_change = self._peers.relays_changed
+        self._roamer.on_moved = self._moved
         timing = Timing(config.offer_ttl, config.answer_timeout + config.session.punch_timeout, config.retry_max)
         self._rendezvous = Rendezvous(
             identity,
@@ -98,6 +105,7 @@ class Node:
             (self._peers, self._discovery, self._relays, self._sprayer),
             self._peer,
             self._emit,
+            self._roamer.fresh,
         )
         self._nursery: trio.Nursery | None = None
 
@@ -272,6 +280,7 @@ class Node:
             self._resume_outbox()
             nursery.start_soon(self._datagrams.receive)
             nursery.start_soon(self._relays.run)
+            nursery.start_soon(self._roamer.run)
             async with trio.open_nursery() as signalling:
                 signalling.start_soon(self._rendezvous.handle_signalling)
                 await signalling.start(self.signalling.run, self._discovered)
@@ -281,6 +290,17 @@ class Node:
         public = await self._discovery.discover(stun_servers)
         self._peers.our_nat = self._discovery.nat.nat_type.value
         return public
+
+    def _moved(self) -> None:
+        """Our addresses changed: every open conversation probes from where we are
+        now and offers again with the new addresses (rendezvous' connector)."""
+        self._peers.our_nat = self._discovery.nat.nat_type.value
+        now = trio.current_time()
+        for peer in self._peers:
+            peer.session.moved(now)
+            if peer.status.value in (ev.PeerStatus.CONNECTED, ev.PeerStatus.CONNECTING):
+                peer.path_lost.value = True
+            peer.wake()
 
     async def _emit(self, event: ev.NodeEvent) -> None:
         await self._send_events.send(event)
@@ -335,12 +355,15 @@ async def open_node(
     *,
     signalling: SignallingClient | None = None,
     sock: trio.socket.SocketType | None = None,
+    local_addresses: ListAddresses | None = None,
 ) -> AsyncIterator[Node]:
     """A running node; leaving the block stops it and everything it started.
 
     signalling: the client to use instead of the one config.signal names;
-    sock: the UDP socket to use (unbound) instead of a new one. Tests pass
-    fakes; the socket must be a trio socket (trio's fake network's will do).
+    sock: the UDP socket to use (unbound) instead of a new one; local_addresses:
+    what lists this machine's addresses (polled, to notice a move) instead of
+    interfaces.local_addresses. Tests pass fakes; the socket must be a trio
+    socket (trio's fake network's will do).
 
     Raises ConfigError for a bad name or signalling URL, EnvironmentFailure
     for an address it cannot listen on: a single exception, not a group.
@@ -348,7 +371,10 @@ async def open_node(
     if sock is None:
         sock = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
     with sock:
-        node = Node(config, identity, signalling or make_signalling(config, identity), sock)
+        node = Node(
+            config, identity, signalling or make_signalling(config, identity), sock,
+            local_addresses or interfaces.local_addresses,
+        )
         try:
             await node._datagrams.bind(config.bind)
             async with trio.open_nursery() as nursery:
