@@ -95,6 +95,7 @@ class Node:
         self._peers.on_status = self._sprayer.release
         self._relays.on_change = self._peers.relays_changed
         self._roamer.on_moved = self._moved
+        self._roamer.on_network_changed = signalling.network_changed
         timing = Timing(config.offer_ttl, config.answer_timeout + config.session.punch_timeout, config.retry_max)
         self._rendezvous = Rendezvous(
             identity,

@@ -46,6 +46,9 @@ class Roamer(Wakeable):
         #: Called after a round that changed our addresses (or followed a move):
         #: every peer must hear where we are now.
         self.on_moved: Callable[[], None] = lambda: None
+        #: Called as soon as the interfaces' addresses change (the signalling
+        #: connection may leave from an address we no longer have).
+        self.on_network_changed: Callable[[], None] = lambda: None
 
     async def run(self) -> None:
         """Until cancelled: the interface watcher and the rounds of STUN."""
@@ -91,4 +94,5 @@ class Roamer(Wakeable):
                 log.info("the interfaces' addresses changed: %s -> %s", seen, now)
                 seen = now
                 self.roaming.want(Trigger.ADDRESSES_CHANGED)
+                self.on_network_changed()
                 self.wake()

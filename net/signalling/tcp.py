@@ -54,6 +54,8 @@ class TcpSignalling(SignallingClient):
         self._send_events, self.events = trio.open_memory_channel[SignallingEvent](EVENT_BUFFER)
         self._stream: trio.SocketStream | None = None
         self._write_lock = trio.Lock()
+        #: Around the registered session: network_changed() cancels it, to connect anew.
+        self._session_scope: trio.CancelScope | None = None
         self._watching: set[str] = set()
         #: Malformed lines or records from the server, dropped.
         self.dropped = 0
@@ -83,8 +85,11 @@ class TcpSignalling(SignallingClient):
                     reason = f"cannot reach the signalling server at {self.label}: {_os_reason(exc)}"
                 else:
                     try:
-                        await self._session(stream, discover, first_attempt_over)
+                        with trio.CancelScope() as self._session_scope:
+                            await self._session(stream, discover, first_attempt_over)
                         reason = f"the signalling server at {self.label} closed the connection"
+                        if self._session_scope.cancelled_caught:
+                            reason = f"our network changed: connecting to {self.label} again"
                         backoff = 0.25
                     except _NameTaken as exc:
                         await self._send_events.send(SignallingLost(str(exc), fatal=True))
@@ -106,6 +111,12 @@ class TcpSignalling(SignallingClient):
                 first_attempt_over()
                 await trio.sleep(backoff)
                 backoff = min(backoff * 2, RETRY_MAX)
+
+    def network_changed(self) -> None:
+        # Our TCP connection may leave from an address we no longer have: it would
+        # only fail after minutes of retransmissions. Make a new one now.
+        if self._session_scope is not None:
+            self._session_scope.cancel()
 
     async def watch(self, name: str) -> None:
         self._watching.add(name)
