@@ -92,6 +92,9 @@ class Session:
         )
         self.receiver: Receiver[Route] = Receiver(config.receive_window, self.dropped)
         self.farewell = Farewell(config.goodbye_copies, config.goodbye_interval)
+        #: The peer sent message 1 again, and nothing under our keys since: it has not
+        #: had our answer. It is there, so a punch that fails now fails for loss.
+        self._peer_lacks_answer = False
 
     # --- What the parts know, for the node and the TUI --------------------------
 
@@ -178,12 +181,23 @@ class Session:
             return
         match self.keys.handle_timeout(now):
             case Timer.HANDSHAKE_FAILED:
-                self._fail("the path opened but the secure handshake did not complete")
+                # A path opened, so no NAT is to blame: the handshake's datagrams were lost.
+                self._fail(
+                    f"the secure handshake with the peer did not finish within {self.config.punch_timeout:g} s, "
+                    "though a path opened (packets may be lost)",
+                    path_opened=True,
+                )
             case Timer.SEND_INITIATION:
                 self._send_initiation(now)
         self._transmit(self.sender.handle_timeout(now), now)
         reason = self.paths.handle_timeout(now)
-        if reason is not None:
+        if reason is not None and self._peer_lacks_answer:
+            reason = (
+                "the secure handshake with the peer did not finish: its messages arrive, "
+                "but our answers do not reach it (packets may be lost)"
+            )
+            self._fail(reason, path_opened=True)
+        elif reason is not None:
             self._fail(reason)
 
     # --- What the application does ----------------------------------------------
@@ -299,6 +313,7 @@ class Session:
         if authenticated or not self.secure:
             self.paths.heard_from(source)
         if authenticated:
+            self._peer_lacks_answer = False
             self.paths.authenticated_from(source, now)
         match packet:
             case wire.Probe():
@@ -338,9 +353,9 @@ class Session:
         if new in (State.FAILED, State.CLOSED):
             self.keys.abandon()
 
-    def _fail(self, reason: str) -> None:
+    def _fail(self, reason: str, *, path_opened: bool = False) -> None:
         self._set_state(State.FAILED)
-        self._events.append(Failed(reason))
+        self._events.append(Failed(reason, path_opened))
 
     def _begin_probing(self, now: float) -> None:
         if not self.candidates or self.remote_tag is None:
@@ -391,6 +406,12 @@ class Session:
     def _probe_received(self, probe: wire.Probe, source: Route, now: float, *, authenticated: bool) -> None:
         # Answer in kind: a peer probing in the clear has no keys to read an answer with.
         self.outbox.probe_ack(probe.txid, source, cleartext=not authenticated)
+        if authenticated and self.state in (State.PROBING, State.FAILED):
+            # Under our keys, so the peer finished the handshake, whose answer went back
+            # along the path this came on: the path works both ways. Take it now rather
+            # than after a probe of ours comes back (under loss, that may miss the deadline).
+            self._path_works(source, now)
+            return
         # Once there are keys, only the peer (authenticated) may steer the paths.
         if self.paths.probe_received(source, now, trusted=authenticated or not self.secure):
             if self.state != State.PROBING:
@@ -424,6 +445,8 @@ class Session:
         if reply is None:
             return
         self.outbox.handshake(reply.packet, source)
+        if reply.keyed == Keyed.REPEAT:
+            self._peer_lacks_answer = True
         if reply.keyed != Keyed.FIRST:
             return
         if self.state == State.HANDSHAKE:

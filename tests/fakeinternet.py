@@ -98,6 +98,8 @@ class Internet:
         self.nats: list[Nat] = []
         #: (source, destination) as sent, before any NAT -> drop it?
         self.drop: Callable[[Address, Address], bool] = lambda source, destination: False
+        #: A datagram's bytes -> drop it? (a handshake message, say)
+        self.drop_payload: Callable[[bytes], bool] = lambda payload: False
         self.sent: Counter[Address] = Counter()  # datagrams by source, as sent
         self.flows: Counter[tuple[Address, Address]] = Counter()  # by (source, destination), as sent
         #: Hosts that moved to another network: the IP their socket is bound to ->
@@ -131,7 +133,7 @@ class Internet:
         source = (self.moved.get(source[0], source[0]), source[1])
         self.sent[source] += 1
         self.flows[source, destination] += 1
-        if self.drop(source, destination):
+        if self.drop(source, destination) or self.drop_payload(packet.payload):
             return
         inner, outer = self._nat_of(source[0]), self._nat_of(destination[0])
         if inner is not None and inner is outer:
