@@ -372,10 +372,8 @@ async def open_node(
     if sock is None:
         sock = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
     with sock:
-        node = Node(
-            config, identity, signalling or make_signalling(config, identity), sock,
-            local_addresses or interfaces.local_addresses,
-        )
+        signalling = signalling or make_signalling(config, identity)
+        node = Node(config, identity, signalling, sock, local_addresses or interfaces.local_addresses)
         try:
             await node._datagrams.bind(config.bind)
             async with trio.open_nursery() as nursery:

@@ -8,8 +8,8 @@ import trio
 
 from p2ptui.net import PeerStatus, wire
 
-from .test_node_fakenet import ALICE_IP, ALICE_PUBLIC, BOB_IP, BOB_PUBLIC, internet, node
 from .fakesignal import Hub
+from .test_node_fakenet import ALICE_IP, ALICE_PUBLIC, BOB_IP, BOB_PUBLIC, internet, node
 
 pytestmark = pytest.mark.trio
 

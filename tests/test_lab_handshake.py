@@ -24,7 +24,7 @@ LOSS = 0.2
 RUNS = 5
 
 
-def test_the_first_handshake_completes_under_20_percent_loss_on_both_routers(lab, peers):
+def test_the_first_handshake_completes_under_20_percent_loss_on_both_routers(lab, peers):  # noqa: F811
     routers = lab.nat("ra"), lab.nat("rb")
     for router in routers:
         impair.add_loss(router, LOSS)
@@ -52,7 +52,7 @@ def test_the_first_handshake_completes_under_20_percent_loss_on_both_routers(lab
 HANDSHAKE_ANSWER = "0>>22&0x3C@8>>8&0xFF=6"
 
 
-def test_a_handshake_that_cannot_finish_is_told_as_such_not_as_a_nat_verdict(lab, peers):
+def test_a_handshake_that_cannot_finish_is_told_as_such_not_as_a_nat_verdict(lab, peers):  # noqa: F811
     routers = lab.nat("ra"), lab.nat("rb")
     for router in routers:  # Every answer to message 1 is lost; everything else crosses.
         router.run("iptables", "-I", "FORWARD", "1", "-p", "udp", "-m", "u32", "--u32", HANDSHAKE_ANSWER, "-j", "DROP")

@@ -47,7 +47,7 @@ def assert_both_ways_within(alice, bob, started):
 
 
 @pytest.mark.parametrize("remapped", ["bob", "both"])
-def test_a_rebinding_to_another_port_range_recovers_within_10_s(lab, peers, remapped):
+def test_a_rebinding_to_another_port_range_recovers_within_10_s(lab, peers, remapped):  # noqa: F811
     (alice_router, bob_router), alice, bob = connected_pair(lab, peers)
     routers = [bob_router] if remapped == "bob" else [alice_router, bob_router]
     started = time.monotonic()
@@ -75,7 +75,7 @@ def remote_becomes(process, wanted, timeout=5.0):
     return True
 
 
-def test_a_host_that_changes_its_address_recovers_within_10_s(lab, peers):
+def test_a_host_that_changes_its_address_recovers_within_10_s(lab, peers):  # noqa: F811
     (_, bob_router), alice, bob = connected_pair(lab, peers)
     bob_host = bob_router.hosts[0]
     started = time.monotonic()

@@ -3,6 +3,7 @@ peer-reflexive address: no sockets, no clock but the numbers passed in."""
 
 import pytest
 
+from p2ptui.net import interfaces
 from p2ptui.net.errors import LocalProtocolError
 from p2ptui.net.paths import Paths, SendProbe
 from p2ptui.net.roaming import Phase, Roaming, Trigger
@@ -105,3 +106,13 @@ def test_an_answer_from_a_path_no_better_moves_only_if_the_open_one_looks_dead()
     txid = paths.send_probe(NEW, 2.0, expect_answer=False)
     answer = paths.probe_answered(txid, NEW, 2.1)
     assert answer is not None and answer.moved and paths.path == NEW
+
+
+# --- This machine's addresses -------------------------------------------------------------
+
+
+def test_our_addresses_leave_out_loopback_and_link_local_and_lie_in_our_networks():
+    addresses, networks = interfaces.local_addresses(), interfaces.local_networks()
+    assert all(not (a.is_loopback or a.is_link_local or a.is_unspecified) for a in addresses)
+    assert all(any(a in network for network in networks) for a in addresses)
+    assert len(set(addresses)) == len(addresses)
