@@ -1,48 +1,52 @@
-"""This machine's own addresses and networks, as its interfaces have them now.
+"""This machine's network interfaces: its addresses, and the networks they are on.
 
-Read with ifaddr (getifaddrs, no subprocess, no privileges), so it is cheap
-enough to poll every few seconds: roaming (roaming.py) watches for a change
-of address, as when a laptop moves from Wi-Fi to tethering or resumes from
-suspend. Loopback and link-local addresses are left out: no peer reaches us
-on them, and they change for reasons that mean nothing to a conversation.
+Read from the operating system (through ifaddr, which zeroconf uses too) each
+time they are asked for, so a change of network is seen by the next caller.
+Loopback is left out: nobody else can reach it.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import logging
 
 import ifaddr
 
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+log = logging.getLogger(__name__)
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 
 
-def _interfaces() -> list[ipaddress.IPv4Interface | ipaddress.IPv6Interface]:
-    found: list[ipaddress.IPv4Interface | ipaddress.IPv6Interface] = []
+def local_interfaces() -> list[IPInterface]:
+    """Every address of this machine but loopback, with its network."""
     try:
         adapters = ifaddr.get_adapters()
-    except OSError:  # No getifaddrs (a sandbox): nothing is known, nothing changes.
-        return found
+    except OSError as exc:  # No /proc, say: no networks rather than a crash.
+        log.info("cannot list the network interfaces: %s", exc)
+        return []
+    found: list[IPInterface] = []
     for adapter in adapters:
         for ip in adapter.ips:
-            # ifaddr gives IPv6 as (address, flowinfo, scope_id).
-            text = ip.ip[0] if isinstance(ip.ip, tuple) else ip.ip
+            # ifaddr gives IPv6 as (address, flowinfo, scope_id); a scoped link-local
+            # address is only meaningful with its interface, which ipaddress keeps.
+            text = ip.ip if isinstance(ip.ip, str) else f"{ip.ip[0]}%{ip.ip[2]}" if ip.ip[2] else ip.ip[0]
             try:
                 interface = ipaddress.ip_interface(f"{text}/{ip.network_prefix}")
             except ValueError:
                 continue
-            address = interface.ip
-            if address.is_loopback or address.is_link_local or address.is_unspecified:
-                continue
-            found.append(interface)
+            if not interface.ip.is_loopback:
+                found.append(interface)
     return found
 
 
 def local_addresses() -> list[IPAddress]:
-    """Our routable addresses (not loopback or link-local), in the order the system lists them."""
-    return list(dict.fromkeys(interface.ip for interface in _interfaces()))
+    """Every address of this machine but loopback, IPv4 first, in the system's order."""
+    addresses = [i.ip for i in local_interfaces()]
+    return sorted(dict.fromkeys(addresses), key=lambda a: a.version)
 
 
 def local_networks() -> list[IPNetwork]:
-    """The networks those addresses are on (e.g. 192.168.1.0/24)."""
-    return list(dict.fromkeys(interface.network for interface in _interfaces()))
+    """The networks this machine has an address on (on-link), loopback aside."""
+    return list(dict.fromkeys(i.network for i in local_interfaces()))
