@@ -1,9 +1,10 @@
 """Where we are: our host address, our public address by STUN, our NAT type.
 
-Asked once, when the signalling client first registers (it may offer STUN
-servers of its own); what it finds goes into every offer and answer. On a
-dual-stack socket that includes our IPv6 address: the one the kernel sends
-from (so it is the address a peer's firewall sees and lets answers back to),
+Asked when the signalling client registers (it may offer STUN servers of
+its own), and again whenever roaming (roaming.py) says our addresses may
+have changed; what it finds goes into every offer and answer.
+On a dual-stack socket that includes our IPv6 address: the one the kernel
+sends from (so the address a peer's firewall sees and lets answers back to),
 or the one an IPv6 STUN server saw if it differs.
 """
 
@@ -43,6 +44,8 @@ class Discovery:
         #: The router's port mapping to our socket (PCP, NAT-PMP, UPnP), set by the
         #: port mapper: reachable even behind a symmetric NAT, so offered first.
         self.mapped: Address | None = None
+        #: The servers the last discover() asked: relearn() asks them again.
+        self._servers: list[Address] = list(stun_servers)
 
     async def discover(self, stun_servers: list[Address]) -> Address:
         """Our public address by STUN from the chat socket, else our local one.
@@ -51,7 +54,20 @@ class Discovery:
         are asked too, all at once. What IPv4 servers saw tells our NAT type;
         what an IPv6 one saw is our IPv6 address.
         """
-        servers = list(dict.fromkeys([*stun_servers, *self._stun_servers]))
+        self._servers = list(dict.fromkeys([*stun_servers, *self._stun_servers]))
+        await self.relearn()
+        assert self.public is not None
+        # The first offers carry our relayed addresses if there are any to have:
+        # wait a little for the allocations begun meanwhile (a dead relay must not
+        # hold up the start; one that answers later is offered then).
+        await self._relays.settle(RELAY_SETTLE_WAIT)
+        return self.public
+
+    async def relearn(self) -> bool:
+        """Ask the same STUN servers again, from the chat socket (our NAT may have
+        mapped it anew, or the machine moved). Whether any answered: if none did,
+        the public address learned before is kept (the network may be coming back)."""
+        servers = self._servers
         port = self._datagrams.local_address[1]
         host_ip = self._bind_ip
         if host_ip in ("0.0.0.0", ANY_ADDRESS):
@@ -63,16 +79,15 @@ class Discovery:
             ip6 = await host_ipv6(self._bind_ip)
             self.ipv6 = (ip6, port) if ip6 is not None else None
         mapped = await stun.ask_all(self._datagrams.stun, servers)
-        self.nat = nat.classify(self.host, [m for m in mapped if not is_ipv6(m)])
-        self.public = self.nat.public or self.host
         seen6 = [m for m in mapped if is_ipv6(m)]
         if seen6 and self._datagrams.ipv6:
             self.ipv6 = seen6[0]
-        # The first offers carry our relayed addresses if there are any to have:
-        # wait a little for the allocations begun meanwhile (a dead relay must not
-        # hold up the start; one that answers later is offered then).
-        await self._relays.settle(RELAY_SETTLE_WAIT)
-        return self.public
+        report = nat.classify(self.host, [m for m in mapped if not is_ipv6(m)])
+        if report.public is None and self.public is not None and servers:
+            return False
+        self.nat = report
+        self.public = report.public or self.host
+        return True
 
     def candidates(self) -> list[Address]:
         """Where the peer may reach us directly, best first: IPv6 needs no NAT to cross,

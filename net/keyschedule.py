@@ -30,6 +30,10 @@ from .state import State
 
 #: Initiation retransmissions back off at most 2**5 times.
 _MAX_INIT_BACKOFF = 5
+#: The first handshake's message 1 goes again at least this often until its
+#: deadline: with no keys yet the conversation waits on it, and on a lossy
+#: path a back-off to rto_max would leave one or two tries in the whole window.
+FIRST_INIT_RESEND_MAX = 0.5
 
 
 class Keyed(enum.Enum):
@@ -177,7 +181,8 @@ class KeySchedule:
         """Message 1, to send now; it goes again, backing off, until answered."""
         assert self.initiation is not None and self.remote_tag is not None
         backoff = max(rto, self.rto_min) * 2 ** min(self._init_tries, _MAX_INIT_BACKOFF)
-        self._init_resend_at = now + min(backoff, self.rto_max)
+        cap = self.rto_max if self.current is not None else min(self.rto_max, FIRST_INIT_RESEND_MAX)
+        self._init_resend_at = now + min(backoff, cap)
         self._init_tries += 1
         return wire.HandshakeInit(self.remote_tag, self.local_tag, self.initiation.message)
 

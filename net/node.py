@@ -6,6 +6,9 @@
       ├─ relays (relays.py): a task per TURN server keeping an allocation
       ├─ the port mapper (portmap/): asks the router to forward a port to the
       │  chat socket (PCP, NAT-PMP, UPnP), offered as a candidate
+      ├─ roaming (roamer.py, decisions in roaming.py): watches the interfaces'
+      │  addresses, asks STUN again after a lost path or a move, and has every
+      │  peer offered our new addresses when they changed
       ├─ the sprayer (spraying.py): a task per spraying attempt (one symmetric
       │  NAT against a cone), and a reader per socket it opens
       ├─ per peer (peers.py, rendezvous.py): a driver running its Session
@@ -35,7 +38,7 @@ from contextlib import asynccontextmanager
 import trio
 
 from . import events as ev
-from . import nat, safety, secure, wire
+from . import interfaces, nat, safety, secure, wire
 from . import session as sess
 from .address import Address, Via, remote_address
 from .admission import Admission
@@ -48,6 +51,7 @@ from .peers import Peer, Peers, path_kind
 from .portmap import PortMapper, PortMapStatus
 from .relays import Relays
 from .rendezvous import Rendezvous, Timing
+from .roamer import ListAddresses, Roamer
 from .sendbudget import SendBudget
 from .signalling import SignallingClient, check_name
 from .spraying import Sprayer
@@ -73,6 +77,7 @@ class Node:
         identity: Identity,
         signalling: SignallingClient,
         sock: trio.socket.SocketType,
+        list_addresses: ListAddresses = interfaces.local_addresses,
     ) -> None:
         check_name(config.name)
         self.config = config
@@ -90,6 +95,7 @@ class Node:
         # Spraying crosses IPv4 NATs: its sockets are IPv4 ones.
         spray_ip = "0.0.0.0" if ":" in config.bind[0] else config.bind[0]
         self._sprayer = Sprayer(config.spray, spray_ip, self._datagrams)
+        self._roamer = Roamer(self._discovery, list_addresses)
         static_key = secure.noise_private_key(identity.signing_key)
         self._peers = Peers(
             config.session, static_key, self.store, self.known_peers, self._datagrams, self._relays, self._emit
@@ -99,6 +105,8 @@ class Node:
         self._peers.on_forget = self._sprayer.forget
         self._peers.max_strangers = config.max_strangers
         self._relays.on_change = self._peers.relays_changed
+        self._roamer.on_moved = self._moved
+        self._roamer.on_network_changed = signalling.network_changed
         timing = Timing(config.offer_ttl, config.answer_timeout + config.session.punch_timeout, config.retry_max)
         self._rendezvous = Rendezvous(
             identity,
@@ -110,6 +118,7 @@ class Node:
             self._peer,
             self._emit,
             config.local_networks,
+            self._roamer.fresh,
         )
         self._nursery: trio.Nursery | None = None
         self._portmapper: PortMapper | None = None
@@ -310,6 +319,7 @@ class Node:
             if self.config.portmap and not self.config.bind[0].startswith("127."):
                 self._portmapper = PortMapper(self.local_address[1], self._mapped)
                 nursery.start_soon(self._portmapper.run)
+            nursery.start_soon(self._roamer.run)
             async with trio.open_nursery() as signalling:
                 signalling.start_soon(self._rendezvous.handle_signalling)
                 await signalling.start(self.signalling.run, self._discovered)
@@ -327,6 +337,17 @@ class Node:
 
     def _mapped(self, external: Address | None) -> None:
         self._discovery.mapped = external
+
+    def _moved(self) -> None:
+        """Our addresses changed: every open conversation probes from where we are
+        now and offers again with the new addresses (rendezvous' connector)."""
+        self._peers.our_nat = self._discovery.nat.nat_type.value
+        now = trio.current_time()
+        for peer in self._peers:
+            peer.session.moved(now)
+            if peer.status.value in (ev.PeerStatus.CONNECTED, ev.PeerStatus.CONNECTING):
+                peer.path_lost.value = True
+            peer.wake()
 
     async def _emit(self, event: ev.NodeEvent) -> None:
         await self._send_events.send(event)
@@ -389,12 +410,15 @@ async def open_node(
     *,
     signalling: SignallingClient | None = None,
     sock: trio.socket.SocketType | None = None,
+    local_addresses: ListAddresses | None = None,
 ) -> AsyncIterator[Node]:
     """A running node; leaving the block stops it and everything it started.
 
     signalling: the client to use instead of the one config.signal names;
-    sock: the UDP socket to use (unbound) instead of a new one. Tests pass
-    fakes; the socket must be a trio socket (trio's fake network's will do).
+    sock: the UDP socket to use (unbound) instead of a new one; local_addresses:
+    what lists this machine's addresses (polled, to notice a move) instead of
+    interfaces.local_addresses. Tests pass fakes; the socket must be a trio
+    socket (trio's fake network's will do).
 
     Raises ConfigError for a bad name or signalling URL, EnvironmentFailure
     for an address it cannot listen on: a single exception, not a group.
@@ -402,7 +426,8 @@ async def open_node(
     if sock is None:
         sock = open_socket(config.bind)
     with sock:
-        node = Node(config, identity, signalling or make_signalling(config, identity), sock)
+        signalling = signalling or make_signalling(config, identity)
+        node = Node(config, identity, signalling, sock, local_addresses or interfaces.local_addresses)
         try:
             await node._datagrams.bind(config.bind)
             async with trio.open_nursery() as nursery:

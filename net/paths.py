@@ -20,6 +20,13 @@ keepalives), probes every `suspect_probe_interval` while something goes
 unanswered, and the path is lost once something stays unanswered for
 `path_timeout`.
 
+Peer-reflexive paths (ICE's term): when the peer's authenticated traffic
+arrives from an address other than the open path's (its NAT mapped it anew,
+or it moved to another network), that address is probed, and the session
+moves there once the probe comes back from it. A path of the same rank is
+also taken when it answers while the open one leaves something unanswered
+(after we moved, the peer's old view of us goes nowhere).
+
 This part decides what to probe and when; it hands each probe and CALL_ME to
 the `emit` callback, and the Session wraps, encrypts and sends it.
 """
@@ -49,6 +56,8 @@ __all__ = [
 
 #: However often the peer asks us to probe (CALL_ME), at most this often.
 CALL_ME_MIN_INTERVAL = 1.0
+#: A peer-reflexive address is probed again at most this often (its traffic keeps coming).
+REFLEXIVE_PROBE_INTERVAL = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +122,10 @@ class Paths:
         self._unanswered_since: float | None = None
         #: On a direct IPv4 path with a better IPv6 candidate: seek it as from a relay.
         self._ipv6_better = False
+        #: The latest address the peer's authenticated traffic came from, other than
+        #: the open path's, and when we last probed it.
+        self._reflexive: Route | None = None
+        self._reflexive_probed = float("-inf")
 
     # --- What we know of the peer ------------------------------------------------------
 
@@ -209,6 +222,21 @@ class Paths:
             # NAT remapped it, our data to the old address goes nowhere.
             self._unanswered_since = None
 
+    def authenticated_from(self, source: Route, now: float) -> None:
+        """The peer's authenticated traffic arrived from source. From another address
+        than the open path's (peer-reflexive): probe it, and move there if it answers."""
+        if self.state != State.CONNECTED or source == self.path:
+            return
+        if isinstance(source, Via) or source in self.known.remote_relays:
+            return  # Relays and spraying sockets have their own ways in.
+        if self.known.rank(source) > self.known.rank(self.path):
+            return
+        if source == self._reflexive and now - self._reflexive_probed < REFLEXIVE_PROBE_INTERVAL:
+            return
+        self._reflexive, self._reflexive_probed = source, now
+        self.known.add([source])
+        self.send_probe(source, now, expect_answer=False)
+
     def probe_received(self, source: Route, now: float, *, trusted: bool) -> bool:
         """The peer probed us from source. True if the session should punch (if it is not
         already) and then call probe_back(source)."""
@@ -239,7 +267,7 @@ class Paths:
         if answer is None:
             return None
         live = self.state in (State.CONNECTED, State.HANDSHAKE)
-        moved = live and self.known.rank(source) < self.known.rank(self.path)
+        moved = live and (self.known.rank(source) < self.known.rank(self.path) or self._sideways(source))
         if moved:
             # A LAN pair over an internet one, a direct one over a relay: both ways
             # work there too, so move. Reliability is above the path.
@@ -247,6 +275,15 @@ class Paths:
             self._unanswered_since = None
             self._path_changed()
         return ProbeAnswered(answer.rtt, answer.ping, moved)
+
+    def _sideways(self, source: Route) -> bool:
+        """Whether to move to a path no better than the open one that just answered:
+        only if it is where the peer speaks from now, or the open path looks dead."""
+        if self.state != State.CONNECTED or source == self.path:
+            return False
+        if self.known.rank(source) != self.known.rank(self.path):
+            return False
+        return source == self._reflexive or self._unanswered_since is not None
 
     def call_me_received(self, now: float) -> None:
         if self.state == State.CONNECTED and now - self._last_call_me >= CALL_ME_MIN_INTERVAL:

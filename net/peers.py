@@ -363,8 +363,8 @@ class Peers:
                 lost = peer.announced_path
                 if isinstance(lost, Via) and lost.relayed or lost in peer.session.remote_relays:
                     self._relays.check()
-            case sess.Failed(reason=reason):
-                self._failed(peer, reason)
+            case sess.Failed(reason=reason, path_opened=path_opened):
+                self._failed(peer, reason, path_opened)
             case sess.PeerLeft():
                 peer.reason = f"{peer.name} quit"
                 peer.online.value = False  # Until presence or an offer says otherwise.
@@ -380,12 +380,15 @@ class Peers:
             case sess.MessageDelivered(message_id=message_id):
                 await self._emit(ev.MessageDelivered(peer.name, message_id.hex()))
 
-    def _failed(self, peer: Peer, reason: str) -> None:
+    def _failed(self, peer: Peer, reason: str, path_opened: bool = False) -> None:
         if peer.session.relays or peer.session.remote_relays:
             self._relays.check()  # A relay that died silently fails punches too.
         if not peer.online.value:
             # It left (or presence says it is gone): the NAT is not to blame.
             peer.reason = peer.reason or f"{peer.name} is offline"
+            return
+        if path_opened:
+            peer.reason = reason  # The NATs let the path open: loss, not their types, is to blame.
             return
         peer.reason = f"{reason}; our NAT: {self.our_nat}, theirs: {peer.nat}"
         if self._relays.by_name or peer.session.remote_relays:

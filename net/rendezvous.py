@@ -46,6 +46,7 @@ from .signalling import (
 )
 from .signalling.messages import Answer, Offer, Presence, sign
 from .spraying import Sprayer
+from .state import State
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,7 @@ class Rendezvous:
         open_peer: Callable[[str, bool], Peer],
         emit: Callable[[ev.NodeEvent], Awaitable[None]],
         networks: tuple[str, ...] | None = None,
+        fresh_addresses: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._identity = identity
         #: Our networks as configured (tests on a fake network), else read from the system.
@@ -102,6 +104,8 @@ class Rendezvous:
         self._peers, self._discovery, self._relays, self._sprayer = parts
         self._open_peer = open_peer
         self._emit = emit
+        #: After a lost path: wait (bounded) for our addresses to be learned again.
+        self._fresh_addresses = fresh_addresses
         self._ready = False
 
     # --- The signalling task ---------------------------------------------------------
@@ -322,13 +326,19 @@ class Rendezvous:
                 partial(peer.status.wait_value, lambda s: not _busy(peer, s)),
                 partial(peer.path_lost.wait_value, True),
             )
-            peer.path_lost.value = False
+            lost, peer.path_lost.value = peer.path_lost.value, False
             if not peer.online.value:
                 continue
+            if lost and peer.session.state != State.CONNECTED and self._fresh_addresses is not None:
+                # Our NAT may have mapped us anew, or we moved: offer what STUN sees now.
+                await self._fresh_addresses()
+                peer.path_lost.value = False  # What that round found is in this offer.
             relays = self._relays.changed.value
             if await self._attempt(peer):
                 pause = 1.0
                 continue
+            if peer.path_lost.value:
+                continue  # Our addresses changed meanwhile: offer the new ones at once.
             if self._relays.changed.value != relays:
                 continue  # A relay came or went meanwhile: offer again at once, with it.
             await self._peers.update_status(peer)
@@ -357,6 +367,7 @@ class Rendezvous:
                     partial(peer.status.wait_value, lambda s: s in _SETTLED),
                     self._relays.changed.wait_transition,
                     partial(peer.changed_key_signed.wait_value, True),  # The answer's key is not trusted.
+                    partial(peer.path_lost.wait_value, True),  # Stale now: we moved.
                 )
         finally:
             if peer.awaiting_answer:

@@ -97,6 +97,9 @@ class Session:
         #: When messages the owner could not store are handed over again (see not_kept).
         self._hand_over_at: float | None = None
         self.farewell = Farewell(config.goodbye_copies, config.goodbye_interval)
+        #: The peer sent message 1 again, and nothing under our keys since: it has not
+        #: had our answer. It is there, so a punch that fails now fails for loss.
+        self._peer_lacks_answer = False
 
     # --- What the parts know, for the node and the TUI --------------------------
 
@@ -186,12 +189,23 @@ class Session:
             return
         match self.keys.handle_timeout(now):
             case Timer.HANDSHAKE_FAILED:
-                self._fail("the path opened but the secure handshake did not complete")
+                # A path opened, so no NAT is to blame: the handshake's datagrams were lost.
+                self._fail(
+                    f"the secure handshake with the peer did not finish within {self.config.punch_timeout:g} s, "
+                    "though a path opened (packets may be lost)",
+                    path_opened=True,
+                )
             case Timer.SEND_INITIATION:
                 self._send_initiation(now)
         self._transmit(self.sender.handle_timeout(now), now)
         reason = self.paths.handle_timeout(now)
-        if reason is not None:
+        if reason is not None and self._peer_lacks_answer:
+            reason = (
+                "the secure handshake with the peer did not finish: its messages arrive, "
+                "but our answers do not reach it (packets may be lost)"
+            )
+            self._fail(reason, path_opened=True)
+        elif reason is not None:
             self._fail(reason)
 
     # --- What the application does ----------------------------------------------
@@ -246,6 +260,13 @@ class Session:
         """Our relays changed (an allocation came or went): punch through the new ones."""
         if self.paths.set_relays(relays, now):
             self._lose_path(now)  # The relay is gone, and the path with it: find another at once.
+
+    def moved(self, now: float) -> None:
+        """Our own addresses changed (the node learned it): on an open path, probe
+        every candidate now, so our new NAT mapping opens toward the peer while
+        our new offer tells it where we are, and the open path is tested."""
+        if self.state == State.CONNECTED:
+            self.paths.probe_all(now)
 
     def probe(self, path: Route, now: float) -> None:
         """Probe one more path of the node's choosing (spraying across a symmetric
@@ -307,6 +328,9 @@ class Session:
     def _inner_received(self, packet: wire.Inner, source: Route, now: float, *, authenticated: bool) -> None:
         if authenticated or not self.secure:
             self.paths.heard_from(source)
+        if authenticated:
+            self._peer_lacks_answer = False
+            self.paths.authenticated_from(source, now)
         match packet:
             case wire.Probe():
                 self._probe_received(packet, source, now, authenticated=authenticated)
@@ -347,9 +371,9 @@ class Session:
         if new == State.CLOSED:  # Held messages stay unacknowledged: the peer's next session brings them.
             self._hand_over_at = None
 
-    def _fail(self, reason: str) -> None:
+    def _fail(self, reason: str, *, path_opened: bool = False) -> None:
         self._set_state(State.FAILED)
-        self._events.append(Failed(reason))
+        self._events.append(Failed(reason, path_opened))
 
     def _begin_probing(self, now: float) -> None:
         if not self.candidates or self.remote_tag is None:
@@ -400,6 +424,12 @@ class Session:
     def _probe_received(self, probe: wire.Probe, source: Route, now: float, *, authenticated: bool) -> None:
         # Answer in kind: a peer probing in the clear has no keys to read an answer with.
         self.outbox.probe_ack(probe.txid, source, cleartext=not authenticated)
+        if authenticated and self.state in (State.PROBING, State.FAILED):
+            # Under our keys, so the peer finished the handshake, whose answer went back
+            # along the path this came on: the path works both ways. Take it now rather
+            # than after a probe of ours comes back (under loss, that may miss the deadline).
+            self._path_works(source, now)
+            return
         # Once there are keys, only the peer (authenticated) may steer the paths.
         if self.paths.probe_received(source, now, trusted=authenticated or not self.secure):
             if self.state != State.PROBING:
@@ -433,6 +463,8 @@ class Session:
         if reply is None:
             return
         self.outbox.handshake(reply.packet, source)
+        if reply.keyed == Keyed.REPEAT:
+            self._peer_lacks_answer = True
         if reply.keyed != Keyed.FIRST:
             return
         if self.state == State.HANDSHAKE:

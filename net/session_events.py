@@ -21,6 +21,8 @@ class PathLost:
 @dataclass(frozen=True, slots=True)
 class Failed:
     reason: str
+    path_opened: bool = False
+    """A path opened but the handshake did not finish: loss, not a NAT, is to blame."""
 
 
 @dataclass(frozen=True, slots=True)

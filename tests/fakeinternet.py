@@ -98,8 +98,14 @@ class Internet:
         self.nats: list[Nat] = []
         #: (source, destination) as sent, before any NAT -> drop it?
         self.drop: Callable[[Address, Address], bool] = lambda source, destination: False
+        #: A datagram's bytes -> drop it? (a handshake message, say)
+        self.drop_payload: Callable[[bytes], bool] = lambda payload: False
         self.sent: Counter[Address] = Counter()  # datagrams by source, as sent
         self.flows: Counter[tuple[Address, Address]] = Counter()  # by (source, destination), as sent
+        #: Hosts that moved to another network: the IP their socket is bound to ->
+        #: the IP the network knows them by now (as a socket bound to 0.0.0.0 would
+        #: carry on from a new address).
+        self.moved: dict[str, str] = {}
 
     def enable(self) -> None:
         self.net.enable()
@@ -111,6 +117,10 @@ class Internet:
         self.nats.append(nat)
         return nat
 
+    def move(self, ip: str, new_ip: str) -> None:
+        """The host at ip is at new_ip from now on (another LAN, another NAT, say)."""
+        self.moved[ip] = new_ip
+
     def bound(self, ip: str) -> int:
         """How many sockets are bound to ip."""
         return sum(str(binding.local.ip) == ip for binding in self.net._bound)
@@ -120,13 +130,14 @@ class Internet:
 
     def _route(self, packet: UDPPacket) -> None:
         source, destination = _address(packet.source), _address(packet.destination)
+        source = (self.moved.get(source[0], source[0]), source[1])
         self.sent[source] += 1
         self.flows[source, destination] += 1
-        if self.drop(source, destination):
+        if self.drop(source, destination) or self.drop_payload(packet.payload):
             return
         inner, outer = self._nat_of(source[0]), self._nat_of(destination[0])
         if inner is not None and inner is outer:
-            self.net.deliver_packet(packet)  # Within one LAN.
+            self._deliver(source, destination, packet.payload)  # Within one LAN.
             return
         if outer is not None:
             return  # A private address, from outside its LAN: unroutable.
@@ -138,7 +149,14 @@ class Internet:
             if private is None:
                 return  # Filtered.
             destination = private
-        self.net.deliver_packet(UDPPacket(_endpoint(source), _endpoint(destination), packet.payload))
+        self._deliver(source, destination, packet.payload)
+
+    def _deliver(self, source: Address, destination: Address, payload: bytes) -> None:
+        bound_to = {new: old for old, new in self.moved.items()}
+        if destination[0] in self.moved:
+            return  # Nobody is at a moved host's old address any more.
+        destination = (bound_to.get(destination[0], destination[0]), destination[1])
+        self.net.deliver_packet(UDPPacket(_endpoint(source), _endpoint(destination), payload))
 
 
 async def stun_server(

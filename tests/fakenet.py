@@ -44,6 +44,8 @@ class Link:
     sources: dict[str, tuple[str, int]] = field(default_factory=lambda: {"a": A_ADDR, "b": B_ADDR})
     #: (receiver, decrypted packet) -> lose it?
     drop_inner: Callable[[str, wire.Inner], bool] | None = None
+    #: (receiver, packet as parsed from the wire) -> lose it? (a handshake message, say)
+    drop_outer: Callable[[str, wire.Packet], bool] | None = None
     events: dict[str, list[sess.Event]] = field(default_factory=lambda: {"a": [], "b": []})
     #: Every datagram each side sent, as a capture on the wire would show it.
     sent: dict[str, list[bytes]] = field(default_factory=lambda: {"a": [], "b": []})
@@ -128,6 +130,8 @@ class Link:
                     continue
                 target = getattr(self, name)
                 packet = wire.parse_untrusted(data)
+                if self.drop_outer is not None and self.drop_outer(name, packet):
+                    continue
                 if not self._lost_inner(name, target, packet):
                     target.datagram_received(packet, source, self.now)
             for session in (self.a, self.b):

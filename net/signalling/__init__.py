@@ -161,3 +161,7 @@ class SignallingClient(abc.ABC):
     @abc.abstractmethod
     async def send_answer(self, answer: Answer) -> None:
         """Deliver an answer to answer.receiver. Raises SignallingUnavailable."""
+
+    def network_changed(self) -> None:  # noqa: B027 (optional, not abstract)
+        """Our addresses changed (the machine moved): a connection made from the
+        old ones may be dead without a word. By default nothing is done."""

@@ -64,8 +64,10 @@ class TcpSignalling(SignallingClient):
         self._send_events, self.events = trio.open_memory_channel[SignallingEvent](EVENT_BUFFER)
         self._stream: trio.SocketStream | None = None
         self._write_lock = trio.Lock()
-        #: Cancels the current connection's session (a write that could not finish).
+        #: Around the registered session: cancelled by a write that could not
+        #: finish, or by network_changed(), to connect anew.
         self._session_scope = trio.CancelScope()
+        self._network_changed = False
         self._watching: set[str] = set()
         #: Malformed lines or records from the server, dropped.
         self.dropped = 0
@@ -98,9 +100,13 @@ class TcpSignalling(SignallingClient):
                 else:
                     try:
                         self._session_scope = session = trio.CancelScope()
+                        self._network_changed = False
                         with session:
                             await self._session(stream, discover, first_attempt_over)
-                        if session.cancelled_caught:
+                        if session.cancelled_caught and self._network_changed:
+                            reason = f"our network changed: connecting to {self.label} again"
+                            backoff = 0.25
+                        elif session.cancelled_caught:
                             reason = f"lost the signalling server at {self.label}: it stopped reading"
                         else:
                             reason = f"the signalling server at {self.label} closed the connection"
@@ -128,6 +134,12 @@ class TcpSignalling(SignallingClient):
                 first_attempt_over()
                 await trio.sleep(backoff)
                 backoff = min(backoff * 2, RETRY_MAX)
+
+    def network_changed(self) -> None:
+        # Our TCP connection may leave from an address we no longer have: it would
+        # only fail after minutes of retransmissions. Make a new one now.
+        self._network_changed = True
+        self._session_scope.cancel()
 
     async def watch(self, name: str) -> None:
         self._watching.add(name)

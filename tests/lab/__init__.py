@@ -88,6 +88,15 @@ class Host:
         """A second address on the host's only interface (a public host's, say)."""
         self.run("ip", "addr", "add", f"{ip}/24", "dev", "eth0")
 
+    def move_to(self, ip: str) -> None:
+        """A new address on the host's LAN in place of its old one (DHCP gave it
+        another, say): what its sockets bound to 0.0.0.0 send leaves from ip now."""
+        old, self.ip = self.ip, ip
+        # Old first: deleting a primary address deletes its secondaries (and the default route).
+        self.run("ip", "addr", "del", f"{old}/24", "dev", "eth0")
+        self.run("ip", "addr", "add", f"{ip}/24", "dev", "eth0")
+        self.run("ip", "route", "replace", "default", "via", ip.rsplit(".", 1)[0] + ".1")
+
 
 @dataclass
 class Router(Host):
@@ -110,6 +119,16 @@ class Router(Host):
             ["-A", "FORWARD", "-i", "wan", "-j", "DROP"],
         ):
             self.run("ip6tables", *rule)
+    def remap_udp_ports(self, low: int, high: int) -> None:
+        """From now on map UDP only to external ports low-high, and forget every UDP
+        mapping: the next datagram out leaves from another external port (a
+        rebinding that changes the port, as a CGNAT or a restarted router's does).
+        TCP (the signalling connection) keeps its mapping."""
+        self.run(
+            "iptables", "-t", "nat", "-I", "POSTROUTING", "1", "-o", "wan", "-p", "udp",
+            "-j", "MASQUERADE", "--to-ports", f"{low}-{high}",
+        )
+        self.run("conntrack", "-D", "-p", "udp")
 
 
 class Lab:

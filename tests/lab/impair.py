@@ -29,3 +29,10 @@ def inbound_counts(router: Router) -> tuple[int, int]:
         if fields and fields[0].isdigit():
             rows[int(fields[0])] = int(fields[1])
     return rows[1], rows[2]
+
+
+def add_loss(router: Router, probability: float) -> None:
+    """Drop each UDP datagram the router forwards, either way, with this probability
+    (a lossy router: each direction of a path across two of them loses about 2p)."""
+    drop = ["-p", "udp", "-m", "statistic", "--mode", "random", "--probability", f"{probability}", "-j", "DROP"]
+    router.run("iptables", "-I", "FORWARD", "1", *drop)
