@@ -286,7 +286,7 @@ class Rendezvous:
         elif now < self._networks_read[0] + NETWORKS_TTL:
             networks = self._networks_read[1]
         else:
-            networks = local_networks()
+            networks = tuple(local_networks())
             self._networks_read = (now, networks)
         host = self._discovery.host
         return OwnNetworks(networks, loopback=host is not None and nat.network_of(host[0]) == "local")

@@ -216,8 +216,8 @@ async def test_three_hundred_one_offer_strangers_leave_bounded_state_and_no_pins
         assert len(kept) == cap and kept == [f"s{n}" for n in range(300 - cap, 300)]  # the oldest went first
         assert forgotten == [f"s{n}" for n in range(300 - cap)]
         # Each kept peer: a task holding it, its driver, its connector and the (at most
-        # three) waits the connector runs at once (300 strangers made some 1,500 before).
-        assert tasks() - before <= 6 * cap
+        # four) waits the connector runs at once (300 strangers made some 1,500 before).
+        assert tasks() - before <= 7 * cap
         assert bob.counters()["offers over the overall rate limit"] == 0
         # No stranger's key is written down until the user answers; then the signed one is.
         assert all(bob.known_peers.pinned(name) is None for name in keys)
