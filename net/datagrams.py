@@ -7,6 +7,7 @@ datagram by what it is:
 - from a TURN server we allocated on: to that relay's client (`relays.py`);
 - a p2ptui packet: to the session its tag names (a `Sink`);
 - a STUN answer: to the STUN client discovering our address;
+- a LAN signal (an offer or answer with no signalling service): to `lan.py`;
 - anything else: dropped and counted.
 
 Sending is routed the same way: to an `Address` straight from the socket, or
@@ -24,7 +25,7 @@ from collections.abc import Awaitable, Callable
 
 import trio
 
-from . import secure, stun, wire
+from . import lan_codec, secure, stun, wire
 from .address import Address, Route, Via
 from .errors import cannot_listen
 
@@ -53,6 +54,8 @@ class Datagrams:
         self.servers: dict[Address, ServerSink] = {}
         #: Sessions by their local tag.
         self.sinks: dict[bytes, Sink] = {}
+        #: Takes LAN signals (lan.py), when LAN discovery is on.
+        self.lan: Callable[[bytes, Address], None] | None = None
         self.stun = stun.StunClient(self.send_direct)
         self._handshake_limit = secure.RateLimiter()
 
@@ -136,6 +139,8 @@ class Datagrams:
                 return
             if not self.stun.response_received(message):
                 self.dropped["unexpected STUN"] += 1
+        elif self.lan is not None and lan_codec.looks_like_signal(data) and not isinstance(source, Via):
+            self.lan(data, source)
         else:
             self.dropped["unknown protocol"] += 1
 

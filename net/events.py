@@ -51,6 +51,8 @@ class SignalStatus:
     message: str = ""
     fatal: bool = False
     """Retrying cannot help, e.g. our name is bound to another key."""
+    lan_only: bool = False
+    """Signalling is unreachable, and LAN discovery is on: peers on the LAN still connect."""
 
 
 @dataclass(frozen=True)
@@ -172,6 +174,9 @@ class Details:
     """As in PeerChanged."""
     verification_lost: bool = False
     """As in PeerChanged."""
+    first_contact_lan: bool = False
+    """The peer's key was first pinned (this run) from an offer on the LAN, where
+    anyone may claim a name: worth a /verify."""
 
 
 @dataclass(frozen=True)

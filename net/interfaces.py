@@ -18,7 +18,8 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-def _interfaces() -> list[ipaddress.IPv4Interface | ipaddress.IPv6Interface]:
+def local_interfaces() -> list[ipaddress.IPv4Interface | ipaddress.IPv6Interface]:
+    """Every address of this machine but loopback, with its network."""
     try:
         adapters = ifaddr.get_adapters()
     except OSError as exc:  # No /proc, say: no networks rather than a crash.
@@ -41,10 +42,10 @@ def _interfaces() -> list[ipaddress.IPv4Interface | ipaddress.IPv6Interface]:
 
 def local_addresses() -> list[IPAddress]:
     """Every address of this machine but loopback, IPv4 first, in the system's order."""
-    addresses = [i.ip for i in _interfaces()]
+    addresses = [i.ip for i in local_interfaces()]
     return sorted(dict.fromkeys(addresses), key=lambda a: a.version)
 
 
 def local_networks() -> list[IPNetwork]:
     """The networks this machine has an address on (on-link), loopback aside."""
-    return list(dict.fromkeys(i.network for i in _interfaces()))
+    return list(dict.fromkeys(i.network for i in local_interfaces()))

@@ -9,9 +9,12 @@
       ├─ per peer (peers.py, rendezvous.py): a driver running its Session
       │  (driver.drive: timers, datagrams, events) and a connector sending
       │  offers until a path works, with back-off
-      └─ signalling: the backend's run() (which calls discovery.py once, for
-         our addresses) and the task handling its events (rendezvous.py:
-         offers, answers, presence, admitted by admission.py)
+      ├─ signalling: the backend's run() (which calls discovery.py once, for
+      │  our addresses) and the task handling its events (rendezvous.py:
+      │  offers, answers, presence, admitted by admission.py)
+      └─ LAN discovery, when on (lan.py): our mDNS announcement, the browser,
+         and the task taking what it finds (rendezvous.py: peers on the LAN,
+         offers and answers as LAN signals, admitted the same way)
 
 Leaving (the end of the `open_node` block, or its cancellation) says goodbye
 on every open path first (peers.Peers.close_all), so peers know at once.
@@ -24,6 +27,7 @@ is kept by `store.py` (history, the outbox) and `trust.py` (pinned keys).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -40,6 +44,7 @@ from .datagrams import Datagrams
 from .discovery import RELAY_SETTLE_WAIT, Discovery
 from .errors import ConfigError, LocalProtocolError
 from .identity import Identity
+from .lan import Lan
 from .nodeconfig import NodeConfig, make_signalling
 from .peers import Peer, Peers, path_kind
 from .relays import Relays
@@ -88,6 +93,7 @@ class Node:
         # The parts hear of each other through these two hooks only.
         self._peers.on_status = self._sprayer.release
         self._relays.on_change = self._peers.relays_changed
+        self._lan = Lan(identity, self.name, self._datagrams, self.dropped, config.bind[0]) if _lan_on(config) else None
         timing = Timing(config.offer_ttl, config.answer_timeout + config.session.punch_timeout, config.retry_max)
         self._rendezvous = Rendezvous(
             identity,
@@ -98,6 +104,7 @@ class Node:
             (self._peers, self._discovery, self._relays, self._sprayer),
             self._peer,
             self._emit,
+            self._lan,
         )
         self._nursery: trio.Nursery | None = None
 
@@ -214,6 +221,7 @@ class Node:
             nat=self._discovery.nat.nat_type.value,
             peer_nat=peer.nat,
             relays=self._relays.info(),
+            first_contact_lan=name in self._rendezvous.lan_first_contacts,
             unacknowledged=session.unacknowledged,
             dropped=tuple(sorted(peer.dropped.items())),
             dropped_all=tuple(sorted(self.dropped.items())),
@@ -272,6 +280,9 @@ class Node:
             self._resume_outbox()
             nursery.start_soon(self._datagrams.receive)
             nursery.start_soon(self._relays.run)
+            if self._lan is not None:
+                nursery.start_soon(self._lan.run)
+                nursery.start_soon(self._rendezvous.handle_lan)
             async with trio.open_nursery() as signalling:
                 signalling.start_soon(self._rendezvous.handle_signalling)
                 await signalling.start(self.signalling.run, self._discovered)
@@ -315,6 +326,11 @@ class Node:
         for message in self.store.outbox():
             peer = self._peer(message.peer)
             peer.session.send_message(bytes.fromhex(message.id), message.text, now)
+
+
+def _lan_on(config: NodeConfig) -> bool:
+    """LAN discovery is asked for, and we listen where the LAN can reach us (not loopback)."""
+    return config.lan and not ipaddress.ip_address(config.bind[0]).is_loopback
 
 
 def _message_id(text: str) -> bytes:

@@ -41,6 +41,10 @@ class NodeConfig:
     """TURN relays to allocate on: the path of last resort, when no direct one works."""
     spray: spray.SprayConfig = field(default_factory=spray.SprayConfig)
     """How far to go crossing a symmetric NAT against a cone one."""
+    lan: bool = False
+    """Find peers on the LAN by mDNS and connect with no signalling (lan.py). Off
+    here, so a library user or a test never multicasts unasked; the app turns it
+    on by default (`lan` in config.toml). Never on a loopback `bind`."""
 
 
 def make_signalling(config: NodeConfig, identity: Identity) -> SignallingClient:

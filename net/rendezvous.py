@@ -22,10 +22,12 @@ import trio_util
 
 from . import events as ev
 from . import nat, secure
+from .address import Address
 from .admission import Admission
 from .discovery import Discovery
 from .errors import EnvironmentFailure
 from .identity import Identity
+from .lan import Lan, LanEvent, PeerGone, PeerSeen, SignalReceived
 from .peers import Peer, Peers
 from .relays import Relays
 from .signalling import (
@@ -39,7 +41,7 @@ from .signalling import (
     SignallingLost,
     SignallingUnavailable,
 )
-from .signalling.messages import Answer, Offer, Presence, sign
+from .signalling.messages import MAX_CANDIDATES, Answer, Offer, Presence, sign
 from .spraying import Sprayer
 
 log = logging.getLogger(__name__)
@@ -71,6 +73,7 @@ class Rendezvous:
         parts: tuple[Peers, Discovery, Relays, Sprayer],
         open_peer: Callable[[str, bool], Peer],
         emit: Callable[[ev.NodeEvent], Awaitable[None]],
+        lan: Lan | None = None,
     ) -> None:
         self._identity = identity
         self._name = name
@@ -81,6 +84,15 @@ class Rendezvous:
         self._open_peer = open_peer
         self._emit = emit
         self._ready = False
+        #: LAN discovery (lan.py), when on: a second way to find peers and to offer.
+        self._lan = lan
+        self._registered = False
+        #: What signalling's presence last said of each peer (the LAN may say more).
+        self._presence_online: dict[str, bool] = {}
+        #: Peers whose key was first pinned from the LAN, where anyone may claim a name.
+        self.lan_first_contacts: set[str] = set()
+        #: Peers whose last LAN attempt failed: the next goes through signalling, if it is up.
+        self._lan_failed: set[str] = set()
 
     # --- The signalling task ---------------------------------------------------------
 
@@ -92,12 +104,17 @@ class Rendezvous:
         match event:
             case Registered(name=name):
                 assert self._discovery.public is not None
+                self._registered = True
                 if not self._ready:
                     self._ready = True
                     nat_type = self._discovery.nat.nat_type.value
                     await self._emit(ev.Ready(name, self.signalling.label, self._discovery.public, nat_type))
                 await self._emit(ev.SignalStatus(True))
             case SignallingLost(reason=reason, fatal=fatal):
+                self._registered = False
+                if self._lan is not None and not fatal:
+                    await self._lan_only(reason)
+                    return
                 await self._emit(ev.SignalStatus(False, reason, fatal))
             case PresenceChanged(presence=presence):
                 await self._presence(presence)
@@ -118,6 +135,7 @@ class Rendezvous:
         if peer is None:
             return
         pinned = self._admission.known_peers.pinned(peer.name)
+        self._presence_online[peer.name] = presence.online
         if presence.key and pinned:
             # Presence is the service's word, not signed by the peer: it may
             # warn (before anyone offers), and take a warning back.
@@ -126,14 +144,20 @@ class Rendezvous:
         peer.address = presence.address or peer.address
         peer.heard_of = True
         await self._peers.pump(peer)  # What the session already knows (a goodbye, say) comes first.
-        back = presence.online and not peer.online.value
-        peer.online.value = presence.online
+        await self._set_online(peer, presence.online or self._on_lan(peer.name))
+
+    async def _set_online(self, peer: Peer, online: bool) -> None:
+        back = online and not peer.online.value
+        peer.online.value = online
         if back:
             peer.reason = ""  # Why it was gone ("bob quit") is history.
             await self._peers.renew(peer)  # After a goodbye, a new session to offer with.
         await self._peers.update_status(peer)
 
-    async def _trusted(self, peer: Peer, key: str) -> bool:
+    async def _trusted(self, peer: Peer, key: str, *, lan: bool = False) -> bool:
+        if lan and self._admission.known_peers.pinned(peer.name) is None:
+            # Pinned now, from a LAN where anyone may claim any name: said in the details.
+            self.lan_first_contacts.add(peer.name)
         try:
             trusted = self._admission.trusted(peer.name, key)
         except EnvironmentFailure as exc:  # A first key that could not be saved: pinned for this run.
@@ -154,13 +178,16 @@ class Rendezvous:
         peer.newest_signal = max(peer.newest_signal, record.expires)
         return True
 
-    async def _offer_received(self, offer: Offer) -> None:
+    async def _offer_received(self, offer: Offer, lan_from: Address | None = None) -> None:
+        """lan_from: where a LAN signal came from (answered there), None through signalling."""
         if not self._admission.acceptable(offer, "offer"):
             return
         incoming = self._peers.get(offer.sender) is None
         peer = self._open_peer(offer.sender, incoming)
         peer.heard_of = True
-        if not await self._trusted(peer, offer.sender_key) or not self._fresh(peer, offer, "offer"):
+        if not await self._trusted(peer, offer.sender_key, lan=lan_from is not None):
+            return
+        if not self._fresh(peer, offer, "offer"):
             return
         peer.online.value = True
         # The design notes' order: punch toward the offerer first, then answer.
@@ -168,6 +195,9 @@ class Rendezvous:
             return
         await self._peers.pump(peer)
         peer.wake()
+        if lan_from is not None:
+            await self._answer_over_lan(offer, peer, lan_from)
+            return
         public = self._discovery.public
         assert public is not None
         answer = Answer(
@@ -188,12 +218,14 @@ class Rendezvous:
         except SignallingUnavailable as exc:
             log.info("could not answer %s: %s", offer.sender, exc)
 
-    async def _answer_received(self, answer: Answer) -> None:
+    async def _answer_received(self, answer: Answer, *, lan: bool = False) -> None:
         peer = self._peers.get(answer.sender)
         if peer is None or answer.offer_id not in peer.offers_sent:
             self._admission.refused("unexpected answer")
             return
-        if not self._admission.acceptable(answer, "answer") or not await self._trusted(peer, answer.sender_key):
+        if not self._admission.acceptable(answer, "answer"):
+            return
+        if not await self._trusted(peer, answer.sender_key, lan=lan):
             return
         if not self._fresh(peer, answer, "answer"):
             return
@@ -228,6 +260,8 @@ class Rendezvous:
             await self.signalling.watch(peer.name)
         except SignallingUnavailable:
             pass  # Watches are renewed on every reconnect.
+        if self._lan is not None and peer.name in self._lan.peers:
+            await self._lan_event(self._lan.peers[peer.name])  # Seen on the LAN before we asked.
         pause = 1.0
         while True:
             await peer.online.wait_value(True)
@@ -258,12 +292,21 @@ class Rendezvous:
         """One offer, and the punch it leads to. True if a path opened."""
         if not await self._peers.renew(peer):  # The offer names the session's tag: a live one.
             return False
-        offer = self._make_offer(peer)
-        try:
-            await self.signalling.send_offer(offer)
-        except SignallingUnavailable as exc:
-            peer.reason = str(exc)
+        seen = self._lan.peers.get(peer.name) if self._lan is not None else None
+        use_signalling = self._registered and (seen is None or peer.name in self._lan_failed)
+        if seen is not None and not use_signalling:
+            offer = self._make_lan_offer(peer, seen.address)
+            await self._send_lan(offer, seen.address)
+        elif self._lan is not None and not self._registered:
+            peer.reason = f"signalling unreachable, and {peer.name} is not on the LAN"
             return False
+        else:
+            offer = self._make_offer(peer)
+            try:
+                await self.signalling.send_offer(offer)
+            except SignallingUnavailable as exc:
+                peer.reason = str(exc)
+                return False
         peer.offers_sent = (peer.offers_sent + [offer.id])[-8:]
         peer.awaiting_answer = True
         await self._peers.update_status(peer)
@@ -277,7 +320,12 @@ class Rendezvous:
             if peer.awaiting_answer:
                 peer.awaiting_answer = False
                 peer.reason = peer.reason or f"{peer.name} did not answer the offer"
-        return peer.status.value == ev.PeerStatus.CONNECTED
+        connected = peer.status.value == ev.PeerStatus.CONNECTED
+        if seen is not None and not use_signalling and not connected:
+            self._lan_failed.add(peer.name)  # Client isolation on Wi-Fi, say: signalling next.
+        elif connected:
+            self._lan_failed.discard(peer.name)
+        return connected
 
     def _make_offer(self, peer: Peer) -> Offer:
         public = self._discovery.public
@@ -297,3 +345,87 @@ class Rendezvous:
             nat=self._discovery.nat.nat_type.value,
         )
         return sign(offer, self._identity)
+
+    # --- LAN discovery (lan.py) ---------------------------------------------------------
+
+    async def handle_lan(self) -> None:
+        """Take what LAN discovery finds: peers coming and going, and LAN signals."""
+        assert self._lan is not None
+        async for event in self._lan.events:
+            await self._lan_event(event)
+
+    async def _lan_event(self, event: LanEvent) -> None:
+        match event:
+            case PeerSeen() | PeerGone():
+                await self._lan_presence(event)
+            case SignalReceived(record=Offer() as offer, source=source):
+                await self._offer_received(offer, lan_from=source)
+            case SignalReceived(record=Answer() as answer):
+                await self._answer_received(answer, lan=True)
+
+    async def _lan_presence(self, event: PeerSeen | PeerGone) -> None:
+        peer = self._peers.get(event.name)
+        if peer is None:
+            return  # Nobody we talk to: as presence of a stranger.
+        if isinstance(event, PeerSeen):
+            pinned = self._admission.known_peers.pinned(peer.name)
+            # Signed by its key, but anyone on the LAN may claim a name: a key other
+            # than the pinned one is a warning, and nothing goes to it.
+            peer.changed_key = event.key if pinned and event.key != pinned else ""
+            peer.key = pinned or event.key
+            peer.heard_of = True
+        await self._peers.pump(peer)
+        await self._set_online(peer, self._on_lan(peer.name) or self._presence_online.get(peer.name, False))
+
+    def _on_lan(self, name: str) -> bool:
+        return self._lan is not None and name in self._lan.peers
+
+    async def _lan_only(self, reason: str) -> None:
+        """Signalling is unreachable, and the LAN is on: the node is ready all the same."""
+        assert self._lan is not None
+        if not self._ready:
+            self._ready = True
+            await self._emit(ev.Ready(self._name, self.signalling.label, self._lan.host_address()))
+        await self._emit(ev.SignalStatus(False, f"signalling unreachable; LAN only: {reason}", lan_only=True))
+
+    async def _send_lan(self, record: Offer | Answer, to: Address) -> None:
+        assert self._lan is not None
+        await self._lan.send(record, to)
+
+    def _lan_self(self, toward: Address) -> tuple[str, int, tuple[Address, ...]]:
+        """Our IP, port and candidates as a LAN peer at toward sees them."""
+        assert self._lan is not None
+        host, port = self._lan.host_address()
+        ip = self._lan.address_toward(toward[0]) or host
+        return ip, port, ((ip, port),)
+
+    def _make_lan_offer(self, peer: Peer, to: Address) -> Offer:
+        ip, port, candidates = self._lan_self(to)
+        offer = Offer(
+            id=uuid.uuid4().hex,
+            sender=self._name,
+            sender_key=self._identity.public_key,
+            receiver=peer.name,
+            sender_ip=ip,
+            receiver_ip=to[0],
+            port=port,
+            tag=peer.session.local_tag.hex(),
+            candidates=candidates[:MAX_CANDIDATES],
+            expires=time.time() + self._timing.offer_ttl,
+        )
+        return sign(offer, self._identity)
+
+    async def _answer_over_lan(self, offer: Offer, peer: Peer, to: Address) -> None:
+        ip, port, candidates = self._lan_self(to)
+        answer = Answer(
+            offer_id=offer.id,
+            sender=self._name,
+            sender_key=self._identity.public_key,
+            receiver=offer.sender,
+            sender_ip=ip,
+            port=port,
+            tag=peer.session.local_tag.hex(),
+            candidates=candidates,
+            expires=time.time() + self._timing.offer_ttl,
+        )
+        await self._send_lan(sign(answer, self._identity), to)

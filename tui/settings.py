@@ -36,7 +36,7 @@ DIRECT_RETRY_DEFAULT = 60.0
 #: Every key config.toml may hold; any other is reported, not silently ignored.
 KNOWN_KEYS = frozenset(
     {"name", "signal", "bind", "keepalive", "stun", "turn", "direct_retry", "spray",
-     "firebase_credentials", "theme", "bell"}
+     "firebase_credentials", "theme", "bell", "lan"}
 )
 
 
@@ -65,6 +65,8 @@ class Settings:
     """The TUI's Textual theme (config.toml only; the TUI saves it there when changed)."""
     bell: bool = False
     """Ring the terminal bell for messages in conversations not shown (config.toml only)."""
+    lan: bool = True
+    """Find peers on the LAN by mDNS, with no signalling server needed (config.toml only)."""
     warnings: tuple[str, ...] = ()
     """Fallbacks taken (an empty --name, an unknown key): to be said once, not to stop anything."""
 
@@ -82,6 +84,7 @@ class Settings:
             turn_servers=self.turn,
             spray=SprayConfig(**self.spray),
             state_dir=self.config_dir,
+            lan=self.lan,
         )
 
 
@@ -132,6 +135,7 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     theme, bell = ui_preferences(file)
+    lan = _flag(file, "lan", True)
     try:
         identity = Identity.load_or_create(directory)
     except (OSError, ValueError) as exc:
@@ -151,6 +155,7 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
         spray=spray,
         theme=theme,
         bell=bell,
+        lan=lan,
         warnings=tuple(warnings),
     )
 
@@ -168,6 +173,14 @@ def _list(key: str, given: list[str] | None, file: dict[str, Any], example: str)
     value = given or file.get(key) or []
     if not isinstance(value, list):
         raise UsageError(f'bad {key} {value!r} in {CONFIG_FILE}: expected a list like ["{example}"]')
+    return value
+
+
+def _flag(file: dict[str, Any], key: str, default: bool) -> bool:
+    """A true-or-false setting of config.toml."""
+    value = file.get(key, default)
+    if not isinstance(value, bool):
+        raise UsageError(f"bad {key} {value!r} in {CONFIG_FILE}: expected true or false")
     return value
 
 
