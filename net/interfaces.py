@@ -16,16 +16,17 @@ log = logging.getLogger(__name__)
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 
 
-def local_interfaces() -> list[ipaddress.IPv4Interface | ipaddress.IPv6Interface]:
+def local_interfaces() -> list[IPInterface]:
     """Every address of this machine but loopback, with its network."""
     try:
         adapters = ifaddr.get_adapters()
     except OSError as exc:  # No /proc, say: no networks rather than a crash.
         log.info("cannot list the network interfaces: %s", exc)
         return []
-    found: list[ipaddress.IPv4Interface | ipaddress.IPv6Interface] = []
+    found: list[IPInterface] = []
     for adapter in adapters:
         for ip in adapter.ips:
             # ifaddr gives IPv6 as (address, flowinfo, scope_id); a scoped link-local

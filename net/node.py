@@ -44,7 +44,7 @@ from .datagrams import Datagrams
 from .discovery import RELAY_SETTLE_WAIT, Discovery
 from .errors import ConfigError, LocalProtocolError
 from .identity import Identity
-from .lan import Lan
+from .lan import Lan, Link
 from .nodeconfig import NodeConfig, make_signalling
 from .peers import Peer, Peers, path_kind
 from .relays import Relays
@@ -71,6 +71,7 @@ class Node:
         identity: Identity,
         signalling: SignallingClient,
         sock: trio.socket.SocketType,
+        lan_link: Link | None = None,
     ) -> None:
         check_name(config.name)
         self.config = config
@@ -93,7 +94,11 @@ class Node:
         # The parts hear of each other through these two hooks only.
         self._peers.on_status = self._sprayer.release
         self._relays.on_change = self._peers.relays_changed
-        self._lan = Lan(identity, self.name, self._datagrams, self.dropped, config.bind[0]) if _lan_on(config) else None
+        self._lan: Lan | None = None
+        if _lan_on(config):
+            bind_ip = config.bind[0]
+            link = lan_link or _zeroconf_link(bind_ip)
+            self._lan = Lan(identity, self.name, self._datagrams, self.dropped, bind_ip, link)
         timing = Timing(config.offer_ttl, config.answer_timeout + config.session.punch_timeout, config.retry_max)
         self._rendezvous = Rendezvous(
             identity,
@@ -328,6 +333,12 @@ class Node:
             peer.session.send_message(bytes.fromhex(message.id), message.text, now)
 
 
+def _zeroconf_link(bind_ip: str) -> Link:
+    from .mdns import ZeroconfLink  # zeroconf is imported only when the LAN is on.
+
+    return ZeroconfLink(bind_ip)
+
+
 def _lan_on(config: NodeConfig) -> bool:
     """LAN discovery is asked for, and we listen where the LAN can reach us (not loopback)."""
     return config.lan and not ipaddress.ip_address(config.bind[0]).is_loopback
@@ -351,12 +362,15 @@ async def open_node(
     *,
     signalling: SignallingClient | None = None,
     sock: trio.socket.SocketType | None = None,
+    lan_link: Link | None = None,
 ) -> AsyncIterator[Node]:
     """A running node; leaving the block stops it and everything it started.
 
     signalling: the client to use instead of the one config.signal names;
-    sock: the UDP socket to use (unbound) instead of a new one. Tests pass
-    fakes; the socket must be a trio socket (trio's fake network's will do).
+    sock: the UDP socket to use (unbound) instead of a new one; lan_link: the
+    machine's interfaces and mDNS (lan.Link) for LAN discovery, when
+    config.lan is on, instead of zeroconf's. Tests pass fakes; the socket must
+    be a trio socket (trio's fake network's will do).
 
     Raises ConfigError for a bad name or signalling URL, EnvironmentFailure
     for an address it cannot listen on: a single exception, not a group.
@@ -364,7 +378,7 @@ async def open_node(
     if sock is None:
         sock = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
     with sock:
-        node = Node(config, identity, signalling or make_signalling(config, identity), sock)
+        node = Node(config, identity, signalling or make_signalling(config, identity), sock, lan_link)
         try:
             await node._datagrams.bind(config.bind)
             async with trio.open_nursery() as nursery:
