@@ -13,9 +13,8 @@ import ipaddress
 import pytest
 import trio
 
-from p2ptui.net import Identity, KnownPeers, NodeConfig, PeerStatus, events, open_node
+from p2ptui.net import Identity, KnownPeers, NodeConfig, PeerStatus, events, lan_codec, open_node
 from p2ptui.net import lan as lanmod
-from p2ptui.net import lan_codec
 from p2ptui.net.signalling import SignallingClient, SignallingEvent, SignallingLost
 
 from .fakeinternet import Internet
