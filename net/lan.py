@@ -21,6 +21,7 @@ from __future__ import annotations
 import abc
 import ipaddress
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ from .datagrams import Datagrams
 from .identity import Identity
 from .interfaces import IPAddress, IPInterface
 from .secure import RateLimiter
-from .signalling.messages import Answer, Offer
+from .signalling.messages import Answer, Offer, sign
 
 #: LAN events waiting for the node; beyond that they are dropped and counted.
 EVENT_BUFFER = 64
@@ -215,6 +216,46 @@ class Lan:
             if peer in interface.network and self._bind_ip in ("0.0.0.0", str(interface.ip)):
                 return str(interface.ip)
         return None
+
+    # --- Our offers and answers on the LAN ---------------------------------------------
+
+    def offer(self, receiver: str, tag: str, to: Address, expires: float) -> Offer:
+        """A signed offer to receiver at to (its chat socket on the LAN): our address on
+        that network and our chat port, nothing else (no public address, no relay)."""
+        ip, port = self._toward(to)
+        offer = Offer(
+            id=uuid.uuid4().hex,
+            sender=self._name,
+            sender_key=self._identity.public_key,
+            receiver=receiver,
+            sender_ip=ip,
+            receiver_ip=to[0],
+            port=port,
+            tag=tag,
+            candidates=((ip, port),),
+            expires=expires,
+        )
+        return sign(offer, self._identity)
+
+    def answer(self, offer: Offer, tag: str, to: Address, expires: float) -> Answer:
+        """A signed answer to a LAN offer that came from to."""
+        ip, port = self._toward(to)
+        answer = Answer(
+            offer_id=offer.id,
+            sender=self._name,
+            sender_key=self._identity.public_key,
+            receiver=offer.sender,
+            sender_ip=ip,
+            port=port,
+            tag=tag,
+            candidates=((ip, port),),
+            expires=expires,
+        )
+        return sign(answer, self._identity)
+
+    def _toward(self, to: Address) -> Address:
+        host, port = self.host_address()
+        return self.address_toward(to[0]) or host, port
 
     def host_address(self) -> Address:
         """Where LAN peers reach us: our first LAN address and the chat port."""

@@ -41,7 +41,7 @@ from .signalling import (
     SignallingLost,
     SignallingUnavailable,
 )
-from .signalling.messages import MAX_CANDIDATES, Answer, Offer, Presence, sign
+from .signalling.messages import Answer, Offer, Presence, sign
 from .spraying import Sprayer
 
 log = logging.getLogger(__name__)
@@ -293,20 +293,10 @@ class Rendezvous:
         if not await self._peers.renew(peer):  # The offer names the session's tag: a live one.
             return False
         seen = self._lan.peers.get(peer.name) if self._lan is not None else None
-        use_signalling = self._registered and (seen is None or peer.name in self._lan_failed)
-        if seen is not None and not use_signalling:
-            offer = self._make_lan_offer(peer, seen.address)
-            await self._send_lan(offer, seen.address)
-        elif self._lan is not None and not self._registered:
-            peer.reason = f"signalling unreachable, and {peer.name} is not on the LAN"
+        over_lan = seen is not None and not (self._registered and peer.name in self._lan_failed)
+        offer = await self._send_offer(peer, seen if over_lan else None)
+        if offer is None:
             return False
-        else:
-            offer = self._make_offer(peer)
-            try:
-                await self.signalling.send_offer(offer)
-            except SignallingUnavailable as exc:
-                peer.reason = str(exc)
-                return False
         peer.offers_sent = (peer.offers_sent + [offer.id])[-8:]
         peer.awaiting_answer = True
         await self._peers.update_status(peer)
@@ -321,11 +311,31 @@ class Rendezvous:
                 peer.awaiting_answer = False
                 peer.reason = peer.reason or f"{peer.name} did not answer the offer"
         connected = peer.status.value == ev.PeerStatus.CONNECTED
-        if seen is not None and not use_signalling and not connected:
+        if over_lan and not connected:
             self._lan_failed.add(peer.name)  # Client isolation on Wi-Fi, say: signalling next.
-        elif connected:
-            self._lan_failed.discard(peer.name)
+        else:
+            self._lan_failed.discard(peer.name)  # Connected, or signalling failed too: the LAN next.
         return connected
+
+    async def _send_offer(self, peer: Peer, lan_peer: PeerSeen | None) -> Offer | None:
+        """An offer to peer, over the LAN to lan_peer if given, else through signalling;
+        None (and the reason why) if it could not go."""
+        if lan_peer is not None:
+            assert self._lan is not None
+            expires = time.time() + self._timing.offer_ttl
+            offer = self._lan.offer(peer.name, peer.session.local_tag.hex(), lan_peer.address, expires)
+            await self._lan.send(offer, lan_peer.address)
+            return offer
+        if self._lan is not None and not self._registered:
+            peer.reason = f"signalling unreachable, and {peer.name} is not on the LAN"
+            return None
+        offer = self._make_offer(peer)
+        try:
+            await self.signalling.send_offer(offer)
+        except SignallingUnavailable as exc:
+            peer.reason = str(exc)
+            return None
+        return offer
 
     def _make_offer(self, peer: Peer) -> Offer:
         public = self._discovery.public
@@ -388,44 +398,7 @@ class Rendezvous:
             await self._emit(ev.Ready(self._name, self.signalling.label, self._lan.host_address()))
         await self._emit(ev.SignalStatus(False, f"signalling unreachable; LAN only: {reason}", lan_only=True))
 
-    async def _send_lan(self, record: Offer | Answer, to: Address) -> None:
-        assert self._lan is not None
-        await self._lan.send(record, to)
-
-    def _lan_self(self, toward: Address) -> tuple[str, int, tuple[Address, ...]]:
-        """Our IP, port and candidates as a LAN peer at toward sees them."""
-        assert self._lan is not None
-        host, port = self._lan.host_address()
-        ip = self._lan.address_toward(toward[0]) or host
-        return ip, port, ((ip, port),)
-
-    def _make_lan_offer(self, peer: Peer, to: Address) -> Offer:
-        ip, port, candidates = self._lan_self(to)
-        offer = Offer(
-            id=uuid.uuid4().hex,
-            sender=self._name,
-            sender_key=self._identity.public_key,
-            receiver=peer.name,
-            sender_ip=ip,
-            receiver_ip=to[0],
-            port=port,
-            tag=peer.session.local_tag.hex(),
-            candidates=candidates[:MAX_CANDIDATES],
-            expires=time.time() + self._timing.offer_ttl,
-        )
-        return sign(offer, self._identity)
-
     async def _answer_over_lan(self, offer: Offer, peer: Peer, to: Address) -> None:
-        ip, port, candidates = self._lan_self(to)
-        answer = Answer(
-            offer_id=offer.id,
-            sender=self._name,
-            sender_key=self._identity.public_key,
-            receiver=offer.sender,
-            sender_ip=ip,
-            port=port,
-            tag=peer.session.local_tag.hex(),
-            candidates=candidates,
-            expires=time.time() + self._timing.offer_ttl,
-        )
-        await self._send_lan(sign(answer, self._identity), to)
+        assert self._lan is not None
+        expires = time.time() + self._timing.offer_ttl
+        await self._lan.send(self._lan.answer(offer, peer.session.local_tag.hex(), to, expires), to)
