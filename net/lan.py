@@ -190,11 +190,12 @@ class Lan:
 
     def signal_received(self, data: bytes, source: Address) -> None:
         """A datagram that looks like a LAN signal reached the chat socket (from Datagrams)."""
-        if self.address_toward(source[0]) is None:
-            self._dropped["LAN signal from off our networks"] += 1
-            return
+        # The cheap test first: reading the interfaces is a system call.
         if not self._limit.allow(source[0], "lan", trio.current_time()):
             self._dropped["LAN signal rate limit"] += 1
+            return
+        if self.address_toward(source[0]) is None:
+            self._dropped["LAN signal from off our networks"] += 1
             return
         try:
             record = lan_codec.parse_signal_untrusted(data)

@@ -220,3 +220,16 @@ async def test_without_multicast_the_node_still_works_through_signalling(interne
         a.send("bob", "the old way")
         assert (await next_event(b, events.MessageReceived)).text == "the old way"
         assert hub.offers  # It went through signalling, as before.
+
+
+async def test_a_flood_of_lan_signals_is_checked_at_a_bounded_rate(internet, autojump_clock):
+    lan = FakeLan()
+    async with node(lan, "alice", ALICE_IP) as a:
+        with trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM) as neighbour:
+            await neighbour.bind((CAROL_IP, 0))
+            for _ in range(200):  # At once: no time for the bucket to refill.
+                await neighbour.sendto(lan_codec.SIGNAL_PREFIX + b"[]", a.local_address)
+            await trio.sleep(1)
+        counters = a.counters()
+        assert counters["malformed LAN signal"] == lanmod.SIGNAL_BURST
+        assert counters["LAN signal rate limit"] == 200 - lanmod.SIGNAL_BURST
