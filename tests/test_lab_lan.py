@@ -38,13 +38,15 @@ class Pipes:
         directory.mkdir(parents=True, exist_ok=True)
         return directory
 
-    def pipe(self, name, peer, *extra, config=""):
+    def pipe(self, name, peer, *extra, config="", signal=True):
+        """signal=False: no --signal, so each starts its own built-in server, as by default."""
         host = self.lab.lan_host(self.bridge, name)
         directory = self.config_dir(name)
         if config:
             (directory / "config.toml").write_text(config)
+        signal_options = ["--signal", self.url] if signal else []
         process = Process(
-            ["pipe", "--name", name, "--peer", peer, "--signal", self.url, "--config-dir", str(directory), *extra],
+            ["pipe", "--name", name, "--peer", peer, *signal_options, "--config-dir", str(directory), *extra],
             wrapper=["ip", "netns", "exec", host.namespace],
         )
         self.started.append(process)
@@ -81,6 +83,16 @@ def test_two_pipes_on_an_offline_lan_connect_in_under_two_seconds(pipes):
     assert bob.event("message")["text"] == "no server here"
     bob.send("none needed")
     assert alice.event("message")["text"] == "none needed"
+
+
+def test_two_machines_with_no_options_find_each_other_on_the_lan(pipes):
+    # Each starts its own built-in server, where the other never registers.
+    _, alice = pipes.pipe("alice", "bob", signal=False)
+    bob_host, bob = pipes.pipe("bob", "alice", signal=False)
+    connected = alice.event("connected", timeout=10)
+    assert connected["network"] == "lan" and connected["remote"].startswith(f"{bob_host.ip}:")
+    alice.send("hello, neighbour")
+    assert bob.event("message")["text"] == "hello, neighbour"
 
 
 def test_with_lan_off_they_do_not_find_each_other(pipes):
