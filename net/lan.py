@@ -207,6 +207,10 @@ class Lan:
     async def send(self, record: Offer | Answer, to: Address) -> None:
         await self._datagrams.send_direct(lan_codec.encode_signal(record), to)
 
+    def on_link(self, ip: str) -> bool:
+        """Whether ip is on one of our networks: a path to it runs over the LAN."""
+        return self.address_toward(ip) is not None
+
     def address_toward(self, peer_ip: str) -> str | None:
         """Our address on the network where peer_ip is, or None if we have none there."""
         try:

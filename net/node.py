@@ -99,6 +99,7 @@ class Node:
             bind_ip = config.bind[0]
             link = lan_link or _zeroconf_link(bind_ip)
             self._lan = Lan(identity, self.name, self._datagrams, self.dropped, bind_ip, link)
+            self._peers.on_link = self._lan.on_link
         timing = Timing(config.offer_ttl, config.answer_timeout + config.session.punch_timeout, config.retry_max)
         self._rendezvous = Rendezvous(
             identity,
@@ -214,7 +215,7 @@ class Node:
             status=peer.status.value,
             reason=peer.reason,
             path=kind,
-            network=nat.network_of(remote_address(session.path)[0]) if kind and session.path else None,
+            network=self._peers.network(remote_address(session.path)[0]) if kind and session.path else None,
             remote=remote_address(session.path) if session.path else None,
             relay=session.path.local if isinstance(session.path, Via) and session.path.relayed else None,
             rtt=session.rtt,

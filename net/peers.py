@@ -140,6 +140,8 @@ class Peers:
         self.on_status: Callable[[Peer], None] = lambda peer: None
         #: We are leaving: no session starts, and no status is told any more.
         self.closing = False
+        #: Whether an IP is on one of our own networks (set when LAN discovery is on).
+        self.on_link: Callable[[str], bool] = lambda ip: False
 
     def get(self, name: str) -> Peer | None:
         return self._by_name.get(name)
@@ -335,6 +337,11 @@ class Peers:
         else:
             peer.reason += f"; {peer.name} may have left, or a firewall drops UDP"
 
+    def network(self, ip: str) -> str:
+        """Where a peer's address is (nat.network_of), and "lan" for any on our own networks."""
+        where = nat.network_of(ip)
+        return "lan" if where == "internet" and self.on_link(ip) else where
+
     def verification(self, peer: Peer) -> tuple[bool, bool]:
         """(verified, verification_lost) for the key the peer uses now."""
         state = self._known_peers.verification(peer.name)
@@ -371,7 +378,7 @@ class Peers:
                 peer.name,
                 status,
                 path=("relay" if peer.session.relayed else "direct") if remote else None,
-                network=nat.network_of(remote[0]) if remote else None,
+                network=self.network(remote[0]) if remote else None,
                 remote=remote,
                 reason="" if remote else peer.reason,
                 incoming=incoming,

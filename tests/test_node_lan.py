@@ -233,3 +233,14 @@ async def test_a_flood_of_lan_signals_is_checked_at_a_bounded_rate(internet, aut
         counters = a.counters()
         assert counters["malformed LAN signal"] == lanmod.SIGNAL_BURST
         assert counters["LAN signal rate limit"] == 200 - lanmod.SIGNAL_BURST
+
+
+async def test_a_lan_of_public_addresses_is_still_the_lan(autojump_clock):
+    Internet().enable()  # No NAT: a campus LAN on public addresses (a documentation range here).
+    lan = FakeLan()
+    async with node(lan, "alice", "192.0.2.2") as a, node(lan, "bob", "192.0.2.3") as b:
+        a.open("bob")
+        b.open("alice")
+        up = await next_event(a, events.PeerChanged, connected, timeout=5)
+        assert (up.network, up.remote[0]) == ("lan", "192.0.2.3")
+        assert a.details("bob").network == "lan"
