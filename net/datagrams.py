@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 
 import trio
 
-from . import lan_codec, secure, stun, wire
+from . import secure, stun, wire
 from .address import Address, Route, Via
 from .errors import cannot_listen
 
@@ -54,8 +54,8 @@ class Datagrams:
         self.servers: dict[Address, ServerSink] = {}
         #: Sessions by their local tag.
         self.sinks: dict[bytes, Sink] = {}
-        #: Takes LAN signals (lan.py), when LAN discovery is on.
-        self.lan: Callable[[bytes, Address], None] | None = None
+        #: Takes LAN signals (lan.py), when LAN discovery is on: False for anything else.
+        self.lan: Callable[[bytes, Address], bool] | None = None
         self.stun = stun.StunClient(self.send_direct)
         self._handshake_limit = secure.RateLimiter()
 
@@ -139,8 +139,8 @@ class Datagrams:
                 return
             if not self.stun.response_received(message):
                 self.dropped["unexpected STUN"] += 1
-        elif self.lan is not None and lan_codec.looks_like_signal(data) and not isinstance(source, Via):
-            self.lan(data, source)
+        elif self.lan is not None and not isinstance(source, Via) and self.lan(data, source):
+            return  # A LAN signal: lan.py took it (or dropped and counted it).
         else:
             self.dropped["unknown protocol"] += 1
 

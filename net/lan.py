@@ -147,8 +147,9 @@ class Lan:
         return Service(instance, port, properties, tuple(str(a) for a in addresses))
 
     def _our_addresses(self) -> list[IPAddress]:
-        """Where LAN peers reach our chat socket: it is IPv4, so IPv4 addresses only."""
-        if self._bind_ip != "0.0.0.0":
+        """Where LAN peers reach our chat socket: the address it is bound to, or every
+        IPv4 one (every LAN has IPv4; IPv6 is the offers' business once connected)."""
+        if not _unspecified(self._bind_ip):
             return [ipaddress.ip_address(self._bind_ip)]
         found: list[IPAddress] = [i.ip for i in self._link.interfaces() if i.version == 4]
         return list(dict.fromkeys(found))[: lan_codec.MAX_ADDRESSES]
@@ -170,11 +171,15 @@ class Lan:
             return
         if found.name == self._name:
             return  # Ourselves (or someone claiming our name: nobody we would talk to).
-        ipv4 = [a for a in found.addresses if ipaddress.ip_address(a).version == 4]
-        if not ipv4:
-            self._dropped["announcement with no IPv4 address on our networks"] += 1
+        # IPv4 first (every LAN has it; 169.254/16 too, on a LAN with no DHCP); a link-local
+        # IPv6 address would need its interface named.
+        addresses = map(ipaddress.ip_address, found.addresses)
+        usable = [ip for ip in addresses if not (ip.version == 6 and ip.is_link_local)]
+        if not usable:
+            self._dropped["announcement with only IPv6 link-local addresses"] += 1
             return
-        seen = PeerSeen(found.name, found.key, (ipv4[0], found.port))
+        best = min(usable, key=lambda ip: ip.version)
+        seen = PeerSeen(found.name, found.key, (str(best), found.port))
         self._instances[item.instance] = found.name
         if self.peers.get(found.name) != seen:
             self.peers[found.name] = seen
@@ -188,21 +193,22 @@ class Lan:
 
     # --- LAN signals ---------------------------------------------------------------
 
-    def signal_received(self, data: bytes, source: Address) -> None:
-        """A datagram that looks like a LAN signal reached the chat socket (from Datagrams)."""
+    def signal_received(self, data: bytes, source: Address) -> bool:
+        """A datagram reached the chat socket (from Datagrams): False unless it is a LAN
+        signal, which is taken, or dropped and counted."""
+        if not lan_codec.looks_like_signal(data):
+            return False
         # The cheap test first: reading the interfaces is a system call.
         if not self._limit.allow(source[0], "lan", trio.current_time()):
             self._dropped["LAN signal rate limit"] += 1
-            return
-        if self.address_toward(source[0]) is None:
+        elif self.address_toward(source[0]) is None:
             self._dropped["LAN signal from off our networks"] += 1
-            return
-        try:
-            record = lan_codec.parse_signal_untrusted(data)
-        except lan_codec.LanDataError as exc:
-            self._dropped[exc.counter] += 1
-            return
-        self._post(SignalReceived(record, source))
+        else:
+            try:
+                self._post(SignalReceived(lan_codec.parse_signal_untrusted(data), source))
+            except lan_codec.LanDataError as exc:
+                self._dropped[exc.counter] += 1
+        return True
 
     async def send(self, record: Offer | Answer, to: Address) -> None:
         await self._datagrams.send_direct(lan_codec.encode_signal(record), to)
@@ -218,7 +224,7 @@ class Lan:
         except ValueError:
             return None
         for interface in self._link.interfaces():
-            if peer in interface.network and self._bind_ip in ("0.0.0.0", str(interface.ip)):
+            if peer in interface.network and (_unspecified(self._bind_ip) or self._bind_ip == str(interface.ip)):
                 return str(interface.ip)
         return None
 
@@ -267,3 +273,14 @@ class Lan:
         port = self._datagrams.local_address[1]
         addresses = self._our_addresses()
         return (str(addresses[0]) if addresses else self._bind_ip, port)
+
+
+def lan_wanted(enabled: bool, bind_ip: str) -> bool:
+    """Whether to run LAN discovery: asked for, and the chat socket listens where the
+    LAN can reach it (not on loopback)."""
+    return enabled and not ipaddress.ip_address(bind_ip).is_loopback
+
+
+def _unspecified(ip: str) -> bool:
+    """0.0.0.0 or ::, every address (a dual-stack socket hears IPv4 on ::)."""
+    return ipaddress.ip_address(ip).is_unspecified

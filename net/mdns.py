@@ -11,6 +11,7 @@ zeroconf never waits for trio.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from collections.abc import Callable
 
@@ -65,11 +66,13 @@ class ZeroconfLink(Link):
                 await trio.to_thread.run_sync(_close, zc, browser, abandon_on_cancel=True)
 
     def _open(self) -> Zeroconf:
-        """zeroconf on the interface we listen on (every one, for 0.0.0.0), IPv4: the chat
-        socket is IPv4. In a thread."""
-        choice: InterfaceChoice | list[str | int | tuple[tuple[str, int, int], int]]
-        choice = InterfaceChoice.All if self._bind_ip == "0.0.0.0" else [self._bind_ip]
-        return Zeroconf(interfaces=choice, ip_version=IPVersion.V4Only, use_asyncio=False)
+        """zeroconf on the interface we listen on: every one, over IPv4 (which every LAN
+        carries), for an unspecified address (0.0.0.0, ::). In a thread."""
+        ip = ipaddress.ip_address(self._bind_ip)
+        if ip.is_unspecified:
+            return Zeroconf(interfaces=InterfaceChoice.All, ip_version=IPVersion.V4Only, use_asyncio=False)
+        version = IPVersion.V4Only if ip.version == 4 else IPVersion.V6Only
+        return Zeroconf(interfaces=[str(ip)], ip_version=version, use_asyncio=False)
 
 
 def _announce(zc: Zeroconf, service: Service, previous: ServiceInfo | None) -> ServiceInfo:

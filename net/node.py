@@ -27,7 +27,6 @@ is kept by `store.py` (history, the outbox) and `trust.py` (pinned keys).
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -44,7 +43,7 @@ from .datagrams import Datagrams
 from .discovery import RELAY_SETTLE_WAIT, Discovery
 from .errors import ConfigError, LocalProtocolError
 from .identity import Identity
-from .lan import Lan, Link
+from .lan import Lan, Link, lan_wanted
 from .nodeconfig import NodeConfig, make_signalling
 from .peers import Peer, Peers, path_kind
 from .relays import Relays
@@ -95,7 +94,7 @@ class Node:
         self._peers.on_status = self._sprayer.release
         self._relays.on_change = self._peers.relays_changed
         self._lan: Lan | None = None
-        if _lan_on(config):
+        if lan_wanted(config.lan, config.bind[0]):
             bind_ip = config.bind[0]
             link = lan_link or _zeroconf_link(bind_ip)
             self._lan = Lan(identity, self.name, self._datagrams, self.dropped, bind_ip, link)
@@ -338,11 +337,6 @@ def _zeroconf_link(bind_ip: str) -> Link:
     from .mdns import ZeroconfLink  # zeroconf is imported only when the LAN is on.
 
     return ZeroconfLink(bind_ip)
-
-
-def _lan_on(config: NodeConfig) -> bool:
-    """LAN discovery is asked for, and we listen where the LAN can reach us (not loopback)."""
-    return config.lan and not ipaddress.ip_address(config.bind[0]).is_loopback
 
 
 def _message_id(text: str) -> bytes:

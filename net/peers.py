@@ -138,10 +138,10 @@ class Peers:
         self.our_nat = nat.NatType.UNKNOWN.value
         #: Called whenever a status is told: the sprayer closes sockets no path uses.
         self.on_status: Callable[[Peer], None] = lambda peer: None
-        #: We are leaving: no session starts, and no status is told any more.
-        self.closing = False
         #: Whether an IP is on one of our own networks (set when LAN discovery is on).
         self.on_link: Callable[[str], bool] = lambda ip: False
+        #: We are leaving: no session starts, and no status is told any more.
+        self.closing = False
 
     def get(self, name: str) -> Peer | None:
         return self._by_name.get(name)

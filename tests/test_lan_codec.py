@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from p2ptui.net import lan_codec as codec
 from p2ptui.net import stun, wire
 from p2ptui.net.identity import Identity
+from p2ptui.net.lan import lan_wanted
 from p2ptui.net.signalling.messages import Answer, Offer, sign
 
 NOW = 1_800_000_000.0
@@ -176,3 +177,12 @@ def test_hostile_lan_signals_never_raise_anything_else(tail):
         codec.parse_signal_untrusted(codec.SIGNAL_PREFIX + tail)
     except codec.LanDataError:
         pass
+
+
+@pytest.mark.parametrize(
+    "bind, wanted",
+    [("0.0.0.0", True), ("::", True), ("10.0.1.2", True), ("127.0.0.1", False), ("::1", False)],
+)
+def test_lan_discovery_runs_unless_the_chat_socket_is_on_loopback(bind, wanted):
+    assert lan_wanted(True, bind) is wanted
+    assert lan_wanted(False, bind) is False

@@ -122,6 +122,7 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
         except ValueError as exc:
             raise UsageError(f"bad [spray] in {CONFIG_FILE}: {exc}") from None
     direct_retry = _seconds("direct_retry", args.direct_retry, file, DIRECT_RETRY_DEFAULT, 1, 86400)
+    lan = _flag(file, "lan", True)
     try:
         credentials_found = credentials is None or Path(str(credentials)).is_file()
     except OSError:
@@ -135,7 +136,6 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     theme, bell = ui_preferences(file)
-    lan = _flag(file, "lan", True)
     try:
         identity = Identity.load_or_create(directory)
     except (OSError, ValueError) as exc:
