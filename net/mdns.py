@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 RESOLVE_TIMEOUT_MS = 1000
 #: How long leaving may wait for zeroconf to say goodbye on the LAN.
 CLOSE_WAIT = 1.0
+#: How long others keep our records (every one; RFC 6762 gives PTR and TXT 75 minutes):
+#: a peer that vanished with no goodbye (a crash, a lid closed) leaves their view in 2.
+RECORD_TTL = 120
 
 
 class ZeroconfLink(Link):
@@ -84,6 +87,8 @@ def _announce(zc: Zeroconf, service: Service, previous: ServiceInfo | None) -> S
         properties=service.properties,
         server=f"{service.instance}.local.",
         parsed_addresses=list(service.addresses),
+        host_ttl=RECORD_TTL,
+        other_ttl=RECORD_TTL,
     )
     if previous is None:
         # The instance name carries part of the key, so it is unique on the LAN:
