@@ -162,6 +162,9 @@ class Details:
     """Our NAT type (a NatType value)."""
     peer_nat: str = "unknown"
     """The peer's, from its latest offer or answer."""
+    first_contact_lan: bool = False
+    """The peer's key was first taken (this run) from an offer or answer on the LAN,
+    where anyone may claim a name: worth a /verify."""
     relays: tuple[RelayInfo, ...] = ()
     """Every configured TURN server; empty when none is configured."""
     unacknowledged: int = 0
@@ -174,9 +177,6 @@ class Details:
     """As in PeerChanged."""
     verification_lost: bool = False
     """As in PeerChanged."""
-    first_contact_lan: bool = False
-    """The peer's key was first pinned (this run) from an offer on the LAN, where
-    anyone may claim a name: worth a /verify."""
 
 
 @dataclass(frozen=True)

@@ -109,9 +109,9 @@ class Node:
             (self._peers, self._discovery, self._relays, self._sprayer),
             self._peer,
             self._emit,
-            self._lan,
         )
         self._nursery: trio.Nursery | None = None
+        self._rendezvous.lan = self._lan
 
     # --- The application's API ------------------------------------------------------
 
@@ -283,11 +283,11 @@ class Node:
             self._nursery = nursery
             await nursery.start(self._sprayer.run)
             self._resume_outbox()
-            nursery.start_soon(self._datagrams.receive)
-            nursery.start_soon(self._relays.run)
             if self._lan is not None:
                 nursery.start_soon(self._lan.run)
                 nursery.start_soon(self._rendezvous.handle_lan)
+            nursery.start_soon(self._datagrams.receive)
+            nursery.start_soon(self._relays.run)
             async with trio.open_nursery() as signalling:
                 signalling.start_soon(self._rendezvous.handle_signalling)
                 await signalling.start(self.signalling.run, self._discovered)

@@ -134,12 +134,12 @@ class Peers:
         self._emit = emit
         self._by_name: dict[str, Peer] = {}
         self._pongs: dict[bytes, trio.MemorySendChannel[float]] = {}
+        #: Whether an IP is on one of our own networks (set when LAN discovery is on).
+        self.on_link: Callable[[str], bool] = lambda ip: False
         #: Our NAT type, for the reason a punch failed (set once discovered).
         self.our_nat = nat.NatType.UNKNOWN.value
         #: Called whenever a status is told: the sprayer closes sockets no path uses.
         self.on_status: Callable[[Peer], None] = lambda peer: None
-        #: Whether an IP is on one of our own networks (set when LAN discovery is on).
-        self.on_link: Callable[[str], bool] = lambda ip: False
         #: We are leaving: no session starts, and no status is told any more.
         self.closing = False
 

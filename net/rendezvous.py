@@ -22,7 +22,6 @@ import trio_util
 
 from . import events as ev
 from . import nat, secure
-from .address import Address
 from .admission import Admission
 from .discovery import Discovery
 from .errors import EnvironmentFailure
@@ -73,7 +72,6 @@ class Rendezvous:
         parts: tuple[Peers, Discovery, Relays, Sprayer],
         open_peer: Callable[[str, bool], Peer],
         emit: Callable[[ev.NodeEvent], Awaitable[None]],
-        lan: Lan | None = None,
     ) -> None:
         self._identity = identity
         self._name = name
@@ -84,15 +82,19 @@ class Rendezvous:
         self._open_peer = open_peer
         self._emit = emit
         self._ready = False
-        #: LAN discovery (lan.py), when on: a second way to find peers and to offer.
-        self._lan = lan
+        #: LAN discovery (lan.py), set by the node when it is on: a second way to
+        #: find peers, and to offer and answer with no signalling.
+        self.lan: Lan | None = None
+        #: Where each LAN offer being taken came from: its answer goes back there.
+        self._lan_sources: dict[str, tuple[str, int]] = {}
         self._registered = False
         #: What signalling's presence last said of each peer (the LAN may say more).
         self._presence_online: dict[str, bool] = {}
         #: Peers whose key was first pinned from the LAN, where anyone may claim a name.
         self.lan_first_contacts: set[str] = set()
-        #: Peers whose last LAN attempt failed: the next goes through signalling, if it is up.
-        self._lan_failed: set[str] = set()
+        #: Peers whose last offer went over the LAN: with signalling up, the next goes
+        #: through it (a Wi-Fi with client isolation passes mDNS, not our datagrams).
+        self._offered_over_lan: set[str] = set()
 
     # --- The signalling task ---------------------------------------------------------
 
@@ -112,7 +114,7 @@ class Rendezvous:
                 await self._emit(ev.SignalStatus(True))
             case SignallingLost(reason=reason, fatal=fatal):
                 self._registered = False
-                if self._lan is not None and not fatal:
+                if self.lan is not None and not fatal:
                     await self._lan_only(reason)
                     return
                 await self._emit(ev.SignalStatus(False, reason, fatal))
@@ -135,7 +137,6 @@ class Rendezvous:
         if peer is None:
             return
         pinned = self._admission.known_peers.pinned(peer.name)
-        self._presence_online[peer.name] = presence.online
         if presence.key and pinned:
             # Presence is the service's word, not signed by the peer: it may
             # warn (before anyone offers), and take a warning back.
@@ -143,6 +144,7 @@ class Rendezvous:
         peer.key = pinned or presence.key or peer.key
         peer.address = presence.address or peer.address
         peer.heard_of = True
+        self._presence_online[peer.name] = presence.online
         await self._peers.pump(peer)  # What the session already knows (a goodbye, say) comes first.
         await self._set_online(peer, presence.online or self._on_lan(peer.name))
 
@@ -154,10 +156,7 @@ class Rendezvous:
             await self._peers.renew(peer)  # After a goodbye, a new session to offer with.
         await self._peers.update_status(peer)
 
-    async def _trusted(self, peer: Peer, key: str, *, lan: bool = False) -> bool:
-        if lan and self._admission.known_peers.pinned(peer.name) is None:
-            # Pinned now, from a LAN where anyone may claim any name: said in the details.
-            self.lan_first_contacts.add(peer.name)
+    async def _trusted(self, peer: Peer, key: str) -> bool:
         try:
             trusted = self._admission.trusted(peer.name, key)
         except EnvironmentFailure as exc:  # A first key that could not be saved: pinned for this run.
@@ -178,16 +177,13 @@ class Rendezvous:
         peer.newest_signal = max(peer.newest_signal, record.expires)
         return True
 
-    async def _offer_received(self, offer: Offer, lan_from: Address | None = None) -> None:
-        """lan_from: where a LAN signal came from (answered there), None through signalling."""
+    async def _offer_received(self, offer: Offer) -> None:
         if not self._admission.acceptable(offer, "offer"):
             return
         incoming = self._peers.get(offer.sender) is None
         peer = self._open_peer(offer.sender, incoming)
         peer.heard_of = True
-        if not await self._trusted(peer, offer.sender_key, lan=lan_from is not None):
-            return
-        if not self._fresh(peer, offer, "offer"):
+        if not await self._trusted(peer, offer.sender_key) or not self._fresh(peer, offer, "offer"):
             return
         peer.online.value = True
         # The design notes' order: punch toward the offerer first, then answer.
@@ -195,8 +191,8 @@ class Rendezvous:
             return
         await self._peers.pump(peer)
         peer.wake()
-        if lan_from is not None:
-            await self._answer_over_lan(offer, peer, lan_from)
+        if (lan_source := self._lan_sources.pop(offer.id, None)) is not None:
+            await self._answer_over_lan(offer, peer, lan_source)
             return
         public = self._discovery.public
         assert public is not None
@@ -218,14 +214,12 @@ class Rendezvous:
         except SignallingUnavailable as exc:
             log.info("could not answer %s: %s", offer.sender, exc)
 
-    async def _answer_received(self, answer: Answer, *, lan: bool = False) -> None:
+    async def _answer_received(self, answer: Answer) -> None:
         peer = self._peers.get(answer.sender)
         if peer is None or answer.offer_id not in peer.offers_sent:
             self._admission.refused("unexpected answer")
             return
-        if not self._admission.acceptable(answer, "answer"):
-            return
-        if not await self._trusted(peer, answer.sender_key, lan=lan):
+        if not self._admission.acceptable(answer, "answer") or not await self._trusted(peer, answer.sender_key):
             return
         if not self._fresh(peer, answer, "answer"):
             return
@@ -260,8 +254,8 @@ class Rendezvous:
             await self.signalling.watch(peer.name)
         except SignallingUnavailable:
             pass  # Watches are renewed on every reconnect.
-        if self._lan is not None and peer.name in self._lan.peers:
-            await self._lan_event(self._lan.peers[peer.name])  # Seen on the LAN before we asked.
+        if self.lan is not None and peer.name in self.lan.peers:
+            await self._lan_event(self.lan.peers[peer.name])  # Seen on the LAN before we asked.
         pause = 1.0
         while True:
             await peer.online.wait_value(True)
@@ -292,9 +286,7 @@ class Rendezvous:
         """One offer, and the punch it leads to. True if a path opened."""
         if not await self._peers.renew(peer):  # The offer names the session's tag: a live one.
             return False
-        seen = self._lan.peers.get(peer.name) if self._lan is not None else None
-        over_lan = seen is not None and not (self._registered and peer.name in self._lan_failed)
-        offer = await self._send_offer(peer, seen if over_lan else None)
+        offer = await self._send_offer(peer)
         if offer is None:
             return False
         peer.offers_sent = (peer.offers_sent + [offer.id])[-8:]
@@ -310,32 +302,7 @@ class Rendezvous:
             if peer.awaiting_answer:
                 peer.awaiting_answer = False
                 peer.reason = peer.reason or f"{peer.name} did not answer the offer"
-        connected = peer.status.value == ev.PeerStatus.CONNECTED
-        if over_lan and not connected:
-            self._lan_failed.add(peer.name)  # Client isolation on Wi-Fi, say: signalling next.
-        else:
-            self._lan_failed.discard(peer.name)  # Connected, or signalling failed too: the LAN next.
-        return connected
-
-    async def _send_offer(self, peer: Peer, lan_peer: PeerSeen | None) -> Offer | None:
-        """An offer to peer, over the LAN to lan_peer if given, else through signalling;
-        None (and the reason why) if it could not go."""
-        if lan_peer is not None:
-            assert self._lan is not None
-            expires = time.time() + self._timing.offer_ttl
-            offer = self._lan.offer(peer.name, peer.session.local_tag.hex(), lan_peer.address, expires)
-            await self._lan.send(offer, lan_peer.address)
-            return offer
-        if self._lan is not None and not self._registered:
-            peer.reason = f"signalling unreachable, and {peer.name} is not on the LAN"
-            return None
-        offer = self._make_offer(peer)
-        try:
-            await self.signalling.send_offer(offer)
-        except SignallingUnavailable as exc:
-            peer.reason = str(exc)
-            return None
-        return offer
+        return peer.status.value == ev.PeerStatus.CONNECTED
 
     def _make_offer(self, peer: Peer) -> Offer:
         public = self._discovery.public
@@ -360,18 +327,33 @@ class Rendezvous:
 
     async def handle_lan(self) -> None:
         """Take what LAN discovery finds: peers coming and going, and LAN signals."""
-        assert self._lan is not None
-        async for event in self._lan.events:
+        assert self.lan is not None
+        async for event in self.lan.events:
             await self._lan_event(event)
 
     async def _lan_event(self, event: LanEvent) -> None:
         match event:
             case PeerSeen() | PeerGone():
                 await self._lan_presence(event)
-            case SignalReceived(record=Offer() as offer, source=source):
-                await self._offer_received(offer, lan_from=source)
-            case SignalReceived(record=Answer() as answer):
-                await self._answer_received(answer, lan=True)
+            case SignalReceived(record=record, source=source):
+                await self._lan_signal(record, source)
+
+    async def _lan_signal(self, record: Offer | Answer, source: tuple[str, int]) -> None:
+        """An offer or answer over the LAN: taken as signalling's are; an offer's answer
+        goes back over the LAN. A key first seen this way is marked: anyone on a LAN may
+        claim a name."""
+        first = self._admission.known_peers.pinned(record.sender) is None
+        if isinstance(record, Offer):
+            self._lan_sources[record.id] = source
+            try:
+                await self._offer_received(record)
+            finally:
+                self._lan_sources.pop(record.id, None)  # Refused: no answer.
+        else:
+            await self._answer_received(record)
+        peer = self._peers.get(record.sender)
+        if first and peer is not None and peer.key == record.sender_key and not peer.changed_key:
+            self.lan_first_contacts.add(record.sender)
 
     async def _lan_presence(self, event: PeerSeen | PeerGone) -> None:
         peer = self._peers.get(event.name)
@@ -388,17 +370,41 @@ class Rendezvous:
         await self._set_online(peer, self._on_lan(peer.name) or self._presence_online.get(peer.name, False))
 
     def _on_lan(self, name: str) -> bool:
-        return self._lan is not None and name in self._lan.peers
+        return self.lan is not None and name in self.lan.peers
 
     async def _lan_only(self, reason: str) -> None:
         """Signalling is unreachable, and the LAN is on: the node is ready all the same."""
-        assert self._lan is not None
+        assert self.lan is not None
         if not self._ready:
             self._ready = True
-            await self._emit(ev.Ready(self._name, self.signalling.label, self._lan.host_address()))
+            await self._emit(ev.Ready(self._name, self.signalling.label, self.lan.host_address()))
         await self._emit(ev.SignalStatus(False, f"signalling unreachable; LAN only: {reason}", lan_only=True))
 
-    async def _answer_over_lan(self, offer: Offer, peer: Peer, to: Address) -> None:
-        assert self._lan is not None
+    async def _send_offer(self, peer: Peer) -> Offer | None:
+        """An offer to peer: over the LAN if it is there, else through signalling; None
+        (with the reason why) if it could not go. With both, they take turns: the LAN
+        first (faster, and it needs no server), then signalling."""
+        lan_peer = self.lan.peers.get(peer.name) if self.lan is not None else None
+        if lan_peer is not None and not (self._registered and peer.name in self._offered_over_lan):
+            assert self.lan is not None
+            self._offered_over_lan.add(peer.name)
+            expires = time.time() + self._timing.offer_ttl
+            offer = self.lan.offer(peer.name, peer.session.local_tag.hex(), lan_peer.address, expires)
+            await self.lan.send(offer, lan_peer.address)
+            return offer
+        self._offered_over_lan.discard(peer.name)
+        if self.lan is not None and not self._registered:
+            peer.reason = f"signalling unreachable, and {peer.name} is not on the LAN"
+            return None
+        offer = self._make_offer(peer)
+        try:
+            await self.signalling.send_offer(offer)
+        except SignallingUnavailable as exc:
+            peer.reason = str(exc)
+            return None
+        return offer
+
+    async def _answer_over_lan(self, offer: Offer, peer: Peer, to: tuple[str, int]) -> None:
+        assert self.lan is not None
         expires = time.time() + self._timing.offer_ttl
-        await self._lan.send(self._lan.answer(offer, peer.session.local_tag.hex(), to, expires), to)
+        await self.lan.send(self.lan.answer(offer, peer.session.local_tag.hex(), to, expires), to)

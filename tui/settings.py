@@ -35,8 +35,8 @@ DIRECT_RETRY_DEFAULT = 60.0
 
 #: Every key config.toml may hold; any other is reported, not silently ignored.
 KNOWN_KEYS = frozenset(
-    {"name", "signal", "bind", "keepalive", "stun", "turn", "direct_retry", "spray",
-     "firebase_credentials", "theme", "bell", "lan"}
+    {"name", "signal", "bind", "keepalive", "stun", "turn", "direct_retry", "spray", "lan",
+     "firebase_credentials", "theme", "bell"}
 )
 
 
@@ -80,11 +80,11 @@ class Settings:
             bind=self.bind,
             firebase_credentials=self.firebase_credentials,
             session=SessionConfig(keepalive_interval=self.keepalive, direct_retry_interval=self.direct_retry),
+            lan=self.lan,
             stun_servers=self.stun,
             turn_servers=self.turn,
             spray=SprayConfig(**self.spray),
             state_dir=self.config_dir,
-            lan=self.lan,
         )
 
 
@@ -121,8 +121,8 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
             SprayConfig(**spray).check()
         except ValueError as exc:
             raise UsageError(f"bad [spray] in {CONFIG_FILE}: {exc}") from None
-    direct_retry = _seconds("direct_retry", args.direct_retry, file, DIRECT_RETRY_DEFAULT, 1, 86400)
     lan = _flag(file, "lan", True)
+    direct_retry = _seconds("direct_retry", args.direct_retry, file, DIRECT_RETRY_DEFAULT, 1, 86400)
     try:
         credentials_found = credentials is None or Path(str(credentials)).is_file()
     except OSError:
