@@ -25,6 +25,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import trio
 
@@ -118,6 +119,16 @@ class SignalReceived:
 LanEvent = PeerSeen | PeerGone | SignalReceived
 
 
+class LanHandler(Protocol):
+    """Who takes what LAN discovery finds (rendezvous.Rendezvous)."""
+
+    async def lan_presence(self, name: str, key: str | None) -> None:
+        """name announced itself with key, or left the LAN (None)."""
+
+    async def lan_signal(self, record: Offer | Answer, source: Address) -> None:
+        """An offer or answer arrived as a LAN signal from source (not yet admitted)."""
+
+
 class Lan:
     """Our announcement, the peers seen on the LAN, and LAN signals in and out."""
 
@@ -140,6 +151,17 @@ class Lan:
     async def run(self) -> None:
         """Announce and browse until cancelled (returns early without multicast)."""
         await self._link.run(self._service, self._found)
+
+    async def serve(self, handler: LanHandler) -> None:
+        """Hand what is found to handler, in order, until cancelled."""
+        async for event in self.events:
+            match event:
+                case PeerSeen(name=name, key=key):
+                    await handler.lan_presence(name, key)
+                case PeerGone(name=name):
+                    await handler.lan_presence(name, None)
+                case SignalReceived(record=record, source=source):
+                    await handler.lan_signal(record, source)
 
     def _service(self) -> Service:
         port = self._datagrams.local_address[1]

@@ -110,8 +110,8 @@ class Node:
             self._peer,
             self._emit,
         )
-        self._nursery: trio.Nursery | None = None
         self._rendezvous.lan = self._lan
+        self._nursery: trio.Nursery | None = None
 
     # --- The application's API ------------------------------------------------------
 
@@ -285,7 +285,7 @@ class Node:
             self._resume_outbox()
             if self._lan is not None:
                 nursery.start_soon(self._lan.run)
-                nursery.start_soon(self._rendezvous.handle_lan)
+                nursery.start_soon(self._lan.serve, self._rendezvous)
             nursery.start_soon(self._datagrams.receive)
             nursery.start_soon(self._relays.run)
             async with trio.open_nursery() as signalling:

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import TYPE_CHECKING
 
 import trio
 import trio_util
@@ -26,7 +27,6 @@ from .admission import Admission
 from .discovery import Discovery
 from .errors import EnvironmentFailure
 from .identity import Identity
-from .lan import Lan, LanEvent, PeerGone, PeerSeen, SignalReceived
 from .peers import Peer, Peers
 from .relays import Relays
 from .signalling import (
@@ -42,6 +42,9 @@ from .signalling import (
 )
 from .signalling.messages import Answer, Offer, Presence, sign
 from .spraying import Sprayer
+
+if TYPE_CHECKING:
+    from .lan import Lan
 
 log = logging.getLogger(__name__)
 
@@ -254,8 +257,8 @@ class Rendezvous:
             await self.signalling.watch(peer.name)
         except SignallingUnavailable:
             pass  # Watches are renewed on every reconnect.
-        if self.lan is not None and peer.name in self.lan.peers:
-            await self._lan_event(self.lan.peers[peer.name])  # Seen on the LAN before we asked.
+        if self.lan is not None and (seen := self.lan.peers.get(peer.name)) is not None:
+            await self.lan_presence(seen.name, seen.key)  # Seen on the LAN before we asked.
         pause = 1.0
         while True:
             await peer.online.wait_value(True)
@@ -325,20 +328,10 @@ class Rendezvous:
 
     # --- LAN discovery (lan.py) ---------------------------------------------------------
 
-    async def handle_lan(self) -> None:
-        """Take what LAN discovery finds: peers coming and going, and LAN signals."""
-        assert self.lan is not None
-        async for event in self.lan.events:
-            await self._lan_event(event)
+    # What LAN discovery finds comes in here (lan.Lan.serve): peers coming and going,
+    # and offers and answers sent with no signalling.
 
-    async def _lan_event(self, event: LanEvent) -> None:
-        match event:
-            case PeerSeen() | PeerGone():
-                await self._lan_presence(event)
-            case SignalReceived(record=record, source=source):
-                await self._lan_signal(record, source)
-
-    async def _lan_signal(self, record: Offer | Answer, source: tuple[str, int]) -> None:
+    async def lan_signal(self, record: Offer | Answer, source: tuple[str, int]) -> None:
         """An offer or answer over the LAN: taken as signalling's are; an offer's answer
         goes back over the LAN. A key first seen this way is marked: anyone on a LAN may
         claim a name."""
@@ -355,16 +348,17 @@ class Rendezvous:
         if first and peer is not None and peer.key == record.sender_key and not peer.changed_key:
             self.lan_first_contacts.add(record.sender)
 
-    async def _lan_presence(self, event: PeerSeen | PeerGone) -> None:
-        peer = self._peers.get(event.name)
+    async def lan_presence(self, name: str, key: str | None) -> None:
+        """name announced itself on the LAN with key (signed by it), or left (None)."""
+        peer = self._peers.get(name)
         if peer is None:
             return  # Nobody we talk to: as presence of a stranger.
-        if isinstance(event, PeerSeen):
+        if key is not None:
             pinned = self._admission.known_peers.pinned(peer.name)
             # Signed by its key, but anyone on the LAN may claim a name: a key other
             # than the pinned one is a warning, and nothing goes to it.
-            peer.changed_key = event.key if pinned and event.key != pinned else ""
-            peer.key = pinned or event.key
+            peer.changed_key = key if pinned and key != pinned else ""
+            peer.key = pinned or key
             peer.heard_of = True
         await self._peers.pump(peer)
         await self._set_online(peer, self._on_lan(peer.name) or self._presence_online.get(peer.name, False))

@@ -127,4 +127,3 @@ def test_the_launcher_turns_the_collector_back_on_for_every_command_but_the_tui(
 
     assert launch(["fingerprint", "--name", "dana", "--config-dir", str(tmp_path)]) == 0
     assert gc.isenabled()
-
