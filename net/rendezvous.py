@@ -326,10 +326,7 @@ class Rendezvous:
         )
         return sign(offer, self._identity)
 
-    # --- LAN discovery (lan.py) ---------------------------------------------------------
-
-    # What LAN discovery finds comes in here (lan.Lan.serve): peers coming and going,
-    # and offers and answers sent with no signalling.
+    # --- LAN discovery: what lan.Lan.serve hands over, and offers with no signalling ----
 
     async def lan_signal(self, record: Offer | Answer, source: tuple[str, int]) -> None:
         """An offer or answer over the LAN: taken as signalling's are; an offer's answer
