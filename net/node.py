@@ -70,7 +70,6 @@ class Node:
         identity: Identity,
         signalling: SignallingClient,
         sock: trio.socket.SocketType,
-        lan_link: Link | None = None,
     ) -> None:
         check_name(config.name)
         self.config = config
@@ -81,6 +80,8 @@ class Node:
         self.dropped: Counter[str] = Counter()
         self.known_peers = KnownPeers(config.state_dir)
         self.store = MessageStore(config.state_dir)
+        #: LAN discovery, when on (`_use_lan`).
+        self._lan: Lan | None = None
         self._send_events, self.events = trio.open_memory_channel[ev.NodeEvent](EVENT_BUFFER)
         self._datagrams = Datagrams(sock, self.dropped)
         self._relays = Relays(config.turn_servers, self._datagrams)
@@ -93,12 +94,6 @@ class Node:
         # The parts hear of each other through these two hooks only.
         self._peers.on_status = self._sprayer.release
         self._relays.on_change = self._peers.relays_changed
-        self._lan: Lan | None = None
-        if lan_wanted(config.lan, config.bind[0]):
-            bind_ip = config.bind[0]
-            link = lan_link or _zeroconf_link(bind_ip)
-            self._lan = Lan(identity, self.name, self._datagrams, self.dropped, bind_ip, link)
-            self._peers.on_link = self._lan.on_link
         timing = Timing(config.offer_ttl, config.answer_timeout + config.session.punch_timeout, config.retry_max)
         self._rendezvous = Rendezvous(
             identity,
@@ -110,7 +105,6 @@ class Node:
             self._peer,
             self._emit,
         )
-        self._rendezvous.lan = self._lan
         self._nursery: trio.Nursery | None = None
 
     # --- The application's API ------------------------------------------------------
@@ -301,6 +295,17 @@ class Node:
     async def _emit(self, event: ev.NodeEvent) -> None:
         await self._send_events.send(event)
 
+    def _use_lan(self, link: Link | None) -> None:
+        """Set up LAN discovery (started by `_run`) if config.lan asks for it and the
+        chat socket is where the LAN can reach it; link: zeroconf's unless given."""
+        bind_ip = self.config.bind[0]
+        if not lan_wanted(self.config.lan, bind_ip):
+            return
+        link = link or _zeroconf_link(bind_ip)
+        self._lan = Lan(self.identity, self.name, self._datagrams, self.dropped, bind_ip, link)
+        self._peers.on_link = self._lan.on_link
+        self._rendezvous.lan = self._lan
+
     def _open(self, name: str) -> Peer:
         check_name(name)
         if name == self.name:
@@ -356,26 +361,28 @@ async def open_node(
     identity: Identity,
     *,
     signalling: SignallingClient | None = None,
-    sock: trio.socket.SocketType | None = None,
     lan_link: Link | None = None,
+    sock: trio.socket.SocketType | None = None,
 ) -> AsyncIterator[Node]:
     """A running node; leaving the block stops it and everything it started.
 
     signalling: the client to use instead of the one config.signal names;
-    sock: the UDP socket to use (unbound) instead of a new one; lan_link: the
-    machine's interfaces and mDNS (lan.Link) for LAN discovery, when
-    config.lan is on, instead of zeroconf's. Tests pass fakes; the socket must
-    be a trio socket (trio's fake network's will do).
+    sock: the UDP socket to use (unbound) instead of a new one. Tests pass
+    fakes; the socket must be a trio socket (trio's fake network's will do).
 
     Raises ConfigError for a bad name or signalling URL, EnvironmentFailure
     for an address it cannot listen on: a single exception, not a group.
+
+    lan_link: the machine's interfaces and mDNS (lan.Link) for LAN discovery,
+    when config.lan is on, instead of zeroconf's (tests give one in memory).
     """
     if sock is None:
         sock = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
     with sock:
-        node = Node(config, identity, signalling or make_signalling(config, identity), sock, lan_link)
+        node = Node(config, identity, signalling or make_signalling(config, identity), sock)
         try:
             await node._datagrams.bind(config.bind)
+            node._use_lan(lan_link)
             async with trio.open_nursery() as nursery:
                 await nursery.start(node._run)
                 try:
