@@ -33,11 +33,9 @@ from . import lan_codec
 from .address import Address
 from .datagrams import Datagrams
 from .identity import Identity
+from .interfaces import IPAddress, IPInterface
 from .secure import RateLimiter
 from .signalling.messages import Answer, Offer, sign
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 
 #: LAN events waiting for the node; beyond that they are dropped and counted.
 EVENT_BUFFER = 64

@@ -15,12 +15,12 @@ import ipaddress
 import logging
 from collections.abc import Callable
 
-import ifaddr
 import trio
 from zeroconf import InterfaceChoice, IPVersion, ServiceBrowser, ServiceInfo, ServiceListener, Zeroconf
 
-from . import lan_codec
-from .lan import Found, IPInterface, Link, Service, ServiceFound, ServiceLost
+from . import interfaces, lan_codec
+from .interfaces import IPInterface
+from .lan import Found, Link, Service, ServiceFound, ServiceLost
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ class ZeroconfLink(Link):
         self._bind_ip = bind_ip
 
     def interfaces(self) -> list[IPInterface]:
-        return local_interfaces()
+        return interfaces.local_interfaces()
 
     async def run(self, service: Callable[[], Service], found: Callable[[Found], None]) -> None:
         token = trio.lowlevel.current_trio_token()
@@ -77,29 +77,6 @@ class ZeroconfLink(Link):
             return Zeroconf(interfaces=InterfaceChoice.All, ip_version=IPVersion.V4Only, use_asyncio=False)
         version = IPVersion.V4Only if ip.version == 4 else IPVersion.V6Only
         return Zeroconf(interfaces=[str(ip)], ip_version=version, use_asyncio=False)
-
-
-def local_interfaces() -> list[IPInterface]:
-    """Every address of this machine but loopback (nobody else reaches it), with its
-    network, read anew each time (by ifaddr, as zeroconf does): a change of network is
-    seen by the next caller. Empty if they cannot be listed."""
-    try:
-        adapters = ifaddr.get_adapters()
-    except OSError as exc:
-        log.info("cannot list the network interfaces: %s", exc)
-        return []
-    found: list[IPInterface] = []
-    for adapter in adapters:
-        for ip in adapter.ips:
-            # IPv6 comes as (address, flowinfo, scope_id).
-            address = ip.ip if isinstance(ip.ip, str) else ip.ip[0]
-            try:
-                interface = ipaddress.ip_interface(f"{address}/{ip.network_prefix}")
-            except ValueError:
-                continue
-            if not interface.ip.is_loopback:
-                found.append(interface)
-    return list(dict.fromkeys(found))
 
 
 def _announce(zc: Zeroconf, service: Service, previous: ServiceInfo | None) -> ServiceInfo:
