@@ -7,6 +7,7 @@ datagram by what it is:
 - from a TURN server we allocated on: to that relay's client (`relays.py`);
 - a p2ptui packet: to the session its tag names (a `Sink`);
 - a STUN answer: to the STUN client discovering our address;
+- a LAN signal (an offer or answer with no signalling service): to `lan.py`;
 - anything else: dropped and counted.
 
 Sending is routed the same way: to an `Address` straight from the socket, or
@@ -85,6 +86,8 @@ class Datagrams:
         self.servers: dict[Address, ServerSink] = {}
         #: Sessions by their local tag.
         self.sinks: dict[bytes, Sink] = {}
+        #: Takes LAN signals (lan.py), when LAN discovery is on: False for anything else.
+        self.lan: Callable[[bytes, Address], bool] | None = None
         self.stun = stun.StunClient(self.send_direct)
         self._handshake_limit = secure.RateLimiter()
 
@@ -183,6 +186,8 @@ class Datagrams:
                 return
             if not self.stun.response_received(message):
                 self.dropped["unexpected STUN"] += 1
+        elif self.lan is not None and not isinstance(source, Via) and self.lan(data, source):
+            return  # A LAN signal: lan.py took it (or dropped and counted it).
         else:
             self.dropped["unknown protocol"] += 1
 

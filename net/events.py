@@ -52,6 +52,8 @@ class SignalStatus:
     message: str = ""
     fatal: bool = False
     """Retrying cannot help, e.g. our name is bound to another key."""
+    lan_only: bool = False
+    """Signalling is unreachable, and LAN discovery is on: peers on the LAN still connect."""
 
 
 @dataclass(frozen=True)
@@ -161,6 +163,9 @@ class Details:
     """Our NAT type (a NatType value)."""
     peer_nat: str = "unknown"
     """The peer's, from its latest offer or answer."""
+    first_contact_lan: bool = False
+    """The peer's key was first taken (this run) from an offer or answer on the LAN,
+    where anyone may claim a name: worth a /verify."""
     relays: tuple[RelayInfo, ...] = ()
     """Every configured TURN server; empty when none is configured."""
     unacknowledged: int = 0

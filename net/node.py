@@ -14,9 +14,12 @@
       ├─ per peer (peers.py, rendezvous.py): a driver running its Session
       │  (driver.drive: timers, datagrams, events) and a connector sending
       │  offers until a path works, with back-off
-      └─ signalling: the backend's run() (which calls discovery.py once, for
-         our addresses) and the task handling its events (rendezvous.py:
-         offers, answers, presence, admitted by admission.py)
+      ├─ signalling: the backend's run() (which calls discovery.py once, for
+      │  our addresses) and the task handling its events (rendezvous.py:
+      │  offers, answers, presence, admitted by admission.py)
+      └─ LAN discovery, when on (lan.py): our mDNS announcement, the browser,
+         and the task taking what it finds (rendezvous.py: peers on the LAN,
+         offers and answers as LAN signals, admitted the same way)
 
 Leaving (the end of the `open_node` block, or its cancellation) says goodbye
 on every open path first (peers.Peers.close_all), so peers know at once.
@@ -46,6 +49,7 @@ from .datagrams import Datagrams, open_socket
 from .discovery import RELAY_SETTLE_WAIT, Discovery
 from .errors import ConfigError, EnvironmentFailure, LocalProtocolError
 from .identity import Identity
+from .lan import Lan, Link, lan_wanted
 from .nodeconfig import NodeConfig, make_signalling
 from .peers import Peer, Peers, path_kind
 from .portmap import PortMapper, PortMapStatus
@@ -88,6 +92,8 @@ class Node:
         self.dropped: Counter[str] = Counter()
         self.known_peers = KnownPeers(config.state_dir)
         self.store = MessageStore(config.state_dir)
+        #: LAN discovery, when on (`_use_lan`).
+        self._lan: Lan | None = None
         self._send_events, self.events = trio.open_memory_channel[ev.NodeEvent](EVENT_BUFFER)
         self._datagrams = Datagrams(sock, self.dropped, SendBudget(config.send_limits, trio.current_time()))
         self._relays = Relays(config.turn_servers, self._datagrams)
@@ -239,7 +245,7 @@ class Node:
             status=peer.status.value,
             reason=peer.reason,
             path=kind,
-            network=nat.network_of(remote_address(session.path)[0]) if kind and session.path else None,
+            network=self._peers.network(remote_address(session.path)[0]) if kind and session.path else None,
             remote=remote_address(session.path) if session.path else None,
             relay=session.path.local if isinstance(session.path, Via) and session.path.relayed else None,
             rtt=session.rtt,
@@ -251,6 +257,7 @@ class Node:
             nat=self._discovery.nat.nat_type.value,
             peer_nat=peer.nat,
             relays=self._relays.info(),
+            first_contact_lan=name in self._rendezvous.lan_first_contacts,
             unacknowledged=session.unacknowledged,
             dropped=tuple(sorted(peer.dropped.items())),
             dropped_all=tuple(sorted(self.dropped.items())),
@@ -314,6 +321,9 @@ class Node:
             self._nursery = nursery
             await nursery.start(self._sprayer.run)
             self._resume_outbox()
+            if self._lan is not None:
+                nursery.start_soon(self._lan.run)
+                nursery.start_soon(self._lan.serve, self._rendezvous)
             nursery.start_soon(self._datagrams.receive)
             nursery.start_soon(self._relays.run)
             if self.config.portmap and not self.config.bind[0].startswith("127."):
@@ -351,6 +361,17 @@ class Node:
 
     async def _emit(self, event: ev.NodeEvent) -> None:
         await self._send_events.send(event)
+
+    def _use_lan(self, link: Link | None) -> None:
+        """Set up LAN discovery (started by `_run`) if config.lan asks for it and the
+        chat socket is where the LAN can reach it; link: zeroconf's unless given."""
+        bind_ip = self.config.bind[0]
+        if not lan_wanted(self.config.lan, bind_ip):
+            return
+        link = link or _zeroconf_link(bind_ip)
+        self._lan = Lan(self.identity, self.name, self._datagrams, self.dropped, bind_ip, link)
+        self._peers.on_link = self._lan.on_link
+        self._rendezvous.lan = self._lan
 
     def _open(self, name: str) -> Peer:
         check_name(name)
@@ -392,6 +413,12 @@ class Node:
             peer.session.send_message(bytes.fromhex(message.id), message.text, now)
 
 
+def _zeroconf_link(bind_ip: str) -> Link:
+    from .mdns import ZeroconfLink  # zeroconf is imported only when the LAN is on.
+
+    return ZeroconfLink(bind_ip)
+
+
 def _message_id(text: str) -> bytes:
     """A caller's message id: 16 hex digits."""
     try:
@@ -409,6 +436,7 @@ async def open_node(
     identity: Identity,
     *,
     signalling: SignallingClient | None = None,
+    lan_link: Link | None = None,
     sock: trio.socket.SocketType | None = None,
     local_addresses: ListAddresses | None = None,
 ) -> AsyncIterator[Node]:
@@ -422,6 +450,9 @@ async def open_node(
 
     Raises ConfigError for a bad name or signalling URL, EnvironmentFailure
     for an address it cannot listen on: a single exception, not a group.
+
+    lan_link: the machine's interfaces and mDNS (lan.Link) for LAN discovery,
+    when config.lan is on, instead of zeroconf's (tests give one in memory).
     """
     if sock is None:
         sock = open_socket(config.bind)
@@ -430,6 +461,7 @@ async def open_node(
         node = Node(config, identity, signalling, sock, local_addresses or interfaces.local_addresses)
         try:
             await node._datagrams.bind(config.bind)
+            node._use_lan(lan_link)
             async with trio.open_nursery() as nursery:
                 await nursery.start(node._run)
                 try:

@@ -42,6 +42,10 @@ class NodeConfig:
     """Where history, the outbox and peers' pinned keys are kept; None keeps them in memory."""
     turn_servers: tuple[TurnServer, ...] = ()
     """TURN relays to allocate on: the path of last resort, when no direct one works."""
+    lan: bool = False
+    """Find peers on the LAN by mDNS and connect with no signalling (lan.py). Off
+    here, so a library user or a test never multicasts unasked; the app turns it
+    on by default (`lan` in config.toml). Never on a loopback `bind`."""
     spray: spray.SprayConfig = field(default_factory=spray.SprayConfig)
     """How far to go crossing a symmetric NAT against a cone one."""
     portmap: bool = True

@@ -153,6 +153,8 @@ class Peers:
         self._emit = emit
         self._by_name: dict[str, Peer] = {}
         self._pongs: dict[bytes, trio.MemorySendChannel[float]] = {}
+        #: Whether an IP is on one of our own networks (set when LAN discovery is on).
+        self.on_link: Callable[[str], bool] = lambda ip: False
         #: Our NAT type, for the reason a punch failed (set once discovered).
         self.our_nat = nat.NatType.UNKNOWN.value
         #: Called whenever a status is told: the sprayer closes sockets no path uses.
@@ -398,6 +400,11 @@ class Peers:
         else:
             peer.reason += f"; {peer.name} may have left, or a firewall drops UDP"
 
+    def network(self, ip: str) -> str:
+        """Where a peer's address is (nat.network_of), and "lan" for any on our own networks."""
+        where = nat.network_of(ip)
+        return "lan" if where == "internet" and self.on_link(ip) else where
+
     def verification(self, peer: Peer) -> tuple[bool, bool]:
         """(verified, verification_lost) for the key the peer uses now."""
         state = self._known_peers.verification(peer.name)
@@ -434,7 +441,7 @@ class Peers:
                 peer.name,
                 status,
                 path=("relay" if peer.session.relayed else "direct") if remote else None,
-                network=nat.network_of(remote[0]) if remote else None,
+                network=self.network(remote[0]) if remote else None,
                 remote=remote,
                 reason="" if remote else peer.reason,
                 incoming=incoming,

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import TYPE_CHECKING
 
 import trio
 import trio_util
@@ -47,6 +48,9 @@ from .signalling import (
 from .signalling.messages import Answer, Offer, Presence, sign
 from .spraying import Sprayer
 from .state import State
+
+if TYPE_CHECKING:
+    from .lan import Lan
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +111,19 @@ class Rendezvous:
         #: After a lost path: wait (bounded) for our addresses to be learned again.
         self._fresh_addresses = fresh_addresses
         self._ready = False
+        #: LAN discovery (lan.py), set by the node when it is on: a second way to
+        #: find peers, and to offer and answer with no signalling.
+        self.lan: Lan | None = None
+        #: Where each LAN offer being taken came from: its answer goes back there.
+        self._lan_sources: dict[str, tuple[str, int]] = {}
+        self._registered = False
+        #: What signalling's presence last said of each peer (the LAN may say more).
+        self._presence_online: dict[str, bool] = {}
+        #: Peers whose key was first pinned from the LAN, where anyone may claim a name.
+        self.lan_first_contacts: set[str] = set()
+        #: Peers whose last offer went over the LAN: with signalling up, the next goes
+        #: through it (a Wi-Fi with client isolation passes mDNS, not our datagrams).
+        self._offered_over_lan: set[str] = set()
 
     # --- The signalling task ---------------------------------------------------------
 
@@ -118,12 +135,17 @@ class Rendezvous:
         match event:
             case Registered(name=name):
                 assert self._discovery.public is not None
+                self._registered = True
                 if not self._ready:
                     self._ready = True
                     nat_type = self._discovery.nat.nat_type.value
                     await self._emit(ev.Ready(name, self.signalling.label, self._discovery.public, nat_type))
                 await self._emit(ev.SignalStatus(True))
             case SignallingLost(reason=reason, fatal=fatal):
+                self._registered = False
+                if self.lan is not None and not fatal:
+                    await self._lan_only(reason)
+                    return
                 await self._emit(ev.SignalStatus(False, reason, fatal))
             case PresenceChanged(presence=presence):
                 await self._presence(presence)
@@ -153,9 +175,13 @@ class Rendezvous:
         peer.key = pinned or presence.key or peer.key
         peer.address = presence.address or peer.address
         peer.heard_of = True
+        self._presence_online[peer.name] = presence.online
         await self._peers.pump(peer)  # What the session already knows (a goodbye, say) comes first.
-        back = presence.online and not peer.online.value
-        peer.online.value = presence.online
+        await self._set_online(peer, presence.online or self._on_lan(peer.name))
+
+    async def _set_online(self, peer: Peer, online: bool) -> None:
+        back = online and not peer.online.value
+        peer.online.value = online
         if back:
             peer.reason = ""  # Why it was gone ("bob quit") is history.
             await self._peers.renew(peer)  # After a goodbye, a new session to offer with.
@@ -221,6 +247,9 @@ class Rendezvous:
             return
         await self._peers.pump(peer)
         peer.wake()
+        if (lan_source := self._lan_sources.pop(offer.id, None)) is not None:
+            await self._answer_over_lan(offer, peer, lan_source)
+            return
         public = self._discovery.public
         assert public is not None
         answer = Answer(
@@ -316,6 +345,8 @@ class Rendezvous:
             await self.signalling.watch(peer.name)
         except SignallingUnavailable:
             pass  # Watches are renewed on every reconnect.
+        if self.lan is not None and (seen := self.lan.peers.get(peer.name)) is not None:
+            await self.lan_presence(seen.name, seen.key)  # Seen on the LAN before we asked.
         pause = 1.0
         while True:
             await peer.online.wait_value(True)
@@ -352,11 +383,8 @@ class Rendezvous:
         """One offer, and the punch it leads to. True if a path opened."""
         if not await self._peers.renew(peer):  # The offer names the session's tag: a live one.
             return False
-        offer = self._make_offer(peer)
-        try:
-            await self.signalling.send_offer(offer)
-        except SignallingUnavailable as exc:
-            peer.reason = str(exc)
+        offer = await self._send_offer(peer)
+        if offer is None:
             return False
         peer.offers_sent = (peer.offers_sent + [offer.id])[-8:]
         peer.awaiting_answer = True
@@ -393,3 +421,77 @@ class Rendezvous:
             nat=self._discovery.nat.nat_type.value,
         )
         return sign(offer, self._identity)
+
+    # --- LAN discovery: what lan.Lan.serve hands over, and offers with no signalling ----
+
+    async def lan_signal(self, record: Offer | Answer, source: tuple[str, int]) -> None:
+        """An offer or answer over the LAN: taken as signalling's are; an offer's answer
+        goes back over the LAN. A key first seen this way is marked: anyone on a LAN may
+        claim a name."""
+        first = self._admission.known_peers.pinned(record.sender) is None
+        if isinstance(record, Offer):
+            self._lan_sources[record.id] = source
+            try:
+                await self._offer_received(record)
+            finally:
+                self._lan_sources.pop(record.id, None)  # Refused: no answer.
+        else:
+            await self._answer_received(record)
+        peer = self._peers.get(record.sender)
+        if first and peer is not None and peer.key == record.sender_key and not peer.changed_key:
+            self.lan_first_contacts.add(record.sender)
+
+    async def lan_presence(self, name: str, key: str | None) -> None:
+        """name announced itself on the LAN with key (signed by it), or left (None)."""
+        peer = self._peers.get(name)
+        if peer is None:
+            return  # Nobody we talk to: as presence of a stranger.
+        if key is not None:
+            pinned = self._admission.known_peers.pinned(peer.name)
+            # Signed by its key, but anyone on the LAN may claim a name: a key other
+            # than the pinned one is a warning, and nothing goes to it.
+            peer.changed_key = key if pinned and key != pinned else ""
+            peer.key = pinned or key
+            peer.heard_of = True
+        await self._peers.pump(peer)
+        await self._set_online(peer, self._on_lan(peer.name) or self._presence_online.get(peer.name, False))
+
+    def _on_lan(self, name: str) -> bool:
+        return self.lan is not None and name in self.lan.peers
+
+    async def _lan_only(self, reason: str) -> None:
+        """Signalling is unreachable, and the LAN is on: the node is ready all the same."""
+        assert self.lan is not None
+        if not self._ready:
+            self._ready = True
+            await self._emit(ev.Ready(self._name, self.signalling.label, self.lan.host_address()))
+        await self._emit(ev.SignalStatus(False, f"signalling unreachable; LAN only: {reason}", lan_only=True))
+
+    async def _send_offer(self, peer: Peer) -> Offer | None:
+        """An offer to peer: over the LAN if it is there, else through signalling; None
+        (with the reason why) if it could not go. With both, they take turns: the LAN
+        first (faster, and it needs no server), then signalling."""
+        lan_peer = self.lan.peers.get(peer.name) if self.lan is not None else None
+        if lan_peer is not None and not (self._registered and peer.name in self._offered_over_lan):
+            assert self.lan is not None
+            self._offered_over_lan.add(peer.name)
+            expires = time.time() + self._timing.offer_ttl
+            offer = self.lan.offer(peer.name, peer.session.local_tag.hex(), lan_peer.address, expires)
+            await self.lan.send(offer, lan_peer.address)
+            return offer
+        self._offered_over_lan.discard(peer.name)
+        if self.lan is not None and not self._registered:
+            peer.reason = f"signalling unreachable, and {peer.name} is not on the LAN"
+            return None
+        offer = self._make_offer(peer)
+        try:
+            await self.signalling.send_offer(offer)
+        except SignallingUnavailable as exc:
+            peer.reason = str(exc)
+            return None
+        return offer
+
+    async def _answer_over_lan(self, offer: Offer, peer: Peer, to: tuple[str, int]) -> None:
+        assert self.lan is not None
+        expires = time.time() + self._timing.offer_ttl
+        await self.lan.send(self.lan.answer(offer, peer.session.local_tag.hex(), to, expires), to)

@@ -47,6 +47,17 @@ def test_theme_and_bell_from_the_config_file(tmp_path):
         ui_preferences({"theme": 7})
 
 
+def test_lan_discovery_is_on_unless_config_toml_turns_it_off(tmp_path):
+    assert _settings(tmp_path).node_config().lan is True
+    (tmp_path / "config.toml").write_text("lan = false\n")
+    settings = _settings(tmp_path)
+    assert settings.node_config().lan is False
+    assert not any("unknown setting" in warning for warning in settings.warnings)  # A known key.
+    (tmp_path / "config.toml").write_text('lan = "no"\n')
+    with pytest.raises(UsageError, match="bad lan"):
+        _settings(tmp_path)
+
+
 def _settings(tmp_path, *args):
     return resolve_settings(build_parser().parse_args(["--config-dir", str(tmp_path), "--name", "dana", *args]))
 

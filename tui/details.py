@@ -70,6 +70,10 @@ def details_rows(details: events.Details) -> list[tuple[str, str]]:
         rows.insert(rows.index(("your NAT", details.nat)) + 1, ("port mapping", portmap_words(details.portmap)))
     if details.new_fingerprint:
         rows.insert(6, ("their NEW key", details.new_fingerprint))
+    if details.first_contact_lan:
+        # Anyone on a LAN can claim a name: the first key came with no server's word for it.
+        verified = [label for label, _ in rows].index("verified")
+        rows.insert(verified + 1, ("first contact", "over the LAN, where anyone can claim a name: /verify"))
     return rows
 
 

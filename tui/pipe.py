@@ -62,6 +62,7 @@ class _Pipe:
     stdin_done: trio.Event = field(default_factory=trio.Event)
     everything_delivered: trio.Event = field(default_factory=trio.Event)
     connected: bool = False
+    said_lan_only: bool = False
 
     def send(self, text: str, peer: str | None = None) -> None:
         """Send text to peer (by default the pipe's peer); a refusal is an error event."""
@@ -97,6 +98,17 @@ class _Pipe:
                 self.send(text)
         self.stdin_done.set()
 
+    def signalling(self, status: events.SignalStatus, ready: trio.Event) -> None:
+        """Signalling lost before we are ready, or for good, ends the pipe; with LAN discovery
+        on, it does not: that is said once (and again after signalling came back)."""
+        if status.connected:
+            self.said_lan_only = False
+        elif status.fatal or not ready.is_set():
+            raise Failure(signalling_advice(status.message))
+        elif status.lan_only and not self.said_lan_only:
+            self.said_lan_only = True
+            emit("error", message=status.message)
+
     async def handle_events(self, ready: trio.Event) -> None:
         waiting = False
         async for event in self.node.events:
@@ -104,9 +116,8 @@ class _Pipe:
                 case events.Ready(name=name, address=address):
                     emit("ready", name=name, address=format_address(address))
                     ready.set()
-                case events.SignalStatus(connected=False, message=message, fatal=fatal):
-                    if fatal or not ready.is_set():
-                        raise Failure(signalling_advice(message))
+                case events.SignalStatus() as status:
+                    self.signalling(status, ready)
                 case events.PeerChanged(peer=peer, status=status) if peer == self.options.peer:
                     if status == events.PeerStatus.CONNECTED and event.remote:
                         waiting = False

@@ -36,7 +36,7 @@ DIRECT_RETRY_DEFAULT = 60.0
 
 #: Every key config.toml may hold; any other is reported, not silently ignored.
 KNOWN_KEYS = frozenset(
-    {"name", "signal", "bind", "keepalive", "stun", "turn", "direct_retry", "spray",
+    {"name", "signal", "bind", "keepalive", "stun", "turn", "direct_retry", "spray", "lan",
      "firebase_credentials", "theme", "bell"}
     | {"portmap"}
 )
@@ -69,6 +69,8 @@ class Settings:
     """Ask the router for a port mapping (PCP, NAT-PMP, UPnP); `portmap = false` in config.toml turns it off."""
     bell: bool = False
     """Ring the terminal bell for messages in conversations not shown (config.toml only)."""
+    lan: bool = True
+    """Find peers on the LAN by mDNS, with no signalling server needed (config.toml only)."""
     warnings: tuple[str, ...] = ()
     """Fallbacks taken (an empty --name, an unknown key): to be said once, not to stop anything."""
 
@@ -82,6 +84,7 @@ class Settings:
             bind=self.bind,
             firebase_credentials=self.firebase_credentials,
             session=SessionConfig(keepalive_interval=self.keepalive, direct_retry_interval=self.direct_retry),
+            lan=self.lan,
             stun_servers=self.stun,
             turn_servers=self.turn,
             spray=SprayConfig(**self.spray),
@@ -123,6 +126,7 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
             SprayConfig(**spray).check()
         except ValueError as exc:
             raise UsageError(f"bad [spray] in {CONFIG_FILE}: {exc}") from None
+    lan = _flag(file, "lan", True)
     direct_retry = _seconds("direct_retry", args.direct_retry, file, DIRECT_RETRY_DEFAULT, 1, 86400)
     portmap = _switch(file, "portmap", True)
     try:
@@ -155,6 +159,7 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
         portmap=portmap,
         theme=theme,
         bell=bell,
+        lan=lan,
         warnings=tuple(warnings),
     )
 
@@ -186,6 +191,14 @@ def _list(key: str, given: list[str] | None, file: dict[str, Any], example: str)
     value = given or file.get(key) or []
     if not isinstance(value, list):
         raise UsageError(f'bad {key} {value!r} in {CONFIG_FILE}: expected a list like ["{example}"]')
+    return value
+
+
+def _flag(file: dict[str, Any], key: str, default: bool) -> bool:
+    """A true-or-false setting of config.toml."""
+    value = file.get(key, default)
+    if not isinstance(value, bool):
+        raise UsageError(f"bad {key} {value!r} in {CONFIG_FILE}: expected true or false")
     return value
 
 

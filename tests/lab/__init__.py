@@ -218,6 +218,17 @@ class Lab:
             router.run("iptables", *rule)
         return router
 
+    def offline_lan(self, name: str) -> Router:
+        """A LAN with no way out: a bridge 10.0.N.1/24 in its own namespace, linked
+        to nothing else (an offline LAN, a plane). Add hosts with lan_host."""
+        lan = self._next_lan
+        self._next_lan += 1
+        namespace = self._namespace(name)
+        self._ip(namespace, "link", "add", "lanbr", "type", "bridge")
+        self._ip(namespace, "link", "set", "lanbr", "up")
+        self._ip(namespace, "addr", "add", f"10.0.{lan}.1/24", "dev", "lanbr")
+        return Router(self, namespace, f"10.0.{lan}.1", kind="none", lan_prefix=f"10.0.{lan}")
+
     def lan_host(self, router: Router, name: str) -> Host:
         ip = f"{router.lan_prefix}.{len(router.hosts) + 2}"
         namespace = self._namespace(name)
