@@ -104,7 +104,7 @@ async def internet():
 def node(lan: FakeLan, name: str, ip: str, *, identity=None, signalling=None, link=None, **config):
     identity = identity or Identity.generate()
     return open_node(
-        NodeConfig(name, bind=(ip, 0), lan=True, **config),
+        NodeConfig(name, bind=(ip, 0), lan=True, local_networks=(BEHIND_THE_ROUTER,), **config),
         identity,
         signalling=signalling or Unreachable(),
         lan_link=link or lan.link(ip),
