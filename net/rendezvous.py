@@ -448,9 +448,13 @@ class Rendezvous:
             return  # Nobody we talk to: as presence of a stranger.
         if key is not None:
             pinned = self._admission.known_peers.pinned(peer.name)
-            # Signed by its key, but anyone on the LAN may claim a name: a key other
-            # than the pinned one is a warning, and nothing goes to it.
-            peer.changed_key = key if pinned and key != pinned else ""
+            # Signed by its key, but anyone on the LAN may claim a name: as presence,
+            # a key other than the pinned one (or the one the user accepted) warns,
+            # and nothing goes to it; never pins.
+            if pinned:
+                claimed = key if key not in (pinned, peer.accepted_key) else ""
+                if claimed != peer.changed_key:
+                    peer.changed_key, peer.changed_key_signed.value = claimed, False
             peer.key = pinned or key
             peer.heard_of = True
         await self._peers.pump(peer)

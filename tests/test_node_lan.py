@@ -180,6 +180,24 @@ async def test_a_key_other_than_the_pinned_one_is_refused(internet, autojump_clo
         assert a.counters()["changed key"] >= 1
 
 
+async def test_a_new_key_accepted_over_the_lan_stays_accepted_through_later_announcements(
+    internet, autojump_clock, tmp_path
+):
+    lan = FakeLan()
+    KnownPeers(tmp_path / "alice").pin("bob", Identity.generate().public_key)
+    async with (
+        node(lan, "alice", ALICE_IP, state_dir=tmp_path / "alice") as a,
+        node(lan, "bob", BOB_IP) as b,
+    ):
+        a.open("bob")
+        b.open("alice")
+        await next_event(a, events.PeerChanged, lambda e: e.status == PeerStatus.KEY_CHANGED)
+        a.accept_key("bob")
+        await next_event(a, events.PeerChanged, connected, timeout=30)
+        await trio.sleep(11 * 60)  # Bob re-announces every 5 minutes, signed by the same key.
+        assert a.status("bob") == PeerStatus.CONNECTED
+
+
 async def test_a_forged_announcement_and_a_stranger_s_lan_signal_are_dropped(internet, autojump_clock):
     lan = FakeLan()
     async with node(lan, "alice", ALICE_IP) as a:

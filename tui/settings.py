@@ -128,7 +128,7 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
             raise UsageError(f"bad [spray] in {CONFIG_FILE}: {exc}") from None
     lan = _flag(file, "lan", True)
     direct_retry = _seconds("direct_retry", args.direct_retry, file, DIRECT_RETRY_DEFAULT, 1, 86400)
-    portmap = _switch(file, "portmap", True)
+    portmap = _flag(file, "portmap", True)
     try:
         credentials_found = credentials is None or Path(str(credentials)).is_file()
     except OSError:
@@ -208,17 +208,7 @@ def ui_preferences(file: dict) -> tuple[str | None, bool]:
     theme = file.get("theme")
     if theme is not None and not (isinstance(theme, str) and theme.strip()):
         raise UsageError(f'bad theme {theme!r} in {CONFIG_FILE}: expected a name like "textual-light"')
-    bell = file.get("bell", False)
-    if not isinstance(bell, bool):
-        raise UsageError(f"bad bell {bell!r} in {CONFIG_FILE}: expected true or false")
-    return theme, bell
-
-
-def _switch(file: dict[str, Any], key: str, default: bool) -> bool:
-    value = file.get(key, default)
-    if not isinstance(value, bool):
-        raise UsageError(f"bad {key} {value!r} in {CONFIG_FILE}: expected true or false")
-    return value
+    return theme, _flag(file, "bell", False)
 
 
 def _parse_host_port(text: str, option: str) -> tuple[str, int]:
