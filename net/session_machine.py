@@ -120,7 +120,7 @@ class SessionMachine:
         """Whether the handshake has given us keys (the path may be open or not)."""
         return self.keys.secure
 
-    # --- Internals -----------------------------------------------------------------
+    # --- The state and its transitions ----------------------------------------------
 
     @property
     def state(self) -> State:
