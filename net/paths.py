@@ -14,11 +14,9 @@ deadline, and then the direct paths are tried every `direct_retry_interval`,
 with a CALL_ME asking the peer to probe at the same moment; the session moves
 to whichever better path answers.
 
-On an open path: a keepalive probe every `keepalive_interval` (acks do not
-count as traffic of ours: answering the peer must not silence our own
-keepalives), probes every `suspect_probe_interval` while something goes
-unanswered, and the path is lost once something stays unanswered for
-`path_timeout`.
+On an open path: a keepalive probe every `keepalive_interval`, probes every
+`suspect_probe_interval` while something goes unanswered, and the path is
+lost once something stays unanswered for `path_timeout`.
 
 Peer-reflexive paths (ICE's term): when the peer's authenticated traffic
 arrives from an address other than the open path's (its NAT mapped it anew,
@@ -28,7 +26,14 @@ also taken when it answers while the open one leaves something unanswered
 (after we moved, the peer's old view of us goes nowhere).
 
 This part decides what to probe and when; it hands each probe and CALL_ME to
-the `emit` callback, and the Session wraps, encrypts and sends it.
+the `emit` callback, and the Session wraps, encrypts and sends it. The times
+it keeps are in three small parts, split out when this file passed 400
+lines, each only keeping times and saying what is due: `punch.PunchSchedule`
+(the rounds, the deadline, relays joining), `liveness.Liveness` (keepalives,
+suspicion, loss) and `direct_retry.DirectRetry` (the direct retries, CALL_ME's
+rate, whether an IPv6 path could beat the open one). The addresses and their
+ranks are `candidates.Candidates`; the probes awaiting an answer,
+`probes.ProbeTable`.
 """
 
 from __future__ import annotations
@@ -39,11 +44,15 @@ from dataclasses import dataclass
 
 from .address import Address, Route, Via, remote_address
 from .candidates import MAX_REMOTE_RELAYS, RELAYED, Candidates
+from .direct_retry import CALL_ME_MIN_INTERVAL, DirectRetry
+from .liveness import Liveness
 from .probes import MAX_PROBES, ProbeTable
+from .punch import PunchSchedule
 from .sessionconfig import SessionConfig
 from .state import State
 
 __all__ = [
+    "CALL_ME_MIN_INTERVAL",
     "MAX_PROBES",
     "MAX_REMOTE_RELAYS",
     "RELAYED",
@@ -54,8 +63,6 @@ __all__ = [
     "SendProbe",
 ]
 
-#: However often the peer asks us to probe (CALL_ME), at most this often.
-CALL_ME_MIN_INTERVAL = 1.0
 #: A peer-reflexive address is probed again at most this often (its traffic keeps coming).
 REFLEXIVE_PROBE_INTERVAL = 1.0
 
@@ -105,23 +112,11 @@ class Paths:
         self.path: Route | None = None
 
         self._probes = ProbeTable(config.punch_timeout, self.dropped)
-        self._punch_deadline = 0.0
-        self._next_probe_at = 0.0
-        self._probe_gap = config.probe_interval
-        #: When relayed paths join the punching, and whether they have yet.
-        self._relay_at = 0.0
-        self._relay_now = False
-        self._relaying = False
+        self._punch = PunchSchedule(config)
         #: While on a relayed path: when to try the direct ones again.
-        self._direct_retry_at = 0.0
-        self._last_call_me = float("-inf")
-        #: When we last sent something that wants an answer (a probe, data).
-        self._last_request = 0.0
-        self._last_probe = 0.0
-        #: When we first sent something still unanswered on the open path.
-        self._unanswered_since: float | None = None
-        #: On a direct IPv4 path with a better IPv6 candidate: seek it as from a relay.
-        self._ipv6_better = False
+        self._retry = DirectRetry(config)
+        #: Whether the open path still answers.
+        self._liveness = Liveness(config)
         #: The latest address the peer's authenticated traffic came from, other than
         #: the open path's, and when we last probed it.
         self._reflexive: Route | None = None
@@ -133,14 +128,14 @@ class Paths:
         """The peer's addresses (and which are its relays) from its offer or answer.
         relay_now: the NAT types say direct will not work; relays join the punch at once."""
         self.known.learn(candidates, remote_relays)
-        self._relay_now = relay_now
+        self._punch.relay_now = relay_now
         self._path_changed()
 
     def set_relays(self, relays: tuple[str, ...], now: float) -> bool:
         """Our relays changed. True if the open path went through one now gone (it is lost)."""
         added = [r for r in relays if r not in self.known.relays]
         self.known.relays = tuple(relays)
-        if self.state == State.PROBING and self._relaying:
+        if self.state == State.PROBING and self._punch.relaying:
             for path in self.known.relayed_routes():
                 if isinstance(path, Via) and path.local in added:
                     self.send_probe(path, now)
@@ -157,7 +152,7 @@ class Paths:
         """The peer restarted: answers to earlier probes cannot come."""
         self._probes.clear()
         self.path = None
-        self._ipv6_better = False
+        self._retry.path_changed(self.known, None)
 
     @property
     def relayed(self) -> bool:
@@ -169,19 +164,14 @@ class Paths:
     def begin_punch(self, now: float) -> None:
         """Probe every candidate, in rounds further and further apart, until the deadline."""
         self.path = None
-        self._punch_deadline = now + self.config.punch_timeout
-        self._next_probe_at = now
-        self._probe_gap = self.config.probe_interval
-        self._relay_at = now if self._relay_now else now + self.config.relay_delay
-        self._relaying = self._relay_now
+        self._punch.begin(now)
         self.probe_round(now)
 
     def probe_round(self, now: float) -> None:
-        paths = self.known.direct() + (self.known.relayed_routes() if self._relaying else [])
+        paths = self.known.direct() + (self.known.relayed_routes() if self._punch.relaying else [])
         for path in paths:
             self.send_probe(path, now)
-        self._next_probe_at = now + self._probe_gap
-        self._probe_gap = min(self._probe_gap * 2, self.config.probe_interval_max)
+        self._punch.round_sent(now)
 
     def probe_all(self, now: float) -> None:
         """Probe every candidate once (the peer offered again while our path looks open)."""
@@ -199,8 +189,7 @@ class Paths:
         txid = self._probes.add(route, now, ping=ping)
         self._emit(SendProbe(route, txid))
         if expect_answer:
-            self._last_probe = now
-            self.expect_answer(now)
+            self._liveness.asked(now, connected=self.state == State.CONNECTED, probe=True)
         return txid
 
     @property
@@ -220,7 +209,7 @@ class Paths:
         if self.state != State.CONNECTED or source == self.path:
             # Only what arrives on the path proves the path alive: if the peer's
             # NAT remapped it, our data to the old address goes nowhere.
-            self._unanswered_since = None
+            self._liveness.answered()
 
     def authenticated_from(self, source: Route, now: float) -> None:
         """The peer's authenticated traffic arrived from source. From another address
@@ -258,7 +247,7 @@ class Paths:
             # A path we would not have probed by ourselves (one of the node's
             # spraying sockets), or the peer on a relay already: probe it back
             # now, and take it if it answers.
-            self._relaying = self._relaying or self.known.rank(source) == RELAYED
+            self._punch.relaying = self._punch.relaying or self.known.rank(source) == RELAYED
             self.send_probe(source, now)
 
     def probe_answered(self, txid: bytes, source: Route, now: float) -> ProbeAnswered | None:
@@ -272,7 +261,7 @@ class Paths:
             # A LAN pair over an internet one, a direct one over a relay: both ways
             # work there too, so move. Reliability is above the path.
             self.path = source
-            self._unanswered_since = None
+            self._liveness.answered()
             self._path_changed()
         return ProbeAnswered(answer.rtt, answer.ping, moved)
 
@@ -283,11 +272,10 @@ class Paths:
             return False
         if self.known.rank(source) != self.known.rank(self.path):
             return False
-        return source == self._reflexive or self._unanswered_since is not None
+        return source == self._reflexive or self._liveness.unanswered
 
     def call_me_received(self, now: float) -> None:
-        if self.state == State.CONNECTED and now - self._last_call_me >= CALL_ME_MIN_INTERVAL:
-            self._last_call_me = now
+        if self.state == State.CONNECTED and self._retry.call_me_allowed(now):
             self._probe_direct(now)
 
     # --- The open path ----------------------------------------------------------------------
@@ -295,34 +283,24 @@ class Paths:
     def opened(self, source: Route) -> None:
         """A path works both ways: the session runs over it now."""
         self.path = source
-        self._unanswered_since = None
+        self._liveness.answered()
         self._path_changed()
 
     def _path_changed(self) -> None:
-        """Worked out when the path or the candidates change, not on every wakeup."""
-        path = self.path
-        if path is None or self.relayed:
-            self._ipv6_better = False
-            return
-        rank = self.known.rank(path)
-        self._ipv6_better = any(
-            ":" in remote_address(c)[0] and self.known.rank(c) < rank for c in self.known.direct()
-        )
+        self._retry.path_changed(self.known, self.path)
 
     @property
     def seeking_better(self) -> bool:
         """Whether the open path is one a direct path could beat: a relayed one, or
         IPv4 where the peer has an IPv6 address (ranked above it)."""
-        return self.relayed or self._ipv6_better
+        return self.relayed or self._retry.ipv6_better
 
     def connected(self, now: float) -> None:
-        self._direct_retry_at = now + self.config.direct_retry_interval
+        self._retry.connected(now)
 
     def expect_answer(self, now: float) -> None:
         """We sent something that wants an answer (a probe, data) on the path."""
-        self._last_request = now
-        if self.state == State.CONNECTED and self._unanswered_since is None:
-            self._unanswered_since = now
+        self._liveness.asked(now, connected=self.state == State.CONNECTED, probe=False)
 
     def lose(self) -> Route:
         """The open path is gone; it stays a candidate. The lost path."""
@@ -333,39 +311,32 @@ class Paths:
 
     def timed_out(self, now: float) -> bool:
         """Whether the open path left something unanswered for path_timeout."""
-        since = self._unanswered_since
-        return self.state == State.CONNECTED and since is not None and now >= since + self.config.path_timeout
+        return self.state == State.CONNECTED and self._liveness.lost(now)
 
     # --- Timers ----------------------------------------------------------------------------
 
     def next_timeout(self) -> float | None:
         if self.state == State.PROBING:
-            times = [self._next_probe_at, self._punch_deadline]
-            if not self._relaying and self.known.any_relays():
-                times.append(self._relay_at)
-            return min(times)
+            return self._punch.next_timeout(self.known.any_relays())
         if self.state == State.HANDSHAKE:
-            return self._last_request + self.config.keepalive_interval
+            return self._liveness.keepalive_at
         if self.state == State.CONNECTED:
             return min(self._upkeep_times())
         return None
 
     def _upkeep_times(self) -> list[float]:
-        times = [self._last_request + self.config.keepalive_interval]
-        if self._unanswered_since is not None:
-            times.append(self._unanswered_since + self.config.path_timeout)
-            times.append(self._next_suspect_probe())
+        times = self._liveness.times()
         if self.seeking_better:
-            times.append(self._direct_retry_at)
-            if self._next_probe_at < self._punch_deadline:
-                times.append(self._next_probe_at)
+            times.append(self._retry.at)
+            if self._punch.next_round < self._punch.deadline:
+                times.append(self._punch.next_round)
         return times
 
     def handle_timeout(self, now: float) -> str | None:
         """Run the due timers. Returns why the punch failed, when it did."""
         if self.state == State.PROBING:
             return self._punch_timeout(now)
-        if self.state == State.HANDSHAKE and now >= self._last_request + self.config.keepalive_interval:
+        if self.state == State.HANDSHAKE and now >= self._liveness.keepalive_at:
             assert self.path is not None
             self.send_probe(self.path, now)
         elif self.state == State.CONNECTED:
@@ -375,47 +346,39 @@ class Paths:
         return None
 
     def _punch_timeout(self, now: float) -> str | None:
-        if now >= self._punch_deadline:
+        if self._punch.over(now):
             tried = "direct or relayed" if self.known.any_relays() else "direct"
             return f"no answer from the peer on any {tried} path ({len(self.known.addresses)} candidate address(es))"
-        if not self._relaying and now >= self._relay_at and self.known.any_relays():
-            self._relaying = True
+        if self._punch.relays_due(now) and self.known.any_relays():
+            self._punch.relaying = True
             self.probe_round(now)
-        elif now >= self._next_probe_at:
+        elif self._punch.round_due(now):
             self.probe_round(now)
         return None
 
     def _keep_open(self, now: float) -> None:
         assert self.path is not None
-        if self._unanswered_since is not None and now >= self._next_suspect_probe():
-            self.send_probe(self.path, now)  # Something went unanswered: is the path still there?
-        elif now >= self._last_request + self.config.keepalive_interval:
+        if self._liveness.probe_due(now):  # A keepalive, or something went unanswered.
             self.send_probe(self.path, now)
 
     def _seek_direct(self, now: float) -> None:
         """On a relayed path (or IPv4 with IPv6 to find): try the direct ones, on the
         punch's schedule and then periodically."""
-        if now >= self._direct_retry_at:
+        if self._retry.due(now):
             self._try_direct(now)
-        elif self._next_probe_at <= now:
-            if now < self._punch_deadline:
+        elif self._punch.round_due(now):
+            if not self._punch.over(now):
                 # The relay answered first; the punch goes on until its deadline,
                 # and the conversation moves if a direct path answers.
                 self._probe_direct(now)
-                self._next_probe_at = now + self._probe_gap
-                self._probe_gap = min(self._probe_gap * 2, self.config.probe_interval_max)
+                self._punch.round_sent(now)
             else:
-                self._next_probe_at = float("inf")  # The punch is over; the retries go on.
+                self._punch.stop_rounds()  # The punch is over; the retries go on.
 
     def _try_direct(self, now: float) -> None:
         """Probe the direct paths, and ask the peer to do the same now, so both
         NATs open toward each other at once."""
         assert self.path is not None
-        self._direct_retry_at = now + self.config.direct_retry_interval
-        self._last_call_me = now
+        self._retry.retried(now)
         self._probe_direct(now)
         self._emit(SendCallMe(self.path))
-
-    def _next_suspect_probe(self) -> float:
-        assert self._unanswered_since is not None
-        return max(self._last_probe, self._unanswered_since) + self.config.suspect_probe_interval

@@ -34,6 +34,14 @@ The SDK is synchronous: its calls run in trio worker threads, and its
 listeners call back on threads of its own. Those callbacks only hand the raw
 document to trio through the trio token (never blocking, never raising);
 everything is checked and acted on in trio.
+
+This module is the client: connecting, the listeners and the inbox they feed,
+and the SDK calls. Split out when it passed 400 lines, each free of I/O:
+`firestore_schema` (the documents we write, listener snapshots as `Change`
+records, the checks on offer and answer documents), `firestore_presence`
+(the watched peers' presence and its freshness) and `firestore_offers`
+(which offers to delete once expired); `firestore_sdk` holds the blocking
+SDK calls on our own documents.
 """
 
 from __future__ import annotations
@@ -42,8 +50,6 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 import trio
@@ -62,27 +68,28 @@ from . import (
     SignalUrl,
 )
 from .firestore_offers import ExpiringOffers
-from .firestore_sdk import _ONCE, OFFERS, PEERS, Documents, NameTaken, server_timestamp
-from .messages import Answer, Offer, Presence, SignallingDataError, format_address
+from .firestore_presence import PresenceBook
+from .firestore_schema import (
+    MAX_SKIP_REASONS,
+    Change,
+    answer_untrusted,
+    answer_update,
+    changes,
+    count_skip,
+    describe,
+    offer_document,
+    open_offer_untrusted,
+)
+from .firestore_sdk import _ONCE, OFFERS, PEERS, Documents, NameTaken
+from .messages import Answer, Offer, SignallingDataError, format_address
+
+__all__ = ["INBOX_SIZE", "MAX_SKIP_REASONS", "RETRY_MAX", "FirestoreSignalling"]
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 INBOX_SIZE = 1024
 RETRY_MAX = 30.0
-#: How many distinct reasons `skipped` counts; the rest are counted as "other".
-MAX_SKIP_REASONS = 64
-
-
-@dataclass(frozen=True)
-class _Change:
-    """A document change from a listener, as handed over from Firestore's thread."""
-
-    listener: str  # "offers-in", "offers-out" or "presence"
-    kind: str  # "ADDED", "MODIFIED" or "REMOVED"
-    doc_id: str
-    data: dict[str, Any] | None
-    update_time: Any
 
 
 class FirestoreSignalling(SignallingClient):
@@ -98,25 +105,21 @@ class FirestoreSignalling(SignallingClient):
         self.label = str(url)
         self._name = name
         self._presence_interval = presence_interval
-        #: A peer whose presence is older than this shows as offline.
-        self._presence_timeout = 3 * presence_interval
         self._send_events, self.events = trio.open_memory_channel[SignallingEvent](INBOX_SIZE)
-        self._inbox_send, self._inbox = trio.open_memory_channel[_Change](INBOX_SIZE)
+        self._inbox_send, self._inbox = trio.open_memory_channel[Change](INBOX_SIZE)
         self._token: trio.lowlevel.TrioToken | None = None
         self._documents = Documents(url.project, name, identity, credentials_file)
         self._listeners: dict[str, Any] = {}
-        self._watching: set[str] = set()
-        self._presence: dict[str, dict[str, Any]] = {}
-        self._announced_online: dict[str, bool] = {}
-        self._answered: set[str] = set()
-        #: Offer documents seen (ours, or to us), to delete once expired.
-        self._offers = ExpiringOffers()
-        #: When (our clock) each watched peer's presence last changed.
-        self._presence_arrived: dict[str, float] = {}
         #: Document reads and writes this client made (the billed operations).
         self.operations: Counter[str] = Counter()
         #: Documents skipped because they did not validate, by reason.
         self.skipped: Counter[str] = Counter()
+        #: The watched peers' presence; a peer whose presence is older than 3
+        #: refresh intervals shows as offline.
+        self._peers = PresenceBook(3 * presence_interval, self._skip)
+        self._answered: set[str] = set()
+        #: Offer documents seen (ours, or to us), to delete once expired.
+        self._offers = ExpiringOffers()
 
     # --- The SignallingClient interface -------------------------------------------
 
@@ -149,7 +152,7 @@ class FirestoreSignalling(SignallingClient):
                         return
                     except Exception as exc:  # The SDK raises many kinds; all mean "not now".
                         await self._send_events.send(
-                            SignallingLost(f"cannot reach Firestore ({self.label}): {_describe(exc)}")
+                            SignallingLost(f"cannot reach Firestore ({self.label}): {describe(exc)}")
                         )
                         if not started:
                             started = True
@@ -161,18 +164,12 @@ class FirestoreSignalling(SignallingClient):
                 await self._go_offline()
 
     async def watch(self, name: str) -> None:
-        self._watching.add(name)
+        self._peers.watching.add(name)
         if self._documents.db is not None:
             await self._start_listener(f"presence:{name}")
 
     async def send_offer(self, offer: Offer) -> None:
-        data = {
-            **offer.to_dict(),
-            "state": "open",
-            "answer": None,
-            "created": server_timestamp(),
-            "expires_at": datetime.fromtimestamp(offer.expires, timezone.utc),
-        }
+        data = offer_document(offer)
         await self._call(lambda db: db.collection(OFFERS).document(offer.id).create(data, **_ONCE))
         self.operations["write"] += 1
 
@@ -181,7 +178,7 @@ class FirestoreSignalling(SignallingClient):
             ref = db.collection(OFFERS).document(answer.offer_id)
             # update() has an exists precondition: answering an offer that was
             # withdrawn or expired fails instead of recreating it.
-            ref.update({"state": "answered", "answer": answer.to_dict()}, **_ONCE)
+            ref.update(answer_update(answer), **_ONCE)
 
         await self._call(update)
         self.operations["write"] += 1
@@ -196,7 +193,7 @@ class FirestoreSignalling(SignallingClient):
         await trio.to_thread.run_sync(self._documents.register)
         self.operations["read"] += 1  # Counted here, in trio: Counter is not thread-safe.
         self.operations["write"] += 1
-        for key in ("offers-in", "offers-out", *(f"presence:{n}" for n in sorted(self._watching))):
+        for key in ("offers-in", "offers-out", *(f"presence:{n}" for n in sorted(self._peers.watching))):
             await self._start_listener(key)
 
     async def _start_listener(self, key: str) -> None:
@@ -207,7 +204,7 @@ class FirestoreSignalling(SignallingClient):
         try:
             self._listeners[key] = await trio.to_thread.run_sync(self._documents.listen, key, self._callback)
         except Exception as exc:
-            raise SignallingUnavailable(f"Firestore ({self.label}): {_describe(exc)}") from exc
+            raise SignallingUnavailable(f"Firestore ({self.label}): {describe(exc)}") from exc
         finally:
             if self._listeners.get(key) is None:
                 self._listeners.pop(key, None)
@@ -227,7 +224,7 @@ class FirestoreSignalling(SignallingClient):
                     log.info("Firestore listener %s stopped; starting it again", key)
                     del self._listeners[key]
                     await self._start_listener(key)
-            for name in list(self._presence):
+            for name in self._peers.names():
                 await self._announce_presence(name)
 
     async def _go_offline(self) -> None:
@@ -240,25 +237,15 @@ class FirestoreSignalling(SignallingClient):
             try:
                 await trio.to_thread.run_sync(self._documents.close, listeners, abandon_on_cancel=True)
             except Exception as exc:
-                log.info("could not mark %s offline: %s", self._name, _describe(exc))
+                log.info("could not mark %s offline: %s", self._name, describe(exc))
 
     # --- On Firestore's threads ---------------------------------------------------------
 
     def _callback(self, listener: str, doc_id: str = "") -> Callable[[Any, Any, Any], None]:
-        def on_snapshot(snapshots: Any, changes: Any, read_time: Any) -> None:
+        def on_snapshot(snapshots: Any, document_changes: Any, read_time: Any) -> None:
             # Firestore's thread: hand over and return. Never raise, never block.
             try:
-                if listener == "presence":
-                    # A document listener reports a missing document as no snapshot at all.
-                    items = [
-                        _Change(listener, "MODIFIED", s.id, s.to_dict() if s.exists else None, s.update_time)
-                        for s in snapshots
-                    ] or [_Change(listener, "REMOVED", doc_id, None, None)]
-                else:
-                    items = [
-                        _Change(listener, c.type.name, c.document.id, c.document.to_dict(), c.document.update_time)
-                        for c in changes
-                    ]
+                items = changes(listener, doc_id, snapshots, document_changes)
                 token = self._token
                 if token is not None:
                     for item in items:
@@ -270,7 +257,7 @@ class FirestoreSignalling(SignallingClient):
 
     # --- In trio ------------------------------------------------------------------------
 
-    def _take(self, change: _Change) -> None:
+    def _take(self, change: Change) -> None:
         try:
             self._inbox_send.send_nowait(change)
         except trio.WouldBlock:
@@ -287,59 +274,48 @@ class FirestoreSignalling(SignallingClient):
                 self._skip(str(exc))
                 log.info("skipped Firestore document %s/%s: %s", change.listener, change.doc_id[:40], exc)
             except Exception as exc:  # A failed SDK call; the document waits for the next try.
-                log.info("could not act on %s/%s: %s", change.listener, change.doc_id[:40], _describe(exc))
+                log.info("could not act on %s/%s: %s", change.listener, change.doc_id[:40], describe(exc))
 
     def _skip(self, reason: str) -> None:
-        # Reasons quote what the document held: keep how many there are bounded.
-        reason = reason[:80]
-        if reason not in self.skipped and len(self.skipped) >= MAX_SKIP_REASONS:
-            reason = "other"
-        self.skipped[reason] += 1
+        count_skip(self.skipped, reason)
 
-    async def _handle(self, change: _Change) -> None:
+    async def _handle(self, change: Change) -> None:
         if change.listener != "presence":
             self._offers.seen(change.doc_id, None if change.kind == "REMOVED" else change.data, change.update_time)
         if change.kind == "REMOVED" or change.data is None:
             self._answered.discard(change.doc_id)
             if change.listener == "presence":
-                self._presence.pop(change.doc_id, None)
+                self._peers.removed(change.doc_id)
                 await self._announce_presence(change.doc_id)
             return
         if change.listener == "presence":
-            self._presence[change.doc_id] = change.data
-            self._presence_arrived[change.doc_id] = time.monotonic()
+            self._peers.arrived(change.doc_id, change.data, time.monotonic())
             await self._announce_presence(change.doc_id)
         elif change.listener == "offers-in":
             await self._offer_document(change)
         elif change.listener == "offers-out":
             await self._answer_document(change)
 
-    async def _offer_document(self, change: _Change) -> None:
-        data = change.data or {}
-        if data.get("state") != "open":
-            return  # Answered already: a listener restart shows it again, and it is not replayed.
-        offer = Offer.from_dict_untrusted(data)
-        if offer.id != change.doc_id:
-            raise SignallingDataError("offer id does not match its document")
-        if offer.receiver != self._name:
-            raise SignallingDataError("offer addressed to someone else")
+    async def _offer_document(self, change: Change) -> None:
+        offer = open_offer_untrusted(change, self._name)
+        if offer is None:
+            return
         if offer.expires < time.time():
             await self._delete(change.doc_id, change.update_time)
             raise SignallingDataError("offer expired")
-        sender = self._presence.get(offer.sender)
+        sender = self._peers.document(offer.sender)
         if sender is None:
             sender = await self._read_presence(offer.sender)
         if not sender or sender.get("key") != offer.sender_key:
             raise SignallingDataError("offer key does not match the sender's presence")
         await self._send_events.send(OfferReceived(offer))
 
-    async def _answer_document(self, change: _Change) -> None:
-        data = change.data or {}
-        if data.get("state") != "answered" or change.doc_id in self._answered:
+    async def _answer_document(self, change: Change) -> None:
+        if change.doc_id in self._answered:
             return
-        answer = Answer.from_dict_untrusted(data.get("answer"))
-        if answer.offer_id != change.doc_id or answer.receiver != self._name:
-            raise SignallingDataError("answer does not belong to this offer")
+        answer = answer_untrusted(change, self._name)
+        if answer is None:
+            return
         self._answered.add(change.doc_id)
         await self._send_events.send(AnswerReceived(answer))
         await self._delete(change.doc_id, change.update_time)
@@ -371,34 +347,9 @@ class FirestoreSignalling(SignallingClient):
 
     async def _announce_presence(self, name: str) -> None:
         """Tell the node the peer's presence, when it changed (or went stale)."""
-        if name not in self._watching:
-            return
-        data = self._presence.get(name)
-        presence = self._presence_untrusted(name, data)
-        if self._announced_online.get(name) == presence.online:
-            return  # Nothing new: a refresh, or a peer still offline.
-        self._announced_online[name] = presence.online
-        await self._send_events.send(PresenceChanged(presence))
-
-    def _presence_untrusted(self, name: str, data: dict[str, Any] | None) -> Presence:
-        if not data:
-            return Presence(name, online=False)
-        # Fresh by our own clock (when the document last changed here), never by
-        # the peer's last_seen, which is its clock and may be wrong either way.
-        arrived = self._presence_arrived.get(name)
-        fresh = arrived is not None and time.monotonic() - arrived < self._presence_timeout
-        try:
-            return Presence.from_dict_untrusted(
-                {
-                    "name": name,
-                    "online": bool(data.get("online")) and fresh,
-                    "key": data.get("key", ""),
-                    "address": data.get("address", ""),
-                }
-            )
-        except SignallingDataError as exc:
-            self._skip(f"bad presence: {exc}")
-            return Presence(name, online=False)
+        presence = self._peers.change(name, time.monotonic())
+        if presence is not None:
+            await self._send_events.send(PresenceChanged(presence))
 
     async def _call(self, function: Callable[[Any], _T]) -> _T:
         """Run a blocking SDK call in a thread; failures become SignallingUnavailable."""
@@ -408,9 +359,5 @@ class FirestoreSignalling(SignallingClient):
         try:
             return await trio.to_thread.run_sync(function, db)
         except Exception as exc:
-            raise SignallingUnavailable(f"Firestore ({self.label}): {_describe(exc)}") from exc
+            raise SignallingUnavailable(f"Firestore ({self.label}): {describe(exc)}") from exc
 
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
