@@ -85,7 +85,7 @@ class DualStackPeers(Peers):
         self.lab, self.tmp_path, self.started = lab, tmp_path, []
         self.url = f"tcp://[{server.ip6}]:7878"
         self.url4 = f"tcp://{server.ip}:7878"
-        self.run(server, "signal-server", "--host", "::", "--port", "7878").wait_for_line("signalling server on")
+        self.run(server, "signal-server", "--host", "::", "--port", "7878", "--names", ":memory:").wait_for_line("signalling server on")
 
 
 def test_the_server_listens_on_both_families_and_a_client_reaches_it_over_ipv6(lab, tmp_path):
