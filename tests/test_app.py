@@ -68,7 +68,11 @@ async def test_open_command_and_dialog():
         assert app.selected == "erin" and OpenPeer("erin") in core.commands
         await pilot.press("ctrl+o")
         await pilot.press(*"bad name!", "enter")
-        assert "invalid name" in str(app.screen.query_one("#open-error").render())
+        error = app.screen.query_one("#open-error")
+        assert "invalid name" in str(error.render())
+        await pilot.pause()
+        # The whole message, wrapped inside the dialog: not cut at the screen's edge.
+        assert error.region.right <= 80 and "starting" in app.export_screenshot()
         await pilot.press("ctrl+a", "ctrl+k", *"frank", "enter")
         await pilot.pause()
         assert app.selected == "frank" and list(app.conversations) == ["erin", "frank"]

@@ -35,6 +35,7 @@ class OpenPeerScreen(ModalScreen[str | None]):
     OpenPeerScreen { align: center middle; }
     OpenPeerScreen > Vertical { width: 44; height: auto; border: round $accent; padding: 1 2; background: $surface; }
     OpenPeerScreen Label { margin-bottom: 1; }
+    OpenPeerScreen #open-error { width: 100%; height: auto; margin-bottom: 0; }
     """
 
     def compose(self) -> ComposeResult:
