@@ -136,7 +136,7 @@ class MessageStore:
             )
         if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
             return StoreDamaged(
-                f"{self.path} is damaged ({exc}), so p2ptui leaves it alone. Move it aside"
+                f"{self.path} is damaged ({exc}), so p2ptui leaves it alone: move it aside"
                 f" (mv {self.path} {self.path}.damaged) and start again with an empty history;"
                 f" `sqlite3 {self.path}.damaged .recover` may get its messages back"
             )
