@@ -84,12 +84,17 @@ class Roamer(Wakeable):
             with trio.move_on_at(due if due is not None else float("inf")):
                 await self.wait_wakeup()
 
+    def _routable(self) -> list[object]:
+        # Link-local addresses come and go with every container's veth and never
+        # carry a peer's traffic: a change in them is not a move.
+        return [a for a in self._list_addresses() if not getattr(a, "is_link_local", False)]
+
     async def _watch_interfaces(self) -> None:
         # Not before discover() has run: the first round is registration's.
-        seen = list(self._list_addresses())
+        seen = self._routable()
         while True:
             await trio.sleep(self._poll_interval)
-            now = list(self._list_addresses())
+            now = self._routable()
             if now != seen:
                 log.info("the interfaces' addresses changed: %s -> %s", seen, now)
                 seen = now

@@ -116,3 +116,4 @@ def test_our_addresses_leave_out_loopback_and_lie_in_our_networks():
     assert all(not a.is_loopback for a in addresses)
     assert all(any(a in network for network in networks) for a in addresses)
     assert len(set(addresses)) == len(addresses)
+

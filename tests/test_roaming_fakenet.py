@@ -145,3 +145,31 @@ async def test_an_idle_conversation_follows_a_host_that_moved_before_anyone_writ
             await inbox_b.wait_moved_to(ALICE_NEW_PUBLIC)
         assert b.status("alice") == PeerStatus.CONNECTED
         nursery.cancel_scope.cancel()
+
+
+async def test_a_new_link_local_address_is_not_a_move_but_a_new_routable_one_is(autojump_clock):
+    import ipaddress
+
+    from p2ptui.net.roamer import Roamer
+
+    class Discovery:
+        def candidates(self):
+            return [("198.51.100.1", 4000)]
+
+        async def relearn(self):
+            return True
+
+    addresses = [ipaddress.ip_address("10.0.1.2")]
+    roamer = Roamer(Discovery(), lambda: list(addresses), poll_interval=2)
+    changed = []
+    roamer.on_network_changed = lambda: changed.append(list(addresses))
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(roamer.run)
+        await trio.sleep(1)
+        addresses.append(ipaddress.ip_address("fe80::1"))  # a container's veth came up
+        await trio.sleep(10)
+        assert changed == []
+        addresses.append(ipaddress.ip_address("10.0.2.7"))  # a real new network
+        await trio.sleep(10)
+        assert len(changed) == 1
+        nursery.cancel_scope.cancel()
