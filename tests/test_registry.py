@@ -101,6 +101,35 @@ def test_a_lapsed_name_goes_to_the_next_key():
     assert world.register(newcomer, "alice", Identity.generate())["op"] == "registered"
 
 
+def test_a_look_alike_name_is_taken_online_and_offline():
+    world = World()
+    alice, _ = world.online("alice")
+    for spelling in ("Alice", "ALICE"):
+        assert world.register(world.connect(), spelling, Identity.generate())["code"] == protocol.NAME_TAKEN
+    world.registry.leave(alice)
+    assert world.register(world.connect(), "aLiCe", Identity.generate())["code"] == protocol.NAME_TAKEN
+    assert world.dropped["new names over the limit"] == 0
+
+
+def test_the_owner_may_respell_its_name_and_replaces_its_old_connection():
+    world = World()
+    old, identity = world.online("alice")
+    new = world.connect()
+    assert world.register(new, "Alice", identity) == {"op": "registered", "name": "Alice", "observed_ip": "192.0.2.1"}
+    assert old.outbox.closed and world.registry.online["alice"] is new
+
+
+def test_offers_and_presence_go_by_the_exact_spelling():
+    world = World()
+    bob, _ = world.online("bob")
+    alice, alice_identity = world.online("alice")
+    world.registry.handle(alice, offer(alice_identity, receiver="Bob"))
+    assert alice.outbox.sent[-1]["code"] == protocol.PEER_OFFLINE  # bob's node would drop it
+    assert not [m for m in bob.outbox.sent if m["op"] == "offer"]
+    world.registry.handle(alice, {"op": "watch", "name": "BOB"})
+    assert alice.outbox.sent[-1]["presence"]["online"] is False
+
+
 def test_the_same_key_from_a_new_connection_replaces_the_old_one():
     world = World()
     old, identity = world.online("alice")

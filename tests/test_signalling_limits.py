@@ -1,6 +1,7 @@
 """The server's limits and name store, with plain numbers for time; the line buffer."""
 
 import os
+import sqlite3
 import stat
 
 import pytest
@@ -120,6 +121,29 @@ def test_bindings_persist_in_a_private_file(tmp_path):
     store.close()
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert NameStore(path).owner("alice", 200.0) == "k1"
+
+
+def test_a_name_is_one_name_however_it_is_spelt():
+    store = NameStore()
+    store.bind("alice", "k1", 0.0)
+    assert store.owner("Alice", 1.0) == "k1" and store.owner("ALICE", 1.0) == "k1"
+    assert len(store) == 1
+
+
+def test_an_old_file_with_look_alike_names_keeps_the_newest_owner(tmp_path):
+    path = tmp_path / "names.sqlite3"
+    old = sqlite3.connect(path)  # as files were written before names were casefolded
+    old.execute("CREATE TABLE names (name TEXT PRIMARY KEY, key TEXT NOT NULL, last_seen REAL NOT NULL)")
+    old.executemany(
+        "INSERT INTO names VALUES (?, ?, ?)",
+        [("alice", "k1", 100.0), ("Alice", "k2", 200.0), ("Bob", "k3", 100.0), ("bob", "k4", 50.0)],
+    )
+    old.commit()
+    old.close()
+    store = NameStore(path)
+    assert store.owner("alice", 300.0) == "k2" and store.owner("ALICE", 300.0) == "k2"
+    assert store.owner("bob", 300.0) == "k3"
+    assert len(store) == 2
 
 
 def test_a_broken_names_file_is_one_clear_error(tmp_path):

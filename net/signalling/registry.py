@@ -3,7 +3,9 @@
 The server (server.py) moves bytes; this module decides. Each connection is
 a `Member`: it can be sent a line (dropped and counted when its queue is
 full, never cut off for it) and closed. Names are bound through the
-NameStore, within the per-key and per-address limits; offers and answers are
+NameStore, within the per-key and per-address limits, case-insensitively
+(another key cannot take "Alice" while "alice" is bound); offers, answers and
+presence still go by the exact spelling a client registered; offers and answers are
 rate-limited per sender and per target. Presence says online or offline and
 the key, never an address: addresses travel only in offers and answers.
 """
@@ -21,7 +23,7 @@ from .. import identity
 from . import protocol
 from .limits import KeyedBuckets, ServerLimits, address_key, per_day
 from .messages import Answer, Offer, Presence, SignallingDataError, valid_name
-from .names import NameStore, NamesUnavailable
+from .names import NameStore, NamesUnavailable, fold
 
 _MAX_WATCHES = 1024
 
@@ -66,6 +68,7 @@ class Registry:
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.names = names
+        #: By casefolded name: one connection per name, however it is spelt.
         self.online: dict[str, Member] = {}
         self.watchers: dict[str, set[Member]] = {}
         self.dropped = dropped
@@ -109,19 +112,19 @@ class Registry:
             raise SignallingDataError("the signature does not match the key")
         if not self._claim(client, name, key):
             return
-        previous = self.online.get(name)
+        previous = self.online.get(fold(name))
         if previous is not None:
             # The same key again, from a new connection: the newest one wins.
             previous.outbox.close()
         client.name, client.key = name, key
-        self.online[name] = client
+        self.online[fold(name)] = client
         client.send(protocol.encode("registered", name=name, observed_ip=client.ip))
         self._announce(name)
 
     def _claim(self, client: Member, name: str, key: str) -> bool:
         """Whether key may have name: bound to it already, or free and within the name limits."""
         now = self._wall_clock()
-        online = self.online.get(name)
+        online = self.online.get(fold(name))
         try:
             owner = online.key if online is not None else self.names.owner(name, now)
         except NamesUnavailable:
@@ -183,7 +186,7 @@ class Registry:
     ) -> None:
         if sender != client.name or sender_key != client.key:
             raise SignallingDataError(f"{op} claims to be from someone else")
-        target = self.online.get(receiver)
+        target = self._member(receiver)
         if target is None:
             client.send(
                 protocol.encode(
@@ -211,12 +214,17 @@ class Registry:
         self.dropped[why] += 1
         client.send(protocol.encode("error", code=protocol.RATE_LIMITED, message="too many offers; slow down", ref=ref))
 
+    def _member(self, name: str) -> Member | None:
+        """Who is online as name, spelt exactly so: the receiving node checks the spelling."""
+        client = self.online.get(fold(name))
+        return client if client is not None and client.name == name else None
+
     # --- Presence --------------------------------------------------------------------
 
     def _presence(self, name: str) -> Presence:
         # Online or not, and the key; never an address, which only offers and
         # answers carry, between the two peers.
-        client = self.online.get(name)
+        client = self._member(name)
         if client is None:
             try:
                 key = self.names.owner(name, self._wall_clock()) or ""
@@ -237,8 +245,8 @@ class Registry:
                 watchers.discard(client)
                 if not watchers:
                     del self.watchers[name]
-        if client.name is not None and self.online.get(client.name) is client:
-            del self.online[client.name]
+        if client.name is not None and self.online.get(fold(client.name)) is client:
+            del self.online[fold(client.name)]
             self.names.touch(client.name, client.key, self._wall_clock())  # Absence counts from leaving.
             self._announce(client.name)
 
