@@ -11,7 +11,7 @@ from p2ptui.net import Identity, stun
 from p2ptui.net.signalling import protocol, server
 from p2ptui.net.signalling.limits import ServerLimits
 
-from .test_signalling_messages import OFFER
+from .test_signalling_messages import ANSWER, OFFER
 
 pytestmark = pytest.mark.trio
 
@@ -102,6 +102,22 @@ async def test_offers_are_forwarded_and_forgeries_refused(server_address):
     # Bob claims to be alice: refused, and alice's registration is untouched.
     await b.send(op="offer", offer={**offer, "receiver": "alice", "sender_key": bob.public_key})
     assert (await b.receive())["code"] == protocol.BAD_REQUEST
+
+
+async def test_an_answer_goes_through_only_for_an_offer_the_server_delivered(server_address):
+    alice, bob = Identity.generate(), Identity.generate()
+    a = await RawClient.connect(server_address)
+    await a.register("alice", alice)
+    b = await RawClient.connect(server_address)
+    await b.register("bob", bob)
+    answer = {**ANSWER.to_dict(), "sender_key": bob.public_key}
+    await b.send(op="answer", answer=answer)  # alice offered nothing yet
+    assert (await b.receive())["code"] == protocol.BAD_REQUEST
+    await a.send(op="offer", offer={**OFFER.to_dict(), "sender_key": alice.public_key})
+    assert (await b.receive())["op"] == "offer"
+    await b.send(op="answer", answer=answer)
+    forwarded = await a.receive()
+    assert forwarded["op"] == "answer" and forwarded["answer"] == answer
 
 
 async def test_an_offer_to_an_offline_peer_is_refused_with_its_id(server_address):

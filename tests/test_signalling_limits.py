@@ -10,6 +10,7 @@ from p2ptui.net import EnvironmentFailure
 from p2ptui.net.signalling.limits import (
     RESERVED_DESCRIPTORS,
     Connections,
+    DeliveredOffers,
     KeyedBuckets,
     Rate,
     TokenBucket,
@@ -49,6 +50,25 @@ def test_keyed_buckets_forget_full_buckets_first():
         buckets.take(f"other{n}", 0.0)
     # At time 0.0 nothing has refilled; the oldest, "spent", had to go.
     assert buckets.take("spent", 0.0)
+
+
+def test_a_delivered_offer_is_answerable_once_until_it_expires():
+    offers = DeliveredOffers(max_life=60.0, skew=30.0)
+    offers.add("a", "alice", expires=60.0, now=50.0)  # answerable to 90: 30 s for the clocks
+    offers.add("b", "bob", expires=1e12, now=50.0)  # a sender's far future is held to max_life
+    offers.add("c", "carol", expires=60.0, now=50.0)
+    assert offers.take("a", 89.0) == "alice" and offers.take("a", 89.0) is None
+    assert offers.take("c", 90.0) is None
+    assert offers.take("b", 110.0) is None
+
+
+def test_delivered_offers_are_bounded_and_the_expired_go_first():
+    offers = DeliveredOffers(capacity=3, max_life=10.0)
+    for n in range(5):
+        offers.add(str(n), "alice", expires=1e12, now=0.0)
+    assert len(offers) == 3 and offers.take("0", 1.0) is None and offers.take("4", 1.0) == "alice"
+    offers.add("late", "bob", expires=1e12, now=20.0)  # the others expired at 10
+    assert len(offers) == 1
 
 
 @pytest.mark.parametrize(

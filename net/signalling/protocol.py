@@ -9,7 +9,8 @@ turns a line into a message, `encode` does the reverse.
     client → server  {"op": "watch", "name"}                        presence of a peer, now and on change
     server → client  {"op": "presence", "presence": {...}}
     client → server  {"op": "offer", "offer": {...}}                forwarded to offer.receiver
-    client → server  {"op": "answer", "answer": {...}}              forwarded to answer.receiver
+    client → server  {"op": "answer", "answer": {...}}              forwarded to answer.receiver, once, only
+                                                                    for a live offer forwarded to this client
     server → client  {"op": "offer" | "answer", ..., "seen_ip"}     forwarded; seen_ip: where the server saw the sender
     server → client  {"op": "ping"}                                 after a registered client was silent a while
     client → server  {"op": "pong"}                                 any line will do; a silent client is closed

@@ -6,7 +6,9 @@ full, never cut off for it) and closed. Names are bound through the
 NameStore, within the per-key and per-address limits, case-insensitively
 (another key cannot take "Alice" while "alice" is bound); offers, answers and
 presence still go by the exact spelling a client registered; offers and answers are
-rate-limited per sender and per target. Presence says online or offline and
+rate-limited per sender and per target, but an answer to an offer this
+server delivered costs its sender nothing (it may answer every stranger), and
+an answer to any other offer is refused. Presence says online or offline and
 the key, never an address: addresses travel only in offers and answers.
 """
 
@@ -21,7 +23,7 @@ from typing import Any, Protocol
 
 from .. import identity
 from . import protocol
-from .limits import KeyedBuckets, ServerLimits, address_key, per_day
+from .limits import DeliveredOffers, KeyedBuckets, ServerLimits, address_key, per_day
 from .messages import Answer, Offer, Presence, SignallingDataError, valid_name
 from .names import NameStore, NamesUnavailable, fold
 
@@ -46,6 +48,8 @@ class Member:
     name: str | None = None
     key: str = ""
     watching: set[str] = field(default_factory=set)
+    #: Offers forwarded to this client, which it may answer.
+    delivered: DeliveredOffers = field(default_factory=DeliveredOffers)
 
     def send(self, line: bytes) -> None:
         self.outbox.send(line)
@@ -164,12 +168,21 @@ class Registry:
         if not self._within_sender_rate(client, message.get("offer"), "id"):
             return
         offer = Offer.from_dict_untrusted(message.get("offer"))
-        self._forward(client, "offer", offer, offer.id, offer.sender, offer.sender_key, offer.receiver)
+        target = self._forward(client, "offer", offer, offer.id, offer.sender, offer.sender_key, offer.receiver)
+        if target is not None:
+            target.delivered.add(offer.id, offer.sender, offer.expires, self._wall_clock())
 
     def _answer(self, client: Member, message: dict[str, Any]) -> None:
-        if not self._within_sender_rate(client, message.get("answer"), "offer_id"):
-            return
-        answer = Answer.from_dict_untrusted(message.get("answer"))
+        # Not against the sender's rate: a node answering many strangers' offers
+        # would have its answers dropped. Offers delivered to it bound them instead.
+        record = message.get("answer")
+        offer_id = record.get("offer_id") if isinstance(record, dict) else None
+        offerer = client.delivered.take(offer_id, self._wall_clock()) if isinstance(offer_id, str) else None
+        if offerer is None:
+            raise SignallingDataError("an answer to no offer delivered to you (or answered, or expired)")
+        answer = Answer.from_dict_untrusted(record)
+        if answer.receiver != offerer:
+            raise SignallingDataError("an answer must go to the offer's sender")
         self._forward(
             client, "answer", answer, answer.offer_id, answer.sender, answer.sender_key, answer.receiver
         )
@@ -183,7 +196,8 @@ class Registry:
         sender: str,
         sender_key: str,
         receiver: str,
-    ) -> None:
+    ) -> Member | None:
+        """Send record on to receiver; the receiver's connection, if it was sent."""
         if sender != client.name or sender_key != client.key:
             raise SignallingDataError(f"{op} claims to be from someone else")
         target = self._member(receiver)
@@ -193,13 +207,14 @@ class Registry:
                     "error", code=protocol.PEER_OFFLINE, message=f"{receiver} is offline", ref=ref
                 )
             )
-            return
+            return None
         if not self._target_rates.take(receiver, self._clock()):
             self._limited(client, "offers over the target's rate", ref)
-            return
+            return None
         # seen_ip is the server's word, outside the signature: where the sender
         # really is, so the receiver never sprays toward an address an offer merely names.
         target.send(protocol.encode(op, **{op: record.to_dict()}, seen_ip=client.ip))
+        return target
 
     def _within_sender_rate(self, client: Member, record: object, ref_field: str) -> bool:
         """Checked before the record is parsed: a flood costs as little as it can."""
