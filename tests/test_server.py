@@ -195,4 +195,6 @@ async def test_a_connection_that_never_registers_is_closed(nursery):
     address = await nursery.start(server.SignalServer(limits=limits).serve, "127.0.0.1", 0)
     idle = await RawClient.connect(address)
     assert (await idle.receive())["op"] == "challenge"
+    said = await idle.receive()
+    assert said == {"op": "error", "code": protocol.REGISTER_TIMEOUT, "message": "register within 0.2 s"}
     assert await idle.receive() is None  # closed by the server

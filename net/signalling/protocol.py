@@ -19,7 +19,8 @@ turns a line into a message, `encode` does the reverse.
 Presence says online or offline and the key, never an address: addresses
 travel only in offers and answers, between the two peers. A server that
 cannot take a client sends it `{"op": "error", "code": "server-full"}`
-instead of a challenge, and hangs up.
+instead of a challenge, and hangs up; one that has not registered within
+10 s is sent `{"op": "error", "code": "register-timeout"}`, and hung up on.
 
 The signature in "register" is the client's Ed25519 signature over
 `register_challenge(nonce, name)`: it proves the client holds the key the name
@@ -44,6 +45,7 @@ SERVER_FULL = "server-full"
 RATE_LIMITED = "rate-limited"
 TOO_MANY_NAMES = "too-many-names"
 UNAVAILABLE = "unavailable"
+REGISTER_TIMEOUT = "register-timeout"
 
 
 class SignallingProtocolError(RemoteProtocolError):
