@@ -12,7 +12,10 @@ from p2ptui.net.signalling.messages import SignallingDataError
 from p2ptui.net.signalling.names import DAY, NameStore
 from p2ptui.net.signalling.registry import Member, Registry
 
-from .test_signalling_messages import OFFER
+from .test_signalling_messages import ANSWER, OFFER
+
+#: A rate that never refills within a test.
+NO_REFILL = 1e-9
 
 
 class Lines:
@@ -82,6 +85,54 @@ def test_a_flood_is_dropped_at_the_sender_and_the_target_keeps_its_connection():
     assert bob.outbox.sent[-1]["offer"]["id"] == f"{5000:032x}"
 
 
+def answer(identity, n=0, sender="bob", receiver="alice"):
+    fields = {"offer_id": f"{n:032x}", "sender": sender, "receiver": receiver, "sender_key": identity.public_key}
+    return {"op": "answer", "answer": {**ANSWER.to_dict(), **fields}}
+
+
+def test_answers_to_many_strangers_offers_do_not_count_against_the_senders_rate():
+    world = World(offers_per_sender=Rate(20, NO_REFILL), offers_per_target=Rate(100, NO_REFILL))
+    bob, bob_identity = world.online("bob")
+    strangers = [world.online(f"stranger{n}", ip=f"203.0.113.{n}") for n in range(64)]
+    for n, (stranger, identity) in enumerate(strangers):
+        world.registry.handle(stranger, offer(identity, n, sender=f"stranger{n}"))
+    for n in range(64):
+        world.registry.handle(bob, answer(bob_identity, n, receiver=f"stranger{n}"))
+    for n, (stranger, _) in enumerate(strangers):
+        assert stranger.outbox.sent[-1]["op"] == "answer"
+        assert stranger.outbox.sent[-1]["answer"]["offer_id"] == f"{n:032x}"
+    assert world.dropped["offers over the sender's rate"] == 0
+
+
+@pytest.mark.parametrize(
+    "why",
+    ["never offered", "answered already", "expired", "to someone else", "offered to someone else"],
+)
+def test_an_answer_to_an_offer_not_delivered_to_the_client_is_refused(why):
+    world = World()
+    bob, bob_identity = world.online("bob")
+    carol, carol_identity = world.online("carol")
+    alice, alice_identity = world.online("alice")
+    world.registry.handle(alice, offer(alice_identity, 7))
+    first = answer(bob_identity, 7)
+    match why:
+        case "answered already":
+            world.registry.handle(bob, first)
+            assert alice.outbox.sent[-1]["op"] == "answer"
+        case "expired":
+            world.wall += 61.0
+        case "to someone else":
+            first = answer(bob_identity, 7, receiver="carol")
+        case "offered to someone else":
+            bob, first = carol, answer(carol_identity, 7, sender="carol")
+        case "never offered":
+            first = answer(bob_identity, 8)
+    before = list(alice.outbox.sent) + list(carol.outbox.sent)
+    with pytest.raises(SignallingDataError):
+        world.registry.handle(bob, first)
+    assert list(alice.outbox.sent) + list(carol.outbox.sent) == before
+
+
 def test_the_offer_keeps_the_ip_the_server_saw():
     world = World()
     bob, _ = world.online("bob")
@@ -99,6 +150,35 @@ def test_a_lapsed_name_goes_to_the_next_key():
     world.wall += 91 * DAY
     newcomer = world.connect()
     assert world.register(newcomer, "alice", Identity.generate())["op"] == "registered"
+
+
+def test_a_look_alike_name_is_taken_online_and_offline():
+    world = World()
+    alice, _ = world.online("alice")
+    for spelling in ("Alice", "ALICE"):
+        assert world.register(world.connect(), spelling, Identity.generate())["code"] == protocol.NAME_TAKEN
+    world.registry.leave(alice)
+    assert world.register(world.connect(), "aLiCe", Identity.generate())["code"] == protocol.NAME_TAKEN
+    assert world.dropped["new names over the limit"] == 0
+
+
+def test_the_owner_may_respell_its_name_and_replaces_its_old_connection():
+    world = World()
+    old, identity = world.online("alice")
+    new = world.connect()
+    assert world.register(new, "Alice", identity) == {"op": "registered", "name": "Alice", "observed_ip": "192.0.2.1"}
+    assert old.outbox.closed and world.registry.online["alice"] is new
+
+
+def test_offers_and_presence_go_by_the_exact_spelling():
+    world = World()
+    bob, _ = world.online("bob")
+    alice, alice_identity = world.online("alice")
+    world.registry.handle(alice, offer(alice_identity, receiver="Bob"))
+    assert alice.outbox.sent[-1]["code"] == protocol.PEER_OFFLINE  # bob's node would drop it
+    assert not [m for m in bob.outbox.sent if m["op"] == "offer"]
+    world.registry.handle(alice, {"op": "watch", "name": "BOB"})
+    assert alice.outbox.sent[-1]["presence"]["online"] is False
 
 
 def test_the_same_key_from_a_new_connection_replaces_the_old_one():

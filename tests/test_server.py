@@ -11,7 +11,7 @@ from p2ptui.net import Identity, stun
 from p2ptui.net.signalling import protocol, server
 from p2ptui.net.signalling.limits import ServerLimits
 
-from .test_signalling_messages import OFFER
+from .test_signalling_messages import ANSWER, OFFER
 
 pytestmark = pytest.mark.trio
 
@@ -104,6 +104,22 @@ async def test_offers_are_forwarded_and_forgeries_refused(server_address):
     assert (await b.receive())["code"] == protocol.BAD_REQUEST
 
 
+async def test_an_answer_goes_through_only_for_an_offer_the_server_delivered(server_address):
+    alice, bob = Identity.generate(), Identity.generate()
+    a = await RawClient.connect(server_address)
+    await a.register("alice", alice)
+    b = await RawClient.connect(server_address)
+    await b.register("bob", bob)
+    answer = {**ANSWER.to_dict(), "sender_key": bob.public_key}
+    await b.send(op="answer", answer=answer)  # alice offered nothing yet
+    assert (await b.receive())["code"] == protocol.BAD_REQUEST
+    await a.send(op="offer", offer={**OFFER.to_dict(), "sender_key": alice.public_key})
+    assert (await b.receive())["op"] == "offer"
+    await b.send(op="answer", answer=answer)
+    forwarded = await a.receive()
+    assert forwarded["op"] == "answer" and forwarded["answer"] == answer
+
+
 async def test_an_offer_to_an_offline_peer_is_refused_with_its_id(server_address):
     alice = Identity.generate()
     a = await RawClient.connect(server_address)
@@ -179,4 +195,6 @@ async def test_a_connection_that_never_registers_is_closed(nursery):
     address = await nursery.start(server.SignalServer(limits=limits).serve, "127.0.0.1", 0)
     idle = await RawClient.connect(address)
     assert (await idle.receive())["op"] == "challenge"
+    said = await idle.receive()
+    assert said == {"op": "error", "code": protocol.REGISTER_TIMEOUT, "message": "register within 0.2 s"}
     assert await idle.receive() is None  # closed by the server

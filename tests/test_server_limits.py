@@ -170,6 +170,22 @@ async def test_the_client_reports_a_full_server_and_retries(nursery):
     await holder.stream.aclose()
 
 
+async def test_the_client_says_why_the_server_hung_up_when_it_registered_too_late(nursery):
+    signal_server, (host, port) = await start(nursery, register_timeout=0.2)
+    client = make_signalling(node_config("bob", f"tcp://{host}:{port}"), Identity.generate())
+
+    async def slow_discover(servers):
+        # Finding our address takes longer than the server waits for a registration.
+        with trio.fail_after(10):
+            while not signal_server.dropped["connections that never registered"]:
+                await trio.sleep(0.01)
+        return ("127.0.0.1", 40000)
+
+    await nursery.start(client.run, slow_discover)
+    lost = await next_event(client.events, SignallingLost)
+    assert "hung up before we registered (register within 0.2 s)" in lost.reason and not lost.fatal
+
+
 async def test_the_client_gives_up_on_a_server_that_never_speaks(nursery, monkeypatch):
     monkeypatch.setattr(tcp, "HANDSHAKE_TIMEOUT", 0.2)
     listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")

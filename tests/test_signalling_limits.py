@@ -1,6 +1,7 @@
 """The server's limits and name store, with plain numbers for time; the line buffer."""
 
 import os
+import sqlite3
 import stat
 
 import pytest
@@ -9,6 +10,7 @@ from p2ptui.net import EnvironmentFailure
 from p2ptui.net.signalling.limits import (
     RESERVED_DESCRIPTORS,
     Connections,
+    DeliveredOffers,
     KeyedBuckets,
     Rate,
     TokenBucket,
@@ -48,6 +50,25 @@ def test_keyed_buckets_forget_full_buckets_first():
         buckets.take(f"other{n}", 0.0)
     # At time 0.0 nothing has refilled; the oldest, "spent", had to go.
     assert buckets.take("spent", 0.0)
+
+
+def test_a_delivered_offer_is_answerable_once_until_it_expires():
+    offers = DeliveredOffers(max_life=60.0, skew=30.0)
+    offers.add("a", "alice", expires=60.0, now=50.0)  # answerable to 90: 30 s for the clocks
+    offers.add("b", "bob", expires=1e12, now=50.0)  # a sender's far future is held to max_life
+    offers.add("c", "carol", expires=60.0, now=50.0)
+    assert offers.take("a", 89.0) == "alice" and offers.take("a", 89.0) is None
+    assert offers.take("c", 90.0) is None
+    assert offers.take("b", 110.0) is None
+
+
+def test_delivered_offers_are_bounded_and_the_expired_go_first():
+    offers = DeliveredOffers(capacity=3, max_life=10.0)
+    for n in range(5):
+        offers.add(str(n), "alice", expires=1e12, now=0.0)
+    assert len(offers) == 3 and offers.take("0", 1.0) is None and offers.take("4", 1.0) == "alice"
+    offers.add("late", "bob", expires=1e12, now=20.0)  # the others expired at 10
+    assert len(offers) == 1
 
 
 @pytest.mark.parametrize(
@@ -120,6 +141,29 @@ def test_bindings_persist_in_a_private_file(tmp_path):
     store.close()
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert NameStore(path).owner("alice", 200.0) == "k1"
+
+
+def test_a_name_is_one_name_however_it_is_spelt():
+    store = NameStore()
+    store.bind("alice", "k1", 0.0)
+    assert store.owner("Alice", 1.0) == "k1" and store.owner("ALICE", 1.0) == "k1"
+    assert len(store) == 1
+
+
+def test_an_old_file_with_look_alike_names_keeps_the_newest_owner(tmp_path):
+    path = tmp_path / "names.sqlite3"
+    old = sqlite3.connect(path)  # as files were written before names were casefolded
+    old.execute("CREATE TABLE names (name TEXT PRIMARY KEY, key TEXT NOT NULL, last_seen REAL NOT NULL)")
+    old.executemany(
+        "INSERT INTO names VALUES (?, ?, ?)",
+        [("alice", "k1", 100.0), ("Alice", "k2", 200.0), ("Bob", "k3", 100.0), ("bob", "k4", 50.0)],
+    )
+    old.commit()
+    old.close()
+    store = NameStore(path)
+    assert store.owner("alice", 300.0) == "k2" and store.owner("ALICE", 300.0) == "k2"
+    assert store.owner("bob", 300.0) == "k3"
+    assert len(store) == 2
 
 
 def test_a_broken_names_file_is_one_clear_error(tmp_path):

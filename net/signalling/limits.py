@@ -44,7 +44,8 @@ class ServerLimits:
     ping_timeout: float = 30.0
     """...and closed if it stays silent this much longer."""
     offers_per_sender: Rate = Rate(20, 1.0)
-    """Offers and answers one connection may send."""
+    """Offers one name may send. Its answers to offers it was sent are free:
+    those offers' senders and its own target rate bound them."""
     offers_per_target: Rate = Rate(40, 4.0)
     """Offers and answers one name may receive, from everybody together."""
     new_names_per_key: int = 5
@@ -119,6 +120,45 @@ class KeyedBuckets(Generic[K]):
                 del self._buckets[key]
         while len(self._buckets) > self._capacity:
             self._buckets.popitem(last=False)
+
+
+class DeliveredOffers:
+    """The offers forwarded to one client that it may still answer: id → the offer's sender.
+
+    Such an answer does not count against the client's own offer rate: it is
+    bounded by the offers others sent it, which their rates and its target
+    rate limit. Each offer is answerable once, until it expires: its own
+    expiry, `skew` seconds later as the clocks of sender, receiver and server
+    differ, and never over `max_life` seconds from delivery.
+    Bounded: past `capacity`, the oldest goes. The target rate (40, then 4 a
+    second) lets at most 280 offers in within a minute, so the default
+    capacity never pushes out one still live.
+    """
+
+    def __init__(self, capacity: int = 512, max_life: float = 60.0, skew: float = 30.0) -> None:
+        self._capacity = capacity
+        self._max_life = max_life
+        self._skew = skew
+        self._offers: OrderedDict[str, tuple[str, float]] = OrderedDict()
+
+    def add(self, offer_id: str, sender: str, expires: float, now: float) -> None:
+        self._offers.pop(offer_id, None)
+        self._offers[offer_id] = (sender, min(expires + self._skew, now + self._max_life))
+        # Roughly oldest first: what has expired at the front goes now, not at capacity.
+        while self._offers and next(iter(self._offers.values()))[1] <= now:
+            self._offers.popitem(last=False)
+        while len(self._offers) > self._capacity:
+            self._offers.popitem(last=False)
+
+    def take(self, offer_id: str, now: float) -> str | None:
+        """The sender of the live offer offer_id, which is answered now; None if there is none."""
+        entry = self._offers.pop(offer_id, None)
+        if entry is None or entry[1] <= now:
+            return None
+        return entry[0]
+
+    def __len__(self) -> int:
+        return len(self._offers)
 
 
 def address_key(ip: str) -> str:

@@ -1,7 +1,9 @@
 """Which key each name on the built-in server belongs to, kept in a small SQLite file.
 
 A name is bound to the first key that registers it, and stays bound across
-restarts. A binding whose key has not registered the name for `expiry`
+restarts. Names are bound case-insensitively (the key column holds the
+casefolded name): once "alice" is bound, another key cannot take "Alice" and
+pass for a near-copy of alice. A binding whose key has not registered the name for `expiry`
 seconds lapses, so a name whose owner lost their key comes free again.
 
 The calls are synchronous: each is one indexed statement on a small file,
@@ -28,10 +30,21 @@ TOUCH_EVERY = 3600.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS names (
-    name TEXT PRIMARY KEY,
+    name TEXT PRIMARY KEY,  -- casefolded: "Alice" and "alice" are one name
     key TEXT NOT NULL,
     last_seen REAL NOT NULL  -- Unix time the key last registered the name (or left)
 )
+"""
+
+# Files written before names were casefolded may bind "Alice" and "alice" to
+# two keys: the one seen most recently keeps the name. Names are ASCII, so
+# SQLite's lower() is casefold().
+_FOLD_OLD_NAMES = """
+INSERT INTO names (name, key, last_seen)
+    SELECT lower(name), key, last_seen FROM names WHERE name != lower(name) ORDER BY last_seen
+ON CONFLICT (name) DO UPDATE SET key = excluded.key, last_seen = excluded.last_seen
+    WHERE excluded.last_seen > names.last_seen;
+DELETE FROM names WHERE name != lower(name);
 """
 
 
@@ -52,6 +65,8 @@ class NameStore:
                 _create_private(Path(self.path))
             self._db = sqlite3.connect(self.path, isolation_level=None)
             self._db.execute(_SCHEMA)
+            if self._db.execute("SELECT 1 FROM names WHERE name != lower(name) LIMIT 1").fetchone():
+                self._db.executescript("BEGIN;" + _FOLD_OLD_NAMES + "COMMIT;")
         except (sqlite3.Error, OSError) as exc:
             raise EnvironmentFailure(
                 f"cannot open the names database {self.path}: {exc}; "
@@ -64,7 +79,7 @@ class NameStore:
         Raises NamesUnavailable when the file cannot be read.
         """
         try:
-            row = self._db.execute("SELECT key, last_seen FROM names WHERE name = ?", (name,)).fetchone()
+            row = self._db.execute("SELECT key, last_seen FROM names WHERE name = ?", (fold(name),)).fetchone()
         except sqlite3.Error as exc:
             log.warning("could not read %s: %s", self.path, exc)
             raise NamesUnavailable(f"the names file cannot be read: {exc}") from None
@@ -77,14 +92,14 @@ class NameStore:
         self._write(
             "INSERT INTO names (name, key, last_seen) VALUES (?, ?, ?) "
             "ON CONFLICT (name) DO UPDATE SET key = excluded.key, last_seen = excluded.last_seen",
-            (name, key, now),
+            (fold(name), key, now),
         )
 
     def touch(self, name: str, key: str, now: float) -> None:
         """The key was here as name just now: its binding lasts from now (to within TOUCH_EVERY)."""
         self._write(
             "UPDATE names SET last_seen = ? WHERE name = ? AND key = ? AND last_seen < ?",
-            (now, name, key, now - TOUCH_EVERY),
+            (now, fold(name), key, now - TOUCH_EVERY),
         )
 
     def purge(self, now: float) -> int:
@@ -107,6 +122,11 @@ class NameStore:
             self.write_failures += 1
             log.warning("could not save a name binding in %s: %s", self.path, exc)
             return None
+
+
+def fold(name: str) -> str:
+    """The form two names are compared in: "Alice" and "alice" are one name."""
+    return name.casefold()
 
 
 def _create_private(path: Path) -> None:

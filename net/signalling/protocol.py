@@ -9,7 +9,8 @@ turns a line into a message, `encode` does the reverse.
     client → server  {"op": "watch", "name"}                        presence of a peer, now and on change
     server → client  {"op": "presence", "presence": {...}}
     client → server  {"op": "offer", "offer": {...}}                forwarded to offer.receiver
-    client → server  {"op": "answer", "answer": {...}}              forwarded to answer.receiver
+    client → server  {"op": "answer", "answer": {...}}              forwarded to answer.receiver, once, only
+                                                                    for a live offer forwarded to this client
     server → client  {"op": "offer" | "answer", ..., "seen_ip"}     forwarded; seen_ip: where the server saw the sender
     server → client  {"op": "ping"}                                 after a registered client was silent a while
     client → server  {"op": "pong"}                                 any line will do; a silent client is closed
@@ -18,7 +19,8 @@ turns a line into a message, `encode` does the reverse.
 Presence says online or offline and the key, never an address: addresses
 travel only in offers and answers, between the two peers. A server that
 cannot take a client sends it `{"op": "error", "code": "server-full"}`
-instead of a challenge, and hangs up.
+instead of a challenge, and hangs up; one that has not registered within
+10 s is sent `{"op": "error", "code": "register-timeout"}`, and hung up on.
 
 The signature in "register" is the client's Ed25519 signature over
 `register_challenge(nonce, name)`: it proves the client holds the key the name
@@ -43,6 +45,7 @@ SERVER_FULL = "server-full"
 RATE_LIMITED = "rate-limited"
 TOO_MANY_NAMES = "too-many-names"
 UNAVAILABLE = "unavailable"
+REGISTER_TIMEOUT = "register-timeout"
 
 
 class SignallingProtocolError(RemoteProtocolError):

@@ -3,8 +3,12 @@
 The server (server.py) moves bytes; this module decides. Each connection is
 a `Member`: it can be sent a line (dropped and counted when its queue is
 full, never cut off for it) and closed. Names are bound through the
-NameStore, within the per-key and per-address limits; offers and answers are
-rate-limited per sender and per target. Presence says online or offline and
+NameStore, within the per-key and per-address limits, case-insensitively
+(another key cannot take "Alice" while "alice" is bound); offers, answers and
+presence still go by the exact spelling a client registered; offers and answers are
+rate-limited per sender and per target, but an answer to an offer this
+server delivered costs its sender nothing (it may answer every stranger), and
+an answer to any other offer is refused. Presence says online or offline and
 the key, never an address: addresses travel only in offers and answers.
 """
 
@@ -19,9 +23,9 @@ from typing import Any, Protocol
 
 from .. import identity
 from . import protocol
-from .limits import KeyedBuckets, ServerLimits, address_key, per_day
+from .limits import DeliveredOffers, KeyedBuckets, ServerLimits, address_key, per_day
 from .messages import Answer, Offer, Presence, SignallingDataError, valid_name
-from .names import NameStore, NamesUnavailable
+from .names import NameStore, NamesUnavailable, fold
 
 _MAX_WATCHES = 1024
 
@@ -44,6 +48,8 @@ class Member:
     name: str | None = None
     key: str = ""
     watching: set[str] = field(default_factory=set)
+    #: Offers forwarded to this client, which it may answer.
+    delivered: DeliveredOffers = field(default_factory=DeliveredOffers)
 
     def send(self, line: bytes) -> None:
         self.outbox.send(line)
@@ -66,6 +72,7 @@ class Registry:
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.names = names
+        #: By casefolded name: one connection per name, however it is spelt.
         self.online: dict[str, Member] = {}
         self.watchers: dict[str, set[Member]] = {}
         self.dropped = dropped
@@ -109,19 +116,19 @@ class Registry:
             raise SignallingDataError("the signature does not match the key")
         if not self._claim(client, name, key):
             return
-        previous = self.online.get(name)
+        previous = self.online.get(fold(name))
         if previous is not None:
             # The same key again, from a new connection: the newest one wins.
             previous.outbox.close()
         client.name, client.key = name, key
-        self.online[name] = client
+        self.online[fold(name)] = client
         client.send(protocol.encode("registered", name=name, observed_ip=client.ip))
         self._announce(name)
 
     def _claim(self, client: Member, name: str, key: str) -> bool:
         """Whether key may have name: bound to it already, or free and within the name limits."""
         now = self._wall_clock()
-        online = self.online.get(name)
+        online = self.online.get(fold(name))
         try:
             owner = online.key if online is not None else self.names.owner(name, now)
         except NamesUnavailable:
@@ -161,12 +168,21 @@ class Registry:
         if not self._within_sender_rate(client, message.get("offer"), "id"):
             return
         offer = Offer.from_dict_untrusted(message.get("offer"))
-        self._forward(client, "offer", offer, offer.id, offer.sender, offer.sender_key, offer.receiver)
+        target = self._forward(client, "offer", offer, offer.id, offer.sender, offer.sender_key, offer.receiver)
+        if target is not None:
+            target.delivered.add(offer.id, offer.sender, offer.expires, self._wall_clock())
 
     def _answer(self, client: Member, message: dict[str, Any]) -> None:
-        if not self._within_sender_rate(client, message.get("answer"), "offer_id"):
-            return
-        answer = Answer.from_dict_untrusted(message.get("answer"))
+        # Not against the sender's rate: a node answering many strangers' offers
+        # would have its answers dropped. Offers delivered to it bound them instead.
+        record = message.get("answer")
+        offer_id = record.get("offer_id") if isinstance(record, dict) else None
+        offerer = client.delivered.take(offer_id, self._wall_clock()) if isinstance(offer_id, str) else None
+        if offerer is None:
+            raise SignallingDataError("an answer to no offer delivered to you (or answered, or expired)")
+        answer = Answer.from_dict_untrusted(record)
+        if answer.receiver != offerer:
+            raise SignallingDataError("an answer must go to the offer's sender")
         self._forward(
             client, "answer", answer, answer.offer_id, answer.sender, answer.sender_key, answer.receiver
         )
@@ -180,23 +196,25 @@ class Registry:
         sender: str,
         sender_key: str,
         receiver: str,
-    ) -> None:
+    ) -> Member | None:
+        """Send record on to receiver; the receiver's connection, if it was sent."""
         if sender != client.name or sender_key != client.key:
             raise SignallingDataError(f"{op} claims to be from someone else")
-        target = self.online.get(receiver)
+        target = self._member(receiver)
         if target is None:
             client.send(
                 protocol.encode(
                     "error", code=protocol.PEER_OFFLINE, message=f"{receiver} is offline", ref=ref
                 )
             )
-            return
+            return None
         if not self._target_rates.take(receiver, self._clock()):
             self._limited(client, "offers over the target's rate", ref)
-            return
+            return None
         # seen_ip is the server's word, outside the signature: where the sender
         # really is, so the receiver never sprays toward an address an offer merely names.
         target.send(protocol.encode(op, **{op: record.to_dict()}, seen_ip=client.ip))
+        return target
 
     def _within_sender_rate(self, client: Member, record: object, ref_field: str) -> bool:
         """Checked before the record is parsed: a flood costs as little as it can."""
@@ -211,12 +229,17 @@ class Registry:
         self.dropped[why] += 1
         client.send(protocol.encode("error", code=protocol.RATE_LIMITED, message="too many offers; slow down", ref=ref))
 
+    def _member(self, name: str) -> Member | None:
+        """Who is online as name, spelt exactly so: the receiving node checks the spelling."""
+        client = self.online.get(fold(name))
+        return client if client is not None and client.name == name else None
+
     # --- Presence --------------------------------------------------------------------
 
     def _presence(self, name: str) -> Presence:
         # Online or not, and the key; never an address, which only offers and
         # answers carry, between the two peers.
-        client = self.online.get(name)
+        client = self._member(name)
         if client is None:
             try:
                 key = self.names.owner(name, self._wall_clock()) or ""
@@ -237,8 +260,8 @@ class Registry:
                 watchers.discard(client)
                 if not watchers:
                     del self.watchers[name]
-        if client.name is not None and self.online.get(client.name) is client:
-            del self.online[client.name]
+        if client.name is not None and self.online.get(fold(client.name)) is client:
+            del self.online[fold(client.name)]
             self.names.touch(client.name, client.key, self._wall_clock())  # Absence counts from leaving.
             self._announce(client.name)
 

@@ -195,14 +195,7 @@ class SignalServer:
 
     async def _refuse(self, stream: trio.SocketStream) -> None:
         self.dropped["connections refused: server full"] += 1
-        # The line fits any socket buffer; the wait is bounded all the same.
-        with trio.move_on_after(1.0):
-            try:
-                await stream.send_all(
-                    protocol.encode("error", code=protocol.SERVER_FULL, message=SERVER_FULL_MESSAGE)
-                )
-            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-                pass
+        await _last_word(stream, protocol.encode("error", code=protocol.SERVER_FULL, message=SERVER_FULL_MESSAGE))
         await stream.aclose()
 
     async def _serve_client(self, stream: trio.SocketStream, ip: str) -> None:
@@ -217,6 +210,11 @@ class SignalServer:
                     await self._read(stream, client, deadline)
                     # Let the writer send what is queued (an error, say), then hang up.
                     send.close()
+            if deadline.cancelled_caught:  # Only an unregistered connection has a deadline.
+                # Said, so that a client which was merely slow knows why it was cut off.
+                message = f"register within {self.limits.register_timeout:g} s"
+                await _last_word(stream, protocol.encode("error", code=protocol.REGISTER_TIMEOUT, message=message))
+                self.dropped["connections that never registered"] += 1
         finally:
             self.registry.leave(client)
             with trio.CancelScope(shield=True):
@@ -288,6 +286,16 @@ class SignalServer:
                     log.exception("internal error handling a client; closing its connection")
                     self.dropped["internal error"] += 1
                     return
+
+
+async def _last_word(stream: trio.SocketStream, line: bytes) -> None:
+    """Send line before hanging up, if the client takes it soon."""
+    # The line fits any socket buffer; the wait is bounded all the same.
+    with trio.move_on_after(1.0):
+        try:
+            await stream.send_all(line)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            pass
 
 
 async def serve(

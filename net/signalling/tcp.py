@@ -231,7 +231,10 @@ class TcpSignalling(SignallingClient):
         # No address: the server tells nobody where we are (offers and answers do, peer to peer).
         register = protocol.encode("register", name=self._name, key=self._identity.public_key, sig=signature.hex())
         with trio.move_on_after(HANDSHAKE_TIMEOUT) as sending:
-            await stream.send_all(register)
+            try:
+                await stream.send_all(register)
+            except trio.BrokenResourceError:
+                pass  # Hung up on us: the reason may be waiting to be read.
         if sending.cancelled_caught:
             raise SignallingUnavailable(f"the server did not take our registration within {HANDSHAKE_TIMEOUT:g} s")
         reply = await self._handshake_reply(lines, "answer to our registration")
@@ -241,6 +244,9 @@ class TcpSignalling(SignallingClient):
                 raise _NameTaken(message or "name taken")
             if reply.get("code") in (protocol.TOO_MANY_NAMES, protocol.UNAVAILABLE):
                 raise _Refused(f"the signalling server at {self.label} refused the name: {message}")
+            if reply.get("code") == protocol.REGISTER_TIMEOUT:
+                # We were slow (finding our public address, say): connect again.
+                raise SignallingUnavailable(f"it hung up before we registered ({message})")
             raise protocol.SignallingProtocolError(f"registration refused: {message}")
         if reply.get("op") != "registered":
             raise protocol.SignallingProtocolError("the server did not confirm registration")
