@@ -85,6 +85,22 @@ def test_a_flood_is_dropped_at_the_sender_and_the_target_keeps_its_connection():
     assert bob.outbox.sent[-1]["offer"]["id"] == f"{5000:032x}"
 
 
+def test_one_address_s_many_names_cannot_use_up_what_others_may_send_a_target():
+    world = World(offers_per_sender=Rate(1, 1.0), offers_per_target=Rate(4, 4.0))
+    bob, _ = world.online("bob")
+    sybils = [world.online(f"m{n}", ip="203.0.113.66") for n in range(8)]
+    alice, alice_identity = world.online("alice", ip="198.51.100.7")
+    delivered = 0
+    for second in range(30):
+        for n, (sybil, identity) in enumerate(sybils):  # the attacker first, every second
+            world.registry.handle(sybil, offer(identity, 1000 * second + n, sender=f"m{n}"))
+        world.registry.handle(alice, offer(alice_identity, 100_000 + second))
+        delivered += bob.outbox.sent[-1]["op"] == "offer" and bob.outbox.sent[-1]["offer"]["sender"] == "alice"
+        world.now += 1.0
+    assert delivered == 30
+    assert world.dropped["offers over the target's rate"] > 0  # the sybils' own share ran out
+
+
 def answer(identity, n=0, sender="bob", receiver="alice"):
     fields = {"offer_id": f"{n:032x}", "sender": sender, "receiver": receiver, "sender_key": identity.public_key}
     return {"op": "answer", "answer": {**ANSWER.to_dict(), **fields}}

@@ -47,7 +47,8 @@ class ServerLimits:
     """Offers one name may send. Its answers to offers it was sent are free:
     those offers' senders and its own target rate bound them."""
     offers_per_target: Rate = Rate(40, 4.0)
-    """Offers and answers one name may receive, from everybody together."""
+    """Offers and answers one name may receive from one address (an IPv6 /64):
+    one address's many names share it; other addresses have their own."""
     new_names_per_key: int = 5
     """Names one key may newly bind: this many at once, then this many a day."""
     new_names_per_ip: int = 100

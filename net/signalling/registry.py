@@ -208,7 +208,9 @@ class Registry:
                 )
             )
             return None
-        if not self._target_rates.take(receiver, self._clock()):
+        # Per target and sending address: one address's many names cannot use up
+        # what everybody else may send the target (the queue bounds the sum).
+        if not self._target_rates.take(f"{receiver} {address_key(client.ip)}", self._clock()):
             self._limited(client, "offers over the target's rate", ref)
             return None
         # seen_ip is the server's word, outside the signature: where the sender
