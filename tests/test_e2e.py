@@ -193,3 +193,30 @@ def test_a_chat_port_in_use_is_one_clear_error(processes):
     pipe = processes.pipe("alice", "bob", url, "--bind", f"127.0.0.1:{port}")
     assert "cannot listen on" in pipe.event("error")["message"]
     assert pipe.wait() == 1  # the environment, not the user's input
+
+
+def test_a_closed_stdout_ends_the_pipe_quietly(processes):
+    """`p2ptui pipe ... | head -1`: no BrokenPipeError traceback; the exit status keeps its
+    meaning (0: nothing sent is left undelivered)."""
+    import subprocess
+
+    from .processes import COMMAND
+
+    url = processes.server()
+    alice = subprocess.Popen(
+        [*COMMAND, "pipe", "--name", "alice", "--peer", "bob", "--signal", url,
+         "--config-dir", str(processes.tmp_path / "alice"), "--bind", "127.0.0.1"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert json.loads(alice.stdout.readline())["event"] == "ready"
+        alice.stdout.close()  # What `head -1` does after its line.
+        processes.pipe("bob", "alice", url)  # alice's "connected" now has no reader.
+        assert alice.wait(timeout=30) == 0
+        assert alice.stderr.read() == ""
+    finally:
+        if alice.poll() is None:
+            alice.kill()
+            alice.wait(timeout=10)
+        alice.stdin.close()
+        alice.stderr.close()

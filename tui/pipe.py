@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,9 +45,21 @@ class PipeOptions:
     """After stdin ends, how long to wait for messages still undelivered."""
 
 
+class ReaderGone(Exception):
+    """Stdout was closed (`p2ptui pipe ... | head -1`): no one reads the events any more."""
+
+
 def emit(event: str, **fields: Any) -> None:
-    sys.stdout.write(json.dumps({"event": event, **fields}) + "\n")
-    sys.stdout.flush()
+    """Write one event line. Raises ReaderGone once stdout is closed."""
+    try:
+        sys.stdout.write(json.dumps({"event": event, **fields}) + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # What is still buffered goes to /dev/null, or Python's flush at exit fails again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        raise ReaderGone() from None
 
 
 class Failure(EnvironmentFailure):
@@ -167,7 +180,18 @@ async def run_pipe(config: NodeConfig, identity: Identity, options: PipeOptions)
 async def _run(
     config: NodeConfig, identity: Identity, options: PipeOptions, ready: trio.Event, start: trio.CancelScope
 ) -> int:
-    async with open_node(config, identity) as node, trio.open_nursery() as nursery:
+    async with open_node(config, identity) as node:
+        try:
+            return await _talk(node, options, ready, start)
+        except* ReaderGone:
+            pass
+        # The reader stopped reading: that ends the pipe quietly, and the exit status keeps
+        # its one meaning (0: everything sent, this run or an earlier one, was delivered).
+        return 1 if node.undelivered(options.peer) else 0
+
+
+async def _talk(node: Node, options: PipeOptions, ready: trio.Event, start: trio.CancelScope) -> int:
+    async with trio.open_nursery() as nursery:
         pipe = _Pipe(node, options)
         nursery.start_soon(pipe.handle_events, ready)
         await ready.wait()
