@@ -67,6 +67,16 @@ class Failure(EnvironmentFailure):
 
 
 @dataclass
+class _Start:
+    """How far the start got: what --timeout's error says."""
+
+    ready: trio.Event = field(default_factory=trio.Event)
+    """Registered with the signalling service."""
+    problem: str = ""
+    """Why signalling failed last while the client retried."""
+
+
+@dataclass
 class _Pipe:
     node: Node
     options: PipeOptions
@@ -111,26 +121,32 @@ class _Pipe:
                 self.send(text)
         self.stdin_done.set()
 
-    def signalling(self, status: events.SignalStatus, ready: trio.Event) -> None:
-        """Signalling lost before we are ready, or for good, ends the pipe; with LAN discovery
-        on, it does not: that is said once (and again after signalling came back)."""
+    def signalling(self, status: events.SignalStatus, start: _Start) -> None:
+        """Signalling lost for good ends the pipe; lost before we are ready ends it too, unless
+        --timeout was given: then the client retries (a full server, say) until it passes.
+        With LAN discovery on, a loss after that does not: it is said once (and again after
+        signalling came back)."""
         if status.connected:
             self.said_lan_only = False
-        elif status.fatal or not ready.is_set():
+        elif not status.fatal and not start.ready.is_set() and self.options.timeout is not None:
+            if signalling_advice(status.message) != start.problem:  # Said once, not at every retry.
+                start.problem = signalling_advice(status.message)
+                emit("error", message=f"{start.problem}; retrying until --timeout")
+        elif status.fatal or not start.ready.is_set():
             raise Failure(signalling_advice(status.message))
         elif status.lan_only and not self.said_lan_only:
             self.said_lan_only = True
             emit("error", message=status.message)
 
-    async def handle_events(self, ready: trio.Event) -> None:
+    async def handle_events(self, start: _Start) -> None:
         waiting = False
         async for event in self.node.events:
             match event:
                 case events.Ready(name=name, address=address):
                     emit("ready", name=name, address=format_address(address))
-                    ready.set()
+                    start.ready.set()
                 case events.SignalStatus() as status:
-                    self.signalling(status, ready)
+                    self.signalling(status, start)
                 case events.PeerChanged(peer=peer, status=status) if peer == self.options.peer:
                     if status == events.PeerStatus.CONNECTED and event.remote:
                         waiting = False
@@ -167,22 +183,23 @@ async def run_pipe(config: NodeConfig, identity: Identity, options: PipeOptions)
     (a ConfigError, an EnvironmentFailure); the command line turns either into one
     error event (`p2ptui.net.describe`) and its exit status."""
     timeout = options.timeout
-    ready = trio.Event()
+    started = _Start()
     # --timeout covers the whole start: a signalling server that accepts and
     # never speaks must not hold the pipe either.
     with trio.CancelScope(deadline=math.inf if timeout is None else trio.current_time() + timeout) as start:
-        return await _run(config, identity, options, ready, start)
-    if not ready.is_set():
-        raise Failure(f"not registered with the signalling service ({config.signal}) within {timeout:g} s")
+        return await _run(config, identity, options, started, start)
+    if not started.ready.is_set():
+        why = f": {started.problem}" if started.problem else ""
+        raise Failure(f"not registered with the signalling service ({config.signal}) within {timeout:g} s{why}")
     raise Failure(f"{options.peer} did not connect within {timeout:g} s")
 
 
 async def _run(
-    config: NodeConfig, identity: Identity, options: PipeOptions, ready: trio.Event, start: trio.CancelScope
+    config: NodeConfig, identity: Identity, options: PipeOptions, started: _Start, start: trio.CancelScope
 ) -> int:
     async with open_node(config, identity) as node:
         try:
-            return await _talk(node, options, ready, start)
+            return await _talk(node, options, started, start)
         except* ReaderGone:
             pass
         # The reader stopped reading: that ends the pipe quietly, and the exit status keeps
@@ -190,11 +207,11 @@ async def _run(
         return 1 if node.undelivered(options.peer) else 0
 
 
-async def _talk(node: Node, options: PipeOptions, ready: trio.Event, start: trio.CancelScope) -> int:
+async def _talk(node: Node, options: PipeOptions, started: _Start, start: trio.CancelScope) -> int:
     async with trio.open_nursery() as nursery:
         pipe = _Pipe(node, options)
-        nursery.start_soon(pipe.handle_events, ready)
-        await ready.wait()
+        nursery.start_soon(pipe.handle_events, started)
+        await started.ready.wait()
         node.open(options.peer)
         # What an earlier run was killed before showing, it shows now.
         for message in node.unshown(options.peer):
