@@ -220,3 +220,16 @@ def test_a_closed_stdout_ends_the_pipe_quietly(processes):
             alice.wait(timeout=10)
         alice.stdin.close()
         alice.stderr.close()
+
+
+def test_a_peer_killed_and_back_at_once_is_a_disconnect_with_a_reason(processes):
+    # Regression: `"reason": ""` when the peer was kill -9'd and started again.
+    url = processes.server()
+    alice = processes.pipe("alice", "bob", url)
+    bob = processes.pipe("bob", "alice", url)
+    alice.event("connected")
+    bob.popen.kill()
+    bob.popen.wait(timeout=10)
+    processes.pipe("bob", "alice", url)
+    disconnected = alice.event("disconnected", timeout=40)
+    assert disconnected["peer"] == "bob" and disconnected["reason"]

@@ -45,6 +45,18 @@ class PipeOptions:
     """After stdin ends, how long to wait for messages still undelivered."""
 
 
+def disconnect_reason(changed: events.PeerChanged) -> str:
+    """Why a connected peer is no longer: the core's reason, or one its new status gives
+    (a peer killed and back at once gets a new session, and the core no reason)."""
+    if changed.reason:
+        return changed.reason
+    if changed.status == events.PeerStatus.OFFLINE:
+        return f"{changed.peer} is offline"
+    if changed.status == events.PeerStatus.CONNECTING:
+        return f"{changed.peer} is connecting again (it may have restarted)"
+    return f"lost the path to {changed.peer}"
+
+
 class ReaderGone(Exception):
     """Stdout was closed (`p2ptui pipe ... | head -1`): no one reads the events any more."""
 
@@ -163,7 +175,7 @@ class _Pipe:
                         emit("key-changed", peer=peer, pinned=event.fingerprint, new=event.new_fingerprint)
                     elif self.connected:
                         self.connected = False
-                        emit("disconnected", peer=peer, reason=event.reason)
+                        emit("disconnected", peer=peer, reason=disconnect_reason(event))
                     elif status == events.PeerStatus.OFFLINE and not waiting:
                         waiting = True
                         emit("waiting", peer=peer)
