@@ -140,6 +140,7 @@ def test_ping_reports_each_round_trip_and_a_summary(processes):
     assert summary["connect_ms"] > 0
     rtt = summary["rtt_ms"]
     assert rtt["min"] <= rtt["p50"] <= rtt["p99"] <= rtt["max"]
+    assert all(summary["dropped"].values()), "only counters that counted something"
     assert ping.wait() == 0
 
 

@@ -34,6 +34,11 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
 
 
+def what_was_dropped(counters: dict[str, int]) -> dict[str, int]:
+    """The counters that counted something, by name: a list of zeros says nothing."""
+    return {why: count for why, count in sorted(counters.items()) if count}
+
+
 @dataclass
 class PingOptions:
     peer: str
@@ -109,7 +114,7 @@ async def _ping(node: Node, options: PingOptions, connected: trio.Event) -> int:
         + (f"; rtt min/p50/p99/max = {stats['min']}/{stats['p50']}/{stats['p99']}/{stats['max']} ms"
            if stats else "")
     )
-    dropped = dict(sorted(node.counters().items()))
+    dropped = what_was_dropped(node.counters())
     if dropped:
         summary += "\n--- dropped: " + ", ".join(f"{count} {why}" for why, count in dropped.items())
     kind, remote = where()
