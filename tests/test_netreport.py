@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from p2ptui.details import portmap_words
-from p2ptui.diagnostics import report_rows
+from p2ptui.diagnostics import report_lines, report_rows
 from p2ptui.net import PortMapStatus
 from p2ptui.net.netreport import ServerCheck, build_report
 
@@ -83,3 +83,13 @@ def test_the_details_pane_shows_the_port_mapping_on_or_off():
     labels = [label for label, _ in rows]
     assert labels[labels.index("your NAT") + 1] == "port mapping"
     assert dict(rows)["port mapping"] == "203.0.113.101:5000 by NAT-PMP (the router 10.0.1.1 answers NAT-PMP)"
+
+
+def test_a_long_server_label_never_runs_into_its_value():
+    # Regression: "STUN 127.0.0.1:27951:0.7 ms".
+    checks = [ServerCheck(("127.0.0.1", 27951), "stun", 0.0007, ("127.0.0.1", 5000))]
+    report = build_report(("127.0.0.1", 5000), checks, None, None)
+    lines, rows = report_lines(report), report_rows(report)
+    for line, (label, words) in zip(lines, rows, strict=True):
+        assert line.startswith(f"{label}:") and line.endswith(f" {words}"), line
+    assert len({len(line) - len(words) for line, (_, words) in zip(lines, rows)}) == 1  # one column

@@ -137,9 +137,17 @@ async def run_nat_check(
     if as_json:
         print(json.dumps(facts), flush=True)
     else:
-        for label, words in report_rows(report):
-            print(f"{label + ':':<17}{words}")
+        for line in report_lines(report):
+            print(line)
     return 0 if report.nat.public else 1
+
+
+def report_lines(report: NetReport) -> list[str]:
+    """The report as text: the words in one column, past the longest label, so that a
+    long server label ("STUN [2001:db8::10]:3478") never runs into its value."""
+    rows = report_rows(report)
+    width = max(17, *(len(label) + 2 for label, _ in rows))
+    return [f"{label + ':':<{width}}{words}" for label, words in rows]
 
 
 def report_rows(report: NetReport) -> list[tuple[str, str]]:
