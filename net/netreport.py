@@ -39,6 +39,11 @@ class ServerCheck:
     """Seconds to the first answer; None: no answer."""
     mapped: Address | None
 
+    @property
+    def ipv6(self) -> bool:
+        """Asked over IPv6 (a server named by host name tells by its answer)."""
+        return is_ipv6(self.server) or (self.mapped is not None and is_ipv6(self.mapped))
+
 
 @dataclass(frozen=True, slots=True)
 class NetReport:
@@ -66,6 +71,22 @@ class NetReport:
         return _public_of(self.servers, 6) or self.host_ipv6
 
     @property
+    def ipv6_only(self) -> bool:
+        """No IPv4 STUN server answered, and one over IPv6 did: IPv6 needs no NAT."""
+        return self.nat.public is None and _public_of(self.servers, 6) is not None
+
+    @property
+    def reachable(self) -> bool:
+        """A public address was found, IPv4 or (from a STUN server's answer) IPv6."""
+        return self.nat.public is not None or self.ipv6_only
+
+    @property
+    def nat_words(self) -> str:
+        if self.ipv6_only:
+            return "IPv6 only: no NAT (IPv6 needs none); no IPv4 STUN server answered"
+        return self.nat.words
+
+    @property
     def mapping(self) -> str:
         return {True: "endpoint-independent", False: "endpoint-dependent", None: "unknown"}[
             self.nat.endpoint_independent
@@ -82,7 +103,7 @@ class NetReport:
             "ipv6": self.public_ipv6,
             "mapping": self.mapping,
             "nat": self.nat.nat_type.value,
-            "description": self.nat.words,
+            "description": self.nat_words,
             "hairpinning": self.hairpinning,
             "portmap": None if self.portmap is None else {
                 "gateway": self.portmap.gateway,

@@ -85,6 +85,28 @@ def test_the_details_pane_shows_the_port_mapping_on_or_off():
     assert dict(rows)["port mapping"] == "203.0.113.101:5000 by NAT-PMP (the router 10.0.1.1 answers NAT-PMP)"
 
 
+S6 = ("2001:db8::10", 3478)
+
+
+def test_only_ipv6_answering_is_ipv6_only_with_no_nat_and_reachable():
+    # Regression: "unknown (2 of 2 STUN servers answered)" and "NAT type: unknown", exit 1.
+    checks = [
+        ServerCheck(S1, "stun", None, None),
+        ServerCheck(S6, "stun", 0.01, ("2001:db8:1::2", 5000)),
+        ServerCheck(("2001:db8::10", 3479), "stun", 0.01, ("2001:db8:1::2", 5000)),
+    ]
+    report = build_report(LOCAL, checks, None, None)
+    rows = dict(report_rows(report))
+    assert rows["mapping"] == "unknown (0 of 1 IPv4 STUN servers answered)"
+    assert rows["NAT type"].startswith("IPv6 only: no NAT")
+    assert report.reachable and report.to_json()["description"].startswith("IPv6 only")
+    only_v6 = build_report(LOCAL, checks[1:], None, None)
+    assert dict(report_rows(only_v6))["mapping"] == "unknown (no IPv4 STUN server to ask)"
+    # Nothing answering at all is still unknown, and not reachable.
+    nothing = build_report(LOCAL, [ServerCheck(S1, "stun", None, None)], None, None)
+    assert not nothing.reachable and dict(report_rows(nothing))["NAT type"].startswith("unknown")
+
+
 def test_a_long_server_label_never_runs_into_its_value():
     # Regression: "STUN 127.0.0.1:27951:0.7 ms".
     checks = [ServerCheck(("127.0.0.1", 27951), "stun", 0.0007, ("127.0.0.1", 5000))]

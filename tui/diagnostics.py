@@ -139,7 +139,7 @@ async def run_nat_check(
     else:
         for line in report_lines(report):
             print(line)
-    return 0 if report.nat.public else 1
+    return 0 if report.reachable else 1
 
 
 def report_lines(report: NetReport) -> list[str]:
@@ -153,16 +153,21 @@ def report_lines(report: NetReport) -> list[str]:
 def report_rows(report: NetReport) -> list[tuple[str, str]]:
     """(label, words) for the network report."""
     nat = report.nat
-    answered = sum(1 for check in report.servers if check.mapped and check.kind == "stun")
-    stun_count = sum(1 for check in report.servers if check.kind == "stun")
+    # The mapping is the IPv4 NAT's: only IPv4 servers tell it.
+    ipv4_stun = [check for check in report.servers if check.kind == "stun" and not check.ipv6]
+    answered = sum(1 for check in ipv4_stun if check.mapped)
+    mapping = (
+        f"{report.mapping} ({answered} of {len(ipv4_stun)} IPv4 STUN servers answered)"
+        if ipv4_stun else f"{report.mapping} (no IPv4 STUN server to ask)"
+    )
     hairpin = {True: "yes", False: "no", None: "-"}[report.hairpinning]
     rows = [
         ("UDP", "yes" if report.udp else "no: no STUN server answered (UDP blocked?)"),
         ("public IPv4", report.public_ipv4 or "none"),
         ("public IPv6", report.public_ipv6 or "none"),
         ("public address", format_address(nat.public) if nat.public else "unknown"),
-        ("mapping", f"{report.mapping} ({answered} of {stun_count} STUN servers answered)"),
-        ("NAT type", nat.words),
+        ("mapping", mapping),
+        ("NAT type", report.nat_words),
         ("hairpinning", hairpin),
         ("port mapping", portmap_words(report.portmap)),
     ]
