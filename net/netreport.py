@@ -171,9 +171,12 @@ async def network_report(
             nursery.start_soon(prober.read)
             if mapper is not None:
                 nursery.start_soon(mapper.run)
+            # A server named twice (the signal server's, and again with --stun) is asked once.
+            stun_once = list(dict.fromkeys(stun_servers))
+            turn_once = [server for server in dict.fromkeys(turn_servers) if server not in stun_once]
             async with trio.open_nursery() as asking:
-                for index, server in enumerate([*stun_servers, *turn_servers]):
-                    asking.start_soon(prober.check, index, server, "stun" if index < len(stun_servers) else "turn")
+                for index, server in enumerate([*stun_once, *turn_once]):
+                    asking.start_soon(prober.check, index, server, "stun" if index < len(stun_once) else "turn")
             checks = [check for _, check in sorted(prober.checks, key=lambda pair: pair[0])]
             answering = next((c for c in checks if c.mapped and c.kind == "stun" and not is_ipv6(c.mapped)), None)
             public = answering.mapped if answering else None

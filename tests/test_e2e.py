@@ -188,6 +188,36 @@ def test_nat_check_with_the_default_dual_stack_bind_asks_ipv6_servers_over_ipv6(
     assert f"[::1]:{port}" in [s["server"] for s in report["servers"]]
 
 
+def _nat_check_config(processes):
+    config = processes.tmp_path / "c"
+    config.mkdir(mode=0o700)
+    # Port mapping off: a test never asks this machine's real router anything.
+    (config / "config.toml").write_text("portmap = false\n")
+    (config / "config.toml").chmod(0o600)
+    return config
+
+
+def test_nat_check_with_only_ipv6_servers_finds_ipv6_and_no_nat(processes):
+    # Regression: "2 of 2 STUN servers answered", "NAT type: unknown", exit 1; a server
+    # named twice was asked twice; a long label ran into its value.
+    url = processes.server("--host", "::1")
+    port = int(url.rsplit(":", 1)[1])
+    check = processes.start(
+        "nat-check", "--signal", f"tcp://[::1]:{port}", "--bind", "[::1]", "--stun", f"[::1]:{port}",
+        "--config-dir", str(_nat_check_config(processes)),
+    )
+    lines = check.drain()
+    assert check.wait() == 0, lines
+    rows = dict(line.split(":", 1) for line in lines)
+    assert rows["mapping"].strip() == "unknown (no IPv4 STUN server to ask)"
+    assert rows["NAT type"].strip().startswith("IPv6 only: no NAT")
+    servers = [line for line in lines if line.startswith("STUN ")]
+    assert len(servers) == 2, servers  # the server's port and the next one, each once
+    for line in servers:
+        label, _, value = line.partition("]:")[2].partition(":")
+        assert value.startswith(" ") and value.strip().endswith("ms"), line
+
+
 def test_a_chat_port_in_use_is_one_clear_error(processes):
     url = processes.server()
     port = url.rsplit(":", 1)[1]  # the server's own UDP port: taken
