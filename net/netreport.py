@@ -38,6 +38,8 @@ class ServerCheck:
     rtt: float | None
     """Seconds to the first answer; None: no answer."""
     mapped: Address | None
+    not_asked: str = ""
+    """Why the server was not asked (an IPv6 one from an IPv4 socket); "": it was."""
 
     @property
     def ipv6(self) -> bool:
@@ -112,7 +114,8 @@ class NetReport:
             "mapped": [text(address) for address in self.nat.mapped],
             "servers": [
                 {"server": text(c.server), "kind": c.kind,
-                 "rtt_ms": None if c.rtt is None else round(c.rtt * 1000, 1), "mapped": text(c.mapped)}
+                 "rtt_ms": None if c.rtt is None else round(c.rtt * 1000, 1), "mapped": text(c.mapped),
+                 "not_asked": c.not_asked or None}
                 for c in self.servers
             ],
         }
@@ -223,6 +226,9 @@ class _Prober:
                 self._client.response_received(message)
 
     async def check(self, index: int, server: Address, kind: str) -> None:
+        if is_ipv6(server) and self._sock.family != trio.socket.AF_INET6:
+            self.checks.append((index, ServerCheck(server, kind, None, None, not_asked="the socket is IPv4")))
+            return
         start = trio.current_time()
         mapped = await self._client.binding(server)
         rtt = trio.current_time() - start if mapped else None

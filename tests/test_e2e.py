@@ -218,6 +218,19 @@ def test_nat_check_with_only_ipv6_servers_finds_ipv6_and_no_nat(processes):
         assert value.startswith(" ") and value.strip().endswith("ms"), line
 
 
+def test_nat_check_from_an_ipv4_socket_does_not_ask_an_ipv6_server(processes):
+    url = processes.server()
+    check = processes.start(
+        "nat-check", "--signal", url, "--bind", "127.0.0.1", "--stun", "[::1]:9",
+        "--config-dir", str(_nat_check_config(processes)),
+    )
+    lines = check.drain()
+    assert check.wait() == 0, lines
+    assert any(line.startswith("STUN [::1]:9:") and line.endswith("not asked: the socket is IPv4") for line in lines)
+    mapping = next(line for line in lines if line.startswith("mapping:"))
+    assert "(2 of 2 IPv4 STUN servers answered)" in mapping
+
+
 def test_a_chat_port_in_use_is_one_clear_error(processes):
     url = processes.server()
     port = url.rsplit(":", 1)[1]  # the server's own UDP port: taken

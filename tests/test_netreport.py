@@ -107,6 +107,12 @@ def test_only_ipv6_answering_is_ipv6_only_with_no_nat_and_reachable():
     assert not nothing.reachable and dict(report_rows(nothing))["NAT type"].startswith("unknown")
 
 
+def test_an_ipv6_server_not_asked_from_an_ipv4_socket_says_so():
+    report = build_report(LOCAL, [ServerCheck(S6, "stun", None, None, not_asked="the socket is IPv4")], None, None)
+    assert dict(report_rows(report))["STUN [2001:db8::10]:3478"] == "not asked: the socket is IPv4"
+    assert report.to_json()["servers"][0]["not_asked"] == "the socket is IPv4"
+
+
 def test_a_long_server_label_never_runs_into_its_value():
     # Regression: "STUN 127.0.0.1:27951:0.7 ms".
     checks = [ServerCheck(("127.0.0.1", 27951), "stun", 0.0007, ("127.0.0.1", 5000))]

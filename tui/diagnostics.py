@@ -172,6 +172,9 @@ def report_rows(report: NetReport) -> list[tuple[str, str]]:
         ("port mapping", portmap_words(report.portmap)),
     ]
     for check in report.servers:
-        rtt = f"{check.rtt * 1000:.1f} ms" if check.rtt is not None else "no answer"
+        if check.not_asked:
+            rtt = f"not asked: {check.not_asked}"
+        else:
+            rtt = f"{check.rtt * 1000:.1f} ms" if check.rtt is not None else "no answer"
         rows.append((f"{check.kind.upper()} {format_address(check.server)}", rtt))
     return rows
