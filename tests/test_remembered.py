@@ -3,8 +3,8 @@
 import pytest
 
 from p2ptui.app import P2PApp
-from p2ptui.net import PeerStatus, events
 from p2ptui.core_thread import OpenPeer
+from p2ptui.net import PeerStatus, events
 from p2ptui.remembered import FILE_NAME, load
 
 from .fakecore import FROZEN, FakeCore, connected
