@@ -38,6 +38,13 @@ class ServerCheck:
     rtt: float | None
     """Seconds to the first answer; None: no answer."""
     mapped: Address | None
+    not_asked: str = ""
+    """Why the server was not asked (an IPv6 one from an IPv4 socket); "": it was."""
+
+    @property
+    def ipv6(self) -> bool:
+        """Asked over IPv6 (a server named by host name tells by its answer)."""
+        return is_ipv6(self.server) or (self.mapped is not None and is_ipv6(self.mapped))
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +73,22 @@ class NetReport:
         return _public_of(self.servers, 6) or self.host_ipv6
 
     @property
+    def ipv6_only(self) -> bool:
+        """No IPv4 STUN server answered, and one over IPv6 did: IPv6 needs no NAT."""
+        return self.nat.public is None and _public_of(self.servers, 6) is not None
+
+    @property
+    def reachable(self) -> bool:
+        """A public address was found, IPv4 or (from a STUN server's answer) IPv6."""
+        return self.nat.public is not None or self.ipv6_only
+
+    @property
+    def nat_words(self) -> str:
+        if self.ipv6_only:
+            return "IPv6 only: no NAT (IPv6 needs none); no IPv4 STUN server answered"
+        return self.nat.words
+
+    @property
     def mapping(self) -> str:
         return {True: "endpoint-independent", False: "endpoint-dependent", None: "unknown"}[
             self.nat.endpoint_independent
@@ -82,7 +105,7 @@ class NetReport:
             "ipv6": self.public_ipv6,
             "mapping": self.mapping,
             "nat": self.nat.nat_type.value,
-            "description": self.nat.words,
+            "description": self.nat_words,
             "hairpinning": self.hairpinning,
             "portmap": None if self.portmap is None else {
                 "gateway": self.portmap.gateway,
@@ -91,7 +114,8 @@ class NetReport:
             "mapped": [text(address) for address in self.nat.mapped],
             "servers": [
                 {"server": text(c.server), "kind": c.kind,
-                 "rtt_ms": None if c.rtt is None else round(c.rtt * 1000, 1), "mapped": text(c.mapped)}
+                 "rtt_ms": None if c.rtt is None else round(c.rtt * 1000, 1), "mapped": text(c.mapped),
+                 "not_asked": c.not_asked or None}
                 for c in self.servers
             ],
         }
@@ -150,9 +174,12 @@ async def network_report(
             nursery.start_soon(prober.read)
             if mapper is not None:
                 nursery.start_soon(mapper.run)
+            # A server named twice (the signal server's, and again with --stun) is asked once.
+            stun_once = list(dict.fromkeys(stun_servers))
+            turn_once = [server for server in dict.fromkeys(turn_servers) if server not in stun_once]
             async with trio.open_nursery() as asking:
-                for index, server in enumerate([*stun_servers, *turn_servers]):
-                    asking.start_soon(prober.check, index, server, "stun" if index < len(stun_servers) else "turn")
+                for index, server in enumerate([*stun_once, *turn_once]):
+                    asking.start_soon(prober.check, index, server, "stun" if index < len(stun_once) else "turn")
             checks = [check for _, check in sorted(prober.checks, key=lambda pair: pair[0])]
             answering = next((c for c in checks if c.mapped and c.kind == "stun" and not is_ipv6(c.mapped)), None)
             public = answering.mapped if answering else None
@@ -199,6 +226,9 @@ class _Prober:
                 self._client.response_received(message)
 
     async def check(self, index: int, server: Address, kind: str) -> None:
+        if is_ipv6(server) and self._sock.family != trio.socket.AF_INET6:
+            self.checks.append((index, ServerCheck(server, kind, None, None, not_asked="the socket is IPv4")))
+            return
         start = trio.current_time()
         mapped = await self._client.binding(server)
         rtt = trio.current_time() - start if mapped else None

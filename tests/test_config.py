@@ -138,3 +138,13 @@ def test_port_mapping_is_on_unless_the_file_turns_it_off(tmp_path):
     (tmp_path / "config.toml").write_text('portmap = "no"\n')
     with pytest.raises(UsageError, match="bad portmap"):
         _settings(tmp_path)
+
+
+def test_an_empty_bind_is_a_usage_error_not_the_default(tmp_path):
+    # Regression: --bind '' silently meant [::].
+    with pytest.raises(UsageError, match="bad --bind"):
+        _settings(tmp_path, "--bind", "")
+    (tmp_path / "config.toml").write_text('bind = ""\n')
+    with pytest.raises(UsageError, match="bad --bind"):
+        _settings(tmp_path)
+    assert _settings(tmp_path, "--bind", "127.0.0.1").bind == ("127.0.0.1", 0)

@@ -2,6 +2,7 @@
 
 import queue
 import threading
+from contextlib import asynccontextmanager
 
 from p2ptui.core_thread import CoreThread, SendText
 from p2ptui.demo import ECHO_NAME, open_demo_node
@@ -46,3 +47,28 @@ def test_quitting_before_the_core_is_up_ends_it_too():
     core.submit(SendText(ECHO_NAME, "never mind", "ab" * 8))
     core.stop()
     assert not any(t.name == "p2ptui-core" for t in threading.enumerate())
+
+
+def test_a_message_handed_to_the_ui_is_marked_shown():
+    """Guards against `p2ptui pipe` printing again what the TUI showed."""
+    received: queue.Queue = queue.Queue()
+    unshown_at_the_end: list = []
+
+    @asynccontextmanager
+    async def demo_node():
+        async with open_demo_node("dana") as node:
+            try:
+                yield node
+            finally:  # In the core's thread, before the node closes its store.
+                unshown_at_the_end.extend(node.unshown(ECHO_NAME))
+
+    core = CoreThread(demo_node)
+    core.start(received.put)
+    try:
+        core.submit(SendText(ECHO_NAME, "shown once", "ab" * 8))
+        while not (isinstance(event := received.get(timeout=15), events.MessageReceived)
+                   and event.text == "shown once"):
+            pass
+    finally:
+        core.stop()
+    assert "shown once" not in [message.text for message in unshown_at_the_end]

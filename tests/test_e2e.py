@@ -140,6 +140,7 @@ def test_ping_reports_each_round_trip_and_a_summary(processes):
     assert summary["connect_ms"] > 0
     rtt = summary["rtt_ms"]
     assert rtt["min"] <= rtt["p50"] <= rtt["p99"] <= rtt["max"]
+    assert all(summary["dropped"].values()), "only counters that counted something"
     assert ping.wait() == 0
 
 
@@ -187,9 +188,92 @@ def test_nat_check_with_the_default_dual_stack_bind_asks_ipv6_servers_over_ipv6(
     assert f"[::1]:{port}" in [s["server"] for s in report["servers"]]
 
 
+def _nat_check_config(processes):
+    config = processes.tmp_path / "c"
+    config.mkdir(mode=0o700)
+    # Port mapping off: a test never asks this machine's real router anything.
+    (config / "config.toml").write_text("portmap = false\n")
+    (config / "config.toml").chmod(0o600)
+    return config
+
+
+def test_nat_check_with_only_ipv6_servers_finds_ipv6_and_no_nat(processes):
+    # Regression: "2 of 2 STUN servers answered", "NAT type: unknown", exit 1; a server
+    # named twice was asked twice; a long label ran into its value.
+    url = processes.server("--host", "::1")
+    port = int(url.rsplit(":", 1)[1])
+    check = processes.start(
+        "nat-check", "--signal", f"tcp://[::1]:{port}", "--bind", "[::1]", "--stun", f"[::1]:{port}",
+        "--config-dir", str(_nat_check_config(processes)),
+    )
+    lines = check.drain()
+    assert check.wait() == 0, lines
+    rows = dict(line.split(":", 1) for line in lines)
+    assert rows["mapping"].strip() == "unknown (no IPv4 STUN server to ask)"
+    assert rows["NAT type"].strip().startswith("IPv6 only: no NAT")
+    servers = [line for line in lines if line.startswith("STUN ")]
+    assert len(servers) == 2, servers  # the server's port and the next one, each once
+    for line in servers:
+        label, _, value = line.partition("]:")[2].partition(":")
+        assert value.startswith(" ") and value.strip().endswith("ms"), line
+
+
+def test_nat_check_from_an_ipv4_socket_does_not_ask_an_ipv6_server(processes):
+    url = processes.server()
+    check = processes.start(
+        "nat-check", "--signal", url, "--bind", "127.0.0.1", "--stun", "[::1]:9",
+        "--config-dir", str(_nat_check_config(processes)),
+    )
+    lines = check.drain()
+    assert check.wait() == 0, lines
+    assert any(line.startswith("STUN [::1]:9:") and line.endswith("not asked: the socket is IPv4") for line in lines)
+    mapping = next(line for line in lines if line.startswith("mapping:"))
+    assert "(2 of 2 IPv4 STUN servers answered)" in mapping
+
+
 def test_a_chat_port_in_use_is_one_clear_error(processes):
     url = processes.server()
     port = url.rsplit(":", 1)[1]  # the server's own UDP port: taken
     pipe = processes.pipe("alice", "bob", url, "--bind", f"127.0.0.1:{port}")
     assert "cannot listen on" in pipe.event("error")["message"]
     assert pipe.wait() == 1  # the environment, not the user's input
+
+
+def test_a_closed_stdout_ends_the_pipe_quietly(processes):
+    """`p2ptui pipe ... | head -1`: no BrokenPipeError traceback; the exit status keeps its
+    meaning (0: nothing sent is left undelivered)."""
+    import subprocess
+
+    from .processes import COMMAND
+
+    url = processes.server()
+    alice = subprocess.Popen(
+        [*COMMAND, "pipe", "--name", "alice", "--peer", "bob", "--signal", url,
+         "--config-dir", str(processes.tmp_path / "alice"), "--bind", "127.0.0.1"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert json.loads(alice.stdout.readline())["event"] == "ready"
+        alice.stdout.close()  # What `head -1` does after its line.
+        processes.pipe("bob", "alice", url)  # alice's "connected" now has no reader.
+        assert alice.wait(timeout=30) == 0
+        assert alice.stderr.read() == ""
+    finally:
+        if alice.poll() is None:
+            alice.kill()
+            alice.wait(timeout=10)
+        alice.stdin.close()
+        alice.stderr.close()
+
+
+def test_a_peer_killed_and_back_at_once_is_a_disconnect_with_a_reason(processes):
+    # Regression: `"reason": ""` when the peer was kill -9'd and started again.
+    url = processes.server()
+    alice = processes.pipe("alice", "bob", url)
+    bob = processes.pipe("bob", "alice", url)
+    alice.event("connected")
+    bob.popen.kill()
+    bob.popen.wait(timeout=10)
+    processes.pipe("bob", "alice", url)
+    disconnected = alice.event("disconnected", timeout=40)
+    assert disconnected["peer"] == "bob" and disconnected["reason"]

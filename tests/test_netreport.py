@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from p2ptui.details import portmap_words
-from p2ptui.diagnostics import report_rows
+from p2ptui.diagnostics import report_lines, report_rows
 from p2ptui.net import PortMapStatus
 from p2ptui.net.netreport import ServerCheck, build_report
 
@@ -72,14 +72,52 @@ def test_port_mapping_in_words():
     assert portmap_words(mapped) == "203.0.113.101:5000 by PCP (the router 10.0.1.1 answers PCP, NAT-PMP)"
 
 
-def test_the_details_pane_shows_the_port_mapping_when_it_is_on():
+def test_the_details_pane_shows_the_port_mapping_on_or_off():
     from p2ptui.details import details_rows
     from p2ptui.net import PeerStatus, events
 
     off = dict(details_rows(events.Details("alice", PeerStatus.ONLINE)))
-    assert "port mapping" not in off
+    assert off["port mapping"] == "off"  # As nat-check says it.
     status = PortMapStatus("10.0.1.1", ("nat-pmp",), "nat-pmp", ("203.0.113.101", 5000))
     rows = details_rows(events.Details("alice", PeerStatus.ONLINE, portmap=status))
     labels = [label for label, _ in rows]
     assert labels[labels.index("your NAT") + 1] == "port mapping"
     assert dict(rows)["port mapping"] == "203.0.113.101:5000 by NAT-PMP (the router 10.0.1.1 answers NAT-PMP)"
+
+
+S6 = ("2001:db8::10", 3478)
+
+
+def test_only_ipv6_answering_is_ipv6_only_with_no_nat_and_reachable():
+    # Regression: "unknown (2 of 2 STUN servers answered)" and "NAT type: unknown", exit 1.
+    checks = [
+        ServerCheck(S1, "stun", None, None),
+        ServerCheck(S6, "stun", 0.01, ("2001:db8:1::2", 5000)),
+        ServerCheck(("2001:db8::10", 3479), "stun", 0.01, ("2001:db8:1::2", 5000)),
+    ]
+    report = build_report(LOCAL, checks, None, None)
+    rows = dict(report_rows(report))
+    assert rows["mapping"] == "unknown (0 of 1 IPv4 STUN servers answered)"
+    assert rows["NAT type"].startswith("IPv6 only: no NAT")
+    assert report.reachable and report.to_json()["description"].startswith("IPv6 only")
+    only_v6 = build_report(LOCAL, checks[1:], None, None)
+    assert dict(report_rows(only_v6))["mapping"] == "unknown (no IPv4 STUN server to ask)"
+    # Nothing answering at all is still unknown, and not reachable.
+    nothing = build_report(LOCAL, [ServerCheck(S1, "stun", None, None)], None, None)
+    assert not nothing.reachable and dict(report_rows(nothing))["NAT type"].startswith("unknown")
+
+
+def test_an_ipv6_server_not_asked_from_an_ipv4_socket_says_so():
+    report = build_report(LOCAL, [ServerCheck(S6, "stun", None, None, not_asked="the socket is IPv4")], None, None)
+    assert dict(report_rows(report))["STUN [2001:db8::10]:3478"] == "not asked: the socket is IPv4"
+    assert report.to_json()["servers"][0]["not_asked"] == "the socket is IPv4"
+
+
+def test_a_long_server_label_never_runs_into_its_value():
+    # Regression: "STUN 127.0.0.1:27951:0.7 ms".
+    checks = [ServerCheck(("127.0.0.1", 27951), "stun", 0.0007, ("127.0.0.1", 5000))]
+    report = build_report(("127.0.0.1", 5000), checks, None, None)
+    lines, rows = report_lines(report), report_rows(report)
+    for line, (label, words) in zip(lines, rows, strict=True):
+        assert line.startswith(f"{label}:") and line.endswith(f" {words}"), line
+    assert len({len(line) - len(words) for line, (_, words) in zip(lines, rows)}) == 1  # one column

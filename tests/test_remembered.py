@@ -4,6 +4,7 @@ import pytest
 
 from p2ptui.app import P2PApp
 from p2ptui.core_thread import OpenPeer
+from p2ptui.net import PeerStatus, events
 from p2ptui.remembered import FILE_NAME, load
 
 from .fakecore import FROZEN, FakeCore, connected
@@ -44,3 +45,18 @@ async def test_without_a_config_directory_nothing_is_written(tmp_path):
     async with app_in(None, core, peers=("alice",)).run_test(size=(80, 24)) as pilot:
         await pilot.pause()
     assert load(None) == [] and not any(tmp_path.iterdir())
+
+
+async def test_strangers_never_opened_are_not_remembered(tmp_path):
+    """Guards the 64-stranger bound across restarts: a flood's conversations, never opened,
+    must not come back as ordinary ones."""
+    core = FakeCore()
+    async with app_in(tmp_path, core, peers=("alice",)).run_test(size=(80, 24)) as pilot:
+        for name in ("mallory", "oscar", "trent"):
+            core.emit(events.PeerChanged(name, PeerStatus.CONNECTING, incoming=True))
+            core.emit(events.MessageReceived(name, f"id-{name}", "hello"))
+        await pilot.pause()
+        assert {"mallory", "oscar", "trent"} <= set(sidebar_text(pilot.app).split())
+        await pilot.press("alt+3")  # oscar's is looked at: remembered from then on
+        await pilot.pause()
+    assert load(tmp_path) == ["alice", "oscar"]

@@ -158,3 +158,33 @@ def test_pipe_says_the_server_is_full(processes):
         assert pipe.wait(WAIT) != 0
     finally:
         holder.close()
+
+
+def test_pipe_with_a_timeout_waits_for_a_full_server_to_take_it(processes):
+    # Regression: pipe gave up at once on "full; try later" although --timeout said to wait.
+    url = processes.server("--max-per-address", "1")
+    holder = Line(url)  # the one place 127.0.0.1 may have
+    try:
+        assert holder.receive()["op"] == "challenge"
+        pipe = processes.pipe("alice", "bob", url, "--timeout", "40")
+        refused = pipe.event("error", timeout=WAIT)
+        assert "is full; try later" in refused["message"] and "retrying" in refused["message"]
+    finally:
+        holder.close()
+    assert pipe.event("ready", timeout=WAIT + 10)["name"] == "alice"  # The client's retry, 5 s on.
+
+
+def test_pipe_gives_up_on_a_full_server_at_its_timeout_with_the_reason(processes):
+    url = processes.server("--max-per-address", "1")
+    holder = Line(url)
+    try:
+        assert holder.receive()["op"] == "challenge"
+        started = time.monotonic()
+        pipe = processes.pipe("alice", "bob", url, "--timeout", "3")
+        pipe.event("error", timeout=WAIT)  # refused, retrying
+        final = pipe.event("error", timeout=WAIT)
+        assert pipe.wait(WAIT) == 1
+        assert time.monotonic() - started >= 3
+        assert "within 3 s" in final["message"] and "is full; try later" in final["message"]
+    finally:
+        holder.close()

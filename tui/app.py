@@ -251,8 +251,9 @@ class P2PApp(Actions):
         sidebar.now = self.clock()
         sidebar.selected = self.selected
         sidebar.rows = tuple(SidebarRow.of(conversation) for conversation in self.model.open.values())
-        if tuple(self.model.open) != self._remembered:
-            self._remembered = tuple(self.model.open)
+        worth_remembering = tuple(self.model.worth_remembering())
+        if worth_remembering != self._remembered:
+            self._remembered = worth_remembering
             remembered.save(self.config_dir, self._remembered)
         status = self.query_one("#status", StatusLine)
         status.set_class(bool(self.problem), "-error")

@@ -226,9 +226,12 @@ def main(argv: list[str] | None = None) -> int:
         if is_internal(exc):
             _log_traceback(args, exc)
         if args.command == "pipe":  # pipe's readers parse JSON: its errors are events too
-            from .pipe import emit
+            from .pipe import ReaderGone, emit
 
-            emit("error", message=line)
+            try:
+                emit("error", message=line)
+            except ReaderGone:  # No one reads stdout any more: the exit status says it.
+                pass
         else:
             print(f"p2ptui: error: {line}", file=sys.stderr)
         return exit_code(exc)

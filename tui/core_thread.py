@@ -221,6 +221,10 @@ class CoreThread:
                 known.add(event.peer)
                 self._on_event(node.history(event.peer))
             self._on_event(event)
+            if isinstance(event, events.MessageReceived):
+                # The UI shows every message it is handed (as unread if elsewhere): a
+                # later `p2ptui pipe` on this config must not print it again.
+                node.mark_shown(event.peer, event.id)
 
     async def _run_commands(self, node: Node, commands: trio.MemoryReceiveChannel[Command]) -> None:
         async for command in commands:

@@ -62,12 +62,11 @@ def details_rows(details: events.Details) -> list[tuple[str, str]]:
         ("verified", VERIFIED_WORDS[details.verified, details.verification_lost and not details.verified]),
         ("your address", format_address(details.public_address) if details.public_address else "-"),
         ("your NAT", details.nat),
+        ("port mapping", portmap_words(details.portmap)),  # "off" too, as nat-check says.
         ("their NAT", details.peer_nat),
         ("your relays", ", ".join(map(relay_words, details.relays)) or "none configured"),
         ("unacknowledged", str(details.unacknowledged)),
     ]
-    if details.portmap is not None:
-        rows.insert(rows.index(("your NAT", details.nat)) + 1, ("port mapping", portmap_words(details.portmap)))
     if details.new_fingerprint:
         rows.insert(6, ("their NEW key", details.new_fingerprint))
     if details.first_contact_lan:

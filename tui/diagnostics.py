@@ -34,6 +34,11 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
 
 
+def what_was_dropped(counters: dict[str, int]) -> dict[str, int]:
+    """The counters that counted something, by name: a list of zeros says nothing."""
+    return {why: count for why, count in sorted(counters.items()) if count}
+
+
 @dataclass
 class PingOptions:
     peer: str
@@ -109,7 +114,7 @@ async def _ping(node: Node, options: PingOptions, connected: trio.Event) -> int:
         + (f"; rtt min/p50/p99/max = {stats['min']}/{stats['p50']}/{stats['p99']}/{stats['max']} ms"
            if stats else "")
     )
-    dropped = dict(sorted(node.counters().items()))
+    dropped = what_was_dropped(node.counters())
     if dropped:
         summary += "\n--- dropped: " + ", ".join(f"{count} {why}" for why, count in dropped.items())
     kind, remote = where()
@@ -132,28 +137,44 @@ async def run_nat_check(
     if as_json:
         print(json.dumps(facts), flush=True)
     else:
-        for label, words in report_rows(report):
-            print(f"{label + ':':<17}{words}")
-    return 0 if report.nat.public else 1
+        for line in report_lines(report):
+            print(line)
+    return 0 if report.reachable else 1
+
+
+def report_lines(report: NetReport) -> list[str]:
+    """The report as text: the words in one column, past the longest label, so that a
+    long server label ("STUN [2001:db8::10]:3478") never runs into its value."""
+    rows = report_rows(report)
+    width = max(17, *(len(label) + 2 for label, _ in rows))
+    return [f"{label + ':':<{width}}{words}" for label, words in rows]
 
 
 def report_rows(report: NetReport) -> list[tuple[str, str]]:
     """(label, words) for the network report."""
     nat = report.nat
-    answered = sum(1 for check in report.servers if check.mapped and check.kind == "stun")
-    stun_count = sum(1 for check in report.servers if check.kind == "stun")
+    # The mapping is the IPv4 NAT's: only IPv4 servers tell it.
+    ipv4_stun = [check for check in report.servers if check.kind == "stun" and not check.ipv6]
+    answered = sum(1 for check in ipv4_stun if check.mapped)
+    mapping = (
+        f"{report.mapping} ({answered} of {len(ipv4_stun)} IPv4 STUN servers answered)"
+        if ipv4_stun else f"{report.mapping} (no IPv4 STUN server to ask)"
+    )
     hairpin = {True: "yes", False: "no", None: "-"}[report.hairpinning]
     rows = [
         ("UDP", "yes" if report.udp else "no: no STUN server answered (UDP blocked?)"),
         ("public IPv4", report.public_ipv4 or "none"),
         ("public IPv6", report.public_ipv6 or "none"),
         ("public address", format_address(nat.public) if nat.public else "unknown"),
-        ("mapping", f"{report.mapping} ({answered} of {stun_count} STUN servers answered)"),
-        ("NAT type", nat.words),
+        ("mapping", mapping),
+        ("NAT type", report.nat_words),
         ("hairpinning", hairpin),
         ("port mapping", portmap_words(report.portmap)),
     ]
     for check in report.servers:
-        rtt = f"{check.rtt * 1000:.1f} ms" if check.rtt is not None else "no answer"
+        if check.not_asked:
+            rtt = f"not asked: {check.not_asked}"
+        else:
+            rtt = f"{check.rtt * 1000:.1f} ms" if check.rtt is not None else "no answer"
         rows.append((f"{check.kind.upper()} {format_address(check.server)}", rtt))
     return rows

@@ -232,6 +232,16 @@ class Conversations:
         del self.open[name]
         return True
 
+    def worth_remembering(self) -> list[str]:
+        """The open conversations to bring back after a restart, in sidebar order: those the
+        user opened, looked at or wrote in. A stranger's that is still `new` is left out, or
+        each restart would turn a flood's strangers into ordinary conversations for good."""
+        return [
+            name
+            for name, conversation in self.open.items()
+            if not conversation.new or any(line.own and not line.delivered for line in conversation.lines)
+        ]
+
     def waiting_elsewhere(self) -> tuple[int, int]:
         """Unread messages and new conversations outside the selected one."""
         others = [c for c in self.open.values() if c.peer != self.selected]

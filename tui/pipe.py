@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,13 +45,47 @@ class PipeOptions:
     """After stdin ends, how long to wait for messages still undelivered."""
 
 
+def disconnect_reason(changed: events.PeerChanged) -> str:
+    """Why a connected peer is no longer: the core's reason, or one its new status gives
+    (a peer killed and back at once gets a new session, and the core no reason)."""
+    if changed.reason:
+        return changed.reason
+    if changed.status == events.PeerStatus.OFFLINE:
+        return f"{changed.peer} is offline"
+    if changed.status == events.PeerStatus.CONNECTING:
+        return f"{changed.peer} is connecting again (it may have restarted)"
+    return f"lost the path to {changed.peer}"
+
+
+class ReaderGone(Exception):
+    """Stdout was closed (`p2ptui pipe ... | head -1`): no one reads the events any more."""
+
+
 def emit(event: str, **fields: Any) -> None:
-    sys.stdout.write(json.dumps({"event": event, **fields}) + "\n")
-    sys.stdout.flush()
+    """Write one event line. Raises ReaderGone once stdout is closed."""
+    try:
+        sys.stdout.write(json.dumps({"event": event, **fields}) + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # What is still buffered goes to /dev/null, or Python's flush at exit fails again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        raise ReaderGone() from None
 
 
 class Failure(EnvironmentFailure):
     """Ends the pipe with an error event and exit status 1."""
+
+
+@dataclass
+class _Start:
+    """How far the start got: what --timeout's error says."""
+
+    ready: trio.Event = field(default_factory=trio.Event)
+    """Registered with the signalling service."""
+    problem: str = ""
+    """Why signalling failed last while the client retried."""
 
 
 @dataclass
@@ -98,26 +133,32 @@ class _Pipe:
                 self.send(text)
         self.stdin_done.set()
 
-    def signalling(self, status: events.SignalStatus, ready: trio.Event) -> None:
-        """Signalling lost before we are ready, or for good, ends the pipe; with LAN discovery
-        on, it does not: that is said once (and again after signalling came back)."""
+    def signalling(self, status: events.SignalStatus, start: _Start) -> None:
+        """Signalling lost for good ends the pipe; lost before we are ready ends it too, unless
+        --timeout was given: then the client retries (a full server, say) until it passes.
+        With LAN discovery on, a loss after that does not: it is said once (and again after
+        signalling came back)."""
         if status.connected:
             self.said_lan_only = False
-        elif status.fatal or not ready.is_set():
+        elif not status.fatal and not start.ready.is_set() and self.options.timeout is not None:
+            if signalling_advice(status.message) != start.problem:  # Said once, not at every retry.
+                start.problem = signalling_advice(status.message)
+                emit("error", message=f"{start.problem}; retrying until --timeout")
+        elif status.fatal or not start.ready.is_set():
             raise Failure(signalling_advice(status.message))
         elif status.lan_only and not self.said_lan_only:
             self.said_lan_only = True
             emit("error", message=status.message)
 
-    async def handle_events(self, ready: trio.Event) -> None:
+    async def handle_events(self, start: _Start) -> None:
         waiting = False
         async for event in self.node.events:
             match event:
                 case events.Ready(name=name, address=address):
                     emit("ready", name=name, address=format_address(address))
-                    ready.set()
+                    start.ready.set()
                 case events.SignalStatus() as status:
-                    self.signalling(status, ready)
+                    self.signalling(status, start)
                 case events.PeerChanged(peer=peer, status=status) if peer == self.options.peer:
                     if status == events.PeerStatus.CONNECTED and event.remote:
                         waiting = False
@@ -134,7 +175,7 @@ class _Pipe:
                         emit("key-changed", peer=peer, pinned=event.fingerprint, new=event.new_fingerprint)
                     elif self.connected:
                         self.connected = False
-                        emit("disconnected", peer=peer, reason=event.reason)
+                        emit("disconnected", peer=peer, reason=disconnect_reason(event))
                     elif status == events.PeerStatus.OFFLINE and not waiting:
                         waiting = True
                         emit("waiting", peer=peer)
@@ -154,23 +195,35 @@ async def run_pipe(config: NodeConfig, identity: Identity, options: PipeOptions)
     (a ConfigError, an EnvironmentFailure); the command line turns either into one
     error event (`p2ptui.net.describe`) and its exit status."""
     timeout = options.timeout
-    ready = trio.Event()
+    started = _Start()
     # --timeout covers the whole start: a signalling server that accepts and
     # never speaks must not hold the pipe either.
     with trio.CancelScope(deadline=math.inf if timeout is None else trio.current_time() + timeout) as start:
-        return await _run(config, identity, options, ready, start)
-    if not ready.is_set():
-        raise Failure(f"not registered with the signalling service ({config.signal}) within {timeout:g} s")
+        return await _run(config, identity, options, started, start)
+    if not started.ready.is_set():
+        why = f": {started.problem}" if started.problem else ""
+        raise Failure(f"not registered with the signalling service ({config.signal}) within {timeout:g} s{why}")
     raise Failure(f"{options.peer} did not connect within {timeout:g} s")
 
 
 async def _run(
-    config: NodeConfig, identity: Identity, options: PipeOptions, ready: trio.Event, start: trio.CancelScope
+    config: NodeConfig, identity: Identity, options: PipeOptions, started: _Start, start: trio.CancelScope
 ) -> int:
-    async with open_node(config, identity) as node, trio.open_nursery() as nursery:
+    async with open_node(config, identity) as node:
+        try:
+            return await _talk(node, options, started, start)
+        except* ReaderGone:
+            pass
+        # The reader stopped reading: that ends the pipe quietly, and the exit status keeps
+        # its one meaning (0: everything sent, this run or an earlier one, was delivered).
+        return 1 if node.undelivered(options.peer) else 0
+
+
+async def _talk(node: Node, options: PipeOptions, started: _Start, start: trio.CancelScope) -> int:
+    async with trio.open_nursery() as nursery:
         pipe = _Pipe(node, options)
-        nursery.start_soon(pipe.handle_events, ready)
-        await ready.wait()
+        nursery.start_soon(pipe.handle_events, started)
+        await started.ready.wait()
         node.open(options.peer)
         # What an earlier run was killed before showing, it shows now.
         for message in node.unshown(options.peer):

@@ -1,6 +1,7 @@
 """The open conversations, remembered across restarts in their sidebar order.
 
-So Alt+1 is the same peer tomorrow as today. One name a line in
+So Alt+1 is the same peer tomorrow as today. Which ones is the model's to say
+(`Conversations.worth_remembering`: a stranger's never opened is left out). One name a line in
 `conversations` in the config directory; a line that is not a valid name is
 skipped (the file is the user's to edit), and the file is rewritten whole,
 atomically, when the list changes.

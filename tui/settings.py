@@ -105,7 +105,8 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
         warnings.append(f"--name is empty: you are {name!r} (your login name or config.toml's name)")
     signal = args.signal or file.get("signal")
     credentials = args.firebase_credentials or file.get("firebase_credentials")
-    bind = _parse_bind(str(args.bind or file.get("bind") or "::"))
+    # An empty --bind is a mistake, not "the default": only an absent one is "::".
+    bind = _parse_bind(str(args.bind if args.bind is not None else file.get("bind", "::")))
     keepalive = _seconds("keepalive", args.keepalive, file, KEEPALIVE_DEFAULT, 0.1, 3600)
     stun_list = _list("stun", args.stun, file, "HOST:PORT")
     stun = tuple(_parse_host_port(str(item), "--stun") for item in stun_list)
