@@ -78,6 +78,10 @@ async def test_the_details_screen_shows_your_network():
         assert "Your network" in text and "2001:db8:1::2" in text and "12.3 ms" in text
         assert HAIRPIN_NOT_MEASURED in text
         assert text.index("Connection with carol") < text.index("Your network") < text.index("Nothing dropped")
+        # Longer than the screen now: the rows scroll, the way out stays in sight (it was pushed off).
+        dialog, rows = app.screen.query_one("Vertical"), app.screen.query_one("VerticalScroll")
+        close = app.screen.query_one("#close")
+        assert rows.region.bottom <= close.region.y and close.region.bottom < dialog.region.bottom
 
 
 @pytest.mark.asyncio

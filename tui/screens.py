@@ -114,6 +114,7 @@ class DetailsScreen(ModalScreen[None]):
     DetailsScreen Grid { grid-size: 2; grid-columns: auto 1fr; grid-rows: auto; height: auto; grid-gutter: 0 2; }
     DetailsScreen .name { color: $text-muted; }
     DetailsScreen .title { text-style: bold; }
+    DetailsScreen #close { dock: bottom; }
     """
 
     def __init__(self, details: events.Details) -> None:
@@ -136,7 +137,7 @@ class DetailsScreen(ModalScreen[None]):
                     for count, why in dropped:
                         yield Static(Content(f"{count:>6}"))
                         yield Static(Content(why), classes="name")
-            yield Label(Content.styled("Esc to close", "$text-muted"))
+            yield Label(Content.styled("Esc to close", "$text-muted"), id="close")
 
     @staticmethod
     def _rows(rows: list[tuple[str, str]]) -> ComposeResult:
