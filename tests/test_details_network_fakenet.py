@@ -83,3 +83,27 @@ async def test_with_port_mapping_on_the_facts_carry_the_mappers_status(internet,
         details = a.details("bob")
     assert details.net_report is not None and details.net_report.portmap is not None
     assert details.net_report.portmap == details.portmap
+
+
+async def test_after_a_move_the_facts_are_the_new_networks(internet, autojump_clock):
+    new_ip, new_public = "10.0.3.2", "198.51.100.3"
+    internet.nat(ALICE_PUBLIC, "10.0.1.0/24")
+    internet.nat(new_public, "10.0.3.0/24")  # the phone alice tethers to
+    ips = [ALICE_IP]
+    identity = Identity.generate()
+    config = NodeConfig("alice", bind=(ALICE_IP, 0), stun_servers=(STUN_SERVER, STUN_SERVER_2), portmap=False)
+    async with open_node(config, identity, signalling=Hub().client("alice", identity),
+                         local_addresses=lambda: list(ips)) as a:
+        await ready(a)
+        a.open("bob")
+        assert a.details("bob").net_report.public_ipv4 == ALICE_PUBLIC
+        internet.move(ALICE_IP, new_ip)
+        ips[0] = new_ip
+        # The roamer polls the interfaces every 2 s, then asks STUN again. A lone node
+        # says nothing when it has (no peer to offer to): look, in virtual time.
+        with trio.fail_after(30):
+            while a.details("bob").net_report.public_ipv4 != new_public:
+                await trio.sleep(0.5)
+        report = a.details("bob").net_report
+        assert all(check.mapped[0] == new_public for check in report.servers)
+        assert report.nat.public == a.public_address
