@@ -2,7 +2,8 @@
 
 Asked when the signalling client registers (it may offer STUN servers of
 its own), and again whenever roaming (roaming.py) says our addresses may
-have changed; what it finds goes into every offer and answer.
+have changed; what it finds goes into every offer and answer, and (with each STUN
+server's round trip) into the network report of the details (`Node.details`).
 On a dual-stack socket that includes our IPv6 address: the one the kernel
 sends from (so the address a peer's firewall sees and lets answers back to),
 or the one an IPv6 STUN server saw if it differs.
@@ -11,6 +12,7 @@ or the one an IPv6 STUN server saw if it differs.
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass
 
 import trio
 
@@ -26,6 +28,17 @@ _ANY_REMOTE = "192.0.2.1"
 _ANY_REMOTE6 = "2001:db8::1"
 #: How long the start waits for the first allocations, so early offers carry them.
 RELAY_SETTLE_WAIT = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class StunAnswer:
+    """What one STUN server said when discovery last asked it."""
+
+    server: Address
+    rtt: float | None
+    """Seconds to its answer (resends included); None: no answer."""
+    mapped: Address | None
+    """Our address as it saw it."""
 
 
 class Discovery:
@@ -46,6 +59,8 @@ class Discovery:
         self.mapped: Address | None = None
         #: The servers the last discover() asked: relearn() asks them again.
         self._servers: list[Address] = list(stun_servers)
+        #: What each of them said, from the same round as `nat`.
+        self.answers: tuple[StunAnswer, ...] = ()
 
     async def discover(self, stun_servers: list[Address]) -> Address:
         """Our public address by STUN from the chat socket, else our local one.
@@ -78,7 +93,8 @@ class Discovery:
         if self._datagrams.ipv6:
             ip6 = await host_ipv6(self._bind_ip)
             self.ipv6 = (ip6, port) if ip6 is not None else None
-        mapped = await stun.ask_all(self._datagrams.stun, servers)
+        answers = await _ask_each(self._datagrams.stun, servers)
+        mapped = [answer.mapped for answer in answers if answer.mapped is not None]
         seen6 = [m for m in mapped if is_ipv6(m)]
         if seen6 and self._datagrams.ipv6:
             self.ipv6 = seen6[0]
@@ -86,6 +102,7 @@ class Discovery:
         if report.public is None and self.public is not None and servers:
             return False
         self.nat = report
+        self.answers = tuple(answers)
         self.public = report.public or self.host
         return True
 
@@ -94,6 +111,22 @@ class Discovery:
         and the router's mapping is reachable even behind a symmetric NAT."""
         found = [self.ipv6, self.mapped, self.public, self.host]
         return list(dict.fromkeys(a for a in found if a is not None and a[0] not in ("0.0.0.0", ANY_ADDRESS)))
+
+
+async def _ask_each(client: stun.StunClient, servers: list[Address]) -> list[StunAnswer]:
+    """Ask every server at once (as stun.ask_all), timing each: in the servers' order."""
+    answers: list[StunAnswer] = [StunAnswer(server, None, None) for server in servers]
+
+    async def ask(index: int, server: Address) -> None:
+        start = trio.current_time()
+        mapped = await client.binding(server)
+        if mapped is not None:
+            answers[index] = StunAnswer(server, trio.current_time() - start, mapped)
+
+    async with trio.open_nursery() as nursery:
+        for index, server in enumerate(servers):
+            nursery.start_soon(ask, index, server)
+    return answers
 
 
 async def host_ipv6(bind_ip: str) -> str | None:

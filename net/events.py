@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from .address import Address
 
 if TYPE_CHECKING:  # Not imported for real: the TUI's first frame does without sqlite3.
+    from .netreport import NetReport
     from .portmap import PortMapStatus
     from .store import StoredMessage
 
@@ -180,6 +181,10 @@ class Details:
     """As in PeerChanged."""
     portmap: PortMapStatus | None = None
     """What the router's port mapping gave (None when port mapping is off)."""
+    net_report: NetReport | None = None
+    """Our network as the node learned it, in `p2ptui nat-check`'s terms: UDP, public
+    addresses, NAT, port mapping, each STUN server's round trip (hairpinning is not
+    measured: always None). None until the first STUN round ends."""
 
 
 @dataclass(frozen=True)

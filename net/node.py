@@ -50,6 +50,7 @@ from .discovery import RELAY_SETTLE_WAIT, Discovery
 from .errors import ConfigError, EnvironmentFailure, LocalProtocolError
 from .identity import Identity
 from .lan import Lan, Link, lan_wanted
+from .netreport import NetReport, ServerCheck
 from .nodeconfig import NodeConfig, make_signalling
 from .peers import Peer, Peers, path_kind
 from .portmap import PortMapper, PortMapStatus
@@ -264,7 +265,16 @@ class Node:
             verified=verified,
             verification_lost=lost,
             portmap=self.portmap,
+            net_report=self._net_report(),
         )
+
+    def _net_report(self) -> NetReport | None:
+        """What discovery and the port mapper learned, as nat-check reports it; None before STUN."""
+        found = self._discovery
+        if found.public is None:
+            return None
+        checks = tuple(ServerCheck(a.server, "stun", a.rtt, a.mapped) for a in found.answers)
+        return NetReport(found.nat, None, self.portmap, checks, found.ipv6[0] if found.ipv6 else None)
 
     def safety_number(self, name: str) -> str:
         """The 60-digit safety number of our key and name's pinned key (net/safety.py):

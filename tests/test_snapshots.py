@@ -2,7 +2,11 @@
 
 from datetime import datetime
 
-from p2ptui.net import PeerStatus, events
+from textual.containers import VerticalScroll
+
+from p2ptui.net import NatReport, NetReport, PeerStatus, PortMapStatus, events
+from p2ptui.net.nat import NatType
+from p2ptui.net.netreport import ServerCheck
 from p2ptui.net.store import StoredMessage
 from p2ptui.widgets import MessageInput
 
@@ -75,6 +79,10 @@ def key_change_app():
     return app, warn
 
 
+#: A router that answers no port mapping protocol.
+NO_MAPPING = PortMapStatus("192.168.1.1", (), None, None)
+
+
 def details_app():
     app, populate = busy_app()
     core = app.client
@@ -94,9 +102,20 @@ def details_app():
                 own_fingerprint="0f1e 2d3c 4b5a 6978 8796 a5b4 c3d2 e1f0",
                 verified=True,
                 public_address=("203.0.113.5", 40123),
-                nat="port-restricted",
+                nat="cone",
                 peer_nat="cone",
                 dropped=(("failed authentication", 2), ("replayed", 1)),
+                portmap=NO_MAPPING,
+                net_report=NetReport(
+                    NatReport(NatType.CONE, ("203.0.113.5", 40123), (("203.0.113.5", 40123),) * 2),
+                    None,
+                    NO_MAPPING,
+                    (
+                        ServerCheck(("203.0.113.2", 3478), "stun", 0.0187, ("203.0.113.5", 40123)),
+                        ServerCheck(("203.0.113.4", 3478), "stun", 0.0412, ("203.0.113.5", 40123)),
+                    ),
+                    "2001:db8:5::7",
+                ),
             )
         )
         await pilot.pause()
@@ -445,3 +464,23 @@ def test_verify_60x20(snap_compare):
 
 
 SCENES.update({"verify-80x24": (verify_app, (80, 24))})
+
+
+def details_network_app():
+    """The details scrolled to their end: your network, as the node learned it."""
+    app, details = details_app()
+
+    async def scrolled(pilot):
+        await details(pilot)
+        app.screen.query_one(VerticalScroll).scroll_end(animate=False)
+        await pilot.pause()
+
+    return app, scrolled
+
+
+def test_connection_details_your_network_80x24(snap_compare):
+    app, scrolled = details_network_app()
+    assert snap_compare(app, terminal_size=(80, 24), run_before=scrolled)
+
+
+SCENES.update({"details-network-80x24": (details_network_app, (80, 24))})

@@ -12,8 +12,8 @@ from p2ptui.net import events, format_address
 
 from .words import applicable_reason
 
-if TYPE_CHECKING:  # Only a type: importing it would load the port mapper (and trio) before the first frame.
-    from p2ptui.net import PortMapStatus
+if TYPE_CHECKING:  # Only types: importing them would load the port mapper (and trio) before the first frame.
+    from p2ptui.net import NetReport, PortMapStatus
 
 #: The details line for (verified, verification_lost).
 VERIFIED_WORDS = {
@@ -21,6 +21,10 @@ VERIFIED_WORDS = {
     (False, False): "no: compare safety numbers (/verify)",
     (False, True): "NO: the key changed after you verified it (/verify again)",
 }
+#: A node never sends to its own public address: only `p2ptui nat-check` tries it.
+HAIRPIN_NOT_MEASURED = "not measured (p2ptui nat-check measures it)"
+#: The rows the "your network" block says instead, when the core learned its network.
+_OWN_NETWORK_LABELS = ("your address", "your NAT", "port mapping")
 
 
 def path_words(details: events.Details) -> str:
@@ -73,7 +77,22 @@ def details_rows(details: events.Details) -> list[tuple[str, str]]:
         # Anyone on a LAN can claim a name: the first key came with no server's word for it.
         verified = [label for label, _ in rows].index("verified")
         rows.insert(verified + 1, ("first contact", "over the LAN, where anyone can claim a name: /verify"))
+    if details.net_report is not None:
+        rows = [row for row in rows if row[0] not in _OWN_NETWORK_LABELS]
     return rows
+
+
+def network_rows(report: NetReport | None) -> list[tuple[str, str]]:
+    """The "your network" block: nat-check's rows for what the node learned (none before
+    it asked STUN), saying what a node does not measure rather than "-" or "no"."""
+    if report is None:
+        return []
+    from .diagnostics import report_rows  # Imported here: diagnostics imports this module's words.
+
+    unmeasured = {"hairpinning": HAIRPIN_NOT_MEASURED} if report.hairpinning is None else {}
+    if not report.servers:
+        unmeasured["UDP"] = "not measured: no STUN server to ask"
+    return [(label, unmeasured.get(label, words)) for label, words in report_rows(report)]
 
 
 def dropped_rows(details: events.Details) -> list[tuple[str, str]]:

@@ -21,7 +21,7 @@ from textual.widgets.option_list import Option
 
 from p2ptui.net import PeerStatus, events
 
-from .details import details_rows, dropped_rows
+from .details import details_rows, dropped_rows, network_rows
 from .model import Conversation
 from .settings import check_user_name
 from .words import HelpSection, status_look
@@ -115,6 +115,7 @@ class DetailsScreen(ModalScreen[None]):
     DetailsScreen Grid { grid-size: 2; grid-columns: auto 1fr; grid-rows: auto; height: auto; grid-gutter: 0 2; }
     DetailsScreen .name { color: $text-muted; }
     DetailsScreen .title { text-style: bold; }
+    DetailsScreen #close { dock: bottom; }
     """
 
     def __init__(self, details: events.Details) -> None:
@@ -123,21 +124,29 @@ class DetailsScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         plain, dropped = details_rows(self.details), dropped_rows(self.details)
+        network = network_rows(self.details.net_report)
         with Vertical():
             with VerticalScroll():
                 yield Label(Content(f"Connection with {self.details.peer}"), classes="title")
-                # A value too long for its column wraps under itself, not under the names.
-                with Grid():
-                    for name, value in plain:
-                        yield Static(Content(name), classes="name")
-                        yield Static(Content(value))
+                yield from self._rows(plain)
+                if network:
+                    yield Label(Content("Your network"), classes="title")
+                    yield from self._rows(network)
                 yield Label(Content("Dropped datagrams and records" if dropped else "Nothing dropped"),
                             classes="title" if dropped else "")
                 with Grid():
                     for count, why in dropped:
                         yield Static(Content(f"{count:>6}"))
                         yield Static(Content(why), classes="name")
-            yield Label(Content.styled("Esc to close", "$text-muted"))
+            yield Label(Content.styled("Esc to close", "$text-muted"), id="close")
+
+    @staticmethod
+    def _rows(rows: list[tuple[str, str]]) -> ComposeResult:
+        # A value too long for its column wraps under itself, not under the names.
+        with Grid():
+            for name, value in rows:
+                yield Static(Content(name), classes="name")
+                yield Static(Content(value))
 
 
 @dataclass(frozen=True)
