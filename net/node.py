@@ -108,7 +108,7 @@ class Node:
         )
         # The parts hear of each other through these two hooks only.
         self._peers.on_status = self._sprayer.release
-        self._peers.on_forget = self._sprayer.forget
+        self._peers.on_forget = self._forget
         self._peers.max_strangers = config.max_strangers
         self._relays.on_change = self._peers.relays_changed
         self._roamer.on_moved = self._moved
@@ -289,7 +289,7 @@ class Node:
         number = self.safety_number(name)
         peer = self._peers.get(name)
         if peer is not None and self.known_peers.pinned(name) is None:
-            self._peers.opened(peer)  # Verifying a stranger answers it: its signed key is pinned.
+            self._choose(peer)  # Verifying a stranger answers it: its signed key is pinned.
         key = self.known_peers.pinned(name)
         assert key is not None
         if peer is not None and peer.changed_key:
@@ -377,9 +377,27 @@ class Node:
         check_name(name)
         if name == self.name:
             raise ConfigError("that is your own name")
+        known = self._peers.get(name) is not None
         peer = self._peer(name)
-        self._peers.opened(peer)
+        if known:
+            self._choose(peer)
+        else:
+            self._peers.opened(peer)  # Before its connector starts: that one watches it.
         return peer
+
+    def _choose(self, peer: Peer) -> None:
+        """The user opened (or verified) a conversation the node already holds: a
+        stranger until now is watched from now on (rendezvous.Rendezvous.watch)."""
+        stranger = not self._peers.chosen(peer)
+        self._peers.opened(peer)
+        if stranger:
+            assert self._nursery is not None
+            self._nursery.start_soon(self._rendezvous.watch, peer)
+
+    def _forget(self, peer: Peer) -> None:
+        """A stranger is let go: the sprayer and rendezvous keep nothing of it."""
+        self._sprayer.forget(peer)
+        self._rendezvous.forget(peer)
 
     def _conversation(self, name: str) -> Peer:
         peer = self._peers.get(name)
@@ -410,6 +428,7 @@ class Node:
         now = trio.current_time()
         for message in self.store.outbox():
             peer = self._peer(message.peer)
+            self._peers.opened(peer)  # The user sent to it: no stranger (and watched).
             peer.session.send_message(bytes.fromhex(message.id), message.text, now)
 
 

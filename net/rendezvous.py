@@ -339,12 +339,26 @@ class Rendezvous:
 
     # --- A connector per peer ------------------------------------------------------
 
-    async def connect(self, peer: Peer) -> None:
-        """Offer until a path works; after a failure, wait (with back-off) and offer again."""
+    async def watch(self, peer: Peer) -> None:
+        """Ask signalling for peer's presence, now and on change: only once the user chose
+        it. A stranger offered, so it is online; watching every name anyone makes up
+        would hold one watch each for nothing (the built-in server refuses more than
+        1,024 a client, and then a peer the user opens never shows online)."""
         try:
             await self.signalling.watch(peer.name)
         except SignallingUnavailable:
             pass  # Watches are renewed on every reconnect.
+
+    def forget(self, peer: Peer) -> None:
+        """A stranger is let go: nothing of it is kept here."""
+        self._presence_online.pop(peer.name, None)
+        self._offered_over_lan.discard(peer.name)
+        self.lan_first_contacts.discard(peer.name)
+
+    async def connect(self, peer: Peer) -> None:
+        """Offer until a path works; after a failure, wait (with back-off) and offer again."""
+        if self._peers.chosen(peer):
+            await self.watch(peer)  # A stranger is watched once the user opens it (Node.open).
         if self.lan is not None and (seen := self.lan.peers.get(peer.name)) is not None:
             await self.lan_presence(seen.name, seen.key)  # Seen on the LAN before we asked.
         pause = 1.0

@@ -10,13 +10,13 @@ from __future__ import annotations
 import pytest
 import trio
 
-from p2ptui.net import Identity, NodeConfig, SendLimits, events, open_node
+from p2ptui.net import Identity, NodeConfig, PeerStatus, SendLimits, events, open_node
 
 from .fakeinternet import STUN_SERVER, STUN_SERVER_2
 from .fakesignal import Hub
 from .test_node_abuse import ATTACKER_IP, offer, stranger
+from .test_node_fakenet import ALICE_IP, ALICE_PUBLIC, BOB_IP, BOB_PUBLIC, internet, next_event
 from .test_roaming_fakenet import ALICE_NEW_IP, ALICE_NEW_PUBLIC, RECOVERY, talking
-from .test_node_fakenet import ALICE_IP, ALICE_PUBLIC, BOB_IP, BOB_PUBLIC, internet
 
 pytestmark = pytest.mark.trio
 
@@ -84,3 +84,24 @@ async def test_a_pinned_peer_that_moved_reconnects_within_10_s_while_strangers_f
         assert taken[0] >= 30 * ALLOWED_OFFERS_A_SECOND  # The flood went on all along.
         assert b.counters()["send budget: unproven address"] > refused_before  # ...and was held back.
         nursery.cancel_scope.cancel()
+
+
+async def test_strangers_are_never_watched_and_a_peer_opened_later_shows_online(internet, autojump_clock):
+    hub = Hub()
+    async with node(hub, "bob", BOB_IP, max_strangers=4) as bob:
+        await next_event(bob, events.Ready)
+        for n in range(200):
+            client, identity = stranger(hub, f"s{n}", (ATTACKER_IP, 4000 + n))
+            await client.send_offer(offer(f"s{n}", identity, ATTACKER_IP, [(ATTACKER_IP, 4000 + n)], nat="cone"))
+            await trio.sleep(0.5)  # within the overall offer rate: every one is taken
+        watching = hub.online["bob"].watching
+        # Each used to be watched for good (the built-in server refuses more than 1,024).
+        assert watching == set()
+        assert bob.conversations() == [f"s{n}" for n in range(196, 200)]
+        # A stranger the user opens is watched from then on; so is anyone opened.
+        bob.open("s199")
+        stranger(hub, "carol", (ATTACKER_IP, 3999))
+        bob.open("carol")
+        with trio.fail_after(10):
+            await bob.wait_status("carol", PeerStatus.ONLINE)
+        assert watching == {"s199", "carol"}
