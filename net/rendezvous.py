@@ -292,7 +292,8 @@ class Rendezvous:
             return False
         ours = self._discovery.nat.nat_type.value
         if self._spray_target_confirmed(peer, record, seen_ip):
-            self._sprayer.consider(peer, ours, record.nat, (record.sender_ip, record.port))
+            target = (record.sender_ip, record.port)
+            self._sprayer.consider(peer, ours, record.nat, target, chosen=self._peers.chosen(peer))
         own = self._own_networks()
         candidates, refused = screen_untrusted(list(record.candidates) or [(record.sender_ip, record.port)], own)
         relays, refused_relays = screen_untrusted(list(record.relays), own)

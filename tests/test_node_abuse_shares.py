@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 import trio
 
-from p2ptui.net import Identity, NodeConfig, PeerStatus, SendLimits, events, open_node
+from p2ptui.net import Identity, NodeConfig, PeerStatus, SendLimits, SprayConfig, events, open_node
 
 from .fakeinternet import STUN_SERVER, STUN_SERVER_2
 from .fakesignal import Hub
@@ -28,6 +28,9 @@ __all__ = ["internet"]  # the fixture, shared with test_node_fakenet
 #: depends on who asks first each time a token comes back, so the test takes the
 #: limit: every token is the strangers'.)
 SPENT = SendLimits(unvalidated_rate=0, unvalidated_burst=40)
+
+#: A second IP of the attacker's (IPs are cheap too).
+ATTACKER_IP_2 = "198.51.100.67"
 
 #: Offers a second from everyone bob does not know (OfferRates.overall): all taken.
 ALLOWED_OFFERS_A_SECOND = 2
@@ -105,3 +108,39 @@ async def test_strangers_are_never_watched_and_a_peer_opened_later_shows_online(
         with trio.fail_after(10):
             await bob.wait_status("carol", PeerStatus.ONLINE)
         assert watching == {"s199", "carol"}
+
+
+async def spraying_bait(hub: Hub, ips: tuple[str, ...], seconds: float) -> None:
+    """Every 15 s, a fresh name at each of the attacker's own IPs offers claiming a
+    symmetric NAT: the server saw it there, so each may draw a spraying attempt."""
+    for n in range(int(seconds / 15)):
+        for k, ip in enumerate(ips):
+            name = f"bait{n}-{k}"
+            client, identity = stranger(hub, name, (ip, 4000 + n))
+            await client.send_offer(offer(name, identity, ip, [(ip, 4000 + n)], nat="symmetric"))
+        await trio.sleep(15)
+
+
+async def test_a_pinned_peer_behind_a_symmetric_nat_is_sprayed_to_while_strangers_bait(internet, autojump_clock):
+    internet.nat(ALICE_PUBLIC, "10.0.1.0/24", symmetric=True, seed=5)
+    internet.nat(BOB_PUBLIC, "10.0.2.0/24", seed=6)
+    # 512 mappings against 4,096 probes among 64,512 ports: a miss is about 1 in 10^14.
+    spray = SprayConfig(sockets=512, probes=4096, rate=2000.0, budget=30.0)
+    hub = Hub()
+    async with node(hub, "bob", BOB_IP, spray=spray) as b, trio.open_nursery() as nursery:
+        await next_event(b, events.Ready)
+        b.open("alice")  # bob chose alice (her key is pinned with her first offer)
+        nursery.start_soon(spraying_bait, hub, (ATTACKER_IP, ATTACKER_IP_2), 300)
+        await trio.sleep(20)
+        assert b.counters()["spraying over its global cap"] > 0  # The strangers' cap is spent.
+        async with node(hub, "alice", ALICE_IP, spray=spray) as a:
+            a.open("bob")
+            # Only spraying crosses her NAT (bob's probes at random ports of her IP
+            # find one of her mappings); it never connected, then.
+            with trio.fail_after(120):
+                await b.wait_status("alice", PeerStatus.CONNECTED)
+                await a.wait_status("bob", PeerStatus.CONNECTED)
+            assert b.details("alice").remote[0] == ALICE_PUBLIC
+            a.send("bob", "across the symmetric NAT")
+            assert (await next_event(b, events.MessageReceived)).text == "across the symmetric NAT"
+        nursery.cancel_scope.cancel()
