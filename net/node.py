@@ -371,6 +371,7 @@ class Node:
         link = link or _zeroconf_link(bind_ip)
         self._lan = Lan(self.identity, self.name, self._datagrams, self.dropped, bind_ip, link)
         self._peers.on_link = self._lan.on_link
+        self._lan.keep = self._chosen
         self._rendezvous.lan = self._lan
 
     def _open(self, name: str) -> Peer:
@@ -393,6 +394,11 @@ class Node:
         if stranger:
             assert self._nursery is not None
             self._nursery.start_soon(self._rendezvous.watch, peer)
+
+    def _chosen(self, name: str) -> bool:
+        """Whether the user chose name (opened it, or pinned its key)."""
+        peer = self._peers.get(name)
+        return self.known_peers.pinned(name) is not None if peer is None else self._peers.chosen(peer)
 
     def _forget(self, peer: Peer) -> None:
         """A stranger is let go: the sprayer and rendezvous keep nothing of it."""
