@@ -229,9 +229,11 @@ class Rendezvous:
         if not self._admission.acceptable(offer, "offer"):
             return
         known = self._peers.get(offer.sender)
-        familiar = self._admission.known_peers.pinned(offer.sender) == offer.sender_key or (
-            known is not None and known.opened
-        )
+        # Spared the overall rate: the pinned key, or a name the user opened with no key
+        # pinned yet (whoever offers first is pinned anyway); never another key in a
+        # chosen peer's name (a fresh key per offer would skip the overall rate).
+        pinned = self._admission.known_peers.pinned(offer.sender)
+        familiar = pinned == offer.sender_key or (pinned is None and known is not None and known.opened)
         if not self._admission.within_rate(offer, familiar, trio.current_time()):
             return
         incoming = known is None

@@ -15,6 +15,7 @@ from collections import Counter
 
 import pytest
 import trio
+import trio.testing
 
 from p2ptui.net import Identity, lan_codec
 from p2ptui.net import lan as lanmod

@@ -144,3 +144,20 @@ async def test_a_pinned_peer_behind_a_symmetric_nat_is_sprayed_to_while_stranger
             a.send("bob", "across the symmetric NAT")
             assert (await next_event(b, events.MessageReceived)).text == "across the symmetric NAT"
         nursery.cancel_scope.cancel()
+
+
+async def test_fresh_keys_in_a_chosen_peer_s_name_are_held_to_the_overall_offer_rate(internet, autojump_clock):
+    hub = Hub()
+    async with node(hub, "bob", BOB_IP) as bob:
+        await next_event(bob, events.Ready)
+        alice = Identity.generate()
+        bob.known_peers.pin("alice", alice.public_key)
+        bob.open("alice")
+        for n in range(100):  # At once, each signed by a key of its own: not alice's.
+            client, identity = stranger(hub, "alice", (ATTACKER_IP, 4000 + n))
+            await client.send_offer(offer("alice", identity, ATTACKER_IP, [(ATTACKER_IP, 4000 + n)], nat="cone"))
+        await trio.sleep(1)
+        counters = bob.counters()
+        # Only alice's pinned key is spared the overall rate (it once let all 100 in).
+        assert counters["offers over the overall rate limit"] >= 100 - 20
+        assert counters["changed key"] <= 20
