@@ -53,6 +53,8 @@ class _Attempts:
     running: bool = False
     began: float = float("-inf")
     sockets: dict[str, trio.socket.SocketType] = field(default_factory=dict)
+    #: The peer was let go while the attempt ran: the record goes when it ends.
+    forgotten: bool = False
 
 
 class Sprayer:
@@ -119,9 +121,17 @@ class Sprayer:
         """The peer is let go: its record goes once no attempt runs (one that runs ends
         within its budget, and closes its sockets)."""
         attempts = self._attempts.get(peer.name)
-        if attempts is not None and not attempts.running:
-            self.release(peer)
-            del self._attempts[peer.name]
+        if attempts is None:
+            return
+        if attempts.running:
+            attempts.forgotten = True
+            return
+        self.release(peer)
+        del self._attempts[peer.name]
+
+    def __len__(self) -> int:
+        """Peers with a spraying record (running, or within SPRAY_INTERVAL of one)."""
+        return len(self._attempts)
 
     def spraying(self, peer: Peer) -> bool:
         attempts = self._attempts.get(peer.name)
@@ -153,6 +163,8 @@ class Sprayer:
         finally:
             attempts.running = False
             self.release(peer)
+            if attempts.forgotten and self._attempts.get(peer.name) is attempts:
+                del self._attempts[peer.name]  # Let go meanwhile: nothing of it stays.
             log.info("spraying to %s:%d ended: %s", *target, "direct" if peer.direct.value else "no direct path")
 
     async def _pace(self, index: int) -> None:
