@@ -32,6 +32,7 @@ is kept by `store.py` (history, the outbox) and `trust.py` (pinned keys).
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 from collections import Counter
@@ -326,7 +327,7 @@ class Node:
                 nursery.start_soon(self._lan.serve, self._rendezvous)
             nursery.start_soon(self._datagrams.receive)
             nursery.start_soon(self._relays.run)
-            if self.config.portmap and not self.config.bind[0].startswith("127."):
+            if self.config.portmap and not ipaddress.ip_address(self.config.bind[0]).is_loopback:
                 self._portmapper = PortMapper(self.local_address[1], self._mapped)
                 nursery.start_soon(self._portmapper.run)
             nursery.start_soon(self._roamer.run)
