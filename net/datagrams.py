@@ -113,9 +113,10 @@ class Datagrams:
 
     # --- Out ------------------------------------------------------------------------
 
-    async def send(self, data: bytes, route: Route) -> None:
-        """Send data along route; a failure, or a refusal by the budget, is counted, never raised."""
-        if not self.budget.allow(route, len(data), trio.current_time()):
+    async def send(self, data: bytes, route: Route, *, chosen: bool = False) -> None:
+        """Send data along route; a failure, or a refusal by the budget, is counted, never raised.
+        chosen: for a peer the user chose, whose budget strangers cannot spend."""
+        if not self.budget.allow(route, len(data), trio.current_time(), chosen=chosen):
             self.dropped["send budget: unproven address"] += 1
             return
         if isinstance(route, Via):

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import abc
 import ipaddress
+import math
 import time
 import uuid
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -35,12 +36,28 @@ from .datagrams import Datagrams
 from .identity import Identity
 from .interfaces import IPAddress, IPInterface
 from .secure import RateLimiter
+from .sendbudget import TokenBucket
 from .signalling.messages import Answer, Offer, sign
 
-#: LAN events waiting for the node; beyond that they are dropped and counted.
+#: LAN events waiting for the node, announcements and signals each; beyond that
+#: they are dropped and counted (a flood of announcements never drops a signal).
 EVENT_BUFFER = 64
 #: LAN signals checked per second (each costs a signature check), all sources together.
 SIGNAL_RATE, SIGNAL_BURST = 20.0, 40.0
+#: Announcements checked per second (each costs a signature check), all together:
+#: mDNS does not say who sent one, and anyone may claim any name, key or address,
+#: so no bucket per sender could be kept from a forger. The burst takes a busy
+#: LAN's announcements at once when we join it.
+ANNOUNCE_RATE, ANNOUNCE_BURST = 20.0, 256.0
+#: Names kept in the LAN directory; beyond that the one announced longest ago goes
+#: (never a peer the user chose)...
+MAX_LAN_PEERS = 256
+#: ...at most this many for one key (a person has one name)...
+NAMES_PER_KEY = 4
+#: ...and mDNS instances remembered, to know who left.
+MAX_INSTANCES = 2 * MAX_LAN_PEERS
+#: How long the list of our interfaces is kept before it is read again (a system call).
+INTERFACES_TTL = 30.0
 
 
 # --- What a Link reports, and publishes ---------------------------------------------
@@ -139,11 +156,17 @@ class Lan:
         self._dropped = dropped
         self._bind_ip = bind_ip
         self._link = link
-        self._send_events, self.events = trio.open_memory_channel[LanEvent](EVENT_BUFFER)
-        #: The peers seen, by name; and by mDNS instance name, to know who left.
-        self.peers: dict[str, PeerSeen] = {}
-        self._instances: dict[str, str] = {}
+        self._send_events, self.events = trio.open_memory_channel[PeerSeen | PeerGone](EVENT_BUFFER)
+        self._send_signals, self.signals = trio.open_memory_channel[SignalReceived](EVENT_BUFFER)
+        #: The peers seen, by name, the one announced longest ago first; and by mDNS
+        #: instance name, to know who left. Both bounded (MAX_LAN_PEERS, MAX_INSTANCES).
+        self.peers: OrderedDict[str, PeerSeen] = OrderedDict()
+        self._instances: OrderedDict[str, str] = OrderedDict()
+        #: Whether the user chose name (pinned or opened): never let go (set by the node).
+        self.keep: Callable[[str], bool] = lambda name: False
         self._limit = RateLimiter(SIGNAL_RATE, SIGNAL_BURST)
+        self._announcements = TokenBucket(ANNOUNCE_RATE, ANNOUNCE_BURST, trio.current_time())
+        self._interfaces_read: tuple[float, list[IPInterface]] = (-math.inf, [])
         datagrams.lan = self.signal_received
 
     async def run(self) -> None:
@@ -151,29 +174,49 @@ class Lan:
         await self._link.run(self._service, self._found)
 
     async def serve(self, handler: LanHandler) -> None:
-        """Hand what is found to handler, in order, until cancelled."""
-        async for event in self.events:
-            match event:
-                case PeerSeen(name=name, key=key):
-                    await handler.lan_presence(name, key)
-                case PeerGone(name=name):
-                    await handler.lan_presence(name, None)
-                case SignalReceived(record=record, source=source):
-                    await handler.lan_signal(record, source)
+        """Hand what is found to handler until cancelled: announcements in order, and
+        signals in order, each from a queue of its own."""
+
+        async def presence() -> None:
+            async for event in self.events:
+                match event:
+                    case PeerSeen(name=name, key=key):
+                        await handler.lan_presence(name, key)
+                    case PeerGone(name=name):
+                        await handler.lan_presence(name, None)
+
+        async def signals() -> None:
+            async for signal in self.signals:
+                await handler.lan_signal(signal.record, signal.source)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(presence)
+            nursery.start_soon(signals)
+
+    def _interfaces(self) -> list[IPInterface]:
+        """Our interfaces, read again at most every INTERFACES_TTL (each announcement
+        and signal asks; reading them is a system call on trio's thread)."""
+        now = trio.current_time()
+        if now >= self._interfaces_read[0] + INTERFACES_TTL:
+            self._interfaces_read = (now, self._link.interfaces())
+        return self._interfaces_read[1]
 
     def _service(self) -> Service:
         port = self._datagrams.local_address[1]
         addresses = self._our_addresses()
         properties = lan_codec.announce(self._identity, self._name, port, addresses, time.time())
-        instance = f"{self._name}-{self._identity.public_key[:12]}"
-        return Service(instance, port, properties, tuple(str(a) for a in addresses))
+        return Service(self._instance(), port, properties, tuple(str(a) for a in addresses))
+
+    def _instance(self) -> str:
+        """Our mDNS instance name: unique, as it carries part of our key."""
+        return f"{self._name}-{self._identity.public_key[:12]}"
 
     def _our_addresses(self) -> list[IPAddress]:
         """Where LAN peers reach our chat socket: the address it is bound to, or every
         IPv4 one (every LAN has IPv4; IPv6 is the offers' business once connected)."""
         if not _unspecified(self._bind_ip):
             return [ipaddress.ip_address(self._bind_ip)]
-        found: list[IPAddress] = [i.ip for i in self._link.interfaces() if i.version == 4]
+        found: list[IPAddress] = [i.ip for i in self._interfaces() if i.version == 4]
         return list(dict.fromkeys(found))[: lan_codec.MAX_ADDRESSES]
 
     # --- What the link found --------------------------------------------------------
@@ -182,10 +225,14 @@ class Lan:
         if isinstance(item, ServiceLost):
             name = self._instances.pop(item.instance, None)
             if name is not None and name not in self._instances.values():
-                del self.peers[name]
-                self._post(PeerGone(name))
+                self._gone(name)
             return
-        networks = [i.network for i in self._link.interfaces()]
+        if item.instance == self._instance():
+            return  # Our own, heard back: no check spent on it.
+        if not self._announcements.take(trio.current_time()):
+            self._dropped["LAN announcement rate limit"] += 1
+            return
+        networks = [i.network for i in self._interfaces()]
         try:
             found = lan_codec.parse_announcement_untrusted(item.properties, time.time(), networks)
         except lan_codec.LanDataError as exc:
@@ -202,12 +249,43 @@ class Lan:
             return
         best = min(usable, key=lambda ip: ip.version)
         seen = PeerSeen(found.name, found.key, (str(best), found.port))
+        if found.name not in self.peers and not self._room_for(seen):
+            self._dropped["LAN directory full"] += 1
+            return
         self._instances[item.instance] = found.name
-        if self.peers.get(found.name) != seen:
-            self.peers[found.name] = seen
+        self._instances.move_to_end(item.instance)
+        while len(self._instances) > MAX_INSTANCES:
+            self._instances.popitem(last=False)  # Its name stays, until pushed out below.
+        before = self.peers.get(found.name)
+        self.peers[found.name] = seen
+        self.peers.move_to_end(found.name)
+        if before != seen:
             self._post(seen)
 
-    def _post(self, event: LanEvent) -> None:
+    def _room_for(self, new: PeerSeen) -> bool:
+        """Whether new may join the directory, after letting go of its key's oldest name
+        (beyond NAMES_PER_KEY) and the name announced longest ago (beyond MAX_LAN_PEERS);
+        never a name the user chose. A name the user chose always finds room."""
+        same_key = [name for name, seen in self.peers.items() if seen.key == new.key and not self.keep(name)]
+        if len(same_key) >= NAMES_PER_KEY:
+            self._gone(same_key[0])
+        if len(self.peers) < MAX_LAN_PEERS:
+            return True
+        oldest = next((name for name in self.peers if not self.keep(name)), None)
+        if oldest is not None:
+            self._gone(oldest)
+            return True
+        return self.keep(new.name)
+
+    def _gone(self, name: str) -> None:
+        """name left the LAN, or is let go: nothing of it is kept."""
+        if self.peers.pop(name, None) is None:
+            return
+        for instance in [i for i, n in self._instances.items() if n == name]:
+            del self._instances[instance]
+        self._post(PeerGone(name))
+
+    def _post(self, event: PeerSeen | PeerGone) -> None:
         try:
             self._send_events.send_nowait(event)
         except trio.WouldBlock:
@@ -227,9 +305,14 @@ class Lan:
             self._dropped["LAN signal from off our networks"] += 1
         else:
             try:
-                self._post(SignalReceived(lan_codec.parse_signal_untrusted(data), source))
+                signal = SignalReceived(lan_codec.parse_signal_untrusted(data), source)
             except lan_codec.LanDataError as exc:
                 self._dropped[exc.counter] += 1
+                return True
+            try:
+                self._send_signals.send_nowait(signal)
+            except trio.WouldBlock:
+                self._dropped["LAN signal overflow"] += 1
         return True
 
     async def send(self, record: Offer | Answer, to: Address) -> None:
@@ -245,7 +328,7 @@ class Lan:
             peer = ipaddress.ip_address(peer_ip)
         except ValueError:
             return None
-        for interface in self._link.interfaces():
+        for interface in self._interfaces():
             if peer in interface.network and (_unspecified(self._bind_ip) or self._bind_ip == str(interface.ip)):
                 return str(interface.ip)
         return None

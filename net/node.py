@@ -32,6 +32,7 @@ is kept by `store.py` (history, the outbox) and `trust.py` (pinned keys).
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 from collections import Counter
@@ -109,7 +110,7 @@ class Node:
         )
         # The parts hear of each other through these two hooks only.
         self._peers.on_status = self._sprayer.release
-        self._peers.on_forget = self._sprayer.forget
+        self._peers.on_forget = self._forget
         self._peers.max_strangers = config.max_strangers
         self._relays.on_change = self._peers.relays_changed
         self._roamer.on_moved = self._moved
@@ -299,7 +300,7 @@ class Node:
         number = self.safety_number(name)
         peer = self._peers.get(name)
         if peer is not None and self.known_peers.pinned(name) is None:
-            self._peers.opened(peer)  # Verifying a stranger answers it: its signed key is pinned.
+            self._choose(peer)  # Verifying a stranger answers it: its signed key is pinned.
         key = self.known_peers.pinned(name)
         assert key is not None
         if peer is not None and peer.changed_key:
@@ -336,7 +337,7 @@ class Node:
                 nursery.start_soon(self._lan.serve, self._rendezvous)
             nursery.start_soon(self._datagrams.receive)
             nursery.start_soon(self._relays.run)
-            if self.config.portmap and not self.config.bind[0].startswith("127."):
+            if self.config.portmap and not ipaddress.ip_address(self.config.bind[0]).is_loopback:
                 self._portmapper = PortMapper(self.local_address[1], self._mapped)
                 nursery.start_soon(self._portmapper.run)
             nursery.start_soon(self._roamer.run)
@@ -381,15 +382,39 @@ class Node:
         link = link or _zeroconf_link(bind_ip)
         self._lan = Lan(self.identity, self.name, self._datagrams, self.dropped, bind_ip, link)
         self._peers.on_link = self._lan.on_link
+        self._lan.keep = self._chosen
         self._rendezvous.lan = self._lan
 
     def _open(self, name: str) -> Peer:
         check_name(name)
         if name == self.name:
             raise ConfigError("that is your own name")
+        known = self._peers.get(name) is not None
         peer = self._peer(name)
-        self._peers.opened(peer)
+        if known:
+            self._choose(peer)
+        else:
+            self._peers.opened(peer)  # Before its connector starts: that one watches it.
         return peer
+
+    def _choose(self, peer: Peer) -> None:
+        """The user opened (or verified) a conversation the node already holds: a
+        stranger until now is watched from now on (rendezvous.Rendezvous.watch)."""
+        stranger = not self._peers.chosen(peer)
+        self._peers.opened(peer)
+        if stranger:
+            assert self._nursery is not None
+            self._nursery.start_soon(self._rendezvous.watch, peer)
+
+    def _chosen(self, name: str) -> bool:
+        """Whether the user chose name (opened it, or pinned its key)."""
+        peer = self._peers.get(name)
+        return self.known_peers.pinned(name) is not None if peer is None else self._peers.chosen(peer)
+
+    def _forget(self, peer: Peer) -> None:
+        """A stranger is let go: the sprayer and rendezvous keep nothing of it."""
+        self._sprayer.forget(peer)
+        self._rendezvous.forget(peer)
 
     def _conversation(self, name: str) -> Peer:
         peer = self._peers.get(name)
@@ -420,6 +445,7 @@ class Node:
         now = trio.current_time()
         for message in self.store.outbox():
             peer = self._peer(message.peer)
+            self._peers.opened(peer)  # The user sent to it: no stranger (and watched).
             peer.session.send_message(bytes.fromhex(message.id), message.text, now)
 
 

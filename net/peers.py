@@ -190,6 +190,10 @@ class Peers:
             if not peer.opened and peer.name not in waiting and self._known_peers.pinned(peer.name) is None
         ]
 
+    def chosen(self, peer: Peer) -> bool:
+        """Whether the user chose the peer (opened it, or pinned its key): no stranger."""
+        return peer.opened or self._known_peers.pinned(peer.name) is not None
+
     async def make_room(self) -> None:
         """A new stranger is coming: if max_strangers are kept already, let the oldest go."""
         strangers = self.strangers()
@@ -345,8 +349,9 @@ class Peers:
                 # The handshake over this path authenticated the peer: the send budget
                 # for strangers' addresses no longer applies to it.
                 self._datagrams.budget.validate(path)
+            chosen = self.chosen(peer)
             for data, route in peer.session.datagrams_to_send():
-                await self._datagrams.send(data, route)
+                await self._datagrams.send(data, route, chosen=chosen)
             if failure is not None:  # The first time storing fails (a full disk): said once.
                 await self._emit(ev.Error(str(failure), peer.name))
             for event in events:

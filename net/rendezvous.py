@@ -229,9 +229,11 @@ class Rendezvous:
         if not self._admission.acceptable(offer, "offer"):
             return
         known = self._peers.get(offer.sender)
-        familiar = self._admission.known_peers.pinned(offer.sender) == offer.sender_key or (
-            known is not None and known.opened
-        )
+        # Spared the overall rate: the pinned key, or a name the user opened with no key
+        # pinned yet (whoever offers first is pinned anyway); never another key in a
+        # chosen peer's name (a fresh key per offer would skip the overall rate).
+        pinned = self._admission.known_peers.pinned(offer.sender)
+        familiar = pinned == offer.sender_key or (pinned is None and known is not None and known.opened)
         if not self._admission.within_rate(offer, familiar, trio.current_time()):
             return
         incoming = known is None
@@ -292,7 +294,8 @@ class Rendezvous:
             return False
         ours = self._discovery.nat.nat_type.value
         if self._spray_target_confirmed(peer, record, seen_ip):
-            self._sprayer.consider(peer, ours, record.nat, (record.sender_ip, record.port))
+            target = (record.sender_ip, record.port)
+            self._sprayer.consider(peer, ours, record.nat, target, chosen=self._peers.chosen(peer))
         own = self._own_networks()
         candidates, refused = screen_untrusted(list(record.candidates) or [(record.sender_ip, record.port)], own)
         relays, refused_relays = screen_untrusted(list(record.relays), own)
@@ -339,12 +342,26 @@ class Rendezvous:
 
     # --- A connector per peer ------------------------------------------------------
 
-    async def connect(self, peer: Peer) -> None:
-        """Offer until a path works; after a failure, wait (with back-off) and offer again."""
+    async def watch(self, peer: Peer) -> None:
+        """Ask signalling for peer's presence, now and on change: only once the user chose
+        it. A stranger offered, so it is online; watching every name anyone makes up
+        would hold one watch each for nothing (the built-in server refuses more than
+        1,024 a client, and then a peer the user opens never shows online)."""
         try:
             await self.signalling.watch(peer.name)
         except SignallingUnavailable:
             pass  # Watches are renewed on every reconnect.
+
+    def forget(self, peer: Peer) -> None:
+        """A stranger is let go: nothing of it is kept here."""
+        self._presence_online.pop(peer.name, None)
+        self._offered_over_lan.discard(peer.name)
+        self.lan_first_contacts.discard(peer.name)
+
+    async def connect(self, peer: Peer) -> None:
+        """Offer until a path works; after a failure, wait (with back-off) and offer again."""
+        if self._peers.chosen(peer):
+            await self.watch(peer)  # A stranger is watched once the user opens it (Node.open).
         if self.lan is not None and (seen := self.lan.peers.get(peer.name)) is not None:
             await self.lan_presence(seen.name, seen.key)  # Seen on the LAN before we asked.
         pause = 1.0

@@ -5,8 +5,10 @@ bound, anyone could aim a node at a third party. QUIC's answer (RFC 9000 §8.1)
 is the rule here: toward a route that has not proved it is a peer, send at most
 `amplification` times the bytes received from it. Before anything is heard
 (the first punch) each route gets a small allowance of datagrams, one punch's
-worth, refilled slowly; and every datagram toward an unproven route, of every
-peer and stranger together, also spends a token of one global bucket.
+worth, refilled slowly; and every datagram toward an unproven route also spends
+a token of a global bucket: one all strangers share, and another for the peers
+the user chose (pinned or opened), so a flood of strangers' offers can never
+hold up a chosen peer's punch (a peer back from a new address, say).
 
 A route is *validated* once an authenticated datagram came from it (the
 session is connected over it): from then on it is not limited here. The node
@@ -86,10 +88,15 @@ class SendLimits:
     first_contact_refill: float = 0.5
     """...given back at this many a second, so a later offer may punch again."""
     unvalidated_rate: float = 25.0
-    """Datagrams a second toward all unproven routes together (1,500 a minute)..."""
+    """Datagrams a second toward all strangers' unproven routes together (1,500 a minute)..."""
     unvalidated_burst: int = 1500
     """...and saved up at most: one spraying attempt (1,024 probes, or 256
     sockets) and the punches around it."""
+    chosen_rate: float = 25.0
+    """The same, apart, for the unproven routes of peers the user chose (pinned
+    or opened): what strangers spend never holds these up..."""
+    chosen_burst: int = 1500
+    """...with this many saved up at most."""
 
     def check(self) -> SendLimits:
         """self, or ConfigError naming the number out of bounds."""
@@ -99,6 +106,8 @@ class SendLimits:
             ("first_contact_refill", self.first_contact_refill, 0.0, 10.0),
             ("unvalidated_rate", self.unvalidated_rate, 0.0, 1000.0),
             ("unvalidated_burst", self.unvalidated_burst, 0, 10_000),
+            ("chosen_rate", self.chosen_rate, 0.0, 1000.0),
+            ("chosen_burst", self.chosen_burst, 0, 10_000),
         ):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
                 raise ConfigError(f"send limit {name} must be between {low:g} and {high:g}, not {value!r}")
@@ -112,14 +121,15 @@ class _Route:
 
 
 class SendBudget(Generic[K]):
-    """Per route: bytes heard and sent, a first-contact allowance; and the global bucket."""
+    """Per route: bytes heard and sent, a first-contact allowance; and the global buckets."""
 
     def __init__(self, limits: SendLimits | None = None, now: float = 0.0) -> None:
         self.limits = (limits or SendLimits()).check()
         self._routes: OrderedDict[K, _Route] = OrderedDict()
         self._validated: OrderedDict[K, None] = OrderedDict()
         self._first_contact = Buckets[K](self.limits.first_contact_refill, self.limits.first_contact)
-        self._global = TokenBucket(self.limits.unvalidated_rate, self.limits.unvalidated_burst, now)
+        self._strangers = TokenBucket(self.limits.unvalidated_rate, self.limits.unvalidated_burst, now)
+        self._chosen = TokenBucket(self.limits.chosen_rate, self.limits.chosen_burst, now)
 
     def heard(self, route: K, size: int) -> None:
         """size bytes came from route (authenticated or not: QUIC counts them all)."""
@@ -142,18 +152,20 @@ class SendBudget(Generic[K]):
         """Routes remembered, proven or not: at most 2 * MAX_ROUTES."""
         return len(self._routes) + len(self._validated)
 
-    def allow(self, route: K, size: int, now: float) -> bool:
-        """Whether size bytes may go to route now; if so, they count as sent."""
+    def allow(self, route: K, size: int, now: float, *, chosen: bool = False) -> bool:
+        """Whether size bytes may go to route now; if so, they count as sent. chosen:
+        for a peer the user chose (pinned or opened), which spends its own global bucket."""
         if route in self._validated:
             self._validated.move_to_end(route)
             return True
-        if self._global.tokens(now) < 1:
+        bucket = self._chosen if chosen else self._strangers
+        if bucket.tokens(now) < 1:
             return False
         state = self._route(route)
         within = state.sent + size <= self.limits.amplification * state.received
         if not within and not self._first_contact.take(route, now):
             return False
-        self._global.take(now)
+        bucket.take(now)
         state.sent += size
         return True
 

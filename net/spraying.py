@@ -35,9 +35,12 @@ def _open_files_limit() -> int:
 
 #: At most one spraying attempt per peer, and one toward any one IP, this often.
 SPRAY_INTERVAL = 30.0
-#: Spraying attempts a minute, all peers and strangers together (names cost
-#: nothing, so a cap per name alone would let anyone multiply it).
+#: Spraying attempts a minute, all strangers together (names cost nothing, so a
+#: cap per name alone would let anyone multiply it)...
 SPRAYS_PER_MINUTE = 2
+#: ...and apart, all the peers the user chose (pinned or opened) together: what
+#: strangers spend never keeps a chosen peer behind a symmetric NAT away.
+CHOSEN_SPRAYS_PER_MINUTE = 4
 #: Spraying sockets open at once, all peers together: well below the usual limit
 #: of 1,024 open files, so spraying can never starve the node of descriptors.
 MAX_SPRAY_SOCKETS = min(1024, _open_files_limit() // 2)
@@ -50,6 +53,8 @@ class _Attempts:
     running: bool = False
     began: float = float("-inf")
     sockets: dict[str, trio.socket.SocketType] = field(default_factory=dict)
+    #: The peer was let go while the attempt ran: the record goes when it ends.
+    forgotten: bool = False
 
 
 class Sprayer:
@@ -60,9 +65,15 @@ class Sprayer:
         self._bind_ip = bind_ip
         self._datagrams = datagrams
         self._attempts: dict[str, _Attempts] = {}
-        #: When an attempt last went toward each IP (pruned past SPRAY_INTERVAL).
-        self._targets: dict[str, float] = {}
-        self._cap = TokenBucket(SPRAYS_PER_MINUTE / 60, SPRAYS_PER_MINUTE, trio.current_time())
+        #: When an attempt last went toward each IP, for strangers and for chosen
+        #: peers apart (pruned past SPRAY_INTERVAL).
+        self._targets: dict[tuple[bool, str], float] = {}
+        now = trio.current_time()
+        #: The global caps, by whether the user chose the peer.
+        self._caps = {
+            False: TokenBucket(SPRAYS_PER_MINUTE / 60, SPRAYS_PER_MINUTE, now),
+            True: TokenBucket(CHOSEN_SPRAYS_PER_MINUTE / 60, CHOSEN_SPRAYS_PER_MINUTE, now),
+        }
         self._open = 0
         self._nursery: trio.Nursery | None = None
 
@@ -78,9 +89,11 @@ class Sprayer:
                 for sock in attempts.sockets.values():
                     sock.close()
 
-    def consider(self, peer: Peer, ours: str, theirs: str, target: Address) -> None:
+    def consider(self, peer: Peer, ours: str, theirs: str, target: Address, *, chosen: bool = False) -> None:
         """Start an attempt toward target (the peer's public address, from its signed
-        offer or answer) if our NAT types call for one and the limits allow it."""
+        offer or answer) if our NAT types call for one and the limits allow it.
+        chosen: the user chose the peer (pinned or opened): strangers' attempts
+        do not count against it."""
         role = spray.role(ours, theirs)
         attempts = self._attempts.setdefault(peer.name, _Attempts())
         now = trio.current_time()
@@ -95,11 +108,11 @@ class Sprayer:
             or now < attempts.began + SPRAY_INTERVAL
         ):
             return
-        self._targets = {ip: t for ip, t in self._targets.items() if now < t + SPRAY_INTERVAL}
-        if target[0] in self._targets or not self._cap.take(now):
+        self._targets = {key: t for key, t in self._targets.items() if now < t + SPRAY_INTERVAL}
+        if (chosen, target[0]) in self._targets or not self._caps[chosen].take(now):
             self._datagrams.dropped["spraying over its global cap"] += 1
             return
-        self._targets[target[0]] = now
+        self._targets[chosen, target[0]] = now
         assert self._nursery is not None, "the sprayer is not running"
         attempts.running, attempts.began = True, now
         self._nursery.start_soon(self._spray, peer, attempts, role, target)
@@ -108,9 +121,17 @@ class Sprayer:
         """The peer is let go: its record goes once no attempt runs (one that runs ends
         within its budget, and closes its sockets)."""
         attempts = self._attempts.get(peer.name)
-        if attempts is not None and not attempts.running:
-            self.release(peer)
-            del self._attempts[peer.name]
+        if attempts is None:
+            return
+        if attempts.running:
+            attempts.forgotten = True
+            return
+        self.release(peer)
+        del self._attempts[peer.name]
+
+    def __len__(self) -> int:
+        """Peers with a spraying record (running, or within SPRAY_INTERVAL of one)."""
+        return len(self._attempts)
 
     def spraying(self, peer: Peer) -> bool:
         attempts = self._attempts.get(peer.name)
@@ -142,6 +163,8 @@ class Sprayer:
         finally:
             attempts.running = False
             self.release(peer)
+            if attempts.forgotten and self._attempts.get(peer.name) is attempts:
+                del self._attempts[peer.name]  # Let go meanwhile: nothing of it stays.
             log.info("spraying to %s:%d ended: %s", *target, "direct" if peer.direct.value else "no direct path")
 
     async def _pace(self, index: int) -> None:

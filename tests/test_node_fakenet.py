@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 import trio
+import trio.testing
 
 from p2ptui.net import (
     ConfigError,
@@ -296,6 +297,8 @@ async def test_leaving_starts_nothing_new_even_while_the_peer_talks(internet, au
             a.send("bob", "hello")
             await next_event(b, events.PeerChanged, connected)
             await next_event(b, events.MessageReceived)
+            b.open("alice")  # bob answers: he watches her presence from now on
+            await trio.testing.wait_all_tasks_blocked()
             offers = len(hub.offers)
             for n in range(20):  # bob talks as alice leaves
                 b.send("alice", f"are you there? {n}")

@@ -67,6 +67,21 @@ def test_the_global_bucket_bounds_all_unproven_routes_together():
     assert budget.allow(PEER, 60, 60.0)  # a peer's traffic is not held up by strangers'
 
 
+def test_strangers_cannot_spend_what_the_peers_the_user_chose_send_before_proof():
+    budget = SendBudget(SendLimits(first_contact=16, unvalidated_burst=100, chosen_burst=100))
+    assert sum(budget.allow(("192.0.2.7", port), 60, 0.0) for port in range(1024, 2024)) == 100
+    assert not budget.allow(PEER, 60, 0.0)  # a stranger at a new route: nothing left
+    # A chosen peer's new route: its own bucket, and the first-contact rule still holds.
+    assert sum(budget.allow(PEER, 60, 0.0, chosen=True) for _ in range(100)) == 16
+    assert sum(budget.allow(("192.0.2.8", port), 60, 0.0, chosen=True) for port in range(1024, 2024)) == 100 - 16
+
+
+@pytest.mark.parametrize("field", ["chosen_rate", "chosen_burst"])
+def test_the_chosen_share_is_checked_as_the_others_are(field):
+    with pytest.raises(ConfigError, match=field):
+        SendLimits(**{field: -1}).check()
+
+
 def test_a_flood_of_fresh_routes_does_not_grow_memory():
     budget = SendBudget()
     for port in range(3 * MAX_ROUTES):

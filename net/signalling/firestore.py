@@ -9,7 +9,7 @@ The data model (see also the README):
                     and expires_at (a timestamp, for a Firestore TTL policy).
 
 What one connection setup costs (tests/test_firestore.py checks it), 3 writes
-and 7 reads in all:
+and 6 reads in all (7 once the receiver opens the conversation):
 
     offerer   creates the offer                                   1 write
               its listener sees the offer created and answered    2 reads
@@ -18,7 +18,8 @@ and 7 reads in all:
     receiver  its listener sees the offer, then its own answer    2 reads
               reads the sender's presence to check its key        1 read
               answers by updating the offer (must exist)          1 write
-              watches the sender's presence                       1 read
+              watches the sender's presence, once the user opens  1 read
+              it (a stranger is never watched: rendezvous.py)
 
 Removals from a listener's results are not billed. Presence costs one write
 per peer per `presence_interval`, far below Firestore's one sustained write
