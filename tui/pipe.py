@@ -57,6 +57,37 @@ def disconnect_reason(changed: events.PeerChanged) -> str:
     return f"lost the path to {changed.peer}"
 
 
+class PeerWatch:
+    """What the pipe says of its peer's status changes: no I/O, one event or none each."""
+
+    def __init__(self) -> None:
+        self.connected = False
+        self.waiting = False
+        """A waiting event was said, and the peer has not connected since."""
+
+    def changed(self, changed: events.PeerChanged) -> tuple[str, dict[str, Any]] | None:
+        """The event (name, fields) a new status makes: connected, key-changed, disconnected
+        (only after connected), waiting (once until connected), error (no path yet), or None."""
+        peer, status = changed.peer, changed.status
+        if status == events.PeerStatus.CONNECTED and changed.remote:
+            self.waiting = False
+            self.connected = True
+            remote = format_address(changed.remote)
+            return "connected", dict(peer=peer, path=changed.path, network=changed.network, remote=remote)
+        if status == events.PeerStatus.KEY_CHANGED:
+            self.connected = False
+            return "key-changed", dict(peer=peer, pinned=changed.fingerprint, new=changed.new_fingerprint)
+        if self.connected:
+            self.connected = False
+            return "disconnected", dict(peer=peer, reason=disconnect_reason(changed))
+        if status == events.PeerStatus.OFFLINE and not self.waiting:
+            self.waiting = True
+            return "waiting", dict(peer=peer)
+        if status == events.PeerStatus.FAILED:
+            return "error", dict(peer=peer, message=f"no path to {peer} yet: {changed.reason}")
+        return None
+
+
 class ReaderGone(Exception):
     """Stdout was closed (`p2ptui pipe ... | head -1`): no one reads the events any more."""
 
@@ -96,7 +127,7 @@ class _Pipe:
     shown: set[tuple[str, str]] = field(default_factory=set)
     stdin_done: trio.Event = field(default_factory=trio.Event)
     everything_delivered: trio.Event = field(default_factory=trio.Event)
-    connected: bool = False
+    watch: PeerWatch = field(default_factory=PeerWatch)
     said_lan_only: bool = False
 
     def send(self, text: str, peer: str | None = None) -> None:
@@ -151,7 +182,6 @@ class _Pipe:
             emit("error", message=status.message)
 
     async def handle_events(self, start: _Start) -> None:
-        waiting = False
         async for event in self.node.events:
             match event:
                 case events.Ready(name=name, address=address):
@@ -159,28 +189,10 @@ class _Pipe:
                     start.ready.set()
                 case events.SignalStatus() as status:
                     self.signalling(status, start)
-                case events.PeerChanged(peer=peer, status=status) if peer == self.options.peer:
-                    if status == events.PeerStatus.CONNECTED and event.remote:
-                        waiting = False
-                        self.connected = True
-                        emit(
-                            "connected",
-                            peer=peer,
-                            path=event.path,
-                            network=event.network,
-                            remote=format_address(event.remote),
-                        )
-                    elif status == events.PeerStatus.KEY_CHANGED:
-                        self.connected = False
-                        emit("key-changed", peer=peer, pinned=event.fingerprint, new=event.new_fingerprint)
-                    elif self.connected:
-                        self.connected = False
-                        emit("disconnected", peer=peer, reason=disconnect_reason(event))
-                    elif status == events.PeerStatus.OFFLINE and not waiting:
-                        waiting = True
-                        emit("waiting", peer=peer)
-                    elif status == events.PeerStatus.FAILED:
-                        emit("error", peer=peer, message=f"no path to {peer} yet: {event.reason}")
+                case events.PeerChanged(peer=peer) as changed if peer == self.options.peer:
+                    if said := self.watch.changed(changed):
+                        name, fields = said
+                        emit(name, **fields)
                 case events.MessageReceived(peer=peer, id=message_id, text=text):
                     self.show(peer, message_id, text)
                 case events.MessageDelivered(peer=peer, id=message_id):
