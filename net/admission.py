@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from . import secure
 from .errors import ConfigError
-from .sendbudget import Buckets, TokenBucket
+from .ratelimit import KeyedBuckets, TokenBucket
 from .signalling.messages import Answer, Offer, signature_valid
 from .trust import KnownPeers, Verdict
 
@@ -24,6 +24,10 @@ MAX_SIGNAL_LIFETIME = 600.0
 #: ...and beyond this many unexpired ones, more are refused until some expire.
 MAX_NONCES = 100_000
 
+
+#: Senders whose offer rates are remembered; past that the least recently
+#: seen go (the overall bucket still bounds strangers together).
+MAX_SENDERS = 4096
 
 @dataclass(frozen=True)
 class OfferRates:
@@ -53,7 +57,7 @@ class OfferLimiter:
 
     def __init__(self, rates: OfferRates | None = None, now: float = 0.0) -> None:
         self.rates = (rates or OfferRates()).check()
-        self._senders = Buckets[tuple[str, str]](self.rates.per_sender, self.rates.per_sender_burst)
+        self._senders = KeyedBuckets[tuple[str, str]](self.rates.per_sender, self.rates.per_sender_burst, MAX_SENDERS)
         self._overall = TokenBucket(self.rates.overall, self.rates.overall_burst, now)
 
     def allow(self, sender: str, key: str, known: bool, now: float) -> str | None:

@@ -35,8 +35,8 @@ from .address import Address
 from .datagrams import Datagrams
 from .identity import Identity
 from .interfaces import IPAddress, IPInterface
+from .ratelimit import TokenBucket
 from .secure import RateLimiter
-from .sendbudget import TokenBucket
 from .signalling.messages import Answer, Offer, sign
 
 #: LAN events waiting for the node, announcements and signals each; beyond that

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 import struct
-from collections import OrderedDict
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 
 import nacl.exceptions
@@ -21,6 +21,7 @@ import nacl.signing
 
 from . import noise, wire
 from .errors import RemoteProtocolError
+from .ratelimit import KeyedBuckets
 
 PROTOCOL = "Noise_IK_25519_ChaChaPoly_BLAKE2s"
 PROLOGUE = b"p2ptui/2 "
@@ -201,17 +202,8 @@ class RateLimiter:
 
     def __init__(self, rate: float = 20.0, burst: float = 40.0, max_keys: int = 4096):
         self.rate, self.burst, self.max_keys = rate, burst, max_keys
-        self._sources: OrderedDict[object, tuple[float, float]] = OrderedDict()
-        self._conversations: OrderedDict[object, tuple[float, float]] = OrderedDict()
+        self._sources = KeyedBuckets[Hashable](rate, burst, max_keys)
+        self._conversations = KeyedBuckets[Hashable](rate, burst, max_keys)
 
-    def allow(self, source: object, conversation: object, now: float) -> bool:
-        return self._take(self._sources, source, now) and self._take(self._conversations, conversation, now)
-
-    def _take(self, buckets: OrderedDict[object, tuple[float, float]], key: object, now: float) -> bool:
-        tokens, at = buckets.pop(key, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - at) * self.rate)
-        allowed = tokens >= 1
-        buckets[key] = (tokens - 1 if allowed else tokens, now)
-        if len(buckets) > self.max_keys:
-            buckets.popitem(last=False)  # The least recently seen.
-        return allowed
+    def allow(self, source: Hashable, conversation: Hashable, now: float) -> bool:
+        return self._sources.take(source, now) and self._conversations.take(conversation, now)

@@ -19,61 +19,19 @@ feeds received bytes (`heard`), proof (`validate`) and asks before each send
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from .errors import ConfigError
+from .ratelimit import KeyedBuckets, TokenBucket
 
-K = TypeVar("K")
+K = TypeVar("K", bound=Hashable)
 
 #: Routes remembered (unproven ones with their counts, proven ones apart): a
 #: flood of fresh addresses pushes out the oldest, never grows memory. A route
 #: forgotten starts over with a fresh allowance, which the global bucket bounds.
 MAX_ROUTES = 4096
-
-
-class TokenBucket:
-    """`rate` tokens a second, at most `burst` saved; starts full."""
-
-    def __init__(self, rate: float, burst: float, now: float = 0.0) -> None:
-        self.rate = rate
-        self.burst = burst
-        self._tokens = burst
-        self._at = now
-
-    def tokens(self, now: float) -> float:
-        return min(self.burst, self._tokens + max(0.0, now - self._at) * self.rate)
-
-    def take(self, now: float, count: float = 1.0) -> bool:
-        """Spend count tokens if there are that many now."""
-        tokens = self.tokens(now)
-        self._at = max(self._at, now)
-        if tokens < count:
-            self._tokens = tokens
-            return False
-        self._tokens = tokens - count
-        return True
-
-
-class Buckets(Generic[K]):
-    """A token bucket per key, at most `limit` keys (the least recently used go)."""
-
-    def __init__(self, rate: float, burst: float, limit: int = MAX_ROUTES) -> None:
-        self.rate, self.burst, self.limit = rate, burst, limit
-        self._buckets: OrderedDict[K, TokenBucket] = OrderedDict()
-
-    def take(self, key: K, now: float, count: float = 1.0) -> bool:
-        bucket = self._buckets.get(key)
-        if bucket is None:
-            bucket = self._buckets[key] = TokenBucket(self.rate, self.burst, now)
-            while len(self._buckets) > self.limit:
-                self._buckets.popitem(last=False)
-        else:
-            self._buckets.move_to_end(key)
-        return bucket.take(now, count)
-
-    def __len__(self) -> int:
-        return len(self._buckets)
 
 
 @dataclass(frozen=True)
@@ -127,7 +85,7 @@ class SendBudget(Generic[K]):
         self.limits = (limits or SendLimits()).check()
         self._routes: OrderedDict[K, _Route] = OrderedDict()
         self._validated: OrderedDict[K, None] = OrderedDict()
-        self._first_contact = Buckets[K](self.limits.first_contact_refill, self.limits.first_contact)
+        self._first_contact = KeyedBuckets[K](self.limits.first_contact_refill, self.limits.first_contact, MAX_ROUTES)
         self._strangers = TokenBucket(self.limits.unvalidated_rate, self.limits.unvalidated_burst, now)
         self._chosen = TokenBucket(self.limits.chosen_rate, self.limits.chosen_burst, now)
 

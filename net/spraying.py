@@ -18,7 +18,7 @@ from . import nat, spray
 from .address import Address, Via
 from .datagrams import Datagrams, Exit
 from .peers import Peer
-from .sendbudget import TokenBucket
+from .ratelimit import TokenBucket
 
 log = logging.getLogger(__name__)
 

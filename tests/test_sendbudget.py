@@ -3,7 +3,8 @@
 import pytest
 
 from p2ptui.net import ConfigError, SendLimits
-from p2ptui.net.sendbudget import MAX_ROUTES, Buckets, SendBudget, TokenBucket
+from p2ptui.net.ratelimit import KeyedBuckets, TokenBucket
+from p2ptui.net.sendbudget import MAX_ROUTES, SendBudget
 
 VICTIM = ("192.0.2.7", 4000)
 PEER = ("198.51.100.2", 5000)
@@ -18,7 +19,7 @@ def test_a_bucket_spends_its_burst_then_refills_at_its_rate():
 
 
 def test_buckets_by_key_are_independent_and_bounded():
-    buckets = Buckets[str](rate=0.0, burst=1, limit=2)
+    buckets = KeyedBuckets[str](rate=0.0, burst=1, capacity=2)
     assert buckets.take("a", 0.0) and not buckets.take("a", 0.0)
     assert buckets.take("b", 0.0)
     assert buckets.take("c", 0.0)  # "a" is forgotten: least recently used

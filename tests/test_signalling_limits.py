@@ -11,31 +11,31 @@ from p2ptui.net.signalling.limits import (
     RESERVED_DESCRIPTORS,
     Connections,
     DeliveredOffers,
-    KeyedBuckets,
     Rate,
-    TokenBucket,
     address_key,
     connection_cap,
+    keyed_buckets,
 )
+from p2ptui.net.ratelimit import TokenBucket
 from p2ptui.net.signalling.names import DAY, NameStore
 from p2ptui.net.signalling.protocol import MAX_LINE, LineBuffer
 
 
 def test_a_token_bucket_allows_its_burst_then_its_rate():
-    bucket = TokenBucket(Rate(burst=3, per_second=2), now=0.0)
+    bucket = TokenBucket(rate=2, burst=3, now=0.0)
     assert [bucket.take(0.0) for _ in range(4)] == [True, True, True, False]
     assert bucket.take(0.5) and not bucket.take(0.5)  # half a second: one token
     assert [bucket.take(100.0) for _ in range(4)] == [True, True, True, False]  # never more than the burst
 
 
 def test_a_token_bucket_ignores_a_clock_that_goes_back():
-    bucket = TokenBucket(Rate(1, 1), now=10.0)
+    bucket = TokenBucket(rate=1, burst=1, now=10.0)
     assert bucket.take(10.0)
     assert not bucket.take(5.0) and not bucket.take(10.0)
 
 
 def test_keyed_buckets_are_separate_and_bounded():
-    buckets = KeyedBuckets[str](Rate(1, 0.001), capacity=100)
+    buckets = keyed_buckets(Rate(1, 0.001), capacity=100)
     assert buckets.take("alice", 0.0) and not buckets.take("alice", 0.0)
     assert buckets.take("bob", 0.0)  # bob's bucket is his own
     for n in range(1000):
@@ -44,7 +44,7 @@ def test_keyed_buckets_are_separate_and_bounded():
 
 
 def test_keyed_buckets_forget_full_buckets_first():
-    buckets = KeyedBuckets[str](Rate(1, 1.0), capacity=4)
+    buckets = keyed_buckets(Rate(1, 1.0), capacity=4)
     buckets.take("spent", 0.0)  # empty now, and recently used
     for n in range(4):
         buckets.take(f"other{n}", 0.0)

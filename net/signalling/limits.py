@@ -11,7 +11,9 @@ import resource
 from collections import Counter, OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import TypeVar
+
+from ..ratelimit import KeyedBuckets
 
 K = TypeVar("K", bound=Hashable)
 
@@ -62,65 +64,9 @@ def per_day(count: float) -> Rate:
     return Rate(count, count / 86400)
 
 
-class TokenBucket:
-    """Up to `rate.burst` tokens, refilled at `rate.per_second`; `take` spends one."""
-
-    __slots__ = ("_rate", "_tokens", "_updated")
-
-    def __init__(self, rate: Rate, now: float) -> None:
-        self._rate = rate
-        self._tokens = rate.burst
-        self._updated = now
-
-    def take(self, now: float) -> bool:
-        """Spend a token if there is one; False means over the rate."""
-        elapsed = max(0.0, now - self._updated)
-        self._tokens = min(self._rate.burst, self._tokens + elapsed * self._rate.per_second)
-        self._updated = max(self._updated, now)  # A clock that steps back earns nothing.
-        if self._tokens < 1:
-            return False
-        self._tokens -= 1
-        return True
-
-    def full(self, now: float) -> bool:
-        """Whether the bucket would be full by now: forgetting it changes nothing."""
-        elapsed = max(0.0, now - self._updated)
-        return self._tokens + elapsed * self._rate.per_second >= self._rate.burst
-
-
-class KeyedBuckets(Generic[K]):
-    """One token bucket per key (a sender, a target, an address), bounded in number.
-
-    A full bucket is the same as none, so past `capacity` keys the least
-    recently used full buckets are forgotten; if none is full the oldest goes
-    anyway (that key starts afresh: the price of bounded memory).
-    """
-
-    def __init__(self, rate: Rate, capacity: int = 100_000) -> None:
-        self._rate = rate
-        self._capacity = capacity
-        self._buckets: OrderedDict[K, TokenBucket] = OrderedDict()
-
-    def take(self, key: K, now: float) -> bool:
-        bucket = self._buckets.get(key)
-        if bucket is None:
-            bucket = self._buckets[key] = TokenBucket(self._rate, now)
-            self._trim(now)
-        else:
-            self._buckets.move_to_end(key)
-        return bucket.take(now)
-
-    def __len__(self) -> int:
-        return len(self._buckets)
-
-    def _trim(self, now: float) -> None:
-        if len(self._buckets) <= self._capacity:
-            return
-        for key, bucket in list(self._buckets.items())[: len(self._buckets) // 4]:
-            if bucket.full(now):
-                del self._buckets[key]
-        while len(self._buckets) > self._capacity:
-            self._buckets.popitem(last=False)
+def keyed_buckets(rate: Rate, capacity: int = 100_000) -> KeyedBuckets[K]:
+    """One token bucket of this shape per key, at most capacity keys."""
+    return KeyedBuckets(rate.per_second, rate.burst, capacity)
 
 
 class DeliveredOffers:

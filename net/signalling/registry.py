@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .. import identity
+from ..ratelimit import KeyedBuckets
 from . import protocol
-from .limits import DeliveredOffers, KeyedBuckets, ServerLimits, address_key, per_day
+from .limits import DeliveredOffers, ServerLimits, address_key, keyed_buckets, per_day
 from .messages import Answer, Offer, Presence, SignallingDataError, valid_name
 from .names import NameStore, NamesUnavailable, fold
 
@@ -77,10 +78,10 @@ class Registry:
         self.watchers: dict[str, set[Member]] = {}
         self.dropped = dropped
         self._clock, self._wall_clock = clock, wall_clock
-        self._sender_rates = KeyedBuckets[str](limits.offers_per_sender)
-        self._target_rates = KeyedBuckets[str](limits.offers_per_target)
-        self._key_names = KeyedBuckets[str](per_day(limits.new_names_per_key))
-        self._address_names = KeyedBuckets[str](per_day(limits.new_names_per_ip))
+        self._sender_rates: KeyedBuckets[str] = keyed_buckets(limits.offers_per_sender)
+        self._target_rates: KeyedBuckets[str] = keyed_buckets(limits.offers_per_target)
+        self._key_names: KeyedBuckets[str] = keyed_buckets(per_day(limits.new_names_per_key))
+        self._address_names: KeyedBuckets[str] = keyed_buckets(per_day(limits.new_names_per_ip))
 
     def handle(self, client: Member, message: dict[str, Any]) -> None:
         """One decoded message from client. Raises SignallingDataError for a bad request."""
