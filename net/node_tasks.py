@@ -15,10 +15,10 @@
       │  (driver.drive: timers, datagrams, events) and a connector sending
       │  offers until a path works, with back-off
       ├─ signalling: the backend's run() (which calls discovery.py once, for
-      │  our addresses) and the task handling its events (rendezvous.py:
+      │  our addresses) and the task handling its events (intake.py:
       │  offers, answers, presence, admitted by admission.py)
       └─ LAN discovery, when on (lan.py): our mDNS announcement, the browser,
-         and the task taking what it finds (rendezvous.py: peers on the LAN,
+         and the task taking what it finds (lan_rendezvous.py: peers on the LAN,
          offers and answers as LAN signals, admitted the same way)
 
 Leaving (the end of the `open_node` block, or its cancellation) says goodbye
