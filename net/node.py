@@ -1,38 +1,19 @@
-"""A peer on the p2ptui network: the public API over a tree of tasks.
+"""A peer on the p2ptui network: the public API.
 
-    open_node()
-      ├─ the datagram receiver (datagrams.py): reads the chat socket, routes
-      │  each datagram to a session, a TURN client or the STUN client
-      ├─ relays (relays.py): a task per TURN server keeping an allocation
-      ├─ the port mapper (portmap/): asks the router to forward a port to the
-      │  chat socket (PCP, NAT-PMP, UPnP), offered as a candidate
-      ├─ roaming (roamer.py, decisions in roaming.py): watches the interfaces'
-      │  addresses, asks STUN again after a lost path or a move, and has every
-      │  peer offered our new addresses when they changed
-      ├─ the sprayer (spraying.py): a task per spraying attempt (one symmetric
-      │  NAT against a cone), and a reader per socket it opens
-      ├─ per peer (peers.py, rendezvous.py): a driver running its Session
-      │  (driver.drive: timers, datagrams, events) and a connector sending
-      │  offers until a path works, with back-off
-      ├─ signalling: the backend's run() (which calls discovery.py once, for
-      │  our addresses) and the task handling its events (rendezvous.py:
-      │  offers, answers, presence, admitted by admission.py)
-      └─ LAN discovery, when on (lan.py): our mDNS announcement, the browser,
-         and the task taking what it finds (rendezvous.py: peers on the LAN,
-         offers and answers as LAN signals, admitted the same way)
-
-Leaving (the end of the `open_node` block, or its cancellation) says goodbye
-on every open path first (peers.Peers.close_all), so peers know at once.
+`Node` builds the parts (configured by nodeconfig.py) and answers the
+application; `open_node` runs one. It is three files, one job each: this
+one (the API that acts: open, send, accept a key, verify), node_details.py
+(what it tells: details, safety numbers, counters) and node_tasks.py (the
+tree of tasks that runs the parts, drawn there, and their hooks): mixins of
+one class, since all three work on the same parts.
 
 Protocol decisions live in the sans-I/O `Session` and `TurnClient`; the parts
-above move bytes and wait. This module builds the
-parts (configured by nodeconfig.py), runs them, and answers the application. What must outlive the process
-is kept by `store.py` (history, the outbox) and `trust.py` (pinned keys).
+move bytes and wait. What must outlive the process is kept by `store.py`
+(history, the outbox) and `trust.py` (pinned keys).
 """
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 from collections import Counter
@@ -42,19 +23,21 @@ from contextlib import asynccontextmanager
 import trio
 
 from . import events as ev
-from . import interfaces, nat, safety, secure, wire
+from . import interfaces, nat, secure, wire
 from . import session as sess
-from .address import Address, Via, remote_address
+from .address import Address
 from .admission import Admission
 from .datagrams import Datagrams, open_socket
 from .discovery import RELAY_SETTLE_WAIT, Discovery
 from .errors import ConfigError, EnvironmentFailure, LocalProtocolError
 from .identity import Identity
-from .lan import Lan, Link, lan_wanted
-from .netreport import NetReport, ServerCheck
+from .lan import Lan, Link
+from .node_details import NodeDetails
+from .node_tasks import PORTMAP_WAIT as PORTMAP_WAIT
+from .node_tasks import NodeTasks
 from .nodeconfig import NodeConfig, make_signalling
-from .peers import Peer, Peers, path_kind
-from .portmap import PortMapper, PortMapStatus
+from .peers import Peer, Peers
+from .portmap import PortMapper
 from .relays import Relays
 from .rendezvous import Rendezvous, Timing
 from .roamer import ListAddresses, Roamer
@@ -67,14 +50,12 @@ from .trust import KnownPeers, fingerprint
 __all__ = ["RELAY_SETTLE_WAIT", "Node", "NodeConfig", "make_signalling", "open_node"]
 
 EVENT_BUFFER = 1024
-#: How long the first offer waits for the port mapper's probe (it gives up in ~250 ms).
-PORTMAP_WAIT = 1.0
 #: How long leaving may wait for the goodbyes to go out (SessionConfig.goodbye_copies,
 #: goodbye_interval apart: 3 and 5 ms by default).
 GOODBYE_WAIT = 0.25
 
 
-class Node:
+class Node(NodeDetails, NodeTasks):
     """A peer on the p2ptui network. Build one with `open_node`."""
 
     def __init__(
@@ -146,11 +127,6 @@ class Node:
     @property
     def nat(self) -> nat.NatReport:
         return self._discovery.nat
-
-    @property
-    def portmap(self) -> PortMapStatus | None:
-        """What the router's port mapping gave; None when port mapping is off."""
-        return self._portmapper.status() if self._portmapper else None
 
     def conversations(self) -> list[str]:
         """The names of the peers with a conversation, in the order they began."""
@@ -236,58 +212,6 @@ class Node:
         """Our messages to name not yet acknowledged (this run's or an earlier one's), oldest first."""
         return [message for message in self.store.outbox() if message.peer == name]
 
-    def details(self, name: str) -> ev.Details:
-        """The path, keys and counters of the conversation with name. Raises ConfigError if there is none."""
-        peer = self._conversation(name)
-        session = peer.session
-        kind = path_kind(session)
-        verified, lost = self._peers.verification(peer)
-        return ev.Details(
-            peer=name,
-            status=peer.status.value,
-            reason=peer.reason,
-            path=kind,
-            network=self._peers.network(remote_address(session.path)[0]) if kind and session.path else None,
-            remote=remote_address(session.path) if session.path else None,
-            relay=session.path.local if isinstance(session.path, Via) and session.path.relayed else None,
-            rtt=session.rtt,
-            encryption=secure.PROTOCOL if session.secure else None,
-            fingerprint=fingerprint(peer.key) if peer.key else "",
-            new_fingerprint=fingerprint(peer.changed_key) if peer.changed_key else "",
-            own_fingerprint=fingerprint(self.identity.public_key),
-            public_address=self._discovery.public,
-            nat=self._discovery.nat.nat_type.value,
-            peer_nat=peer.nat,
-            relays=self._relays.info(),
-            first_contact_lan=name in self._rendezvous.lan_first_contacts,
-            unacknowledged=session.unacknowledged,
-            dropped=tuple(sorted(peer.dropped.items())),
-            dropped_all=tuple(sorted(self.dropped.items())),
-            verified=verified,
-            verification_lost=lost,
-            portmap=self.portmap,
-            net_report=self._net_report(),
-        )
-
-    def _net_report(self) -> NetReport | None:
-        """What discovery and the port mapper learned, as nat-check reports it; None before STUN."""
-        found = self._discovery
-        if found.public is None:
-            return None
-        checks = tuple(ServerCheck(a.server, "stun", a.rtt, a.mapped) for a in found.answers)
-        return NetReport(found.nat, None, self.portmap, checks, found.ipv6[0] if found.ipv6 else None)
-
-    def safety_number(self, name: str) -> str:
-        """The 60-digit safety number of our key and name's pinned key (net/safety.py):
-        the number name's own app shows for us. Raises ConfigError if no key is pinned for name."""
-        key = self.known_peers.pinned(name)
-        peer = self._peers.get(name)
-        if key is None and peer is not None:
-            key = peer.signed_key or None  # A stranger's, signed, pinned once the user answers.
-        if key is None:
-            raise ConfigError(f"no key pinned for {name} yet: talk to them first")
-        return safety.safety_number(self.name, self.identity.public_key, name, key)
-
     def mark_verified(self, name: str, seen: str | None = None) -> None:
         """The user compared the safety number with name's and they match: name's pinned
         key is verified, until it changes.
@@ -311,79 +235,11 @@ class Node:
         if peer is not None:
             peer.wake()  # Its status event tells the application.
 
-    def counters(self) -> Counter[str]:
-        """Everything dropped so far, by reason: by the node and by every session."""
-        total = Counter(self.dropped)
-        for why, count in self._peers.counters():
-            total[why] += count
-        total.update(self._relays.counters())
-        return total
-
     async def ping(self, name: str, timeout: float = 2.0) -> float | None:
         """One probe over the open path to name, answered by its core: the round trip
         in seconds, or None if no answer came in time or no path is open.
         Raises ConfigError if there is no conversation with name."""
         return await self._peers.ping(self._conversation(name), timeout)
-
-    # --- Running ---------------------------------------------------------------------
-
-    async def _run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        async with trio.open_nursery() as nursery:
-            self._nursery = nursery
-            await nursery.start(self._sprayer.run)
-            self._resume_outbox()
-            if self._lan is not None:
-                nursery.start_soon(self._lan.run)
-                nursery.start_soon(self._lan.serve, self._rendezvous)
-            nursery.start_soon(self._datagrams.receive)
-            nursery.start_soon(self._relays.run)
-            if self.config.portmap and not ipaddress.ip_address(self.config.bind[0]).is_loopback:
-                self._portmapper = PortMapper(self.local_address[1], self._mapped)
-                nursery.start_soon(self._portmapper.run)
-            nursery.start_soon(self._roamer.run)
-            async with trio.open_nursery() as signalling:
-                signalling.start_soon(self._rendezvous.handle_signalling)
-                await signalling.start(self.signalling.run, self._discovered)
-                task_status.started()
-
-    async def _discovered(self, stun_servers: list[Address]) -> Address:
-        public = await self._discovery.discover(stun_servers)
-        if self._portmapper is not None:
-            # The first offers carry the mapping if the router gives one (a
-            # router answers in milliseconds; the probe ends within 250 ms).
-            with trio.move_on_after(PORTMAP_WAIT):
-                await self._portmapper.probed.wait()
-        self._peers.our_nat = self._discovery.nat.nat_type.value
-        return public
-
-    def _mapped(self, external: Address | None) -> None:
-        self._discovery.mapped = external
-
-    def _moved(self) -> None:
-        """Our addresses changed: every open conversation probes from where we are
-        now and offers again with the new addresses (rendezvous' connector)."""
-        self._peers.our_nat = self._discovery.nat.nat_type.value
-        now = trio.current_time()
-        for peer in self._peers:
-            peer.session.moved(now)
-            if peer.status.value in (ev.PeerStatus.CONNECTED, ev.PeerStatus.CONNECTING):
-                peer.path_lost.value = True
-            peer.wake()
-
-    async def _emit(self, event: ev.NodeEvent) -> None:
-        await self._send_events.send(event)
-
-    def _use_lan(self, link: Link | None) -> None:
-        """Set up LAN discovery (started by `_run`) if config.lan asks for it and the
-        chat socket is where the LAN can reach it; link: zeroconf's unless given."""
-        bind_ip = self.config.bind[0]
-        if not lan_wanted(self.config.lan, bind_ip):
-            return
-        link = link or _zeroconf_link(bind_ip)
-        self._lan = Lan(self.identity, self.name, self._datagrams, self.dropped, bind_ip, link)
-        self._peers.on_link = self._lan.on_link
-        self._lan.keep = self._chosen
-        self._rendezvous.lan = self._lan
 
     def _open(self, name: str) -> Peer:
         check_name(name)
@@ -396,63 +252,6 @@ class Node:
         else:
             self._peers.opened(peer)  # Before its connector starts: that one watches it.
         return peer
-
-    def _choose(self, peer: Peer) -> None:
-        """The user opened (or verified) a conversation the node already holds: a
-        stranger until now is watched from now on (rendezvous.Rendezvous.watch)."""
-        stranger = not self._peers.chosen(peer)
-        self._peers.opened(peer)
-        if stranger:
-            assert self._nursery is not None
-            self._nursery.start_soon(self._rendezvous.watch, peer)
-
-    def _chosen(self, name: str) -> bool:
-        """Whether the user chose name (opened it, or pinned its key)."""
-        peer = self._peers.get(name)
-        return self.known_peers.pinned(name) is not None if peer is None else self._peers.chosen(peer)
-
-    def _forget(self, peer: Peer) -> None:
-        """A stranger is let go: the sprayer and rendezvous keep nothing of it."""
-        self._sprayer.forget(peer)
-        self._rendezvous.forget(peer)
-
-    def _conversation(self, name: str) -> Peer:
-        peer = self._peers.get(name)
-        if peer is None:
-            raise ConfigError(f"no conversation with {name}")
-        return peer
-
-    def _peer(self, name: str, incoming: bool = False) -> Peer:
-        """The peer named name, added (with its driver and connector) if new."""
-        peer = self._peers.get(name)
-        if peer is not None:
-            return peer
-        if self._nursery is None:
-            raise LocalProtocolError("the node is not running: use it inside open_node()")
-        peer = self._peers.add(name, incoming=incoming)
-        self._nursery.start_soon(self._run_peer, peer)
-        return peer
-
-    async def _run_peer(self, peer: Peer) -> None:
-        """The peer's driver and connector, until it is let go (peer.scope) or we leave."""
-        with peer.scope:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._peers.drive, peer)
-                nursery.start_soon(self._rendezvous.connect, peer)
-
-    def _resume_outbox(self) -> None:
-        """What an earlier run could not deliver goes out again, in order."""
-        now = trio.current_time()
-        for message in self.store.outbox():
-            peer = self._peer(message.peer)
-            self._peers.opened(peer)  # The user sent to it: no stranger (and watched).
-            peer.session.send_message(bytes.fromhex(message.id), message.text, now)
-
-
-def _zeroconf_link(bind_ip: str) -> Link:
-    from .mdns import ZeroconfLink  # zeroconf is imported only when the LAN is on.
-
-    return ZeroconfLink(bind_ip)
 
 
 def _message_id(text: str) -> bytes:

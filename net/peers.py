@@ -1,137 +1,39 @@
-"""The peers a node talks to: their state, their status, and the flow of their sessions.
+"""The peers a node talks to: the table of them, and the flow of their sessions.
 
-`Peer` is everything the node knows about one peer. `Peers` is the table of
-them and what runs each one's Session (via `driver.drive`): store what it
-delivered, send its datagrams, turn its events into NodeEvents, and derive
-the status the application sees (`derive_status`, a pure function of the
-peer's state). Per-peer state is a trio_util AsyncValue, so tasks wait on it
-instead of polling.
+`Peers` is the table (by name) and what runs each one's Session (via
+`driver.drive`): store what it delivered, send its datagrams, turn its events
+into NodeEvents, and tell the status the application sees. One peer's state
+and its status (`Peer`, `derive_status`, `path_kind`) are peer.py's; who the
+user chose and the strangers kept meanwhile are strangers.py's (a mixin: it
+works on this very table). All three names stay importable from here.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 
 import trio
-import trio_util
 
 from . import events as ev
 from . import nat, wire
 from . import session as sess
-from .address import Address, Route, Via, remote_address
+from .address import Route, Via, remote_address
 from .datagrams import Datagrams
-from .driver import Wakeable, drive
-from .errors import EnvironmentFailure
+from .driver import drive
 from .keeping import Keeping
+from .peer import Peer, derive_status, path_kind
 from .relays import Relays
 from .store import MessageStore
+from .strangers import MAX_STRANGERS, Strangers
 from .trust import KnownPeers, Verification, fingerprint
+
+__all__ = ["MAX_STRANGERS", "Peer", "Peers", "derive_status", "path_kind"]
 
 log = logging.getLogger(__name__)
 
-#: Strangers kept at once (peers who offered and whom the user never answered);
-#: beyond that the oldest is let go. NodeConfig.max_strangers sets it.
-MAX_STRANGERS = 64
 
-
-class Peer(Wakeable):
-    """Everything the node knows about one peer."""
-
-    def __init__(self, name: str, session: sess.Session) -> None:
-        super().__init__()
-        self.name = name
-        self.session = session
-        self.status = trio_util.AsyncValue(ev.PeerStatus.OFFLINE)
-        self.online = trio_util.AsyncBool(False)
-        #: The open path went silent: offer again at once, with fresh addresses.
-        self.path_lost = trio_util.AsyncBool(False)
-        self.key = ""
-        #: A key other than the pinned one, seen in a signed offer, answer or
-        #: presence: nothing goes to the peer until the user accepts it.
-        self.changed_key = ""
-        self.address: Address | None = None
-        self.offers_sent: list[str] = []
-        self.awaiting_answer = False
-        self.reason = ""
-        #: The peer started the conversation; told with the first status event.
-        self.incoming = False
-        #: The user opened the conversation (or sent to the peer): never a stranger.
-        self.opened = False
-        #: The key of the newest signed offer or answer taken: pinned once the user
-        #: opens the conversation (a stranger's key is never written down before).
-        self.signed_key = ""
-        #: changed_key came in a signed offer or answer, not from presence alone (an
-        #: AsyncBool: an offer waiting for its answer stops waiting when it turns True).
-        self.changed_key_signed = trio_util.AsyncBool(False)
-        #: A key only presence named, which the user accepted: pinned only once the
-        #: peer signs an offer or answer with it; presence naming it does not warn again.
-        self.accepted_key = ""
-        #: Holds the peer's tasks (its driver and connector): cancelled when it is let go.
-        self.scope = trio.CancelScope()
-        self.announced = False
-        self.announced_path: Route | None = None
-        #: Whether presence (or an offer) has told us anything about the peer yet.
-        self.heard_of = False
-        #: The peer's NAT type, from its latest offer or answer.
-        self.nat = "unknown"
-        #: Connected over a direct path (not a relay): spraying stops here.
-        self.direct = trio_util.AsyncBool(False)
-        #: The expiry of the newest offer or answer taken from the peer: an older
-        #: one (delayed, or replayed) must not bring back an old tag.
-        self.newest_signal = 0.0
-        #: One pump at a time (the driver's, or the signalling task's on an offer),
-        #: so events reach the application in the order the session made them.
-        self.pump_lock = trio.Lock()
-        #: ((verified, verification_lost), reason) as last told: news even when the status is not.
-        self.announced_news: tuple[tuple[bool, bool], str] = ((False, False), "")
-        #: What sessions before this one (ended by a goodbye) dropped, by reason.
-        self.dropped_before: Counter[str] = Counter()
-
-    @property
-    def dropped(self) -> Counter[str]:
-        """Everything dropped in this conversation, by reason, across its sessions."""
-        return self.dropped_before + self.session.dropped
-
-
-def derive_status(peer: Peer) -> ev.PeerStatus | None:
-    """The status the application sees; None while there is nothing to tell."""
-    state = peer.session.state
-    if not peer.heard_of and state == sess.State.IDLE and not peer.awaiting_answer:
-        return None  # Nothing to tell until presence answers.
-    if peer.changed_key:
-        return ev.PeerStatus.KEY_CHANGED
-    if state == sess.State.CONNECTED:
-        return ev.PeerStatus.CONNECTED  # The path is the truth, whatever presence says.
-    if state == sess.State.CLOSED:
-        # A goodbye ended it (maybe not yet told: online may be stale). When presence
-        # or an offer says the peer is back, `Peers.renew` gives it a new session.
-        return ev.PeerStatus.OFFLINE
-    if peer.awaiting_answer:
-        return ev.PeerStatus.CONNECTING  # We offered: the answer will tell.
-    if not peer.online.value:
-        # Gone (a goodbye, or presence): punching toward an old address is no
-        # reason to say "connecting".
-        return ev.PeerStatus.OFFLINE
-    if state in (sess.State.PROBING, sess.State.HANDSHAKE):
-        return ev.PeerStatus.CONNECTING
-    if state == sess.State.FAILED or peer.reason:
-        return ev.PeerStatus.FAILED
-    return ev.PeerStatus.ONLINE
-
-
-def path_kind(session: sess.Session) -> ev.PathKind | None:
-    """How the session's open path runs; None when there is none."""
-    path = session.path
-    if path is None or session.state != sess.State.CONNECTED:
-        return None
-    if isinstance(path, Via):
-        return ev.PathKind.OUR_RELAY if path.relayed else ev.PathKind.SPRAYED
-    return ev.PathKind.THEIR_RELAY if session.relayed else ev.PathKind.DIRECT
-
-
-class Peers:
+class Peers(Strangers):
     """The peers by name, and the pump between each one's Session and the world."""
 
     def __init__(
@@ -179,46 +81,6 @@ class Peers:
         self._by_name[name] = peer
         self._route_to(peer)
         return peer
-
-    def strangers(self) -> list[Peer]:
-        """Those who offered whom the user never answered, oldest first: not opened by
-        the user, no key pinned, nothing of ours waiting for them."""
-        waiting = {message.peer for message in self._store.outbox()}
-        return [
-            peer
-            for peer in self
-            if not peer.opened and peer.name not in waiting and self._known_peers.pinned(peer.name) is None
-        ]
-
-    def chosen(self, peer: Peer) -> bool:
-        """Whether the user chose the peer (opened it, or pinned its key): no stranger."""
-        return peer.opened or self._known_peers.pinned(peer.name) is not None
-
-    async def make_room(self) -> None:
-        """A new stranger is coming: if max_strangers are kept already, let the oldest go."""
-        strangers = self.strangers()
-        for peer in strangers[: max(0, len(strangers) - self.max_strangers + 1)]:
-            await self.forget(peer)
-
-    async def forget(self, peer: Peer) -> None:
-        """Let a stranger go: its tasks, its session, its entry; the application is told."""
-        log.info("too many strangers: letting %s go", peer.name)
-        peer.scope.cancel()
-        del self._by_name[peer.name]
-        self._datagrams.sinks.pop(peer.session.local_tag, None)
-        self._datagrams.dropped["stranger let go"] += 1
-        self.on_forget(peer)
-        await self._emit(ev.PeerForgotten(peer.name))
-
-    def opened(self, peer: Peer) -> None:
-        """The user opened the conversation: no stranger any more, and the key it signed
-        with (if it offered) is pinned now, the first key seen as ever."""
-        peer.opened = True
-        if peer.signed_key and self._known_peers.pinned(peer.name) is None:
-            try:
-                self._known_peers.check(peer.name, peer.signed_key)
-            except EnvironmentFailure as exc:  # Pinned in memory for this run all the same.
-                log.warning("%s: %s's key is remembered until you quit", exc, peer.name)
 
     def accept_key(self, peer: Peer) -> None:
         """The user accepts peer.changed_key: pinned if the peer signed with it; if only
