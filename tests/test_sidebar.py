@@ -121,6 +121,21 @@ async def test_many_peers_scroll_with_the_selection_and_say_what_is_hidden():
 
 
 @pytest.mark.asyncio
+async def test_at_60x20_the_hidden_count_keeps_the_word_unread_whole():
+    core = FakeCore()
+    peers = [f"peer{n:02}" for n in range(1, 61)]
+    app = make_app(core, peers=peers)
+    async with app.run_test(size=(60, 20)) as pilot:
+        await pilot.press("alt+1")
+        for n in range(12, 61):
+            core.emit(events.MessageReceived(f"peer{n:02}", f"{n:016x}", "hello"))
+        await pilot.pause()
+        last = sidebar_text(app).splitlines()[-1]
+        room = app.query_one("#sidebar").content_size.width
+        assert last.startswith("↓") and last.endswith("unread") and len(last) <= room, (last, room)
+
+
+@pytest.mark.asyncio
 async def test_states_are_told_apart_without_colour(monkeypatch):
     # NO_COLOR: Textual draws in greys; every state keeps a glyph of its own, and the
     # selected row its marker.

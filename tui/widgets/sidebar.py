@@ -105,18 +105,25 @@ class PeerList(Widget):
         selected = names.index(self.selected) if self.selected in names else None
         shown = visible_peers(len(conversations), selected, max(1, height - 1) if height else len(names))
         if shown.start > 0:
-            rows.append(self._hidden("↑", conversations[: shown.start]))
+            rows.append(self._hidden("↑", conversations[: shown.start], width))
         for index in shown:
             rows.append(self._row(index + 1, conversations[index], index == selected, width))
         if shown.stop < len(conversations):
-            rows.append(self._hidden("↓", conversations[shown.stop :]))
+            rows.append(self._hidden("↓", conversations[shown.stop :], width))
         return Content("\n").join(rows)
 
     @staticmethod
-    def _hidden(arrow: str, conversations: tuple[SidebarRow, ...]) -> Content:
+    def _hidden(arrow: str, conversations: tuple[SidebarRow, ...], width: int = 0) -> Content:
         unread = sum(1 for conversation in conversations if conversation.unread or conversation.new)
         more = Content.styled(f"{arrow} {len(conversations)} more", "$text-muted")
-        return more + Content.styled(f", {unread} unread", "bold $text-accent") if unread else more
+        if not unread:
+            return more
+        # In a narrow sidebar a shorter form, so "unread" is never cut to "unr".
+        count = len(conversations)
+        for long, tail in ((f"{arrow} {count} more", f", {unread} unread"), (f"{arrow} {count}", f", {unread} unread")):
+            if not width or len(long + tail) <= width:
+                return Content.styled(long, "$text-muted") + Content.styled(tail, "bold $text-accent")
+        return Content.styled(f"{arrow} {count}", "$text-muted") + Content.styled(f" ({unread})", "bold $text-accent")
 
     def _row(self, number: int, conversation: SidebarRow, selected: bool, width: int) -> Content:
         look = status_look(conversation.status, conversation.path, presence_known=self.presence_known)
