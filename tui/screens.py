@@ -62,7 +62,9 @@ class KeyChangedScreen(ModalScreen[bool]):
     BINDINGS = [Binding("escape", "dismiss(False)", "Not now")]
     DEFAULT_CSS = """
     KeyChangedScreen { align: center middle; }
-    KeyChangedScreen > Vertical { width: 64; max-width: 100%; height: auto; border: round $error; padding: 0 1; background: $surface; }
+    KeyChangedScreen > Vertical {
+        width: 64; max-width: 100%; height: auto; border: round $error; padding: 0 1; background: $surface;
+    }
     KeyChangedScreen .fingerprint { text-style: bold; }
     KeyChangedScreen #explanation { width: 100%; margin-top: 1; }
     KeyChangedScreen Horizontal { height: auto; margin-top: 1; }
@@ -211,10 +213,13 @@ class QuickSwitcher(ModalScreen[str | None]):
         options: list[Option] = []
         self._choices = []
         matcher = Matcher(query, match_style=Style(bold=True, underline=True))
-        scored = [(matcher.match(target.name) if query else 1.0, order, target) for order, target in enumerate(self.targets)]
+        scored = [
+            (matcher.match(target.name) if query else 1.0, order, target) for order, target in enumerate(self.targets)
+        ]
         matches = sorted((item for item in scored if item[0] > 0), key=lambda item: (item[2].closed, -item[0], item[1]))
         for _, _, target in matches:
-            options.append(Option(self._prompt(target, matcher.highlight(target.name) if query else Content(target.name))))
+            name = matcher.highlight(target.name) if query else Content(target.name)
+            options.append(Option(self._prompt(target, name)))
             self._choices.append(target.name)
         if query and self._can_open(query):
             options.append(Option(Content.assemble("+ open a new conversation with ", (query, "bold"))))

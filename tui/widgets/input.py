@@ -61,7 +61,9 @@ class MessageInput(TextArea):
             "New line",
             show=False,
             priority=True,
-            tooltip="a new line in the message (Alt+Enter and Shift+Enter too, where the terminal tells them from Enter)",
+            tooltip=(
+                "a new line in the message (Alt+Enter and Shift+Enter too, where the terminal tells them from Enter)"
+            ),
         ),
         Binding("up", "recall(-1)", "Previous sent", show=False, priority=True, group=RECALL),
         Binding("down", "recall(1)", "Next sent", show=False, priority=True, group=RECALL),
