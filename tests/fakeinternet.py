@@ -256,3 +256,13 @@ class TurnRelay:
 
 ERROR_CODE_401 = {"ERROR-CODE": (401, "Unauthorized")}
 TURN = turn.TurnServer(TURN_SERVER[0], TURN_SERVER[1], TURN_USER, TURN_PASSWORD)
+
+
+async def start_internet(nursery: trio.Nursery, *, second_stun=stun_server) -> Internet:
+    """The fake internet a node test starts with: enabled, both STUN servers answering
+    (second_stun: another server for STUN_SERVER_2, a slow one say)."""
+    net = Internet()
+    net.enable()
+    await nursery.start(stun_server, STUN_SERVER)
+    await nursery.start(second_stun, STUN_SERVER_2)
+    return net

@@ -8,7 +8,7 @@ import trio
 
 from p2ptui.net import Identity, NodeConfig, PeerStatus, events, open_node, stun
 
-from .fakeinternet import STUN_SERVER, STUN_SERVER_2, Internet, stun_server
+from .fakeinternet import STUN_SERVER, STUN_SERVER_2, start_internet
 from .fakesignal import Hub
 
 pytestmark = pytest.mark.trio
@@ -34,11 +34,7 @@ async def slow_stun_server(address, *, task_status=trio.TASK_STATUS_IGNORED):
 
 @pytest.fixture
 async def internet(nursery):
-    net = Internet()
-    net.enable()
-    await nursery.start(stun_server, STUN_SERVER)
-    await nursery.start(slow_stun_server, STUN_SERVER_2)
-    return net
+    return await start_internet(nursery, second_stun=slow_stun_server)
 
 
 def alice(**kwargs):

@@ -17,7 +17,7 @@ import trio
 from p2ptui.net import Identity, NodeConfig, PeerStatus, SendLimits, events, open_node
 from p2ptui.net.signalling.messages import Offer, sign
 
-from .fakeinternet import STUN_SERVER, STUN_SERVER_2, Internet, stun_server
+from .fakeinternet import STUN_SERVER, STUN_SERVER_2, Internet, start_internet
 from .fakesignal import Hub, HubClient
 
 pytestmark = pytest.mark.trio
@@ -29,10 +29,7 @@ VICTIM_IP = "203.0.113.66"
 
 @pytest.fixture
 async def internet(nursery):
-    net = Internet()
-    net.enable()
-    await nursery.start(stun_server, STUN_SERVER)
-    await nursery.start(stun_server, STUN_SERVER_2)
+    net = await start_internet(nursery)
     net.nat(BOB_PUBLIC, BOB_LAN, seed=4)  # a cone: the side that probes random ports
     return net
 

@@ -24,7 +24,14 @@ from p2ptui.net import (
     open_node,
 )
 
-from .fakeinternet import STUN_SERVER, STUN_SERVER_2, TURN, TURN_RELAYED, Internet, TurnRelay, stun_server
+from .fakeinternet import (
+    STUN_SERVER,
+    STUN_SERVER_2,
+    TURN,
+    TURN_RELAYED,
+    TurnRelay,
+    start_internet,
+)
 from .fakesignal import Hub
 
 pytestmark = pytest.mark.trio
@@ -35,11 +42,7 @@ ALICE_PUBLIC, BOB_PUBLIC = "198.51.100.1", "198.51.100.2"
 
 @pytest.fixture
 async def internet(nursery):
-    net = Internet()
-    net.enable()
-    await nursery.start(stun_server, STUN_SERVER)
-    await nursery.start(stun_server, STUN_SERVER_2)
-    return net
+    return await start_internet(nursery)
 
 
 def node(hub: Hub, name: str, ip: str, port: int = 0, identity: Identity | None = None, **kwargs):

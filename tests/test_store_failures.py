@@ -19,7 +19,7 @@ from p2ptui.net import session as sess
 from p2ptui.net.reliability import Receiver, Sender
 from p2ptui.net.store import FILE_NAME, DiskFull, MessageStore, StoreDamaged
 
-from .fakeinternet import STUN_SERVER, STUN_SERVER_2, Internet, stun_server
+from .fakeinternet import start_internet
 from .fakenet import Link
 from .fakesignal import Hub
 from .processes import COMMAND
@@ -235,11 +235,7 @@ def test_a_real_full_disk_is_said_and_storing_goes_on_once_space_is_back(small_d
 @pytest.fixture
 async def internet(nursery):
     """As test_node_fakenet's: NATs, two STUN servers, in memory."""
-    net = Internet()
-    net.enable()
-    await nursery.start(stun_server, STUN_SERVER)
-    await nursery.start(stun_server, STUN_SERVER_2)
-    return net
+    return await start_internet(nursery)
 
 
 @pytest.mark.trio
