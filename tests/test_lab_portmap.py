@@ -8,20 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from .lab import Lab, require_lab
 from .lab.miniupnpd import require_miniupnpd, run_miniupnpd, start_rfc5780_stun
+from .test_lab import lab  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.lab
-
-
-@pytest.fixture
-def lab():
-    require_lab()
-    built = Lab()
-    try:
-        yield built
-    finally:
-        built.close()
 
 
 def router_with_miniupnpd(lab, kind="symmetric"):
