@@ -35,16 +35,14 @@ from textual.widgets import Footer
 from p2ptui.net import ConfigError, describe
 
 from . import remembered
-from .actions import Actions
 from .bindings import KEYS, help_sections
-from .commands import BY_NAME, COMMANDS, Command, completions, parse
+from .commands import COMMANDS, parse
 from .core_thread import (
     CoreClient,
     CoreOutput,
     CoreStopped,
     OpenPeer,
     SendText,
-    ShowSafetyNumber,
 )
 from .follow import ERROR_TOAST_SECONDS, CoreFollower
 from .keys import KeysInOrder, use_escape_as_alt
@@ -52,6 +50,7 @@ from .messages import from_core
 from .model import Conversation, Conversations, Line
 from .sanitize import sanitize
 from .settings import check_user_name, save_settings
+from .slash import SlashCommands
 from .widgets import ConversationLog, MessageInput, PeerList, StatusLine
 from .widgets.sidebar import SidebarRow
 from .words import HelpSection
@@ -61,7 +60,7 @@ use_escape_as_alt()
 __all__ = ["P2PApp"]
 
 
-class P2PApp(Actions):
+class P2PApp(SlashCommands):
     TITLE = "p2ptui"
     CSS = """
     /* Toasts at the top right, over the oldest rows in view: never over what is being typed. */
@@ -121,20 +120,7 @@ class P2PApp(Actions):
             self._warnings.append(f"unknown theme {theme!r} in config.toml: using {self.theme!r}; /theme lists them")
         self._saved_theme = self.theme
         self._keys = KeysInOrder(self, super().on_event)
-        self._commands: dict[str, Callable[[str], None]] = {
-            "/open": self.command_open,
-            "/close": self.command_close,
-            "/details": lambda _: self.action_details(),
-            "/accept-key": self.command_accept_key,
-            "/verify": self.command_verify,
-            "/sidebar": lambda _: self.action_toggle_sidebar(),
-            "/theme": self.command_theme,
-            "/bell": lambda _: self.action_toggle_bell(),
-            "/help": lambda _: self.action_help(),
-            "/quit": lambda _: self.exit(),
-        }
-        """The handler of each row of COMMANDS (tests check that none is missing)."""
-        assert set(self._commands) == set(BY_NAME), "every command needs a handler, and only those"
+        self._commands = self.command_handlers()
 
     @property
     def conversations(self) -> dict[str, Conversation]:
@@ -315,54 +301,6 @@ class P2PApp(Actions):
             self.message_input.replace_text(text)
         else:
             self._send(self.selected, parsed.text.strip("\n"))
-
-    def run_command(self, command: Command, argument: str = "") -> None:
-        self._commands[command.name](argument)
-
-    def _complete(self, before: str) -> tuple[int, list[str]]:
-        peers = [*self.model.open, *self.model.closed]
-        return completions(before, peers, sorted(self.available_themes))
-
-    def command_open(self, argument: str) -> None:
-        if argument:
-            self.open_conversation(argument)
-        else:
-            self.action_open_dialog()
-
-    def command_close(self, argument: str) -> None:
-        name = argument or self.selected
-        if name is None:
-            self.complain("no conversation to close")
-        elif name not in self.model.open:
-            self.complain(f"no open conversation with {name}")
-        else:
-            self.close_conversation(name)
-
-    def command_accept_key(self, argument: str) -> None:
-        if self.selected is None:
-            self.complain("no conversation selected")
-        else:
-            self.action_review_key(self.selected)
-
-    def command_verify(self, argument: str) -> None:
-        name = argument or self.selected
-        if name is None:
-            self.complain("no conversation selected: /verify NAME")
-            return
-        try:
-            check_user_name(name)
-        except ConfigError as exc:
-            self.complain(str(exc))
-            return
-        self.client.submit(ShowSafetyNumber(name))  # The number comes back as an event.
-
-    def command_theme(self, argument: str) -> None:
-        if not argument:
-            self.action_change_theme()  # Textual's theme picker, in its command palette.
-        elif argument in self.available_themes:
-            self.theme = argument
-        else:
-            self.complain(f"no theme {argument!r}: Tab completes the names, /theme lists them")
 
     def _send(self, peer: str, text: str) -> None:
         from p2ptui.net import MAX_MESSAGE_BYTES  # Loaded by the core's thread by now.
