@@ -148,3 +148,16 @@ def test_an_empty_bind_is_a_usage_error_not_the_default(tmp_path):
     with pytest.raises(UsageError, match="bad --bind"):
         _settings(tmp_path)
     assert _settings(tmp_path, "--bind", "127.0.0.1").bind == ("127.0.0.1", 0)
+
+
+def test_the_server_options_defaults_are_the_servers_own_limits():
+    # Written out in tui/arguments.py, which must not import the core before the
+    # TUI's first frame: this holds the two together.
+    from p2ptui.cli import build_parser
+    from p2ptui.net import ServerLimits
+
+    args = build_parser().parse_args(["signal-server"])
+    limits = ServerLimits()
+    assert (args.max_connections, args.max_per_address) == (limits.connections, limits.connections_per_ip)
+    assert (args.names_per_key, args.names_per_address) == (limits.new_names_per_key, limits.new_names_per_ip)
+    assert args.name_expiry_days == limits.name_expiry_days
