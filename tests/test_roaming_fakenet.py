@@ -105,10 +105,15 @@ async def test_a_nat_that_maps_us_to_a_new_port_is_recovered_both_ways_within_10
         nursery.cancel_scope.cancel()
 
 
-async def test_a_host_that_moves_to_another_network_is_recovered_both_ways_within_10_s(internet, autojump_clock):
+def two_networks_for_alice(internet):
+    """Alice's home NAT, the phone she tethers to, and bob's NAT."""
     internet.nat(ALICE_PUBLIC, "10.0.1.0/24", seed=3)
-    internet.nat(ALICE_NEW_PUBLIC, "10.0.3.0/24", seed=5)  # the phone alice tethers to
+    internet.nat(ALICE_NEW_PUBLIC, "10.0.3.0/24", seed=5)
     internet.nat(BOB_PUBLIC, "10.0.2.0/24", seed=7)
+
+
+async def test_a_host_that_moves_to_another_network_is_recovered_both_ways_within_10_s(internet, autojump_clock):
+    two_networks_for_alice(internet)
     hub = Hub()
     alice_ip = [ALICE_IP]
     async with (
@@ -126,9 +131,7 @@ async def test_a_host_that_moves_to_another_network_is_recovered_both_ways_withi
 
 
 async def test_an_idle_conversation_follows_a_host_that_moved_before_anyone_writes(internet, autojump_clock):
-    internet.nat(ALICE_PUBLIC, "10.0.1.0/24", seed=3)
-    internet.nat(ALICE_NEW_PUBLIC, "10.0.3.0/24", seed=5)
-    internet.nat(BOB_PUBLIC, "10.0.2.0/24", seed=7)
+    two_networks_for_alice(internet)
     hub = Hub()
     alice_ip = [ALICE_IP]
     async with (
