@@ -116,7 +116,12 @@ class _Machine:
         self.state, self.reason, self.resumable = new, "", False
 
     def cancel(self, reason: str = "") -> Out:
-        """The user cancels (either side). Only an unfinished transfer (else LocalProtocolError)."""
+        """The user cancels (either side): an unfinished transfer, or one that failed
+        resumably (else LocalProtocolError)."""
+        if self.state == State.FAILED and self.resumable:
+            self._revive(State.CANCELLED)
+            self.reason = reason or "cancelled"
+            return Out([codec.Cancel(self.id, reason)], stop_stream=True)
         self._change(State.CANCELLED, reason or "cancelled")
         return Out([codec.Cancel(self.id, reason)], stop_stream=True)
 
@@ -186,6 +191,12 @@ class Sending(_Machine):
         #: A stream carries the file now (the app says when it is gone).
         self.streaming = False
 
+    def offered_before(self) -> None:
+        """An earlier run offered it (and maybe sent some): the receiver's next Accept says how far."""
+        if self.state != State.WAITING:
+            raise LocalProtocolError("offered twice")
+        self._change(State.OFFERED)
+
     def offer(self) -> Out:
         """The file is hashed: offer it."""
         if self.state != State.WAITING:
@@ -231,21 +242,28 @@ class Sending(_Machine):
                     self._change(State.FAILED, f"the peer stopped: {reason}", resumable=True)
                     return Out(stop_stream=True)
             case codec.Done(verified=verified):
-                if self.state in (State.SENDING, State.OFFERED) or self.state == State.FAILED and self.resumable:
-                    if verified:
-                        self.state, self.bytes = State.SENDING, self.size  # (a resumable failure ends here too)
-                        self._change(State.DONE)
-                    else:
-                        self.state = State.SENDING
-                        self._change(State.FAILED, "the file arrived damaged: its hash did not match")
-                    return Out(stop_stream=True)
+                return self._done(verified)
             case codec.Offer():
                 raise RemoteProtocolError("an offer for a transfer of ours")
         return Out()  # Late or repeated: acted on already.
 
+    def _done(self, verified: bool) -> Out:
+        if self.state == State.FAILED and self.resumable:
+            self._revive(State.SENDING)  # The receiver had it all: the failure ends here.
+        if self.state not in (State.SENDING, State.OFFERED):
+            return Out()  # Told before.
+        if verified:
+            self.bytes = self.size
+            self._change(State.DONE)
+        else:
+            self._change(State.FAILED, "the file arrived damaged: its hash did not match")
+        return Out(stop_stream=True)
+
     def _accepted(self, have: int, now: float) -> Out:
         if have > self.size:
             raise RemoteProtocolError("an accept past the end of the file")
+        if self.state in (State.CANCELLED, State.FAILED) and not self.resumable:
+            return Out([codec.Cancel(self.id, self.reason)])  # It missed our cancel: told again.
         if self.state == State.FAILED and self.resumable:
             self._revive(State.SENDING)
         elif self.state == State.OFFERED:
