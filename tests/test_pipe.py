@@ -45,3 +45,33 @@ def test_a_changed_key_ends_the_connection_without_a_disconnect():
     changed = events.PeerChanged("bob", PeerStatus.KEY_CHANGED, fingerprint="aa", new_fingerprint="bb")
     assert watch.changed(changed) == ("key-changed", {"peer": "bob", "pinned": "aa", "new": "bb"})
     assert watch.changed(events.PeerChanged("bob", PeerStatus.OFFLINE)) == ("waiting", {"peer": "bob"})
+
+
+def test_stdin_lines_are_text_a_send_or_an_error():
+    from p2ptui.pipe_files import parse_line
+
+    assert parse_line("hello") == ("text", "hello")
+    assert parse_line("//shrug") == ("text", "/shrug")
+    assert parse_line("/send /tmp/a file.txt") == ("send", "/tmp/a file.txt")
+    assert parse_line("/send")[0] == "error"
+    what, message = parse_line("/shrug")
+    assert what == "error" and "//text" in message  # never sent as text by mistake
+
+
+def test_the_core_file_events_as_pipe_events():
+    from p2ptui.pipe_files import file_event
+
+    assert file_event(events.FileOffered("bob", "ab" * 16, "a.txt", 3)) == (
+        "file-offered", {"peer": "bob", "id": "ab" * 16, "name": "a.txt", "size": 3, "outgoing": False}
+    )
+    assert file_event(events.FileProgress("bob", "ab", 1, 3, 10.0, True)) == (
+        "file-progress", {"peer": "bob", "id": "ab", "bytes": 1, "size": 3, "outgoing": True}
+    )
+    assert file_event(events.FileReceived("bob", "ab", "/d/a.txt", 3, "cd" * 32)) == (
+        "file-received", {"peer": "bob", "id": "ab", "path": "/d/a.txt", "size": 3, "sha256": "cd" * 32}
+    )
+    assert file_event(events.FileSent("bob", "ab")) == ("file-sent", {"peer": "bob", "id": "ab"})
+    assert file_event(events.FileFailed("bob", "ab", "declined", True)) == (
+        "file-failed", {"peer": "bob", "id": "ab", "reason": "declined", "outgoing": True}
+    )
+    assert file_event(events.MessageDelivered("bob", "ab")) is None
