@@ -153,3 +153,13 @@ def test_sizes_past_4_gib():
     sender = Sending(TID, "big", 5 * 2**30, DIGEST)
     sender.offer()
     assert sender.received(codec.Accept(TID, 2**32 + 1), now=0).start == 2**32 + 1
+
+
+def test_a_reconnect_within_one_session_keeps_the_running_stream():
+    sender, receiver = pair()
+    sender.received(receiver.accept(0, now=0).records[0], now=0)
+    receiver.stream_started(0)
+    receiver.data(100, now=1)
+    # Connected again (a move from a relay to a direct path): both re-announce.
+    assert sender.received(receiver.connected().records[0], now=2).start is None  # the stream carries on
+    assert receiver.data(100, now=2)[0] == 100  # and its bytes still land where they belong

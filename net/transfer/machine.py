@@ -310,7 +310,7 @@ class Receiving(_Machine):
     def connected(self) -> Out:
         """The channel is (again) up: say how much we have."""
         if self.state == State.RECEIVING:
-            self._position = None  # The stream is a new one from now on.
+            # A stream that survived (a path move in one session) goes on; a new one binds anew.
             return Out([codec.Accept(self.id, self.bytes)])
         return Out()
 
