@@ -32,6 +32,8 @@ class Entry:
     """Sending: where in the file the stream began."""
     written: int = 0
     """Sending: how far into the file the stream has been given."""
+    resuming: bool = False
+    """Receiving: the .part is being hashed, to be taken up (shown as receiving meanwhile)."""
     told: State | None = None
     """The end state the application was told of (told once)."""
 
