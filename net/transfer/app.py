@@ -299,8 +299,8 @@ class FilesApp(Streams, Jobs):
             told += self._verify(peer, entry)
         if not entry.machine.finished:
             entry.told = None
-        elif entry.told != entry.machine.state:
-            entry.told = entry.machine.state
+        elif entry.told != (entry.machine.state, entry.machine.reason):
+            entry.told = (entry.machine.state, entry.machine.reason)
             told += self._ended(entry)
         return told
 

@@ -34,8 +34,8 @@ class Entry:
     """Sending: how far into the file the stream has been given."""
     resuming: bool = False
     """Receiving: the .part is being hashed, to be taken up (shown as receiving meanwhile)."""
-    told: State | None = None
-    """The end state the application was told of (told once)."""
+    told: tuple[State, str] | None = None
+    """The end (state and reason) the application was told of: each told once."""
 
     @property
     def hex(self) -> str:

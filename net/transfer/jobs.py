@@ -69,7 +69,6 @@ class Jobs:
             entry.resuming = True
             self._start(self._resume, self._open_peer(saved.peer), entry)
 
-
     async def _hash_and_offer(self, peer: Peer, entry: Entry) -> None:
         machine = entry.machine
         assert isinstance(machine, Sending)
@@ -107,10 +106,8 @@ class Jobs:
             part = downloads.inside(entry.part + disk.PART_SUFFIX)
             entry.digest = await trio.to_thread.run_sync(disk.hash_file, part, have)
         except (OSError, EnvironmentFailure) as exc:
-            reason = f"cannot take up {entry.part}.part: {exc}"
-            if machine.state == State.OFFERED:
-                machine.accept(0, trio.current_time())  # (so it can fail, and say why)
             if not machine.finished or machine.resumable:
+                reason = f"cannot take up {entry.part}.part: {exc}"
                 await self._tell(self._act(peer, entry, machine.fail(reason, resumable=False)))
             return
         if machine.finished and not machine.resumable:

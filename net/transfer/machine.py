@@ -126,8 +126,13 @@ class _Machine:
         return Out([codec.Cancel(self.id, reason)], stop_stream=True)
 
     def fail(self, reason: str, *, resumable: bool) -> Out:
-        """Our side cannot go on (the disk, the file): the peer is told, with the reason."""
-        self._change(State.FAILED, reason, resumable=resumable)
+        """Our side cannot go on (the disk, the file): the peer is told, with the reason.
+        A resumable failure may fail again (taking it up did not work)."""
+        if self.state == State.FAILED and self.resumable:
+            self._revive(State.FAILED)
+            self.reason, self.resumable = reason, resumable
+        else:
+            self._change(State.FAILED, reason, resumable=resumable)
         record: codec.Record = codec.Stop(self.id, reason) if resumable else codec.Cancel(self.id, reason)
         return Out([record], stop_stream=True)
 
