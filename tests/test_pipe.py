@@ -1,5 +1,7 @@
 """pipe's pure parts, without a process."""
 
+import pytest
+
 from p2ptui.net import PeerStatus, events
 from p2ptui.pipe import PeerWatch, disconnect_reason
 
@@ -75,3 +77,47 @@ def test_the_core_file_events_as_pipe_events():
         "file-failed", {"peer": "bob", "id": "ab", "reason": "declined", "outgoing": True}
     )
     assert file_event(events.MessageDelivered("bob", "ab")) is None
+
+
+class _FilesNode:
+    """What PipeFiles uses of a Node."""
+
+    def __init__(self):
+        self.accepted = []
+        self.left = []
+
+    def send_file(self, peer, path):
+        from p2ptui.net import ConfigError
+
+        if path == "missing":
+            raise ConfigError("cannot send missing: No such file or directory")
+        return "ab" * 16
+
+    def accept_file(self, peer, transfer_id, directory):
+        self.accepted.append((peer, transfer_id, directory))
+
+    def transfers(self, peer):
+        return self.left
+
+
+@pytest.mark.trio
+async def test_pipe_files_accepts_offers_and_waits_for_what_it_sends():
+    import trio
+
+    from p2ptui.pipe_files import PipeFiles
+
+    node = _FilesNode()
+    node.left = [events.Transfer("bob", "cd" * 16, "old.txt", 5, False, "offered")]
+    files = PipeFiles(node, "bob", accept_into="/in")
+    assert files.resume() == [("file-offered", {"peer": "bob", "id": "cd" * 16, "name": "old.txt", "size": 5,
+                                                "outgoing": False})]
+    assert node.accepted == [("bob", "cd" * 16, "/in")]  # an earlier run's offer, accepted now
+    assert files.send("missing") == ("error", {"message": "not sent: cannot send missing: No such file or directory"})
+    assert files.send("there") is None and files.sending == {"ab" * 16}
+    with trio.move_on_after(0.05) as waited:
+        await files.wait()
+    assert waited.cancelled_caught  # not sent yet
+    assert files.event(events.FileFailed("bob", "ab" * 16, "declined", True))[0][0] == "file-failed"
+    with trio.fail_after(1):
+        await files.wait()
+    assert files.failed == 1  # and so the exit status is 1
