@@ -1,6 +1,7 @@
 """End to end: real p2ptui processes talking over real loopback sockets."""
 
 import json
+import os
 import uuid
 
 import pytest
@@ -277,3 +278,32 @@ def test_a_peer_killed_and_back_at_once_is_a_disconnect_with_a_reason(processes)
     processes.pipe("bob", "alice", url)
     disconnected = alice.event("disconnected", timeout=40)
     assert disconnected["peer"] == "bob" and disconnected["reason"]
+
+
+def test_pipes_send_and_accept_a_file(processes, tmp_path):
+    import hashlib
+
+    data = os.urandom(1_500_000)
+    (tmp_path / "report.pdf").write_bytes(data)
+    inbox = tmp_path / "inbox"
+    url = processes.server()
+    bob = processes.pipe("bob", "alice", url, "--accept-files", str(inbox))
+    alice = processes.pipe("alice", "bob", url)
+    alice.event("connected")
+    alice.send(f"/send {tmp_path / 'report.pdf'}")
+    alice.send("//not a command")
+    alice.send("/shrug")
+    offered = bob.event("file-offered")
+    assert (offered["peer"], offered["name"], offered["size"]) == ("alice", "report.pdf", len(data))
+    received = bob.event("file-received")
+    assert received["id"] == offered["id"] and received["sha256"] == hashlib.sha256(data).hexdigest()
+    assert received["path"] == str((inbox / "report.pdf").resolve())
+    assert (inbox / "report.pdf").read_bytes() == data
+    assert bob.events_seen("file-progress")[-1]["bytes"] == len(data)
+    messages = bob.events_seen("message") or [bob.event("message")]
+    assert [m["text"] for m in messages] == ["/not a command"]  # "//" is the escape
+    assert alice.event("file-sent") == {"event": "file-sent", "peer": "bob", "id": offered["id"]}
+    errors = alice.events_seen("error") or [alice.event("error")]
+    assert "unknown command /shrug" in errors[0]["message"]  # never sent as text
+    alice.close_stdin()
+    assert alice.wait() == 0
