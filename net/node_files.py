@@ -42,27 +42,30 @@ class NodeFiles:
         downloads directory). Also takes up a transfer that failed in a way that can be
         resumed (a full disk), from what is on disk. Raises ConfigError for an unknown
         transfer, one not waiting for an answer, or a directory that cannot be written."""
-        self._files.accept(self._conversation_of(peer), transfer_id, directory)
+        self._files.accept(self._conversation_of(peer, transfer_id), transfer_id, directory)
 
     def decline_file(self, peer: str, transfer_id: str) -> None:
         """Decline peer's offer: the peer is told. Raises ConfigError if it is not waiting."""
-        self._files.decline(self._conversation_of(peer), transfer_id)
+        self._files.decline(self._conversation_of(peer, transfer_id), transfer_id)
 
     def cancel_file(self, peer: str, transfer_id: str) -> None:
         """Cancel a transfer, ours or the peer's, at any point before it is done: both sides
         stop, and the receiver's partial file is removed. Raises ConfigError if there is none."""
-        self._files.cancel(self._conversation_of(peer), transfer_id)
+        self._files.cancel(self._conversation_of(peer, transfer_id), transfer_id)
 
     def transfers(self, peer: str) -> list[ev.Transfer]:
         """This conversation's transfers not finished, and offers waiting for an answer
         (an earlier run's too)."""
         return self._files.transfers(peer)
 
-    def _conversation_of(self, name: str) -> Peer:
+    def _conversation_of(self, name: str, transfer_id: str) -> Peer:
+        """The peer of a transfer; an earlier run's offer brings its conversation back."""
         peer = self._peers.get(name)
-        if peer is None:
-            raise ConfigError(f"no conversation with {name}")
-        return peer
+        if peer is not None:
+            return peer
+        if not self._files.holds(name, transfer_id):
+            raise ConfigError(f"no transfer {transfer_id} with {name}")
+        return self._resume_transfer(name)
 
     def _resume_transfer(self, name: str) -> Peer:
         """An unfinished transfer an earlier run left with name: the conversation is open

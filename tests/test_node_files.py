@@ -107,3 +107,20 @@ async def test_decline_and_cancel_from_either_side(signal_url, tmp_path):
             b.accept_file("alice", declined)  # over already
         with pytest.raises(ConfigError):
             a.send_file("bob", tmp_path / "no such file")
+
+
+async def test_an_offer_left_unanswered_by_a_stopped_node_is_accepted_after_its_restart(signal_url, tmp_path):
+    data = os.urandom(200_000)
+    (tmp_path / "later.txt").write_bytes(data)
+    bob_id = Identity.generate()
+    async with open_node(config("alice", signal_url, tmp_path), Identity.generate()) as a:
+        async with open_node(config("bob", signal_url, tmp_path), bob_id) as b:
+            tid = a.send_file("bob", tmp_path / "later.txt")
+            await next_event(b, events.FileOffered)
+        async with open_node(config("bob", signal_url, tmp_path), bob_id) as b:
+            (waiting,) = b.transfers("alice")
+            assert (waiting.id, waiting.state, waiting.name, waiting.outgoing) == (tid, "offered", "later.txt", False)
+            b.accept_file("alice", tid)  # no conversation open yet in this run: the offer brings it back
+            received = await next_event(b, events.FileReceived)
+            assert open(received.path, "rb").read() == data
+            await next_event(a, events.FileSent)

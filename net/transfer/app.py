@@ -150,6 +150,10 @@ class FilesApp(Streams, Jobs):
             raise ConfigError(f"no transfer {transfer_id} with {peer.name} to cancel")
         self._tell_soon(self._act(peer, entry, entry.machine.cancel()))
 
+    def holds(self, peer: str, transfer_id: str) -> bool:
+        """Whether a transfer with peer by that id is not finished (or may be taken up)."""
+        return self._find(peer, transfer_id) is not None
+
     def transfers(self, peer: str) -> list[ev.Transfer]:
         return [self._view(entry) for entry in self._of(peer)]
 
