@@ -75,7 +75,8 @@ async def test_a_receiver_restarted_mid_transfer_resumes_from_its_part(nursery, 
     bob.store.close()
     bob2 = await start(nursery, tmp_path, name="bob", other="alice")
     link.swap(bob, bob2)
-    assert [(t.state, t.outgoing) for t in bob2.app.transfers("alice")] == [("receiving", False)]
+    # Taken up (its .part hashed meanwhile), waiting for alice to connect again.
+    assert [(t.state, t.outgoing) for t in bob2.app.transfers("alice")] == [("waiting", False)]
     alice.peer.session = type(alice.peer.session)()
     before = alice.peer.session.stream_bytes
     await trio.sleep(0.1)  # the .part is hashed in a worker thread
@@ -305,3 +306,17 @@ async def test_a_part_gone_while_stopped_fails_both_sides_clearly(nursery, tmp_p
     await link.run_until(lambda: alice.of(ev.FileFailed))
     assert "cannot take up a.bin.part" in bob2.of(ev.FileFailed)[0].reason
     assert "cannot take up a.bin.part" in alice.of(ev.FileFailed)[0].reason
+
+
+async def test_a_transfer_shows_waiting_while_its_peer_is_not_connected(nursery, tmp_path, data, autojump_clock):
+    from p2ptui.net.state import State as SessionState
+
+    alice, bob, link = await pair(nursery, tmp_path)
+    (tmp_path / "a.bin").write_bytes(data)
+    tid, _ = await offered(link, alice, bob, tmp_path / "a.bin")
+    assert [t.state for t in alice.app.transfers("bob")] == ["offered"]
+    assert [t.state for t in bob.app.transfers("alice")] == ["offered"]
+    alice.peer.session.state = bob.peer.session.state = SessionState.PROBING  # the path is lost
+    link.step()
+    assert [t.state for t in alice.app.transfers("bob")] == ["waiting"]
+    assert [t.state for t in bob.app.transfers("alice")] == ["offered"]  # still ours to answer

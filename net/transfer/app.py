@@ -62,6 +62,8 @@ class FilesApp(Streams, Jobs):
         self._entries: dict[tuple[str, bool, bytes], Entry] = {}
         self._incoming: dict[str, tuple[object, dict[int, Incoming]]] = {}
         self._nursery: trio.Nursery | None = None
+        #: The peers whose session was connected at their last pump.
+        self._connected: set[str] = set()
         #: What the peers sent that broke the files protocol, by reason.
         self.dropped: Counter[str] = Counter()
 
@@ -159,9 +161,12 @@ class FilesApp(Streams, Jobs):
 
     def _view(self, entry: Entry) -> ev.Transfer:
         machine = entry.machine
-        state = State.RECEIVING.value if entry.resuming else machine.state.value
+        state = State.RECEIVING if entry.resuming else machine.state
+        away = entry.peer not in self._connected
+        if away and (state in (State.SENDING, State.RECEIVING) or state == State.OFFERED and entry.outgoing):
+            state = State.WAITING  # For the peer to connect (an offer to us still waits for our answer).
         return ev.Transfer(
-            entry.peer, entry.hex, machine.name, machine.size, entry.outgoing, state,
+            entry.peer, entry.hex, machine.name, machine.size, entry.outgoing, state.value,
             machine.bytes, machine.rate, entry.path if entry.outgoing else entry.final_path(), machine.reason,
         )
 
@@ -213,6 +218,10 @@ class FilesApp(Streams, Jobs):
         told: list[ev.NodeEvent] = []
         now = trio.current_time()
         connected = peer.session.state == SessionState.CONNECTED
+        if connected:
+            self._connected.add(peer.name)
+        else:
+            self._connected.discard(peer.name)
         for entry in self._of(peer.name):
             machine = entry.machine
             if isinstance(machine, Sending) and entry.stream is not None:
