@@ -382,6 +382,11 @@ class Receiving(_Machine):
             return at, Out(verify=True, stop_stream=False)
         return at, Out()
 
+    def not_written(self, at: int) -> None:
+        """The bytes from at on did not reach the disk (it is full): they are not ours yet."""
+        self.bytes = min(self.bytes, at)
+        self._position = min(self._position or at, at)
+
     def verified(self, matched: bool) -> Out:
         """The whole file's hash was checked."""
         if self.state != State.VERIFYING:

@@ -181,7 +181,7 @@ class Streams:
                 reason = (
                     f"the disk is full: cannot save {entry.part} in {entry.path}; free some space, then accept again"
                 )
-            machine.bytes = min(machine.bytes, at)  # What did not fit is not ours.
+            machine.not_written(at)
             return self._act(peer, entry, machine.fail(reason, resumable=True))
         if at <= entry.hashed < at + len(data):
             entry.digest.update(data[entry.hashed - at :])
