@@ -307,3 +307,28 @@ def test_pipes_send_and_accept_a_file(processes, tmp_path):
     assert "unknown command /shrug" in errors[0]["message"]  # never sent as text
     alice.close_stdin()
     assert alice.wait() == 0
+
+
+def test_a_receiving_pipe_killed_mid_file_resumes_when_started_again(processes, tmp_path):
+    import hashlib
+
+    data = os.urandom(24 * 2**20)
+    (tmp_path / "big.bin").write_bytes(data)
+    inbox = tmp_path / "inbox"
+    url = processes.server()
+    bob = processes.pipe("bob", "alice", url, "--accept-files", str(inbox))
+    alice = processes.pipe("alice", "bob", url)
+    alice.event("connected")
+    alice.send(f"/send {tmp_path / 'big.bin'}")
+    while bob.event("file-progress")["bytes"] == 0:
+        pass
+    bob.popen.kill()  # SIGKILL: no goodbye, the .part as the page cache has it
+    bob.wait()
+    had = (inbox / "big.bin.part").stat().st_size
+    assert 0 < had < len(data)
+    bob = processes.pipe("bob", "alice", url, "--accept-files", str(inbox))
+    received = bob.event("file-received", timeout=60)
+    assert received["sha256"] == hashlib.sha256(data).hexdigest()
+    assert (inbox / "big.bin").read_bytes() == data and not (inbox / "big.bin.part").exists()
+    assert bob.events_seen("file-progress")[0]["bytes"] >= had  # taken up from what was on disk
+    assert alice.event("file-sent", timeout=30)["id"] == received["id"]
