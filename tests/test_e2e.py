@@ -332,3 +332,26 @@ def test_a_receiving_pipe_killed_mid_file_resumes_when_started_again(processes, 
     assert (inbox / "big.bin").read_bytes() == data and not (inbox / "big.bin.part").exists()
     assert bob.events_seen("file-progress")[0]["bytes"] >= had  # taken up from what was on disk
     assert alice.event("file-sent", timeout=30)["id"] == received["id"]
+
+
+def test_a_sending_pipe_killed_mid_file_finishes_it_when_started_again(processes, tmp_path):
+    import hashlib
+
+    data = os.urandom(24 * 2**20)
+    (tmp_path / "big.bin").write_bytes(data)
+    inbox = tmp_path / "inbox"
+    url = processes.server()
+    bob = processes.pipe("bob", "alice", url, "--accept-files", str(inbox))
+    alice = processes.pipe("alice", "bob", url)
+    alice.event("connected")
+    alice.send(f"/send {tmp_path / 'big.bin'}")
+    while bob.event("file-progress")["bytes"] == 0:
+        pass
+    alice.popen.kill()
+    alice.wait()
+    alice = processes.pipe("alice", "bob", url)
+    alice.close_stdin()  # its exit waits for the file an earlier run left unfinished
+    received = bob.event("file-received", timeout=60)
+    assert received["sha256"] == hashlib.sha256(data).hexdigest()
+    assert alice.event("file-sent", timeout=30)["id"] == received["id"]
+    assert alice.wait() == 0
