@@ -320,3 +320,34 @@ async def test_a_transfer_shows_waiting_while_its_peer_is_not_connected(nursery,
     link.step()
     assert [t.state for t in alice.app.transfers("bob")] == ["waiting"]
     assert [t.state for t in bob.app.transfers("alice")] == ["offered"]  # still ours to answer
+
+
+async def test_after_a_reboot_only_what_was_synced_is_trusted(nursery, tmp_path, data, autojump_clock, monkeypatch):
+    import time
+
+    from p2ptui.net.transfer import disk, streams
+
+    monkeypatch.setattr(streams, "SYNC_EVERY", 100_000)
+    alice, bob, link = await pair(nursery, tmp_path)
+    (tmp_path / "a.bin").write_bytes(data)
+    tid, _ = await offered(link, alice, bob, tmp_path / "a.bin")
+    bob.app.accept(bob.peer, tid, None)
+    await link.run_until(lambda: bob.app.transfers("alice")[0].bytes >= 150_000)
+    with trio.fail_after(5):
+        while (kept := bob.store.get("alice", tid, False)).durable == 0:
+            await trio.sleep(0.01)  # the sync runs in a worker thread
+    assert 100_000 <= kept.durable <= 150_000 + 32 * 1024
+    bob.store.close()
+    # The power went: what was not synced is gone from the .part (zeros, here).
+    part = tmp_path / "bob-downloads" / "a.bin.part"
+    with open(part, "r+b") as file:
+        file.seek(kept.durable)
+        file.write(b"\0" * (part.stat().st_size - kept.durable))
+    monkeypatch.setattr(disk, "booted_at", lambda: time.time() + 1)
+    bob2 = await start(nursery, tmp_path, name="bob", other="alice")
+    link.swap(bob, bob2)
+    alice.peer.session = type(alice.peer.session)()
+    await trio.sleep(0.1)
+    link.connected()
+    await link.run_until(lambda: alice.of(ev.FileSent))
+    assert open(bob2.of(ev.FileReceived)[0].path, "rb").read() == data

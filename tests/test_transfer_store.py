@@ -31,3 +31,12 @@ def test_saving_again_replaces_the_row():
     store.save(saved())
     store.save(saved(state="sending"))
     assert [s.state for s in store.all()] == ["sending"]
+
+
+def test_how_far_a_part_is_synced_is_kept_and_only_grows(tmp_path):
+    store = TransferStore(tmp_path)
+    store.save(saved(outgoing=False, state="receiving"))
+    store.set_durable("bob", "aa" * 16, 5)
+    store.set_durable("bob", "aa" * 16, 3)  # a late sync of less
+    kept = store.get("bob", "aa" * 16, False)
+    assert kept is not None and kept.durable == 5 and kept.at > 0

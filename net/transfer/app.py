@@ -362,7 +362,7 @@ class FilesApp(Streams, Jobs):
             state = State.SENDING.value if entry.outgoing else State.RECEIVING.value
         path = entry.path if entry.outgoing else entry.final_path()
         saved = Saved(entry.peer, entry.hex, entry.outgoing, machine.name, machine.size, machine.sha256.hex(),
-                      path, state, machine.reason, entry.mtime_ns)
+                      path, state, machine.reason, entry.mtime_ns, entry.durable)
         try:
             self._store.save(saved)
         except EnvironmentFailure as exc:

@@ -168,6 +168,28 @@ def write_at(fd: int, data: bytes, offset: int) -> None:
         view, offset = view[written:], offset + written
 
 
+def booted_at() -> float | None:
+    """When this machine booted (Unix time, Linux's /proc/stat), or None where unknown."""
+    try:
+        with open("/proc/stat", "rb") as file:
+            for line in file:
+                if line.startswith(b"btime "):
+                    return float(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def sync(fd: int) -> None:
+    """What was written to fd is on the disk, for a worker thread. A copy of the descriptor
+    is synced, so the transfer may close its own meanwhile. Raises OSError."""
+    copy = os.dup(fd)
+    try:
+        os.fdatasync(copy)
+    finally:
+        os.close(copy)
+
+
 def hash_file(path: str | os.PathLike[str], length: int | None = None) -> hashlib._Hash:
     """A SHA-256 of the file's first `length` bytes (all of it when None), for a worker thread.
     Raises OSError."""

@@ -25,6 +25,12 @@ class Entry:
     digest: hashlib._Hash | None = None
     """Receiving: the SHA-256 of the first `hashed` bytes on disk."""
     hashed: int = 0
+    synced: int = 0
+    """Receiving: how far a sync of the .part was asked for."""
+    durable: int = 0
+    """Receiving: how far the .part is known to be on disk (synced), as kept in the store."""
+    saved_at: float = 0.0
+    """When an earlier run last saved it (to tell whether the machine rebooted since)."""
     session: object | None = None
     """Sending: the session the stream belongs to (a new session has none of the old one's)."""
     stream: int | None = None

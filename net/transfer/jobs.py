@@ -9,6 +9,8 @@ receiving while its `.part` is hashed).
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -22,7 +24,9 @@ from ..peer import Peer
 from . import disk
 from .entry import Entry
 from .machine import Out, Receiving, Sending, State
-from .store import Saved
+from .store import Saved, TransferStore
+
+log = logging.getLogger(__name__)
 
 
 class Jobs:
@@ -30,6 +34,7 @@ class Jobs:
 
     _entries: dict[tuple[str, bool, bytes], Entry]
     _open_peer: Callable[[str], Peer]
+    _store: TransferStore
 
     _emit: Callable[[ev.NodeEvent], Awaitable[None]]
 
@@ -61,13 +66,29 @@ class Jobs:
             self._tell_soon(self._changed(peer, entry))
             return
         receiving = Receiving(tid, saved.name, saved.size, bytes.fromhex(saved.sha256))
-        entry = Entry(saved.peer, receiving, "")
+        entry = Entry(saved.peer, receiving, "", durable=saved.durable, saved_at=saved.at)
         if saved.path:
             entry.path, entry.part = str(Path(saved.path).parent), Path(saved.path).name
         self._entries[(saved.peer, False, tid)] = entry
         if saved.state != State.OFFERED.value:
             entry.resuming = True
             self._start(self._resume, self._open_peer(saved.peer), entry)
+
+    def _start_sync(self, peer: Peer, entry: Entry, upto: int) -> None:
+        if entry.fd is not None:
+            self._start(functools.partial(self._sync, fd=entry.fd, upto=upto), peer, entry)
+
+    async def _sync(self, peer: Peer, entry: Entry, *, fd: int, upto: int) -> None:
+        """The .part up to upto is on disk: noted, so a resume after a power loss starts there."""
+        try:
+            await trio.to_thread.run_sync(disk.sync, fd)
+        except OSError:
+            return  # Closed meanwhile (the transfer ended), or the disk failed: the write says so.
+        entry.durable = max(entry.durable, upto)
+        try:
+            self._store.set_durable(entry.peer, entry.hex, entry.durable)
+        except EnvironmentFailure as exc:
+            log.warning("%s", exc)
 
     async def _hash_and_offer(self, peer: Peer, entry: Entry) -> None:
         machine = entry.machine
@@ -103,6 +124,10 @@ class Jobs:
             if entry.fd is None:
                 entry.fd = downloads.open_part(entry.part)
             have = min(downloads.part_size(entry.part), machine.size)
+            booted = disk.booted_at()
+            if entry.saved_at and (booted is None or booted > entry.saved_at):
+                # The machine may have rebooted since: only what was synced is surely on disk.
+                have = min(have, entry.durable)
             part = downloads.inside(entry.part + disk.PART_SUFFIX)
             entry.digest = await trio.to_thread.run_sync(disk.hash_file, part, have)
         except (OSError, EnvironmentFailure) as exc:
@@ -112,7 +137,7 @@ class Jobs:
             return
         if machine.finished and not machine.resumable:
             return  # Cancelled meanwhile.
-        entry.hashed = have
+        entry.hashed = entry.synced = have
         await self._tell(self._act(peer, entry, machine.accept(have, trio.current_time())))
         self._save(entry)
 

@@ -36,6 +36,7 @@ CREATE TABLE IF NOT EXISTS transfers (
     state TEXT NOT NULL,
     reason TEXT NOT NULL DEFAULT '',
     mtime_ns INTEGER NOT NULL DEFAULT 0,
+    durable INTEGER NOT NULL DEFAULT 0,
     at REAL NOT NULL,
     PRIMARY KEY (peer, outgoing, id)
 );
@@ -61,6 +62,10 @@ class Saved:
     reason: str = ""
     mtime_ns: int = 0
     """The sender's file's modification time when hashed: a changed file is not resumed."""
+    durable: int = 0
+    """Receiving: how much of the .part was synced to disk (what survives a power loss)."""
+    at: float = 0.0
+    """When the row was last saved (time.time())."""
 
 
 class TransferStore:
@@ -98,9 +103,17 @@ class TransferStore:
         with self._failures():
             self._db.execute(
                 "INSERT OR REPLACE INTO transfers (peer, id, outgoing, name, size, sha256, path, state, reason,"
-                " mtime_ns, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " mtime_ns, durable, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (saved.peer, saved.id, int(saved.outgoing), saved.name, saved.size, saved.sha256, saved.path,
-                 saved.state, saved.reason, saved.mtime_ns, time.time()),
+                 saved.state, saved.reason, saved.mtime_ns, saved.durable, time.time()),
+            )
+
+    def set_durable(self, peer: str, transfer_id: str, durable: int) -> None:
+        """The receiver's .part is on disk up to durable (fdatasync'd)."""
+        with self._failures():
+            self._db.execute(
+                "UPDATE transfers SET durable = MAX(durable, ?) WHERE peer = ? AND id = ? AND outgoing = 0",
+                (durable, peer, transfer_id),
             )
 
     def set_state(self, peer: str, transfer_id: str, outgoing: bool, state: str, reason: str = "") -> None:
@@ -126,8 +139,9 @@ class TransferStore:
     def _select(self, where: str, parameters: tuple[object, ...]) -> list[Saved]:
         with self._failures():
             rows = self._db.execute(
-                "SELECT peer, id, outgoing, name, size, sha256, path, state, reason, mtime_ns FROM transfers "
+                "SELECT peer, id, outgoing, name, size, sha256, path, state, reason, mtime_ns, durable, at"
+                " FROM transfers "
                 + where,
                 parameters,
             ).fetchall()
-        return [Saved(p, i, bool(o), n, s, h, pa, st, r, m) for p, i, o, n, s, h, pa, st, r, m in rows]
+        return [Saved(p, i, bool(o), n, s, h, pa, st, r, m, d, a) for p, i, o, n, s, h, pa, st, r, m, d, a in rows]

@@ -25,6 +25,8 @@ from .machine import Out, Receiving, Sending, State
 
 log = logging.getLogger(__name__)
 
+#: How much is written between syncs of a .part (what a power loss may cost, re-sent).
+SYNC_EVERY = 16 * 2**20
 #: The most read from a file for one stream_write.
 CHUNK = 256 * 1024
 HEADER = codec.STREAM_HEADER.size
@@ -44,6 +46,8 @@ class Streams:
         def _drop(self, peer: Peer, why: str) -> None: ...
 
         def _of(self, peer: str) -> list[Entry]: ...
+
+        def _start_sync(self, peer: Peer, entry: Entry, upto: int) -> None: ...
 
     # --- Sending ------------------------------------------------------------------------
 
@@ -186,6 +190,9 @@ class Streams:
         if at <= entry.hashed < at + len(data):
             entry.digest.update(data[entry.hashed - at :])
             entry.hashed = at + len(data)
+        if entry.hashed - entry.synced >= SYNC_EVERY:
+            entry.synced = entry.hashed
+            self._start_sync(peer, entry, entry.hashed)
         told: list[ev.NodeEvent] = []
         if machine.progress_due(now):
             told.append(ev.FileProgress(peer.name, entry.hex, machine.bytes, machine.size, machine.rate, False))
