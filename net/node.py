@@ -33,6 +33,7 @@ from .errors import ConfigError, EnvironmentFailure, LocalProtocolError
 from .identity import Identity
 from .lan import Lan, Link
 from .node_details import NodeDetails
+from .node_groups import NodeGroups
 from .node_tasks import PORTMAP_WAIT as PORTMAP_WAIT
 from .node_tasks import NodeTasks
 from .nodeconfig import NodeConfig, make_signalling
@@ -55,7 +56,7 @@ EVENT_BUFFER = 1024
 GOODBYE_WAIT = 0.25
 
 
-class Node(NodeDetails, NodeTasks):
+class Node(NodeDetails, NodeGroups, NodeTasks):
     """A peer on the p2ptui network. Build one with `open_node`."""
 
     def __init__(
@@ -111,6 +112,7 @@ class Node(NodeDetails, NodeTasks):
         )
         self._nursery: trio.Nursery | None = None
         self._portmapper: PortMapper | None = None
+        self._start_groups()
 
     # --- The application's API ------------------------------------------------------
 
@@ -299,6 +301,7 @@ async def open_node(
             node._use_lan(lan_link)
             async with trio.open_nursery() as nursery:
                 await nursery.start(node._run)
+                node._reach_members()  # Sessions with our groups' members, made on demand.
                 try:
                     yield node
                 finally:
@@ -309,3 +312,4 @@ async def open_node(
                     nursery.cancel_scope.cancel()
         finally:
             node.store.close()
+            node._groups.store.close()
