@@ -207,3 +207,14 @@ def test_garbage_is_dropped_and_counted_and_nothing_breaks():
     mesh.nodes["alice"].send("team", "still fine")
     mesh.deliver()
     assert mesh.of("bob", events.MessageReceived)[-1].text == "still fine"
+
+
+def test_delivered_once_every_member_holds_the_message():
+    mesh = formed(["alice", "bob", "carol"])
+    mesh.stop("carol")
+    sent = mesh.nodes["alice"].send("team", "hello")
+    mesh.deliver()
+    assert not mesh.of("alice", events.MessageDelivered)  # carol is away
+    mesh.restart("carol")
+    mesh.deliver()
+    assert mesh.of("alice", events.MessageDelivered) == [events.MessageDelivered("#team", sent)]

@@ -8,8 +8,9 @@ the total order), `sync` (per-author heads: what another member lacks),
 All are free of the network; net/node_groups.py runs them on the node.
 """
 
+from .arrivals import Send
 from .codec import MAX_TEXT_BYTES
-from .engine import Groups, Send
+from .engine import Groups
 from .membership import MAX_MEMBERS
 from .store import GroupStore
 

@@ -9,7 +9,7 @@ Every record starts with one header, then its body::
              nonce 16 | name length u8 | name (ASCII) | signature 64
     INVITE   inviter length u8 | inviter | group name length u8 | group name |
              then a CHANGES body: the membership log as far as it fits
-    SUMMARY  reply u8 | change count u32 | log digest 32 | count u16, then each:
+    SUMMARY  flags u8 (1: reply wanted, 2: a receipt) | change count u32 | log digest 32 | count u16, then each:
              author 32 | highest contiguous seq u64
 
 A message and a change are signed by their author over a domain tag and every
@@ -48,7 +48,8 @@ _HEADER = struct.Struct(">BB16s")  # version | kind | group id
 _COUNT = struct.Struct(">H")
 _MESSAGE = struct.Struct(">32sQQ8sI")  # author | seq | lamport | id | text length
 _CHANGE = struct.Struct(">B32sQ32s16sB")  # op | author | lamport | target | nonce | name length
-_SUMMARY = struct.Struct(">BI32sH")  # reply | change count | log digest | author count
+_SUMMARY = struct.Struct(">BI32sH")  # flags | change count | log digest | author count
+_REPLY, _RECEIPT = 1, 2
 _HEAD = struct.Struct(">32sQ")  # author | highest contiguous seq
 
 _MESSAGE_DOMAIN = b"p2ptui group message v1\x00"
@@ -155,6 +156,8 @@ class Summary:
     digest: bytes
     heads: tuple[tuple[bytes, int], ...]
     """(author key, highest seq held with none missing below it)."""
+    receipt: bool = False
+    """Sent after taking messages, to tell their authors what we hold: nothing is sent back."""
 
 
 Record = GroupMessage | Change | Invite | Summary
@@ -235,7 +238,8 @@ def encode_invite(invite: Invite) -> bytes:
 
 def encode_summary(summary: Summary) -> bytes:
     heads = summary.heads[:MAX_SUMMARY_AUTHORS]
-    fields = _SUMMARY.pack(summary.reply, summary.change_count, summary.digest, len(heads))
+    flags = (_REPLY if summary.reply else 0) | (_RECEIPT if summary.receipt else 0)
+    fields = _SUMMARY.pack(flags, summary.change_count, summary.digest, len(heads))
     return _header(Kind.SUMMARY, summary.group) + fields + b"".join(_HEAD.pack(a, s) for a, s in heads)
 
 
@@ -333,10 +337,11 @@ def _changes(reader: _Reader, group: bytes) -> Iterator[Change]:
 
 
 def _summary(reader: _Reader, group: bytes) -> Summary:
-    reply, count, digest, authors = reader.unpack(_SUMMARY)
+    flags, count, digest, authors = reader.unpack(_SUMMARY)
+    assert isinstance(flags, int)
     assert isinstance(authors, int)
     if authors > MAX_SUMMARY_AUTHORS:
         raise GroupWireError("a groups summary lists too many authors")
     heads = tuple(reader.unpack(_HEAD) for _ in range(authors))
-    return Summary(group, bool(reply), count, digest, heads)  # type: ignore[arg-type]
+    return Summary(group, bool(flags & _REPLY), count, digest, heads, bool(flags & _RECEIPT))  # type: ignore[arg-type]
 

@@ -4,8 +4,8 @@
 action, a record from a peer, a session that connected) and leaves behind
 what to send (`sends`: records for named members, each with the key the
 signed log gives it) and what to tell (`events`), for the node to carry out
-(node_groups.py). The membership rules are membership.py's, one group's
-judgement group.py's, the disk store.py's.
+(node_groups.py). What arrives is arrivals.py's (a mixin), the membership
+rules membership.py's, one group's judgement group.py's, the disk store.py's.
 """
 
 from __future__ import annotations
@@ -13,49 +13,34 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from .. import events as ev
 from ..errors import ConfigError, LocalProtocolError
 from ..identity import Identity
-from ..reliability import MessageTooLong
+from ..session import MessageTooLong
 from ..signalling.messages import check_name
 from ..trust import fingerprint
+from .arrivals import Arrivals, Send, is_member
 from .codec import (
     MAX_TEXT_BYTES,
     MESSAGE_ID_SIZE,
     Change,
     GroupMessage,
-    GroupWireError,
     Invite,
     Op,
-    Summary,
     encode_changes,
     encode_invite,
     encode_messages,
     encode_summary,
     group_id_for,
-    parse_untrusted,
 )
 from .group import Group, Snapshot
-from .membership import MAX_MEMBERS, Membership
+from .membership import MAX_MEMBERS
 from .order import order
 from .store import GroupRow, GroupStore
 
-#: Invitations kept waiting for an answer at once; more are refused and counted.
-MAX_INVITES = 32
 
-
-@dataclass(frozen=True)
-class Send:
-    """A record for one member, over the pairwise session with name (whose key must be key)."""
-
-    peer: str
-    key: bytes
-    payload: bytes
-
-
-class Groups:
+class Groups(Arrivals):
     """The groups of one node, by their name here and by id."""
 
     def __init__(
@@ -114,7 +99,7 @@ class Groups:
         }
 
     def shares_group(self, name: str, key: bytes) -> bool:
-        return any(group.member and _is_member(group.membership, name, key) for group in self._by_id.values())
+        return any(group.member and is_member(group.membership, name, key) for group in self._by_id.values())
 
     def info(self, group: Group) -> ev.GroupInfo:
         members = tuple(
@@ -227,106 +212,11 @@ class Groups:
         seq = group.heads.highest(self.key) + 1
         message = GroupMessage(group.id, self.key, seq, group.clock.tick(), raw_id, text).signed_by(self._identity)
         group.take_message(message, ours=True)
+        group.pending[seq] = raw_id.hex()
         self.events.append(ev.GroupMessageSent(name, raw_id.hex(), order(message.lamport, self.key)))
         for record in encode_messages(group.id, [message]):
             self._to_members(group, record)
         return raw_id.hex()
-
-    # --- What arrives ---------------------------------------------------------------
-
-    def connected(self, peer: str, key: str) -> None:
-        """A session to peer is (again) up: summaries for every group we share."""
-        raw = _key(key)
-        for group in self._by_id.values():
-            if group.member and _is_member(group.membership, peer, raw):
-                self.sends.append(Send(peer, raw, encode_summary(group.summary(reply=False))))
-
-    def received(self, peer: str, key: str, payload: bytes) -> None:
-        """A groups record from peer, whose session proved key."""
-        try:
-            records = parse_untrusted(payload)
-        except GroupWireError:
-            self._dropped["groups record that did not parse"] += 1
-            return
-        raw = _key(key)
-        if not records:
-            return
-        first = records[0]
-        if isinstance(first, Invite):
-            self._invited(peer, raw, first)
-            return
-        group = self._by_id.get(first.group)
-        if group is None or group.row.state == "left":
-            self._dropped["groups record for a group we are not in"] += 1
-            return
-        before = group.snapshot()
-        if isinstance(first, Summary):
-            self._summary(group, peer, raw, first)
-        elif isinstance(first, Change):
-            for change in records:
-                assert isinstance(change, Change)
-                group.take_change(change)
-        elif not _is_member(group.membership, peer, raw):
-            group.rejected["record from a non-member"] += 1
-        else:
-            self._messages(group, [r for r in records if isinstance(r, GroupMessage)])
-        self._tell_changes(group, before)
-
-    def _messages(self, group: Group, messages: list[GroupMessage]) -> None:
-        if not group.member:
-            return
-        for message in messages:
-            if group.take_message(message):
-                author = group.membership.names.get(message.author, fingerprint(message.author.hex()))
-                self.events.append(
-                    ev.MessageReceived(
-                        author,
-                        message.id.hex(),
-                        message.text,
-                        group=group.row.name,
-                        order=order(message.lamport, message.author),
-                    )
-                )
-
-    def _summary(self, group: Group, peer: str, key: bytes, summary: Summary) -> None:
-        if not group.member:
-            return
-        if not _is_member(group.membership, peer, key):
-            # Maybe a member whose add has not reached us: our summary makes it send the log.
-            mine = group.summary(reply=False)
-            if summary.reply or summary.digest != mine.digest:
-                self.sends.append(Send(peer, key, encode_summary(mine)))
-            group.rejected["summary from a non-member"] += 1
-            return
-        for record in group.answer(summary):
-            self.sends.append(Send(peer, key, record))
-        if summary.reply:
-            self.sends.append(Send(peer, key, encode_summary(group.summary(reply=False))))
-
-    def _invited(self, peer: str, key: bytes, invite: Invite) -> None:
-        known = self._by_id.get(invite.group)
-        if known is not None and known.row.state != "left":
-            before = known.snapshot()
-            for change in invite.changes:
-                known.take_change(change)
-            self._tell_changes(known, before)
-            return
-        log = Membership(invite.group)
-        for change in sorted(invite.changes, key=lambda c: c.order):
-            log.add(change)
-        if self.key not in log.members or not _is_member(log, peer, key):
-            self._dropped["invitation that does not hold"] += 1
-            return
-        if sum(g.row.state == "invited" for g in self._by_id.values()) >= MAX_INVITES:
-            self._dropped["invitations over the limit"] += 1
-            return
-        name = self._unique_name(invite.name if _valid(invite.name) else "group")
-        group = Group(GroupRow(invite.group, name, "invited", peer), self.store)
-        self.store.put_group(group.row)
-        for change in invite.changes:
-            group.take_change(change)
-        self._by_id[invite.group] = group
-        self.events.append(ev.GroupInvited(name, invite.group.hex(), peer, self._member_names(group)))
 
     # --- Helpers --------------------------------------------------------------------
 
@@ -408,24 +298,6 @@ class Groups:
             if candidate not in taken:
                 return candidate
         raise LocalProtocolError("no free group name")  # Never: MAX_INVITES bounds the names.
-
-
-def _is_member(log: Membership, name: str, key: bytes) -> bool:
-    member = log.members.get(key)
-    return member is not None and member.name == name
-
-
-def _key(key: str) -> bytes:
-    try:
-        return bytes.fromhex(key)
-    except ValueError:
-        return b""
-
-
-def _valid(name: str) -> bool:
-    from ..signalling.messages import valid_name
-
-    return valid_name(name)
 
 
 def _message_id(text: str) -> bytes:

@@ -40,6 +40,10 @@ class Group:
         self.clock = Clock()
         #: Refused or ignored messages and records, by reason (the log's are membership's).
         self.rejected: Counter[str] = Counter()
+        #: Our messages (seq -> id) sent in this run that not every member holds yet.
+        self.pending: dict[int, str] = {}
+        #: How far each member holds our messages, from its summaries.
+        self._held: dict[bytes, int] = {}
 
     @classmethod
     def load(cls, row: GroupRow, store: GroupStore) -> Group:
@@ -110,9 +114,19 @@ class Group:
 
     # --- Reconciliation -------------------------------------------------------------
 
-    def summary(self, *, reply: bool) -> Summary:
+    def summary(self, *, reply: bool = False, receipt: bool = False) -> Summary:
         changes = self.membership.changes()
-        return Summary(self.id, reply, len(changes), log_digest(changes), self.heads.summary())
+        return Summary(self.id, reply, len(changes), log_digest(changes), self.heads.summary(), receipt)
+
+    def delivered(self, member: bytes, summary: Summary, our_key: bytes) -> list[str]:
+        """A member's summary says how far it holds our messages: the ids now held by every
+        current member (each told once)."""
+        held = dict(summary.heads).get(our_key, 0)
+        self._held[member] = max(self._held.get(member, 0), held)
+        others = [key for key in self.membership.members if key != our_key]
+        everywhere = min((self._held.get(key, 0) for key in others), default=0)
+        done = sorted(seq for seq in self.pending if seq <= everywhere)
+        return [self.pending.pop(seq) for seq in done]
 
     def answer(self, summary: Summary) -> list[bytes]:
         """What the member who sent summary lacks, as records: the log first (so
