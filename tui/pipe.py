@@ -32,6 +32,7 @@ from p2ptui.net import (
 )
 
 from .errors import signalling_advice
+from .pipe_groups import PipeGroups
 
 
 @dataclass
@@ -43,6 +44,9 @@ class PipeOptions:
     reaching the signalling service included."""
     linger: float = 30.0
     """After stdin ends, how long to wait for messages still undelivered."""
+    group: str | None = None
+    """--group: stdin lines go to this group (peer may then be empty)."""
+    accept_invites: bool = False
 
 
 def disconnect_reason(changed: events.PeerChanged) -> str:
@@ -129,6 +133,7 @@ class _Pipe:
     everything_delivered: trio.Event = field(default_factory=trio.Event)
     watch: PeerWatch = field(default_factory=PeerWatch)
     said_lan_only: bool = False
+    groups: PipeGroups | None = None
 
     def send(self, text: str, peer: str | None = None) -> None:
         """Send text to peer (by default the pipe's peer); a refusal is an error event."""
@@ -158,11 +163,18 @@ class _Pipe:
     async def read_stdin(self) -> None:
         # A blocking read in a thread that cancellation may abandon: an error or
         # timeout must end the pipe even while stdin stays open and silent.
-        while line := await trio.to_thread.run_sync(sys.stdin.readline, abandon_on_cancel=True):
-            text = line.rstrip("\n")
-            if text:
-                self.send(text)
-        self.stdin_done.set()
+        async with trio.open_nursery() as nursery:
+            while line := await trio.to_thread.run_sync(sys.stdin.readline, abandon_on_cancel=True):
+                text = line.rstrip("\n")
+                if not text or self.groups is not None and self.groups.command(text, nursery):
+                    continue
+                if text.startswith("//"):
+                    text = text[1:]
+                if self.options.group and self.groups is not None:
+                    self.groups.send(text)
+                elif self.options.peer:
+                    self.send(text)
+            self.stdin_done.set()
 
     def signalling(self, status: events.SignalStatus, start: _Start) -> None:
         """Signalling lost for good ends the pipe; lost before we are ready ends it too, unless
@@ -183,6 +195,8 @@ class _Pipe:
 
     async def handle_events(self, start: _Start) -> None:
         async for event in self.node.events:
+            if self.groups is not None and self.groups.event(event):
+                continue
             match event:
                 case events.Ready(name=name, address=address):
                     emit("ready", name=name, address=format_address(address))
@@ -234,24 +248,33 @@ async def _run(
 async def _talk(node: Node, options: PipeOptions, started: _Start, start: trio.CancelScope) -> int:
     async with trio.open_nursery() as nursery:
         pipe = _Pipe(node, options)
+        pipe.groups = PipeGroups(node, emit, options.group, options.accept_invites)
         nursery.start_soon(pipe.handle_events, started)
         await started.ready.wait()
-        node.open(options.peer)
-        # What an earlier run was killed before showing, it shows now.
-        for message in node.unshown(options.peer):
-            pipe.show(message.peer, message.id, message.text)
-        # What an earlier run left undelivered is this run's to deliver too.
-        pipe.undelivered |= {m.id for m in node.undelivered(options.peer)}
+        pipe.groups.start()
+        if options.peer:
+            node.open(options.peer)
+            # What an earlier run was killed before showing, it shows now.
+            for message in node.unshown(options.peer):
+                pipe.show(message.peer, message.id, message.text)
+            # What an earlier run left undelivered is this run's to deliver too.
+            pipe.undelivered |= {m.id for m in node.undelivered(options.peer)}
         nursery.start_soon(pipe.read_stdin)
-        if options.timeout is not None:
+        if options.timeout is not None and options.peer:
             nursery.start_soon(_connected_in_time, pipe, start)
+        elif options.timeout is not None:
+            start.deadline = math.inf  # Registered: with no peer to wait for, the start is over.
         await pipe.stdin_done.wait()
         with trio.move_on_after(options.linger):
             while pipe.undelivered:
                 await pipe.everything_delivered.wait()
+            while pipe.groups.undelivered:
+                await pipe.groups.everything_delivered.wait()
         nursery.cancel_scope.cancel()
         if pipe.undelivered:
             raise Failure(f"{len(pipe.undelivered)} message(s) not delivered to {options.peer}")
+        if pipe.groups.undelivered:
+            raise Failure(f"{len(pipe.groups.undelivered)} group message(s) not yet held by every member")
     return 0
 
 
