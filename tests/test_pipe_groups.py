@@ -54,7 +54,9 @@ def test_the_json_events_of_groups():
         (events.MemberLeft("team", "carol", True), {"event": "member-left", "group": "team", "peer": "carol",
                                                     "kicked": True}),
         (events.MessageReceived("bob", "ab" * 8, "hi", group="team", order=(3, "f")),
-         {"event": "message", "peer": "bob", "id": "ab" * 8, "text": "hi", "group": "team"}),
+         {"event": "message", "peer": "bob", "id": "ab" * 8, "text": "hi", "group": "team", "order": [3, "f"]}),
+        (events.GroupMessageSent("team", "ab" * 8, (4, "e")),
+         {"event": "sent", "group": "team", "id": "ab" * 8, "order": [4, "e"]}),
         (events.MessageDelivered("#team", "cd" * 8), {"event": "delivered", "group": "team", "id": "cd" * 8}),
     ]
     for event, line in cases:

@@ -6,8 +6,9 @@ to that group (created at start if this node has no group of that name and
 `--accept-invites` is not given; with it, the pipe waits for the invitation).
 Events: `group-invited`, `group-joined` {group, members}, `member-joined` and
 `member-left` {group, peer}, `message` with a `group` field (its `peer` is the
-author), `sent` and `delivered` with a `group` field (delivered: every member
-holds it).
+author, and an `order`: [Lamport time, author fingerprint], to sort the group
+by), `sent` (with `order` too) and `delivered` with a `group` field
+(delivered: every member holds it).
 """
 
 from __future__ import annotations
@@ -103,8 +104,7 @@ class PipeGroups:
         except P2PError as exc:
             self.emit("error", message=f"not sent: {describe(exc)}")
             return
-        self.emit("sent", group=self.group, id=message_id)
-        self.undelivered.add(message_id)
+        self.undelivered.add(message_id)  # "sent" is said by its GroupMessageSent event, with its order.
         self.everything_delivered = trio.Event()
 
     def event(self, event: events.NodeEvent) -> bool:
@@ -119,7 +119,7 @@ class PipeGroups:
                 self.undelivered.discard(message_id)
                 if not self.undelivered:
                     self.everything_delivered.set()
-        return said is not None or isinstance(event, events.GroupChanged | events.GroupMessageSent)
+        return said is not None or isinstance(event, events.GroupChanged)
 
 
 def _said(event: events.NodeEvent) -> tuple[str, dict[str, Any]] | None:
@@ -133,8 +133,10 @@ def _said(event: events.NodeEvent) -> tuple[str, dict[str, Any]] | None:
             return "member-joined", dict(group=group, peer=peer)
         case events.MemberLeft(group=group, peer=peer, kicked=kicked):
             return "member-left", dict(group=group, peer=peer, kicked=kicked)
-        case events.MessageReceived(peer=peer, id=message_id, text=text, group=group) if group:
-            return "message", dict(peer=peer, id=message_id, text=text, group=group)
+        case events.MessageReceived(peer=peer, id=message_id, text=text, group=group, order=order) if group:
+            return "message", dict(peer=peer, id=message_id, text=text, group=group, order=list(order))
+        case events.GroupMessageSent(group=group, id=message_id, order=order):
+            return "sent", dict(group=group, id=message_id, order=list(order))
         case events.MessageDelivered(peer=peer, id=message_id) if peer.startswith("#"):
             return "delivered", dict(group=peer[1:], id=message_id)
     return None
