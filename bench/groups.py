@@ -67,8 +67,9 @@ class _Node:
         await self._stopped.wait()
 
 
-async def _form(nursery: trio.Nursery, url: str, state: Path, count: int) -> list[_Node]:
-    nodes = [_Node(f"m{n:02d}", url, state) for n in range(count)]
+async def _form(nursery: trio.Nursery, url: str, state: Path, count: int, prefix: str) -> list[_Node]:
+    # Names of their own per part: the server binds a name to the first key that takes it.
+    nodes = [_Node(f"{prefix}{n:02d}", url, state) for n in range(count)]
     for node in nodes:
         await node.start(nursery)
     hub = nodes[0]
@@ -105,7 +106,7 @@ async def fanout(url: str, state: Path, members: int, rounds: int) -> list[float
     """Seconds from send_group until the last member has the message, per message."""
     times = []
     async with trio.open_nursery() as nursery:
-        nodes = await _form(nursery, url, state, members)
+        nodes = await _form(nursery, url, state, members, "fan")
         author, others = nodes[0], nodes[1:]
         assert author.node is not None
         for n in range(rounds):
@@ -123,7 +124,7 @@ async def fanout(url: str, state: Path, members: int, rounds: int) -> list[float
 async def catch_up(url: str, state: Path, count: int) -> float:
     """Seconds from a member's start until it holds the `count` messages it missed."""
     async with trio.open_nursery() as nursery:
-        author, away = await _form(nursery, url, state, 2)
+        author, away = await _form(nursery, url, state, 2, "catch")
         await away.stop()
         assert author.node is not None
         for n in range(count):
