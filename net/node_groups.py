@@ -45,14 +45,20 @@ class GroupsApp:
 
     def session_event(self, peer: Peer, event: sess.Event) -> list[ev.NodeEvent]:
         groups = self._node._groups
-        match event:
-            case sess.Connected():
-                if peer.key:
-                    groups.connected(peer.name, peer.key)
-            case _ if type(event).__name__ == "ControlReceived":
-                app, payload = getattr(event, "app", None), getattr(event, "payload", b"")
-                if app == APP_GROUPS and peer.key:
-                    groups.received(peer.name, peer.key, payload)
+        try:
+            match event:
+                case sess.Connected():
+                    if peer.key:
+                        groups.connected(peer.name, peer.key)
+                case _ if type(event).__name__ == "ControlReceived":
+                    app, payload = getattr(event, "app", None), getattr(event, "payload", b"")
+                    if app == APP_GROUPS and peer.key:
+                        groups.received(peer.name, peer.key, payload)
+        except EnvironmentFailure as exc:
+            # A full disk: what was not stored comes again with the next reconciliation.
+            log.warning("%s", exc)
+            self._node.dropped["group records not stored"] += 1
+            return [ev.Error(str(exc), peer.name), *self._node._carry_out(emit=False)]
         return self._node._carry_out(emit=False)
 
     def pumped(self, peer: Peer) -> list[ev.NodeEvent]:

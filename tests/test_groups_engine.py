@@ -218,3 +218,24 @@ def test_delivered_once_every_member_holds_the_message():
     mesh.restart("carol")
     mesh.deliver()
     assert mesh.of("alice", events.MessageDelivered) == [events.MessageDelivered("#team", sent)]
+
+
+def test_a_full_disk_loses_nothing_the_next_reconciliation_cannot_bring(monkeypatch):
+    from p2ptui.net.store import DiskFull
+
+    mesh = formed(["alice", "bob"])
+    store = mesh.nodes["bob"].store
+    real = store.put_message
+
+    def full(message):
+        raise DiskFull("the disk is full")
+
+    monkeypatch.setattr(store, "put_message", full)
+    mesh.nodes["alice"].send("team", "lost for now")
+    with pytest.raises(DiskFull):
+        mesh.deliver()
+    mesh.queues.clear()  # the session ends (what was in flight is gone)
+    monkeypatch.setattr(store, "put_message", real)
+    mesh.connect("alice", "bob")
+    mesh.deliver()
+    assert [e.text for e in mesh.of("bob", events.MessageReceived)] == ["lost for now"]

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .. import events as ev
+from ..errors import EnvironmentFailure
 from ..trust import fingerprint
 from .codec import (
     Change,
@@ -102,18 +103,23 @@ class Arrivals:
     def _messages(self, group: Group, messages: list[GroupMessage]) -> None:
         if not group.member:
             return
-        for message in messages:
-            if group.take_message(message):
-                author = group.membership.names.get(message.author, fingerprint(message.author.hex()))
-                self.events.append(
-                    ev.MessageReceived(
-                        author,
-                        message.id.hex(),
-                        message.text,
-                        group=group.row.name,
-                        order=order(message.lamport, message.author),
-                    )
+        try:
+            with self.store.batch():  # One commit for a record's messages (a catch-up brings thousands).
+                kept = [message for message in messages if group.take_message(message)]
+        except EnvironmentFailure:
+            group.reload_heads()  # Rolled back: what is on disk is what we hold (and summarise).
+            raise
+        for message in kept:
+            author = group.membership.names.get(message.author, fingerprint(message.author.hex()))
+            self.events.append(
+                ev.MessageReceived(
+                    author,
+                    message.id.hex(),
+                    message.text,
+                    group=group.row.name,
+                    order=order(message.lamport, message.author),
                 )
+            )
 
     def _summary(self, group: Group, peer: str, key: bytes, summary: Summary) -> None:
         if not group.member:

@@ -56,6 +56,12 @@ class Group:
         group.clock.seen(group.membership.clock)
         return group
 
+    def reload_heads(self) -> None:
+        """The heads as the store has them (after a write that was rolled back)."""
+        self.heads = Heads()
+        for author, seq, _ in self._store.seqs(self.id):
+            self.heads.add(author, seq)
+
     @property
     def id(self) -> bytes:
         return self.row.id
