@@ -129,3 +129,25 @@ async def test_a_member_only_peer_is_no_conversation_and_a_kicked_one_is_told(nu
     info = bob.node.group_details("team")
     await bob.wait_for(lambda: [m.name for m in bob.node.group_details("team").members] == ["alice", "bob"])
     assert not info.admin
+
+
+async def test_members_are_never_let_go_as_strangers(nursery, signal_url, tmp_path):
+    alice, bob, carol = await form(nursery, signal_url, tmp_path, ["alice", "bob", "carol"])
+    await bob.stop()
+    # bob comes back keeping one stranger at most, and strangers knock.
+    config = NodeConfig("bob", signal_url, bind=LOOPBACK, state_dir=bob.directory, presence_interval=1.0,
+                        max_strangers=1)
+    async with open_node(config, bob.identity) as node:
+        for n in range(3):
+            async with open_node(NodeConfig(f"s{n}", signal_url, bind=LOOPBACK), Identity.generate()) as stranger:
+                stranger.open("bob")
+                with trio.fail_after(DEADLINE):
+                    await stranger.wait_status("bob", PeerStatus.CONNECTED)
+        # The strangers came and (all but one) went; the group's members stayed.
+        assert {"alice", "carol"} <= set(node.conversations())
+        assert len([name for name in node.conversations() if name.startswith("s")]) <= 1
+        node.send_group("team", "still here")
+        with trio.fail_after(DEADLINE):
+            async for event in node.events:
+                if isinstance(event, events.MessageDelivered) and event.peer == "#team":
+                    break
