@@ -239,3 +239,28 @@ def test_a_full_disk_loses_nothing_the_next_reconciliation_cannot_bring(monkeypa
     mesh.connect("alice", "bob")
     mesh.deliver()
     assert [e.text for e in mesh.of("bob", events.MessageReceived)] == ["lost for now"]
+
+
+def test_concurrent_membership_changes_and_messages_settle_to_one_log_in_any_interleaving():
+    for seed in range(10):
+        mesh = formed(["alice", "bob", "carol", "dave", "erin"], seed)
+        mesh.nodes["alice"].make_admin("team", "bob")
+        mesh.deliver()
+        # At once, before anyone hears of the others: two admins change the membership
+        # while everyone talks.
+        mesh.nodes["alice"].kick("team", "dave")
+        mesh.nodes["bob"].kick("team", "erin")
+        mesh.nodes["bob"].make_admin("team", "carol")
+        for name in ("alice", "bob", "carol"):
+            mesh.nodes[name].send("team", f"{name} during the changes")
+        mesh.deliver()
+        for name in ("alice", "bob", "carol"):  # a reconnection round, as after any restart
+            for other in ("alice", "bob", "carol"):
+                if name < other:
+                    mesh.connect(name, other)
+        mesh.deliver()
+        logs = [mesh.log(name, "team") for name in ("alice", "bob", "carol")]
+        assert logs[0] == logs[1] == logs[2], seed
+        members = mesh.nodes["carol"].info(mesh.nodes["carol"].group("team")).members
+        assert [(m.name, m.admin) for m in members] == [("alice", True), ("bob", True), ("carol", True)]
+        assert len(logs[0][1]) == 3
