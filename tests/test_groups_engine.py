@@ -264,3 +264,34 @@ def test_concurrent_membership_changes_and_messages_settle_to_one_log_in_any_int
         members = mesh.nodes["carol"].info(mesh.nodes["carol"].group("team")).members
         assert [(m.name, m.admin) for m in members] == [("alice", True), ("bob", True), ("carol", True)]
         assert len(logs[0][1]) == 3
+
+
+def test_a_member_who_left_is_invited_again_under_the_same_name_with_its_history():
+    mesh = formed(["alice", "bob"])
+    mesh.nodes["alice"].send("team", "before")
+    mesh.deliver()
+    mesh.nodes["bob"].leave("team")
+    mesh.deliver()
+    mesh.nodes["alice"].invite("team", "bob", mesh.key("bob"))
+    mesh.deliver()
+    assert mesh.of("bob", events.GroupInvited)[-1].group == "team"
+    mesh.nodes["bob"].ignore_invite("team")  # ignored: still the group it left, history kept
+    mesh.deliver()
+    assert [m.text for m in mesh.nodes["bob"].history("team").messages] == ["before"]
+    mesh.nodes["alice"].invite("team", "bob", mesh.key("bob"))
+    mesh.deliver()
+    mesh.nodes["bob"].join("team")
+    mesh.nodes["alice"].send("team", "after")
+    mesh.deliver()
+    assert [m.text for m in mesh.nodes["bob"].history("team").messages] == ["before", "after"]
+
+
+def test_an_ignored_invitation_leaves_the_group_for_everyone():
+    mesh = Mesh(["alice", "bob"])
+    mesh.nodes["alice"].create("team")
+    mesh.nodes["alice"].invite("team", "bob", mesh.key("bob"))
+    mesh.deliver()
+    mesh.nodes["bob"].ignore_invite("team")
+    mesh.deliver()
+    assert [m.name for m in mesh.nodes["alice"].info(mesh.nodes["alice"].group("team")).members] == ["alice"]
+    assert "team" not in mesh.nodes["bob"].names()

@@ -157,9 +157,11 @@ class Arrivals:
         if sum(g.row.state == "invited" for g in self._by_id.values()) >= MAX_INVITES:
             self._dropped["invitations over the limit"] += 1
             return
-        name = self._unique_name(invite.name if _valid(invite.name) else "group")
-        group = Group(GroupRow(invite.group, name, "invited", peer), self.store)
-        self.store.put_group(group.row)
+        # A group we left keeps its name here, and what we hold of it.
+        wanted = invite.name if _valid(invite.name) else "group"
+        name = known.row.name if known is not None else self._unique_name(wanted)
+        self.store.put_group(GroupRow(invite.group, name, "invited", peer))
+        group = Group.load(GroupRow(invite.group, name, "invited", peer), self.store)
         for change in invite.changes:
             group.take_change(change)
         self._by_id[invite.group] = group

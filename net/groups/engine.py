@@ -180,6 +180,18 @@ class Groups(Arrivals):
         group = self.group(name)
         if group.row.state != "invited":
             raise ConfigError(f"there is no invitation to #{name}")
+        if self.key in group.membership.members:
+            # The invitation added us: leaving says so to the members (and forgets it).
+            self._change(group, Op.LEAVE, self.key, "")
+        else:
+            self._forget_invite(group)
+
+    def _forget_invite(self, group: Group) -> None:
+        """An invitation ignored or void: forgotten, unless we were in the group before
+        (then it is a group we left again, its history kept)."""
+        if group.heads.summary():
+            group.set_state("left")
+            return
         self.store.drop_group(group.id)
         del self._by_id[group.id]
 
@@ -240,13 +252,14 @@ class Groups(Arrivals):
         if after == before.members:
             return
         name = group.row.name
+        if group.row.state == "invited":  # Nothing to tell until we join...
+            if self.key not in after:
+                self._forget_invite(group)  # ...and nothing to join: we were removed before we answered.
+            return
         if self.key in before.members and self.key not in after and group.row.state == "member":
             group.set_state("left")
             kicked = group.membership.departed.get(self.key) == Op.REMOVE
             self.events.append(ev.MemberLeft(name, self.name, kicked))
-        if group.row.state == "invited" and self.key not in after:
-            self.ignore_invite(name)  # Removed before we answered: the invitation is void.
-            return
         for key in after.keys() - before.members.keys():
             if key != self.key:
                 self.events.append(ev.MemberJoined(name, after[key].name))
