@@ -26,6 +26,7 @@ import hashlib
 import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 from ..errors import RemoteProtocolError
 from ..identity import Identity, verify
@@ -127,7 +128,7 @@ class Change:
     def genuine(self) -> bool:
         return verify(self.author.hex(), _CHANGE_DOMAIN + self.signed_part(), self.signature)
 
-    @property
+    @cached_property  # Sorting the log asks for it often.
     def hash(self) -> bytes:
         """What identifies the change (a replay has the same)."""
         return hashlib.sha256(self.signed_part() + self.signature).digest()
