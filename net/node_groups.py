@@ -170,6 +170,19 @@ class NodeGroups:
         StoredMessage.peer the author); with before (a message id), the page before it."""
         return self._groups.history(group, limit, before)
 
+    def group_unshown(self, group: str) -> list[ev.MessageReceived]:
+        """The group's messages stored but never marked shown (the application was killed
+        first), in the group's order: show them, then `mark_group_shown` each."""
+        return self._groups.unshown(group)
+
+    def mark_group_shown(self, group: str, message_id: str) -> None:
+        """The application has shown this group message: `group_unshown` leaves it out.
+        Not noted on a full disk: then it is shown again after a restart (logged)."""
+        try:
+            self._groups.store.shown(self._groups.group(group).id, message_id)
+        except EnvironmentFailure as exc:
+            log.warning("%s", exc)
+
     # --- Carrying out -----------------------------------------------------------------
 
     def _carry_out(self, *, emit: bool = True) -> list[ev.NodeEvent]:

@@ -295,3 +295,15 @@ def test_an_ignored_invitation_leaves_the_group_for_everyone():
     mesh.deliver()
     assert [m.name for m in mesh.nodes["alice"].info(mesh.nodes["alice"].group("team")).members] == ["alice"]
     assert "team" not in mesh.nodes["bob"].names()
+
+
+def test_messages_never_shown_before_a_kill_are_shown_after_it_and_pages_go_back_in_order(tmp_path):
+    mesh = formed(["alice", "bob"], directory=tmp_path)
+    ids = [mesh.nodes["alice"].send("team", f"m{i}") for i in range(5)]
+    mesh.deliver()
+    mesh.nodes["bob"].store.shown(mesh.nodes["bob"].group("team").id, ids[0])
+    mesh.stop("bob")
+    mesh.restart("bob")
+    assert [e.id for e in mesh.nodes["bob"].unshown("team")] == ids[1:]
+    page = mesh.nodes["bob"].history("team", limit=2, before=ids[3])
+    assert [m.id for m in page.messages] == ids[1:3] and page.older and not page.complete

@@ -37,6 +37,9 @@ class FakeNode:
     def join(self, group):
         self.joined.append(group)
 
+    def mark_group_shown(self, group, message_id):
+        pass
+
 
 def said(event, **options):
     lines = []

@@ -49,14 +49,17 @@ class PipeGroups:
     """--group: where stdin lines go."""
     accept_invites: bool = False
     undelivered: set[str] = field(default_factory=set)
+    shown: set[str] = field(default_factory=set)
     everything_delivered: trio.Event = field(default_factory=trio.Event)
 
     def start(self) -> None:
         """Create --group's group if this node has none of that name (and waits for no invitation)."""
         for info in self.node.groups():
             if info.group == self.group and self.node.name in {m.name for m in info.members}:
-                # Joined in an earlier run: said again, as a start.
+                # Joined in an earlier run: said again, as a start, with what it never showed.
                 self.emit("group-joined", group=info.group, members=[m.name for m in info.members])
+                for message in self.node.group_unshown(info.group):
+                    self.event(message)
                 return
         if self.group and not self.accept_invites:
             self.node.create_group(self.group)  # Its GroupJoined event says so.
@@ -111,7 +114,12 @@ class PipeGroups:
         """Say a groups event (True), or leave it to the pipe (False)."""
         said = _said(event)
         if said is not None:
+            if said[0] == "message" and said[1]["id"] in self.shown:
+                return True  # Shown from the store at the start, and its event was still queued.
             self.emit(said[0], **said[1])
+        if isinstance(event, events.MessageReceived) and event.group:
+            self.shown.add(event.id)
+            self.node.mark_group_shown(event.group, event.id)
         match event:
             case events.GroupInvited(group=group) if self.accept_invites:
                 self.node.join(group)

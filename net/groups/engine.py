@@ -131,6 +131,20 @@ class Groups(Arrivals):
         )
         return ev.History(f"#{name}", messages, older=before is not None, complete=len(messages) < limit)
 
+    def unshown(self, name: str) -> list[ev.MessageReceived]:
+        """The group's messages from others never marked shown, as their events, in order."""
+        group = self.group(name)
+        return [
+            ev.MessageReceived(
+                group.membership.names.get(m.author, fingerprint(m.author.hex())),
+                m.id.hex(),
+                m.text,
+                group=name,
+                order=order(m.lamport, m.author),
+            )
+            for m in self.store.unshown(group.id, self.key)
+        ]
+
     def orders(self, name: str, limit: int = 500, before: str | None = None) -> list[tuple[int, str]]:
         """The orders of `history`'s messages, in the same order."""
         return [(lamport, fp) for _, _, _, _, lamport, fp in self.store.history(self.group(name).id, limit, before)]

@@ -47,6 +47,7 @@ CREATE TABLE IF NOT EXISTS group_messages (
     text TEXT NOT NULL,
     signature BLOB NOT NULL,
     at REAL NOT NULL,
+    shown INTEGER NOT NULL DEFAULT 0,
     UNIQUE (grp, author, seq)
 );
 CREATE INDEX IF NOT EXISTS group_order ON group_messages (grp, lamport, author_fp);
@@ -149,6 +150,18 @@ class GroupStore:
                 time.time(),
             ),
         )
+
+    def unshown(self, group: bytes, us: bytes) -> list[GroupMessage]:
+        """Others' messages the application never showed (it was killed first), in the group's order."""
+        rows = self._rows(
+            "SELECT author, seq, lamport, id, text, signature FROM group_messages"
+            " WHERE grp = ? AND shown = 0 AND author != ? ORDER BY lamport, author_fp",
+            (group.hex(), us),
+        )
+        return [GroupMessage(group, a, s, lam, bytes.fromhex(i), t, sig) for a, s, lam, i, t, sig in rows]
+
+    def shown(self, group: bytes, message_id: str) -> None:
+        self._write("UPDATE group_messages SET shown = 1 WHERE grp = ? AND id = ?", (group.hex(), message_id))
 
     def seqs(self, group: bytes) -> Iterator[tuple[bytes, int, int]]:
         """(author, seq, lamport) of every stored message of the group."""
