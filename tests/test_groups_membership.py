@@ -145,3 +145,21 @@ def test_concurrent_adds_by_two_admins_agree(order):
         log.add(c)
     assert key("carol") in log.members  # one of the two adds holds, whichever came first
     assert key("alice") in log.members  # the creator cannot be removed
+
+
+def test_a_whole_log_at_once_folds_as_one_change_at_a_time():
+    changes = [
+        change("alice", Op.CREATE, 1, name="alice"),
+        change("alice", Op.ADD, 2, key("bob"), "bob"),
+        change("alice", Op.ADMIN, 3, key("bob")),
+        change("bob", Op.ADD, 4, key("carol"), "carol"),
+        change("carol", Op.ADD, 5, key("dave"), "dave"),  # not an admin: inert
+        change("carol", Op.LEAVE, 6),
+    ]
+    one, whole = Membership(GROUP), Membership(GROUP)
+    for c in changes:
+        one.add(c)
+    entered = whole.add_all(reversed(changes))  # the authors' changes before their adds
+    assert len(entered) == len(changes)
+    assert one.members == whole.members and one.inert == whole.inert
+    assert whole.rejected == one.rejected == {"change not signed by an admin": 1}

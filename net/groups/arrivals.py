@@ -89,9 +89,8 @@ class Arrivals:
         if isinstance(first, Summary):
             self._summary(group, peer, raw, first)
         elif isinstance(first, Change):
-            for change in records:
-                assert isinstance(change, Change)
-                group.take_change(change)
+            with self.store.batch():
+                group.take_changes([r for r in records if isinstance(r, Change)])
         elif not is_member(group.membership, peer, raw):
             group.rejected["record from a non-member"] += 1
         else:
@@ -144,13 +143,11 @@ class Arrivals:
         known = self._by_id.get(invite.group)
         if known is not None and known.row.state != "left":
             before = known.snapshot()
-            for change in invite.changes:
-                known.take_change(change)
+            known.take_changes(list(invite.changes))
             self._tell_changes(known, before)
             return
         log = Membership(invite.group)
-        for change in sorted(invite.changes, key=lambda c: c.order):
-            log.add(change)
+        log.add_all(invite.changes)
         if self.key not in log.members or not is_member(log, peer, key):
             self._dropped["invitation that does not hold"] += 1
             return
@@ -162,10 +159,10 @@ class Arrivals:
         name = known.row.name if known is not None else self._unique_name(wanted)
         self.store.put_group(GroupRow(invite.group, name, "invited", peer))
         group = Group.load(GroupRow(invite.group, name, "invited", peer), self.store)
-        for change in invite.changes:
-            group.take_change(change)
+        group.take_changes(list(invite.changes))
         self._by_id[invite.group] = group
         self.events.append(ev.GroupInvited(name, invite.group.hex(), peer, self._member_names(group)))
+
 
 def is_member(log: Membership, name: str, key: bytes) -> bool:
     member = log.members.get(key)

@@ -48,8 +48,7 @@ class Group:
     @classmethod
     def load(cls, row: GroupRow, store: GroupStore) -> Group:
         group = cls(row, store)
-        for change in store.changes(row.id):
-            group.membership.add(change, trusted=True)
+        group.membership.add_all(store.changes(row.id), trusted=True)
         for author, seq, lamport in store.seqs(row.id):
             group.heads.add(author, seq)
             group.clock.seen(lamport)
@@ -85,14 +84,19 @@ class Group:
 
     def take_change(self, change: Change, *, ours: bool = False) -> bool:
         """A change for the log: stored and folded in if new and genuine. Whether it was."""
-        if not ours and change.lamport > self.clock.value + MAX_CLOCK_JUMP:
-            self.rejected["change from far in the future"] += 1
-            return False
-        entered = self.membership.add(change, trusted=ours)
+        return bool(self.take_changes([change], ours=ours))
+
+    def take_changes(self, changes: list[Change], *, ours: bool = False) -> list[Change]:
+        """Changes for the log, folded in once: those stored (new and genuine)."""
+        if not ours:
+            jammers = [c for c in changes if c.lamport > self.clock.value + MAX_CLOCK_JUMP]
+            self.rejected["change from far in the future"] += len(jammers)
+            changes = [c for c in changes if c not in jammers]
+        entered = self.membership.add_all(changes, trusted=ours)
         for taken in entered:
             self._store.put_change(taken)
             self.clock.seen(taken.lamport)
-        return bool(entered)
+        return entered
 
     def take_message(self, message: GroupMessage, *, ours: bool = False) -> bool:
         """A message: stored if its author signed it and was a member then. Whether it is new."""

@@ -14,6 +14,7 @@ whatever order the changes reached them in.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..signalling.messages import valid_name
@@ -70,33 +71,43 @@ class Membership:
         return sorted(self._changes.values(), key=lambda c: c.order)
 
     def add(self, change: Change, *, trusted: bool = False) -> list[Change]:
-        """Take one change: the changes that entered the log (it, and any held aside that
-        waited for it), in the order they entered. A bad, duplicate or useless one is
-        counted by reason. trusted: checked before (our own store's, or our own)."""
-        reason = self._refusal(change, trusted)
-        if reason == "change by a non-member" and len(self._waiting) < MAX_WAITING:
-            self._waiting[change.hash] = change  # Its add may be on its way.
-            return []
-        if reason is not None:
-            self.rejected[reason] += 1
-            return []
-        self._changes[change.hash] = change
-        self.clock = max(self.clock, change.lamport)
-        self._fold()
-        if (why := self.inert.get(change.hash)) is not None and not trusted:
-            self.rejected[why] += 1
-        entered = [change]
-        while ready := [c for c in self._waiting.values() if c.author in self.names]:
+        """Take one change: see add_all."""
+        return self.add_all([change], trusted=trusted)
+
+    def add_all(self, changes: Iterable[Change], *, trusted: bool = False) -> list[Change]:
+        """Take changes (folded once, however many: a whole log comes at once): those that
+        entered the log, and any held aside that waited for them, in the order they entered.
+        A bad, duplicate or useless one is counted by reason. trusted: checked before (our
+        own store's, or our own)."""
+        entered = []
+        for change in changes:
+            reason = self._refusal(change, trusted)
+            if reason == "change by a non-member" and len(self._waiting) < MAX_WAITING:
+                self._waiting[change.hash] = change  # Its add may be on its way.
+            elif reason is not None:
+                self.rejected[reason] += 1
+            else:
+                self._enter(change)
+                entered.append(change)
+        counted = [] if trusted else list(entered)
+        while entered:
+            self._fold()
+            ready = [c for c in self._waiting.values() if c.author in self.names]
             for waiting in ready:
                 del self._waiting[waiting.hash]
-                self._changes[waiting.hash] = waiting  # Its signature was checked when it came.
-                self.clock = max(self.clock, waiting.lamport)
-                entered.append(waiting)
-            self._fold()
-            for waiting in ready:
-                if (why := self.inert.get(waiting.hash)) is not None:
-                    self.rejected[why] += 1
+                self._enter(waiting)  # Its signature was checked when it came.
+            entered += ready
+            counted += ready
+            if not ready:
+                break
+        for change in counted:
+            if (why := self.inert.get(change.hash)) is not None:
+                self.rejected[why] += 1
         return entered
+
+    def _enter(self, change: Change) -> None:
+        self._changes[change.hash] = change
+        self.clock = max(self.clock, change.lamport)
 
     def _refusal(self, change: Change, trusted: bool) -> str | None:
         if change.group != self.group:
