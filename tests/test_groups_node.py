@@ -6,11 +6,21 @@ import trio
 from p2ptui.net import ConfigError, Identity, NodeConfig, PeerStatus, events, open_node
 from p2ptui.net.signalling import server
 
+from .groupnodes import DEADLINE, form
+
 LOOPBACK = ("127.0.0.1", 0)
-#: Failsafe only: every wait below ends on an event.
-DEADLINE = 60
 
 pytestmark = pytest.mark.trio
+
+
+def loopback(url, directory):
+    """What starts a member's node: on loopback, with a state directory of its own."""
+
+    def opener(name, identity):
+        config = NodeConfig(name, url, bind=LOOPBACK, state_dir=directory / name, presence_interval=1.0)
+        return open_node(config, identity)
+
+    return opener
 
 
 @pytest.fixture
@@ -19,79 +29,10 @@ async def signal_url(nursery):
     return f"tcp://{host}:{port}"
 
 
-class Member:
-    """A node that can stop and come back with the same key and store."""
-
-    def __init__(self, name, url, directory):
-        self.name, self.url, self.directory = name, url, directory / name
-        self.identity = Identity.generate()
-        self.node = None
-        self.received: dict[str, list] = {}
-        self._changed = trio.Event()
-        self._stop = self._stopped = None
-
-    async def start(self, nursery):
-        self._stop, self._stopped = trio.Event(), trio.Event()
-        await nursery.start(self._run)
-
-    async def _run(self, task_status=trio.TASK_STATUS_IGNORED):
-        config = NodeConfig(self.name, self.url, bind=LOOPBACK, state_dir=self.directory, presence_interval=1.0)
-        async with open_node(config, self.identity) as node:
-            self.node = node
-            async with trio.open_nursery() as inner:
-                inner.start_soon(self._read, node)
-                task_status.started()
-                await self._stop.wait()
-                inner.cancel_scope.cancel()
-        self.node = None
-        self._stopped.set()
-
-    async def _read(self, node):
-        async for event in node.events:
-            self.received.setdefault(type(event).__name__, []).append(event)
-            self._changed.set()
-            self._changed = trio.Event()
-
-    async def stop(self):
-        self._stop.set()
-        await self._stopped.wait()
-
-    async def wait_for(self, predicate):
-        with trio.fail_after(DEADLINE):
-            while not predicate():
-                await self._changed.wait()
-
-    def texts(self, group="team"):
-        return [m.text for m in self.node.group_history(group, limit=10_000).messages]
-
-
-async def connect(a, b):
-    """a and b connected, so each has the other's key pinned."""
-    a.node.open(b.name)
-    with trio.fail_after(DEADLINE):
-        await a.node.wait_status(b.name, PeerStatus.CONNECTED)
-
-
-async def form(nursery, url, tmp_path, names):
-    members = [Member(name, url, tmp_path) for name in names]
-    for member in members:
-        await member.start(nursery)
-    creator = members[0]
-    creator.node.create_group("team")
-    for member in members[1:]:
-        await connect(creator, member)
-        creator.node.invite("team", member.name)
-        await member.wait_for(lambda m=member: "GroupInvited" in m.received)
-        member.node.join("team")
-    for member in members:
-        await member.wait_for(lambda m=member: len(m.node.group_details("team").members) == len(names))
-    return members
-
-
 async def test_three_members_talk_and_one_offline_gets_everything_even_with_the_author_gone(
     nursery, signal_url, tmp_path
 ):
-    alice, bob, carol = await form(nursery, signal_url, tmp_path, ["alice", "bob", "carol"])
+    alice, bob, carol = await form(nursery, loopback(signal_url, tmp_path), ["alice", "bob", "carol"])
     first = bob.node.send_group("team", "hello all")
     for member in (alice, carol):
         await member.wait_for(lambda m=member: any(e.id == first for e in m.received.get("MessageReceived", [])))
@@ -117,7 +58,7 @@ async def test_three_members_talk_and_one_offline_gets_everything_even_with_the_
 
 
 async def test_a_member_only_peer_is_no_conversation_and_a_kicked_one_is_told(nursery, signal_url, tmp_path):
-    alice, bob, carol = await form(nursery, signal_url, tmp_path, ["alice", "bob", "carol"])
+    alice, bob, carol = await form(nursery, loopback(signal_url, tmp_path), ["alice", "bob", "carol"])
     # bob never opened carol: their session exists for the group only.
     await bob.wait_for(
         lambda: any(e.peer == "carol" and e.member_only for e in bob.received.get("PeerChanged", []))
@@ -132,10 +73,10 @@ async def test_a_member_only_peer_is_no_conversation_and_a_kicked_one_is_told(nu
 
 
 async def test_members_are_never_let_go_as_strangers(nursery, signal_url, tmp_path):
-    alice, bob, carol = await form(nursery, signal_url, tmp_path, ["alice", "bob", "carol"])
+    alice, bob, carol = await form(nursery, loopback(signal_url, tmp_path), ["alice", "bob", "carol"])
     await bob.stop()
     # bob comes back keeping one stranger at most, and strangers knock.
-    config = NodeConfig("bob", signal_url, bind=LOOPBACK, state_dir=bob.directory, presence_interval=1.0,
+    config = NodeConfig("bob", signal_url, bind=LOOPBACK, state_dir=tmp_path / "bob", presence_interval=1.0,
                         max_strangers=1)
     async with open_node(config, bob.identity) as node:
         for n in range(3):
