@@ -62,7 +62,10 @@ class PipeGroups:
                     self.event(message)
                 return
         if self.group and not self.accept_invites:
-            self.node.create_group(self.group)  # Its GroupJoined event says so.
+            try:
+                self.node.create_group(self.group)  # Its GroupJoined event says so.
+            except ConfigError as exc:  # A group of that name we left: lines to it are refused.
+                self.emit("error", message=f"{describe(exc)} (you are not in it: ask a member to invite you)")
 
     def command(self, line: str, nursery: trio.Nursery) -> bool:
         """Run line if it is a groups command (an error event if it fails); whether it was one."""
