@@ -30,11 +30,6 @@ from .trust import KnownPeers
 
 log = logging.getLogger(__name__)
 
-#: The application number of the groups protocol on a session's control stream.
-try:
-    from .session_events import APP_GROUPS  # type: ignore[attr-defined, unused-ignore]
-except ImportError:  # Until the channel (contract section 1) is merged.
-    APP_GROUPS = 2
 
 
 class GroupsApp:
@@ -47,13 +42,10 @@ class GroupsApp:
         groups = self._node._groups
         try:
             match event:
-                case sess.Connected():
-                    if peer.key:
-                        groups.connected(peer.name, peer.key)
-                case _ if type(event).__name__ == "ControlReceived":
-                    app, payload = getattr(event, "app", None), getattr(event, "payload", b"")
-                    if app == APP_GROUPS and peer.key:
-                        groups.received(peer.name, peer.key, payload)
+                case sess.Connected() if peer.key:
+                    groups.connected(peer.name, peer.key)
+                case sess.ControlReceived(app=sess.APP_GROUPS, payload=payload) if peer.key:
+                    groups.received(peer.name, peer.key, payload)
         except EnvironmentFailure as exc:
             # A full disk: what was not stored comes again with the next reconciliation.
             log.warning("%s", exc)
@@ -90,10 +82,7 @@ class NodeGroups:
         self._groups = Groups(
             self.identity, self.name, GroupStore(self.config.state_dir), self.dropped, self._member_status
         )
-        self._groups_app = GroupsApp(self)
-        apps = getattr(self._peers, "apps", None)
-        if apps is not None:
-            apps.append(self._groups_app)
+        self._peers.apps.append(GroupsApp(self))
         self._peers.is_member = self._is_member
         told = self._peers.on_status
 
@@ -202,7 +191,7 @@ class NodeGroups:
         if peer is None:
             return
         try:
-            peer.session.send_control(APP_GROUPS, send.payload, trio.current_time())  # type: ignore[attr-defined]
+            peer.session.send_control(sess.APP_GROUPS, send.payload, trio.current_time())
         except (LocalProtocolError, ValueError) as exc:  # A closed session: reconciliation makes up for it.
             log.info("group record for %s not sent: %s", send.peer, exc)
             return
