@@ -70,6 +70,8 @@ class Peers(Strangers):
         #: The applications on the channel (files, groups): told every session event, and
         #: asked once per pump to write to their streams.
         self.apps: list[PeerApp] = []
+        #: (peer, wire version) told to the user: once each.
+        self._versions_told: set[tuple[str, int]] = set()
         self.max_strangers = MAX_STRANGERS
 
     def get(self, name: str) -> Peer | None:
@@ -254,9 +256,32 @@ class Peers(Strangers):
                 if (waiter := self._pongs.get(txid)) is not None:
                     waiter.send_nowait(rtt)  # Room for exactly this one answer.
 
+    async def other_version(self, peer: Peer, version: int) -> None:
+        """The peer runs another version of p2ptui (its offer, answer or datagrams say
+        so): the user hears it once, and the peer's status says why nothing works."""
+        self._datagrams.dropped["another wire version"] += 1
+        reason = self._other_version(peer, version)
+        if reason is not None:
+            await self._emit(ev.Error(reason, peer.name))
+            await self.update_status(peer)
+
+    def _other_version(self, peer: Peer, version: int) -> str | None:
+        """The reason to tell, the first time this peer shows this version; else None."""
+        peer.reason = (
+            f"{peer.name} runs another version of p2ptui (wire {version}, ours {wire.VERSION}): "
+            "both must update p2ptui"
+        )
+        if (peer.name, version) in self._versions_told:
+            return None
+        self._versions_told.add((peer.name, version))
+        return peer.reason
+
     async def _tell(self, peer: Peer, event: sess.Event) -> None:
         """What the application hears of an event of the session (its status aside)."""
         match event:
+            case sess.OtherVersion(version=version):
+                if (reason := self._other_version(peer, version)) is not None:
+                    await self._emit(ev.Error(reason, peer.name))
             case sess.MessageReceived(message_id=message_id, text=text):
                 await self._emit(ev.MessageReceived(peer.name, message_id.hex(), text))
             case sess.MessageDelivered(message_id=message_id):

@@ -63,6 +63,8 @@ class SessionMachine:
         self._probes = 0
         #: The latest time we were given: datagrams_to_send's, when the driver gives none.
         self._now = 0.0
+        #: The other wire versions the peer's datagrams showed, told once each.
+        self._versions_told: set[int] = set()
         #: When messages the owner could not store are handed over again (see not_kept).
         self._hand_over_at: float | None = None
         self.farewell = Farewell(config.goodbye_copies, config.goodbye_interval)

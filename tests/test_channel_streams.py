@@ -168,3 +168,13 @@ def test_several_small_messages_share_one_datagram():
     link.run(until=2.0)
     assert link.received("b") == [f"hi {n}" for n in range(20)]
     assert len(link.sent["a"]) - before < 5  # Not one datagram each.
+
+
+def test_a_peer_of_another_wire_version_is_told_once_and_counted_always():
+    link = connected()
+    old = bytes([sess.wire.MAGIC, 2, 1]) + link.a.local_tag + link.b.local_tag + b"12345678"
+    for _ in range(3):
+        link.a.datagram_received(sess.wire.parse_untrusted(old), ("192.0.2.2", 2222), link.now)
+    assert [e for e in link.a.events() if isinstance(e, sess.OtherVersion)] == [sess.OtherVersion(2)]
+    assert link.a.dropped["another wire version"] == 3
+    assert link.a.state == sess.State.CONNECTED  # Nothing else changes.
