@@ -52,6 +52,19 @@ SEND_BUFFER = 1024 * 1024
 _PN_ROOM = 4
 
 
+@dataclass(frozen=True, slots=True)
+class Congestion:
+    """The congestion controller and round-trip estimate as they stand (for Details and tests)."""
+
+    cwnd: int
+    ssthresh: float
+    bytes_in_flight: int
+    smoothed_rtt: float
+    min_rtt: float | None
+    pacing_rate: float
+    """Bytes a second; inf until a round trip is measured."""
+
+
 @dataclass(slots=True)
 class _Chat:
     """A chat message sent, until the peer kept it."""
@@ -104,6 +117,11 @@ class Channel:
     def unacknowledged(self) -> int:
         """Chat messages the peer has not kept yet."""
         return len(self._chats)
+
+    @property
+    def congestion(self) -> Congestion:
+        cc, rtt = self.recovery.cc, self.recovery.rtt
+        return Congestion(cc.cwnd, cc.ssthresh, cc.bytes_in_flight, rtt.smoothed, rtt.min_rtt, self.pacer.rate)
 
     def send_message(self, message_id: bytes, data: bytes) -> None:
         if len(data) > MAX_MESSAGE_BYTES:

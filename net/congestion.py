@@ -19,6 +19,8 @@ MINIMUM_WINDOW = 2 * MAX_DATAGRAM_SIZE
 LOSS_REDUCTION_FACTOR = 0.5
 #: RFC 9002, 7.7: pace at a multiple of cwnd/srtt, so the window still fills.
 PACING_GAIN = 1.25
+#: Bytes of float rounding the token count may be short by and still allow a send.
+_ROUNDING = 1e-3
 
 
 class NewReno:
@@ -102,14 +104,14 @@ class Pacer:
 
     def allows(self, size: int, now: float) -> bool:
         self._refill(now)
-        return self.rate == math.inf or self.tokens >= size
+        return self.rate == math.inf or self.tokens + _ROUNDING >= size
 
     def on_sent(self, size: int) -> None:
         self.tokens -= size
 
     def next_send_time(self, size: int) -> float:
         """When a packet of size may go (the last time we looked, if it may already)."""
-        if self.tokens >= size or self.rate == math.inf:
+        if self.tokens + _ROUNDING >= size or self.rate == math.inf:
             return self._last
         # At least a microsecond on: a float too small to move the clock would spin the driver.
         return self._last + max((size - self.tokens) / self.rate, 1e-6)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from . import noise, wire
 from .address import Address, Route, remote_address
-from .channel import Channel
+from .channel import Channel, Congestion
 from .farewell import Farewell
 from .frames import NOT_ACK_ELICITING
 from .keyschedule import Keyed, KeySchedule
@@ -109,6 +109,11 @@ class SessionMachine:
     def rtt(self) -> float | None:
         """The latest round-trip sample, from a probe or data."""
         return self.channel.recovery.rtt.latest
+
+    @property
+    def congestion(self) -> Congestion:
+        """The congestion window, bytes in flight and round-trip estimates (RFC 9002)."""
+        return self.channel.congestion
 
     @property
     def unacknowledged(self) -> int:
