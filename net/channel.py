@@ -46,6 +46,9 @@ CHAT, CONTROL, FIRST_BULK = 0, 1, 2
 CHAT_WINDOW = 512 * 1024
 BULK_STREAM_WINDOW = 1024 * 1024
 CONNECTION_WINDOW = 4 * 1024 * 1024
+#: The most bulk streams the peer may have open at once (and how far ahead of the
+#: lowest id it has not used yet it may number a new one).
+MAX_STREAMS = 64
 #: How much a bulk stream buffers unacknowledged before stream_room says 0.
 SEND_BUFFER = 1024 * 1024
 #: The packet number's bytes reserved in every packet (a varint up to 2**30).
@@ -101,7 +104,8 @@ class Channel:
         self._received_data = 0
         self._consumed_data = 0
         self._handed: set[int] = set()  # Bulk streams with bytes handed over since the last commit.
-        self._gone_in: set[int] = set()  # The peer's bulk streams we reset or saw reset: late data is dropped.
+        # Every stream the peer opened: one seen and no longer in _in is closed (late data dropped).
+        self._seen_in = RangeSet()
         self._control: dict[tuple[type, int], fr.Frame] = {}  # Flow control and resets to send.
         self._chat_in = RecordReader(True, MAX_MESSAGE_BYTES, self.dropped)
         self._control_in = RecordReader(False, MAX_CONTROL_BYTES, self.dropped)
@@ -171,7 +175,6 @@ class Channel:
                 self._control[(fr.ResetStream, wire_id)] = fr.ResetStream(wire_id, stream.next_offset)
         elif wire_id >= FIRST_BULK and wire_id in self._in:
             del self._in[wire_id]
-            self._gone_in.add(wire_id)
             self._control[(fr.StopSending, wire_id)] = fr.StopSending(wire_id)
 
     def _outgoing(self, stream_id: int) -> SendStream:
@@ -225,12 +228,13 @@ class Channel:
     def _stream_received(self, sid: int, offset: int, data: bytes, fin: bool) -> None:
         stream = self._in.get(sid)
         if stream is None:
-            if sid < FIRST_BULK or sid in self._gone_in:
+            if sid < FIRST_BULK or sid in self._seen_in:
                 self.dropped["data on a closed stream"] += 1
                 return
-            if len(self._in) >= 2 + 64:
+            if not self._may_open(sid):
                 self.dropped["too many streams"] += 1
                 return
+            self._seen_in.add(sid, sid + 1)
             stream = self._in[sid] = RecvStream(BULK_STREAM_WINDOW)
         new = stream.receive(offset, data, fin)
         if sid >= FIRST_BULK:
@@ -253,7 +257,6 @@ class Channel:
             self._handed.add(sid)
             if stream.finished:
                 del self._in[sid]
-                self._gone_in.add(sid)
                 self._consume_bulk(sid, stream)
 
     def _take_chats(self) -> None:
@@ -268,13 +271,20 @@ class Channel:
                 self.events.append(entry[1])
 
     def _peer_reset(self, sid: int, size: int) -> None:
-        if sid < FIRST_BULK or sid in self._gone_in:
-            return
         stream = self._in.pop(sid, None)
-        self._gone_in.add(sid)
-        if stream is not None:  # What it holds will never be read: its credit comes back.
-            self._consumed_data += stream.highest - stream.consumed
+        if stream is None:
+            if sid >= FIRST_BULK and sid not in self._seen_in and self._may_open(sid):
+                self._seen_in.add(sid, sid + 1)  # Reset before any byte came: nobody knew of it.
+            return
+        # What it holds will never be read: its credit comes back.
+        self._consumed_data += stream.highest - stream.consumed
         self.events.append(StreamReset(2 * sid + 1))
+
+    def _may_open(self, sid: int) -> bool:
+        """Whether the peer may open stream sid now: at most MAX_STREAMS open, and ids
+        close to the ones it used (so what we remember of closed streams stays small)."""
+        ahead = sid < self._seen_in.prefix(FIRST_BULK) + MAX_STREAMS
+        return ahead and len(self._in) < 2 + MAX_STREAMS
 
     def _delivered(self, offset: int) -> None:
         if offset > self._out[CHAT].written:
@@ -503,5 +513,4 @@ class Channel:
         for sid in list(self._in):
             if sid >= FIRST_BULK:
                 del self._in[sid]
-                self._gone_in.add(sid)
                 self.events.append(StreamReset(2 * sid + 1))
