@@ -127,9 +127,10 @@ def test_messages_cross_lossy_nats_exactly_once_in_order(lab, peers, loss):  # n
         delivered = Counter(event["id"] for event in watched[name]["delivered"])
         assert delivered == Counter(sent_ids)
         assert watched[name]["error"] == []
-    # The loss really happened, near the rate asked for.
+    # The loss really happened, near the rate asked for (over enough datagrams to say:
+    # messages share datagrams, so there are fewer datagrams than messages).
     for arrived_in, dropped in counts.values():
-        assert arrived_in > COUNT and loss / 2 < dropped / arrived_in < loss * 2, counts
+        assert arrived_in > 100 and loss / 2 < dropped / arrived_in < loss * 2, counts
 
 
 # --- A wiretap, replays and forgeries ---------------------------------------------------------
