@@ -229,8 +229,9 @@ class Peers(Strangers):
                 await self._emit(ev.Error(str(failure), peer.name))
             for event in events:
                 await self._tell(peer, event)
-                # Status first: a message must never arrive before "connected" does.
-                await self.update_status(peer)
+                # Status first: a message must never arrive before "connected" does, even
+                # when more came in meanwhile (packed datagrams bring both at once).
+                await self.update_status(peer, connected=isinstance(event, sess.Connected))
             if told and not events:
                 await self.update_status(peer)
             for news in told:  # What the apps made of it, after the status.
@@ -317,9 +318,10 @@ class Peers(Strangers):
             return False, state != Verification.UNVERIFIED
         return state == Verification.VERIFIED, state == Verification.LOST
 
-    async def update_status(self, peer: Peer) -> None:
-        """The one place a peer's status changes; tells the application when it does."""
-        if peer.session.has_events or self.closing:
+    async def update_status(self, peer: Peer, *, connected: bool = False) -> None:
+        """The one place a peer's status changes; tells the application when it does.
+        connected: the pump just told a Connected, so the status goes now, whatever came since."""
+        if (peer.session.has_events and not connected) or self.closing:
             return  # The pump tells, once it has taken them in (a goodbye's reason, say).
         status = derive_status(peer)
         if status is None:
