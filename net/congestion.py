@@ -19,6 +19,10 @@ MINIMUM_WINDOW = 2 * MAX_DATAGRAM_SIZE
 LOSS_REDUCTION_FACTOR = 0.5
 #: RFC 9002, 7.7: pace at a multiple of cwnd/srtt, so the window still fills.
 PACING_GAIN = 1.25
+#: How much the pacer lets build up before waking the sender again.
+PACING_QUANTUM = 4 * MAX_DATAGRAM_SIZE
+#: Bytes of float rounding the token count may be short by and still allow a send.
+_ROUNDING = 1e-3
 
 
 class NewReno:
@@ -102,17 +106,20 @@ class Pacer:
 
     def allows(self, size: int, now: float) -> bool:
         self._refill(now)
-        return self.rate == math.inf or self.tokens >= size
+        return self.rate == math.inf or self.tokens + _ROUNDING >= size
 
     def on_sent(self, size: int) -> None:
         self.tokens -= size
 
     def next_send_time(self, size: int) -> float:
-        """When a packet of size may go (the last time we looked, if it may already)."""
-        if self.tokens >= size or self.rate == math.inf:
+        """When a packet of size may go (the last time we looked, if it may already).
+        Once it must wait, it waits for a few packets' worth (PACING_QUANTUM): a wakeup
+        per datagram would cost more than the datagram."""
+        if self.tokens + _ROUNDING >= size or self.rate == math.inf:
             return self._last
+        wanted = max(size, min(PACING_QUANTUM, self.burst))
         # At least a microsecond on: a float too small to move the clock would spin the driver.
-        return self._last + max((size - self.tokens) / self.rate, 1e-6)
+        return self._last + max((wanted - self.tokens) / self.rate, 1e-6)
 
     def _refill(self, now: float) -> None:
         if now > self._last:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from . import events as ev
-from . import nat, secure
+from . import nat, secure, wire
 from .admission import Admission
 from .candidates import screen_untrusted
 from .discovery import Discovery
@@ -268,6 +268,9 @@ class Intake:
         one side is behind a symmetric NAT and the other behind a cone). False
         if no session may start (we are leaving)."""
         peer.nat = record.nat
+        if record.wire != wire.VERSION:
+            await self._peers.other_version(peer, record.wire)
+            return False
         if not await self._peers.renew(peer):
             return False
         ours = self._discovery.nat.nat_type.value

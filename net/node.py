@@ -170,10 +170,7 @@ class Node(NodeDetails, NodeGroups, NodeTasks, NodeFiles):
         LocalProtocolError for a malformed or reused message_id (the caller's),
         EnvironmentFailure if it cannot be stored (a full disk): then it is not sent.
         """
-        if not text:
-            raise ConfigError("an empty message")
-        if len(text.encode("utf-8")) > sess.MAX_MESSAGE_BYTES:
-            raise sess.MessageTooLong(f"the message is over the limit of {sess.MAX_MESSAGE_BYTES} bytes")
+        _check_text(text)
         raw_id = os.urandom(wire.MESSAGE_ID_SIZE) if message_id is None else _message_id(message_id)
         peer = self._open(name)
         if not self.store.queue(name, raw_id.hex(), text):
@@ -181,6 +178,23 @@ class Node(NodeDetails, NodeGroups, NodeTasks, NodeFiles):
         peer.session.send_message(raw_id, text, trio.current_time())
         peer.wake()
         return raw_id.hex()
+
+    def send_many(self, name: str, texts: list[str]) -> list[str]:
+        """Queue several messages for name, stored in one transaction (a burst: one
+        commit, not one each); their ids, in order. All or none: ConfigError for
+        any bad text, EnvironmentFailure if they cannot be stored (then none is sent)."""
+        for text in texts:
+            _check_text(text)
+        peer = self._open(name)
+        ids = [os.urandom(wire.MESSAGE_ID_SIZE) for _ in texts]
+        with self.store.batch():
+            for raw_id, text in zip(ids, texts):
+                self.store.queue(name, raw_id.hex(), text)  # Fresh random ids: never used before.
+        now = trio.current_time()
+        for raw_id, text in zip(ids, texts):
+            peer.session.send_message(raw_id, text, now)
+        peer.wake()
+        return [raw_id.hex() for raw_id in ids]
 
     def accept_key(self, name: str, seen: str | None = None) -> None:
         """The user trusts name's new key: pin it, and connect again.
@@ -266,6 +280,13 @@ class Node(NodeDetails, NodeGroups, NodeTasks, NodeFiles):
         else:
             self._peers.opened(peer)  # Before its connector starts: that one watches it.
         return peer
+
+
+def _check_text(text: str) -> None:
+    if not text:
+        raise ConfigError("an empty message")
+    if len(text.encode("utf-8")) > sess.MAX_MESSAGE_BYTES:
+        raise sess.MessageTooLong(f"the message is over the limit of {sess.MAX_MESSAGE_BYTES} bytes")
 
 
 def _message_id(text: str) -> bytes:

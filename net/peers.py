@@ -70,6 +70,8 @@ class Peers(Strangers):
         #: The applications on the channel (files, groups): told every session event, and
         #: asked once per pump to write to their streams.
         self.apps: list[PeerApp] = []
+        #: (peer, wire version) told to the user: once each.
+        self._versions_told: set[tuple[str, int]] = set()
         self.max_strangers = MAX_STRANGERS
         #: Whether name is a member of one of our groups: never a stranger (net/node_groups.py).
         self.is_member: Callable[[str], bool] = lambda name: False
@@ -229,8 +231,9 @@ class Peers(Strangers):
                 await self._emit(ev.Error(str(failure), peer.name))
             for event in events:
                 await self._tell(peer, event)
-                # Status first: a message must never arrive before "connected" does.
-                await self.update_status(peer)
+                # Status first: a message must never arrive before "connected" does, even
+                # when more came in meanwhile (packed datagrams bring both at once).
+                await self.update_status(peer, connected=isinstance(event, sess.Connected))
             if told and not events:
                 await self.update_status(peer)
             for news in told:  # What the apps made of it, after the status.
@@ -256,9 +259,32 @@ class Peers(Strangers):
                 if (waiter := self._pongs.get(txid)) is not None:
                     waiter.send_nowait(rtt)  # Room for exactly this one answer.
 
+    async def other_version(self, peer: Peer, version: int) -> None:
+        """The peer runs another version of p2ptui (its offer, answer or datagrams say
+        so): the user hears it once, and the peer's status says why nothing works."""
+        self._datagrams.dropped["another wire version"] += 1
+        reason = self._other_version(peer, version)
+        if reason is not None:
+            await self._emit(ev.Error(reason, peer.name))
+            await self.update_status(peer)
+
+    def _other_version(self, peer: Peer, version: int) -> str | None:
+        """The reason to tell, the first time this peer shows this version; else None."""
+        peer.reason = (
+            f"{peer.name} runs another version of p2ptui (wire {version}, ours {wire.VERSION}): "
+            "both must update p2ptui"
+        )
+        if (peer.name, version) in self._versions_told:
+            return None
+        self._versions_told.add((peer.name, version))
+        return peer.reason
+
     async def _tell(self, peer: Peer, event: sess.Event) -> None:
         """What the application hears of an event of the session (its status aside)."""
         match event:
+            case sess.OtherVersion(version=version):
+                if (reason := self._other_version(peer, version)) is not None:
+                    await self._emit(ev.Error(reason, peer.name))
             case sess.MessageReceived(message_id=message_id, text=text):
                 await self._emit(ev.MessageReceived(peer.name, message_id.hex(), text))
             case sess.MessageDelivered(message_id=message_id):
@@ -294,9 +320,10 @@ class Peers(Strangers):
             return False, state != Verification.UNVERIFIED
         return state == Verification.VERIFIED, state == Verification.LOST
 
-    async def update_status(self, peer: Peer) -> None:
-        """The one place a peer's status changes; tells the application when it does."""
-        if peer.session.has_events or self.closing:
+    async def update_status(self, peer: Peer, *, connected: bool = False) -> None:
+        """The one place a peer's status changes; tells the application when it does.
+        connected: the pump just told a Connected, so the status goes now, whatever came since."""
+        if (peer.session.has_events and not connected) or self.closing:
             return  # The pump tells, once it has taken them in (a goodbye's reason, say).
         status = derive_status(peer)
         if status is None:

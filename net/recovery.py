@@ -117,8 +117,10 @@ class Recovery:
             if self._first_sample_at is None:
                 self._first_sample_at = now
         self._largest_acked_sent_at = max(self._largest_acked_sent_at, newest.sent_at)
+        # RFC 9002, 7.8: a window the sender does not fill (chat, a flow-control limit) must not grow.
+        limited = self.cc.bytes_in_flight < self.cc.cwnd // 2
         for packet in acked:
-            self.cc.on_acked(packet.size, packet.sent_at)
+            self.cc.on_acked(packet.size, packet.sent_at, app_limited=limited)
         lost = self._detect_lost(now, prior_acked_sent_at)
         self.pto_count = 0
         return acked, lost

@@ -55,6 +55,7 @@ from .session_events import (
     Failed,
     MessageDelivered,
     MessageReceived,
+    OtherVersion,
     PathLost,
     PeerLeft,
     Pong,
@@ -69,8 +70,8 @@ from .state import TRANSITIONS, State
 __all__ = [
     "APP_FILES", "APP_GROUPS", "MAX_CONTROL_BYTES", "MAX_MESSAGE_BYTES", "MAX_PROBES", "MAX_REMOTE_RELAYS",
     "TRANSITIONS", "Address", "Connected", "ControlReceived", "Event", "Failed", "MessageDelivered",
-    "MessageReceived", "MessageTooLong", "PathLost", "PeerLeft", "Pong", "Route", "Session", "SessionConfig",
-    "State", "StreamData", "StreamReset", "Via", "remote_address",
+    "MessageReceived", "MessageTooLong", "OtherVersion", "PathLost", "PeerLeft", "Pong", "Route", "Session",
+    "SessionConfig", "State", "StreamData", "StreamReset", "Via", "remote_address",
 ]  # fmt: skip
 
 #: Seconds between tries to hand over messages the owner could not store (a full disk).
@@ -282,6 +283,9 @@ class Session(SessionMachine):
         if packet.from_tag != self.remote_tag:
             self.dropped["stale tag"] += 1
             return
+        self._packet_received(packet, source, now)
+
+    def _packet_received(self, packet: wire.Packet, source: Route, now: float) -> None:
         match packet:
             case wire.HandshakeInit(message=message):
                 self._initiation_received(message, source, now)
@@ -300,6 +304,11 @@ class Session(SessionMachine):
             case wire.ProbeAck(txid=txid):
                 self._heard_in_clear(source)
                 self._probe_answered(txid, source, now)
+            case wire.OtherVersion(version=version):
+                self.dropped["another wire version"] += 1
+                if version not in self._versions_told:  # Counted always, told once.
+                    self._versions_told.add(version)
+                    self._events.append(OtherVersion(version))
 
     def _heard_in_clear(self, source: Route) -> None:
         if not self.secure:

@@ -60,6 +60,13 @@ MAX_CONTROL_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
+class OtherVersion:
+    """The peer's datagrams are of another wire version: it runs another p2ptui (told once)."""
+
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
 class ControlReceived:
     """One record of the peer's control stream, for the application numbered app."""
 
@@ -86,5 +93,5 @@ class StreamReset:
 
 Event = (
     Connected | PathLost | Failed | Pong | MessageReceived | MessageDelivered | PeerLeft | ControlReceived
-    | StreamData | StreamReset
+    | StreamData | StreamReset | OtherVersion
 )  # fmt: skip

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from . import noise, wire
 from .address import Address, Route, remote_address
-from .channel import Channel
+from .channel import Channel, Congestion
 from .farewell import Farewell
 from .frames import NOT_ACK_ELICITING
 from .keyschedule import Keyed, KeySchedule
@@ -63,6 +63,8 @@ class SessionMachine:
         self._probes = 0
         #: The latest time we were given: datagrams_to_send's, when the driver gives none.
         self._now = 0.0
+        #: The other wire versions the peer's datagrams showed, told once each.
+        self._versions_told: set[int] = set()
         #: When messages the owner could not store are handed over again (see not_kept).
         self._hand_over_at: float | None = None
         self.farewell = Farewell(config.goodbye_copies, config.goodbye_interval)
@@ -107,6 +109,11 @@ class SessionMachine:
     def rtt(self) -> float | None:
         """The latest round-trip sample, from a probe or data."""
         return self.channel.recovery.rtt.latest
+
+    @property
+    def congestion(self) -> Congestion:
+        """The congestion window, bytes in flight and round-trip estimates (RFC 9002)."""
+        return self.channel.congestion
 
     @property
     def unacknowledged(self) -> int:

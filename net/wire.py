@@ -134,7 +134,17 @@ class Transport:
         return transport_header(self.to_tag, self.from_tag, self.key_id, self.counter)
 
 
-Packet = Probe | ProbeAck | HandshakeInit | HandshakeResp | Transport
+@dataclass(frozen=True, slots=True)
+class OtherVersion:
+    """A datagram of ours from another version of p2ptui: never parsed further, but
+    its tags say whose it is, so the user hears that the peer must update."""
+
+    to_tag: bytes
+    from_tag: bytes
+    version: int
+
+
+Packet = Probe | ProbeAck | HandshakeInit | HandshakeResp | Transport | OtherVersion
 #: What travels inside a Transport.
 Inner = Frames
 
@@ -156,6 +166,8 @@ def encode(packet: Packet) -> bytes:
     """The bytes for one packet. Raises ValueError for a packet we should never build."""
     if isinstance(packet, Transport):
         return packet.associated_data + packet.ciphertext
+    if isinstance(packet, OtherVersion):
+        raise ValueError("we only build datagrams of our own version")
     if isinstance(packet, HandshakeInit | HandshakeResp):
         kind = Kind.HANDSHAKE_INIT if isinstance(packet, HandshakeInit) else Kind.HANDSHAKE_RESP
         if not MIN_HANDSHAKE <= len(packet.message) <= MAX_HANDSHAKE:
@@ -187,9 +199,9 @@ def parse_untrusted(datagram: bytes) -> Packet:
     magic, version, kind = _HEADER.unpack_from(datagram)
     if magic != MAGIC:
         raise WireError("not a p2ptui datagram")
-    if version != VERSION:
-        raise WireError(f"unknown version {version}", "unknown version")
     to_tag, from_tag = _TAGS.unpack_from(datagram, _HEADER.size)
+    if version != VERSION:
+        return OtherVersion(to_tag, from_tag, version)
     body = datagram[_PREFIX:]
     if kind in (Kind.PROBE, Kind.PROBE_ACK):
         return _parse_probe_untrusted(kind, to_tag, from_tag, body)

@@ -34,6 +34,12 @@ class Link:
     duplicate: float = 0.0
     max_delay: float = 0.001
     seed: int = 0
+    #: A fixed one-way delay on top of the random one (a test may change it mid-run).
+    delay: float = 0.0
+    #: A bottleneck each way, in bytes a second (None: none), with a drop-tail queue of
+    #: queue_bytes: what a router on a slow path does, so congestion control has something to find.
+    rate: float | None = None
+    queue_bytes: int = 64_000
     now: float = 0.0
     #: Which way datagrams may flow; set False to cut a direction.
     a_to_b: bool = True
@@ -53,6 +59,7 @@ class Link:
     routes: dict[str, list[sess.Route]] = field(default_factory=lambda: {"a": [], "b": []})
     _queue: list = field(default_factory=list)
     _counter: int = 0
+    _busy_until: dict[str, float] = field(default_factory=lambda: {"a": 0.0, "b": 0.0})
 
     def __post_init__(self):
         self._rng = random.Random(self.seed)
@@ -104,12 +111,25 @@ class Link:
                         sender, destination = sess.Via(RELAY, source_addr), A_ADDR
                 if not (self.relay_up if relayed else open_()) or self._rng.random() < self.loss:
                     continue
+                departs = self._bottleneck(name, len(data))
+                if departs is None:
+                    continue
                 copies = 2 if self._rng.random() < self.duplicate else 1
                 for _ in range(copies):
-                    at = self.now + self._rng.uniform(0, self.max_delay)
+                    at = departs + self.delay + self._rng.uniform(0, self.max_delay)
                     self._counter += 1
                     heapq.heappush(self._queue, (at, self._counter, data, sender, destination))
             self.events[name].extend(source.events())
+
+    def _bottleneck(self, name: str, size: int) -> float | None:
+        """When a datagram leaves the bottleneck (now, if there is none); None if its queue is full."""
+        if self.rate is None:
+            return self.now
+        start = max(self.now, self._busy_until[name])
+        if (start - self.now) * self.rate > self.queue_bytes:
+            return None  # Drop-tail.
+        self._busy_until[name] = start + size / self.rate
+        return self._busy_until[name]
 
     def run(self, until: float) -> None:
         """Advance time to `until`, delivering datagrams and firing timers as they fall due."""

@@ -168,3 +168,27 @@ def test_several_small_messages_share_one_datagram():
     link.run(until=2.0)
     assert link.received("b") == [f"hi {n}" for n in range(20)]
     assert len(link.sent["a"]) - before < 5  # Not one datagram each.
+
+
+def test_a_peer_of_another_wire_version_is_told_once_and_counted_always():
+    link = connected()
+    old = bytes([sess.wire.MAGIC, 2, 1]) + link.a.local_tag + link.b.local_tag + b"12345678"
+    for _ in range(3):
+        link.a.datagram_received(sess.wire.parse_untrusted(old), ("192.0.2.2", 2222), link.now)
+    assert [e for e in link.a.events() if isinstance(e, sess.OtherVersion)] == [sess.OtherVersion(2)]
+    assert link.a.dropped["another wire version"] == 3
+    assert link.a.state == sess.State.CONNECTED  # Nothing else changes.
+
+
+def test_a_peer_cannot_make_us_remember_streams_without_end():
+    receiver = Channel(initial_rtt=0.01, max_pto=8.0, dropped=Counter())
+    receiver.sending = True
+    # Stream numbers far ahead of those used: refused, counted, nothing kept.
+    receiver.packet_received(0, (fr.Stream(10_000, 0, b"x", fin=True),), 0.0)
+    assert receiver.events == [] and receiver.dropped["too many streams"] == 1
+    # Streams opened and finished in order: each told once; late data for one is dropped.
+    for n, sid in enumerate(range(2, 202)):
+        receiver.packet_received(n + 1, (fr.Stream(sid, 0, b"y", fin=True),), 0.0)
+    assert len([e for e in receiver.events if isinstance(e, sess.StreamData)]) == 200
+    receiver.packet_received(500, (fr.Stream(5, 0, b"y", fin=True),), 0.0)
+    assert receiver.dropped["data on a closed stream"] == 1

@@ -127,17 +127,19 @@ def test_messages_cross_lossy_nats_exactly_once_in_order(lab, peers, loss):  # n
         delivered = Counter(event["id"] for event in watched[name]["delivered"])
         assert delivered == Counter(sent_ids)
         assert watched[name]["error"] == []
-    # The loss really happened, near the rate asked for.
+    # The loss really happened, near the rate asked for (over enough datagrams to say:
+    # messages share datagrams, so there are fewer datagrams than messages).
     for arrived_in, dropped in counts.values():
-        assert arrived_in > COUNT and loss / 2 < dropped / arrived_in < loss * 2, counts
+        assert arrived_in > 100 and loss / 2 < dropped / arrived_in < loss * 2, counts
 
 
 # --- A wiretap, replays and forgeries ---------------------------------------------------------
 
 # A TRANSPORT datagram: magic, version, kind | to_tag | from_tag | key_id | counter | ciphertext.
 TAGS, KEY_ID, COUNTER, CIPHERTEXT = slice(3, 19), 19, slice(20, 28), 28
-#: A DATA packet of a text of n bytes, encrypted in a TRANSPORT, is DATA_OVERHEAD + n bytes.
-DATA_OVERHEAD = 3 + 16 + 1 + 8 + (1 + 4 + 8 + 1) + 16
+#: A TRANSPORT carrying a chat message of n bytes is at least MESSAGE_OVERHEAD + n bytes: the
+#: header, then (encrypted) a packet number, a STREAM frame's header, the message's id and length.
+MESSAGE_OVERHEAD = 3 + 16 + 1 + 8 + (1 + 4 + 8 + 1) + 16
 
 
 def inject(host, destination, payload: bytes, seconds: float = 1.0) -> list[bytes]:
@@ -190,13 +192,13 @@ def test_a_capture_shows_no_plaintext_and_replays_and_forgeries_fail(lab, peers,
     transport = [d for d in ours if len(d.payload) > CIPHERTEXT and d.payload[2] == 7]
     bob_public = watched["alice"]["connected"][0]["remote"]
     assert bob_public.startswith(f"{bob_router.ip}:")
-    # Alice's messages to Bob, as they crossed the internet (a resent one may be there twice).
+    # Alice's messages to Bob, as they crossed the internet (several may share a datagram).
     to_bob = [
         d for d in transport
         if f"{d.destination[0]}:{d.destination[1]}" == bob_public
-        and len(d.payload) == DATA_OVERHEAD + len(texts["alice"][0].encode())
+        and len(d.payload) >= MESSAGE_OVERHEAD + len(texts["alice"][0].encode())
     ]
-    assert len(to_bob) >= 3, [(d.source, d.destination, len(d.payload)) for d in ours]
+    assert to_bob, [(d.source, d.destination, len(d.payload)) for d in ours]
     captured = to_bob[0].payload
 
     # (b) Eve sends Bob a probe, in the clear, naming the conversation's tags: his
@@ -205,8 +207,8 @@ def test_a_capture_shows_no_plaintext_and_replays_and_forgeries_fail(lab, peers,
     to_tag, from_tag = captured[3:11], captured[11:19]
     answers = inject(eve, bob_public, b"\xd2\x03\x01" + to_tag + from_tag + txid)
     assert answers == [b"\xd2\x03\x02" + from_tag + to_tag + txid]
-    # ...but a replay of one of Alice's messages gets no answer (an accepted DATA is
-    # always acknowledged, a duplicate too), and shows Bob no second copy...
+    # ...but a replay of one of Alice's messages gets no answer (a packet carrying data is
+    # always acknowledged), and shows Bob no second copy...
     assert inject(eve, bob_public, captured) == []
     # ...and neither do forgeries: the same datagram under a counter never used, its
     # ciphertext intact or altered.

@@ -5,7 +5,7 @@ import pytest
 from p2ptui.net.signalling import parse_signal_url
 from dataclasses import replace
 
-from p2ptui.net import Identity, LocalProtocolError
+from p2ptui.net import Identity, LocalProtocolError, wire
 from p2ptui.net.signalling.messages import (
     Answer,
     Offer,
@@ -52,7 +52,7 @@ def test_signatures_cover_every_field_and_the_kind():
     assert OFFER.nonce != sign(OFFER, IDENTITY).nonce  # a fresh nonce each time
     for field, value in [
         ("port", 1), ("candidates", (("203.0.113.66", 1),)), ("expires", 2e9), ("nonce", "0" * 32),
-        ("relays", (("203.0.113.66", 1),)), ("nat", "open"),
+        ("relays", (("203.0.113.66", 1),)), ("nat", "open"), ("wire", 4),
     ]:
         assert not signature_valid(replace(OFFER, **{field: value}))
     other = Identity.generate()
@@ -90,6 +90,18 @@ def test_malformed_offers_raise_signalling_data_error(change):
     data = {**OFFER.to_dict(), **change}
     with pytest.raises(SignallingDataError):
         Offer.from_dict_untrusted(data)
+
+
+def test_records_name_our_wire_version_and_one_without_it_is_version_2():
+    assert OFFER.wire == ANSWER.wire == wire.VERSION and OFFER.to_dict()["wire"] == wire.VERSION
+    # As a p2ptui of wire version 2 signs it: no field at all.
+    old = sign(replace(OFFER, wire=2), IDENTITY)
+    data = old.to_dict()
+    assert "wire" not in data
+    parsed = Offer.from_dict_untrusted(data)
+    assert parsed.wire == 2 and signature_valid(parsed)
+    with pytest.raises(SignallingDataError, match="wire"):
+        Offer.from_dict_untrusted({**OFFER.to_dict(), "wire": "3"})
 
 
 def test_offers_from_before_relays_still_parse():

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from ..address import Address
 from ..errors import ConfigError, LocalProtocolError, RemoteProtocolError
 from ..identity import Identity, verify
+from ..wire import VERSION as WIRE_VERSION
 
 #: A peer name: what users type after /open, so short and plain.
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
@@ -131,8 +132,21 @@ def _nat(data: dict[str, Any]) -> str:
     return value
 
 
+#: The wire version of a record with no `wire` field: p2ptui before wire version 3 added it.
+LEGACY_WIRE = 2
+
+
+def _wire(data: dict[str, Any]) -> int:
+    value = data.get("wire", LEGACY_WIRE)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 256:
+        raise SignallingDataError("field 'wire' is not a wire version")
+    return value
+
+
 def _to_dict(record: Offer | Answer) -> dict[str, Any]:
     data = asdict(record)
+    if data["wire"] == LEGACY_WIRE:
+        del data["wire"]  # As such a peer signed it: without the field.
     data["candidates"] = [format_address(c) for c in record.candidates]
     data["relays"] = [format_address(c) for c in record.relays]
     return data
@@ -162,6 +176,8 @@ class Offer:
     """The sender's relayed addresses (its TURN allocations): reachable, but relayed."""
     nat: str = "unknown"
     """The sender's NAT type, so the receiver knows at once whether direct can work."""
+    wire: int = WIRE_VERSION
+    """The sender's datagram format (wire.VERSION); signed, so nobody can fake a mismatch."""
     nonce: str = ""
     signature: str = ""
 
@@ -186,6 +202,7 @@ class Offer:
             expires=_time(data.get("expires"), "expires"),
             relays=_candidates(data, "relays", optional=True),
             nat=_nat(data),
+            wire=_wire(data),
             nonce=_hex(data, "nonce", NONCE_HEX_LENGTH),
             signature=_hex(data, "signature", SIGNATURE_HEX_LENGTH),
         )
@@ -206,6 +223,7 @@ class Answer:
     expires: float = 0.0
     relays: tuple[Address, ...] = ()
     nat: str = "unknown"
+    wire: int = WIRE_VERSION
     nonce: str = ""
     signature: str = ""
 
@@ -228,6 +246,7 @@ class Answer:
             expires=_time(data.get("expires"), "expires"),
             relays=_candidates(data, "relays", optional=True),
             nat=_nat(data),
+            wire=_wire(data),
             nonce=_hex(data, "nonce", NONCE_HEX_LENGTH),
             signature=_hex(data, "signature", SIGNATURE_HEX_LENGTH),
         )
