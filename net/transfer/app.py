@@ -207,8 +207,11 @@ class FilesApp(Streams, Jobs):
                     return self._record(peer, codec.decode_untrusted(payload))
                 except RemoteProtocolError as exc:
                     self._drop(peer, f"files: {exc}")
-            case sess.StreamData(stream_id=stream_id, data=data):
-                return self._stream_data(peer, stream_id, data)
+            case sess.StreamData(stream_id=stream_id, data=data, fin=fin):
+                told = self._stream_data(peer, stream_id, data)
+                if fin:
+                    self._streams(peer).pop(stream_id, None)  # Nothing more comes on it.
+                return told
             case sess.StreamReset(stream_id=stream_id):
                 self._stream_reset(peer, stream_id)
         return []
