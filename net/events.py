@@ -185,6 +185,8 @@ class Details:
     """Our network as the node learned it, in `p2ptui nat-check`'s terms: UDP, public
     addresses, NAT, port mapping, each STUN server's round trip (hairpinning is not
     measured: always None). None until the first STUN round ends."""
+    transfers: tuple[Transfer, ...] = ()
+    """This conversation's file transfers not finished, and offers waiting for an answer."""
 
 
 @dataclass(frozen=True)
@@ -215,6 +217,70 @@ class PeerForgotten:
     peer: str
 
 
+@dataclass(frozen=True)
+class Transfer:
+    """One file transfer as it stands (also the payload of Details.transfers)."""
+
+    peer: str
+    id: str
+    name: str
+    size: int
+    outgoing: bool
+    state: str
+    """"offered" | "waiting" (for the peer to connect) | "sending" | "receiving"
+    | "verifying" | "done" | "failed" | "declined" | "cancelled"."""
+    bytes: int = 0
+    rate: float = 0.0
+    """Bytes a second, smoothed."""
+    path: str = ""
+    """Where it is (sender) or will be / was saved (receiver)."""
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class FileOffered:
+    peer: str
+    id: str
+    name: str
+    size: int
+    outgoing: bool = False
+
+
+@dataclass(frozen=True)
+class FileProgress:
+    peer: str
+    id: str
+    bytes: int
+    size: int
+    rate: float
+    outgoing: bool
+
+
+@dataclass(frozen=True)
+class FileReceived:
+    peer: str
+    id: str
+    path: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class FileSent:
+    """The peer verified the whole file's hash."""
+
+    peer: str
+    id: str
+
+
+@dataclass(frozen=True)
+class FileFailed:
+    peer: str
+    id: str
+    reason: str
+    outgoing: bool
+
+
 NodeEvent = (
     Ready
     | SignalStatus
@@ -226,4 +292,10 @@ NodeEvent = (
     | Details
     | SafetyNumber
     | Error
+    | Transfer
+    | FileOffered
+    | FileProgress
+    | FileReceived
+    | FileSent
+    | FileFailed
 )
