@@ -175,7 +175,7 @@ def test_the_details_rows():
     ))
     assert rows[0] == ("↓ report.pdf", "receiving 50% of 3.2 MB, 410 kB/s")
     assert rows[1][0].startswith("↑ x") and cells(rows[1][0]) <= 26
-    assert "waiting for alice to accept" in rows[1][1]
+    assert rows[1][1] == "offered, 12 kB: waiting for alice to accept"
 
 
 def test_states_are_either_under_way_or_finished():

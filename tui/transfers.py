@@ -177,11 +177,17 @@ class TransferView:
         """For the details (F3): the state, how far, and how fast, in one line."""
         size = human_size(self.size)
         match self.state:
-            case "sending" | "receiving" | "waiting" if self.bytes:
-                speed = f", {human_size(self.rate)}/s" if self.rate > 0 and self.state != "waiting" else ""
+            case "sending" | "receiving":
+                speed = f", {human_size(self.rate)}/s" if self.rate > 0 else ""
                 return f"{self.state} {self.percent}% of {size}{speed}"
+            case "waiting":
+                return f"waiting for {self.peer} to connect, {self.percent}% of {size}"
+            case "offered" if self.outgoing:
+                return f"offered, {size}: waiting for {self.peer} to accept"
+            case "offered":
+                return f"offered, {size}: /accept or Enter, /decline"
             case _:
-                return f"{self.status()} ({size})"
+                return f"{self.status()}, {size}"
 
 
 def _safe(text: str) -> str:
