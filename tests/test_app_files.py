@@ -111,6 +111,7 @@ async def test_send_completes_a_path_with_tab_and_submits_it_in_one_burst(tmp_pa
         await until(pilot, lambda: file_commands(core))
         assert file_commands(core) == [SendFile("carol", str(tmp_path / "report.pdf"))]
         assert app.message_input.text == ""
+        assert hint(app) == "offering report.pdf to carol…"  # its line comes once the core has hashed it
 
 
 async def test_several_matches_complete_their_common_prefix_and_show_the_choices(tmp_path):
@@ -140,6 +141,30 @@ async def test_a_missing_file_or_a_directory_is_said_at_once_under_the_input(tmp
         await pilot.pause()
         shown, typed_in = app.query_one(InputHint).region, app.message_input.region
         assert shown.height >= 1 and shown.y == typed_in.bottom  # on screen, under the input
+
+
+async def test_an_offer_the_core_declined_by_itself_is_said():
+    core = FakeCore()
+    app = make_app(core)
+    async with app.run_test(size=(80, 24)) as pilot:
+        core.emit(events.FileFailed("carol", ID, "huge.iso declined: too large: 9 GB, over the limit", False))
+        await pilot.pause()
+        assert "-- huge.iso declined: too large" in log_text(app)
+        assert any("huge.iso declined" in text for text in notified(app))
+
+
+async def test_accept_takes_up_a_failed_transfer_and_cancel_stops_it():
+    core = FakeCore()
+    app = make_app(core)
+    async with app.run_test(size=(80, 24)) as pilot:
+        core.emit(events.Transfer("carol", ID, "big.iso", 100, False, "failed", 40, reason="the disk is full"))
+        await pilot.pause()
+        assert "failed: the disk is full" in log_text(app)
+        await pilot.press("enter")  # Enter takes only an offer
+        await pilot.press(*"/accept", "enter")
+        assert file_commands(core) == [AcceptFile("carol", ID)]
+        await pilot.press(*"/cancel", "enter")
+        assert file_commands(core) == [AcceptFile("carol", ID), CancelFile("carol", ID)]
 
 
 async def test_a_file_offered_elsewhere_toasts_and_counts_as_unread():

@@ -102,7 +102,10 @@ def test_each_state_in_words():
 
 @pytest.mark.parametrize(
     "reason, state, words",
-    [("declined by alice", "declined", "declined by alice"), ("cancelled", "cancelled", "cancelled"),
+    [("declined", "declined", "declined by alice"),
+     ("declined: too large", "declined", "declined by alice: too large"),
+     ("cancelled", "cancelled", "cancelled"),
+     ("cancelled by the peer: changed my mind", "cancelled", "cancelled by alice: changed my mind"),
      ("the disk is full", "failed", "failed: the disk is full"), ("bad\x1b[2Jhash", "failed", "failed: bad␛hash")],
 )
 def test_a_failure_says_why(reason, state, words):
@@ -119,6 +122,15 @@ def test_what_the_user_answered_stays_whatever_the_core_says_next():
     assert transfers.failed(events.FileFailed("alice", ID, "timed out", False)) is None
     assert transfers.progressed(events.FileProgress("alice", ID, 5, 10, 1.0, False)) is None
     assert view.state == "declined"
+
+
+def test_a_transfer_that_failed_resumably_goes_on():
+    transfers = Transfers()
+    view, _ = transfers.offered(offer())
+    transfers.failed(events.FileFailed("alice", ID, "the peer stopped: the disk is full", False))
+    assert view.status() == "failed: the peer stopped: the disk is full"
+    assert transfers.progressed(events.FileProgress("alice", ID, 5, 10, 1.0, False)) is view
+    assert view.state == "receiving"
 
 
 def test_events_about_unknown_transfers_are_ignored():

@@ -63,7 +63,12 @@ class FileFollower(CoreFollower):
 
     @on(messages.FileFailed)
     def _when_file_failed(self, message: messages.FileFailed) -> None:
-        view = self.transfers.failed(message.event)
+        failed = message.event
+        if self.transfers.get(failed.peer, failed.id) is None:
+            # One never shown: an offer the core declined by itself (too large, too many waiting).
+            self.show_error(failed.reason, peer=failed.peer)
+            return
+        view = self.transfers.failed(failed)
         self._transfer_changed(view)
         if view is not None and view.peer != self.model.selected:
             self._notice(view.peer, f"{view.name}: {view.status()}")

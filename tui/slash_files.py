@@ -8,6 +8,7 @@ refusals come back as errors.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 from .actions import Actions
@@ -80,11 +81,14 @@ class FileCommands(Actions):
         if why:
             self.hint_error(why, typed=typed)
             return
-        self.input_hint.hush()
         self.client.submit(SendFile(self.selected, path))
+        # Its line comes once the core has hashed it, which takes a while for a big file.
+        self.input_hint.say(f"offering {safe_name(os.path.basename(path), 40)} to {self.selected}…",
+                            seconds=CHOICES_SECONDS)
 
     def command_accept(self, argument: str) -> None:
-        view = self._transfer("/accept", argument, frozenset({"offered"}), outgoing=False)
+        # An offer, else a transfer that failed (the core takes up a resumable one from its .part).
+        view = self._transfer("/accept", argument, frozenset({"offered"}), frozenset({"failed"}), outgoing=False)
         if view is not None:
             self._accept(view)
 
@@ -95,7 +99,7 @@ class FileCommands(Actions):
             self._answered(view, "declined")
 
     def command_cancel(self, argument: str) -> None:
-        view = self._transfer("/cancel", argument, UNDER_WAY)
+        view = self._transfer("/cancel", argument, UNDER_WAY, frozenset({"failed"}))
         if view is not None:
             self.client.submit(CancelFile(view.peer, view.id))
             self._answered(view, "cancelled")
@@ -109,12 +113,21 @@ class FileCommands(Actions):
     # --- Helpers ----------------------------------------------------------------------------------
 
     def _transfer(
-        self, command: str, argument: str, usable: frozenset[str], *, outgoing: bool | None = None
+        self,
+        command: str,
+        argument: str,
+        usable: frozenset[str],
+        then: frozenset[str] = frozenset(),
+        *,
+        outgoing: bool | None = None,
     ) -> TransferView | None:
+        """The transfer a command means: among those in `usable` states, else in `then`'s."""
         if self.selected is None:
             self.hint_error("no conversation selected")
             return None
         found = self.transfers.find(self.selected, argument, usable, outgoing)
+        if isinstance(found, str) and then:
+            found = self.transfers.find(self.selected, argument, then, outgoing)
         if isinstance(found, str):
             self.hint_error(found, typed=f"{command} {argument}".strip())
             return None

@@ -23,6 +23,7 @@ FINISHED = frozenset({"done", "failed", "declined", "cancelled"})
 #: The core's words for a transfer that is not over yet.
 UNDER_WAY = frozenset({"offered", "waiting", "sending", "receiving", "verifying"})
 #: States a later FileFailed or FileProgress does not undo: the user's own answer, or the end.
+#: ("failed" is not among them: a transfer that failed resumably, a full disk, say, goes on.)
 SETTLED = frozenset({"done", "declined", "cancelled"})
 
 #: A shown name (or path) longer than this many cells is cut in its middle.
@@ -160,10 +161,12 @@ class TransferView:
                 # The hash's words never part (a non-breaking space): a row is not spent on "(sha256".
                 digest = f" (sha256\u00a0{self.sha256[:SHA256_SHOWN]}…)" if self.sha256 else ""
                 return f"received → {where}{digest}"
-            case "declined":
-                return self.reason or (f"declined by {peer}" if self.outgoing else "declined")
-            case "cancelled":
-                return self.reason or "cancelled"
+            case "declined" if self.outgoing:
+                # The core says "declined" or "declined: WHY"; whose answer it was, the line says.
+                why = self.reason.removeprefix("declined") if self.reason.startswith("declined") else ""
+                return f"declined by {peer}{why}"
+            case "declined" | "cancelled":
+                return (self.reason or self.state).replace("by the peer", f"by {peer}")
             case "failed":
                 return f"failed: {self.reason}" if self.reason else "failed"
             case _:
