@@ -271,3 +271,17 @@ async def test_the_core_is_asked_for_a_conversations_transfers_on_open():
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press(*"/open erin", "enter")
         assert OpenPeer("erin") in core.commands  # the core answers with history, then the transfers
+
+
+async def test_tab_completes_the_name_of_a_transfer_and_the_palette_starts_a_send():
+    core = FakeCore()
+    app = make_app(core)
+    async with app.run_test(size=(80, 24)) as pilot:
+        core.emit(events.FileOffered("carol", ID, "report.pdf", 10), events.FileOffered("alice", OTHER, "rx.txt", 10))
+        await pilot.pause()
+        await pilot.press(*"/accept r", "tab")
+        assert app.message_input.text == "/accept report.pdf "  # carol's only: the conversation shown
+        app.message_input.clear()
+        send = next(command for command in app.get_system_commands(app.screen) if command.title == "Send a file…")
+        send.callback()
+        assert app.message_input.text == "/send " and "Tab completes the path" in hint(app)
