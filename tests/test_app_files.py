@@ -285,3 +285,23 @@ async def test_tab_completes_the_name_of_a_transfer_and_the_palette_starts_a_sen
         send = next(command for command in app.get_system_commands(app.screen) if command.title == "Send a file…")
         send.callback()
         assert app.message_input.text == "/send " and "Tab completes the path" in hint(app)
+
+
+async def test_a_line_above_the_view_that_grows_does_not_move_what_is_read():
+    core = FakeCore()
+    app = make_app(core)
+    async with app.run_test(size=(80, 24)) as pilot:
+        core.emit(events.FileOffered("carol", ID, "report.pdf", 10))
+        core.emit(*(events.MessageReceived("carol", f"{n:016x}", f"message {n}") for n in range(60)))
+        await pilot.pause()
+        log = app.query_one(ConversationLog)
+        await pilot.press("home", "pagedown")  # the offer was in view (measured), and is above it now
+        await pilot.pause()
+        before = log_text(app).splitlines()[0]
+        assert "report.pdf" not in log_text(app) and before.strip()
+        core.emit(events.FileReceived("carol", ID, "/a/long/path/" + "deep/" * 12 + "report.pdf", 10, "ab" * 32))
+        await pilot.pause()
+        assert log_text(app).splitlines()[0] == before  # the rows below it moved down with it
+        await pilot.press("end")
+        await pilot.pause()
+        assert "message 59" in log_text(app) and log.scroll_offset.y == log.max_scroll_y
