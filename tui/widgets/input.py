@@ -47,7 +47,7 @@ class _Completion:
 
 
 RECALL = Binding.Group("recall what you sent (Up on the first row of the input, Down on the last)")
-COMPLETE = Binding.Group("complete a /command, or the peer or theme name it takes; again for the next")
+COMPLETE = Binding.Group("complete a /command, or the name or path it takes; again for the next")
 
 
 #: How long a `?` in an empty input waits for more keys before it opens the help (seconds):
