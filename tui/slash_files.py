@@ -46,7 +46,7 @@ class FileCommands(Actions):
             self.message_input.replace_text(typed)
 
     def show_choices(self, choices: tuple[str, ...]) -> None:
-        width = self.input_hint.content_size.width or self.size.width - 4
+        width = self.message_input.content_size.width  # The hint's own, hidden, is 0: the same column.
         self.input_hint.say(fit_choices(tuple(safe_name(c, 40) for c in choices), width), seconds=CHOICES_SECONDS)
 
     def complete_file_path(self, before: str) -> Replacement | None:
