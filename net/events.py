@@ -78,13 +78,21 @@ class PeerChanged:
     verification_lost: bool = False
     """The user had verified this peer and its key has changed since (shown now,
     or accepted): warn loudly. It stays unverified until checked again."""
+    member_only: bool = False
+    """Connected only because it shares a group with us (the user never opened it):
+    listed under the group, not among the conversations."""
 
 
 @dataclass(frozen=True)
 class MessageReceived:
     peer: str
+    """The sender; in a group, the message's author."""
     id: str
     text: str
+    group: str = ""
+    """The group's name on this node ("" for a pairwise message)."""
+    order: tuple[int, str] | tuple[()] = ()
+    """In a group: (Lamport time, author fingerprint); every screen sorts the group by it."""
 
 
 @dataclass(frozen=True)
@@ -219,26 +227,33 @@ class PeerForgotten:
 
 @dataclass(frozen=True)
 class Transfer:
-    """One file transfer as it stands (also the payload of Details.transfers)."""
+    """One file transfer as it stands (`Node.transfers`, `Details.transfers`)."""
 
     peer: str
     id: str
+    """32 hex digits."""
     name: str
+    """The file's name: ours (sending), or the offered one made safe (receiving)."""
     size: int
     outgoing: bool
     state: str
-    """"offered" | "waiting" (for the peer to connect) | "sending" | "receiving"
-    | "verifying" | "done" | "failed" | "declined" | "cancelled"."""
+    """"offered" | "waiting" (hashing, or for the peer) | "sending" | "receiving" | "verifying"
+    | "done" | "failed" | "declined" | "cancelled"."""
     bytes: int = 0
+    """Acknowledged by the peer (sending) or on disk (receiving)."""
     rate: float = 0.0
     """Bytes a second, smoothed."""
     path: str = ""
-    """Where it is (sender) or will be / was saved (receiver)."""
+    """Where the file is (sending), or will be or was saved (receiving, once accepted)."""
     reason: str = ""
+    """Why it failed, or stalls."""
 
 
 @dataclass(frozen=True)
 class FileOffered:
+    """A file offered to us (outgoing=False: accept or decline it), or by us (outgoing=True,
+    once hashed). name is made safe by the core (no separators, controls or bidi)."""
+
     peer: str
     id: str
     name: str
@@ -248,6 +263,8 @@ class FileOffered:
 
 @dataclass(frozen=True)
 class FileProgress:
+    """At most 4 a second per transfer, and always one at 100%."""
+
     peer: str
     id: str
     bytes: int
@@ -258,6 +275,8 @@ class FileProgress:
 
 @dataclass(frozen=True)
 class FileReceived:
+    """A file arrived whole, its SHA-256 checked, under its final name."""
+
     peer: str
     id: str
     path: str
@@ -267,7 +286,7 @@ class FileReceived:
 
 @dataclass(frozen=True)
 class FileSent:
-    """The peer verified the whole file's hash."""
+    """The peer has the whole file and checked its hash."""
 
     peer: str
     id: str
@@ -275,10 +294,88 @@ class FileSent:
 
 @dataclass(frozen=True)
 class FileFailed:
+    """A transfer ended without the file: declined, cancelled (by either side) or failed."""
+
     peer: str
     id: str
     reason: str
     outgoing: bool
+# --- Groups (net/node_groups.py) -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Member:
+    """One member of a group, as this node sees it."""
+
+    name: str
+    fingerprint: str
+    admin: bool
+    status: PeerStatus
+    """The state of our path to it (CONNECTED for ourselves)."""
+
+
+@dataclass(frozen=True)
+class GroupInfo:
+    """How a group stands (`Node.group_details`, `Node.groups`, `GroupChanged`)."""
+
+    group: str
+    """Its name on this node (shown as #NAME)."""
+    id: str
+    """Its id everywhere: 32 hex digits."""
+    members: tuple[Member, ...]
+    admin: bool
+    """We are an admin."""
+    rejected: tuple[tuple[str, int], ...] = ()
+    """What of the group's input was refused or ignored, by reason."""
+
+
+@dataclass(frozen=True)
+class GroupInvited:
+    """A member invited us: `Node.join(group)` or `Node.ignore_invite(group)`."""
+
+    group: str
+    id: str
+    inviter: str
+    members: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class GroupJoined:
+    """We joined (or created) the group."""
+
+    group: str
+    members: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class MemberJoined:
+    group: str
+    peer: str
+
+
+@dataclass(frozen=True)
+class MemberLeft:
+    """peer left or was removed (kicked); peer is our own name when it was us."""
+
+    group: str
+    peer: str
+    kicked: bool = False
+
+
+@dataclass(frozen=True)
+class GroupChanged:
+    """Members, admins or their path states changed."""
+
+    info: GroupInfo
+
+
+@dataclass(frozen=True)
+class GroupMessageSent:
+    """Our own group message, stored and sent: placed by its order like any other."""
+
+    group: str
+    id: str
+    order: tuple[int, str]
 
 
 NodeEvent = (
@@ -292,10 +389,16 @@ NodeEvent = (
     | Details
     | SafetyNumber
     | Error
-    | Transfer
     | FileOffered
     | FileProgress
     | FileReceived
     | FileSent
     | FileFailed
+    | GroupInfo
+    | GroupInvited
+    | GroupJoined
+    | MemberJoined
+    | MemberLeft
+    | GroupChanged
+    | GroupMessageSent
 )
