@@ -179,6 +179,21 @@ async def test_a_file_offered_elsewhere_toasts_and_counts_as_unread():
         assert file_commands(core) == []
 
 
+async def test_a_transfer_whose_peer_goes_away_shows_it_waits_not_a_stale_rate():
+    core = FakeCore()
+    app = make_app(core)
+    async with app.run_test(size=(80, 24)) as pilot:
+        core.emit(
+            events.FileOffered("carol", ID, "big.bin", 20_000_000, outgoing=True),
+            events.FileProgress("carol", ID, 6_000_000, 20_000_000, 5_600_000.0, True),
+        )
+        await pilot.pause()
+        assert "5.6 MB/s" in log_text(app)
+        core.emit(events.PeerChanged("carol", PeerStatus.OFFLINE, reason="lost the path"))
+        await pilot.pause()
+        assert "5.6 MB/s" not in log_text(app) and "waiting for carol to connect, 30% done" in folded(app)
+
+
 async def test_both_sides_see_the_end_of_our_own_transfer():
     core = FakeCore()
     app = make_app(core)

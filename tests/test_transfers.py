@@ -133,6 +133,17 @@ def test_a_transfer_that_failed_resumably_goes_on():
     assert view.state == "receiving"
 
 
+def test_what_was_moving_waits_while_the_peer_is_away():
+    transfers = Transfers()
+    view, _ = transfers.offered(offer(size=100))
+    offered, _ = transfers.offered(offer(tid=OTHER))
+    transfers.progressed(events.FileProgress("alice", ID, 30, 100, 5e6, False))
+    assert transfers.peer_away("alice") == [view] and transfers.peer_away("bob") == []
+    assert view.status() == "waiting for alice to connect, 30% done" and offered.state == "offered"
+    transfers.progressed(events.FileProgress("alice", ID, 40, 100, 1e6, False))
+    assert view.state == "receiving"
+
+
 def test_events_about_unknown_transfers_are_ignored():
     transfers = Transfers()
     assert transfers.progressed(events.FileProgress("alice", ID, 5, 10, 1.0, False)) is None

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from textual import on
 
+from p2ptui.net import PeerStatus
+
 from . import messages
 from .follow import CoreFollower
 from .model import Line
@@ -72,6 +74,13 @@ class FileFollower(CoreFollower):
         self._transfer_changed(view)
         if view is not None and view.peer != self.model.selected:
             self._notice(view.peer, f"{view.name}: {view.status()}")
+
+    @on(messages.PeerChanged)
+    def _when_peer_changed_files(self, message: messages.PeerChanged) -> None:
+        # (CoreFollower's own handler of PeerChanged runs too, after this one.)
+        if message.event.status != PeerStatus.CONNECTED:
+            for view in self.transfers.peer_away(message.event.peer):
+                self._transfer_changed(view)
 
     # --- The transfer's line ------------------------------------------------------------------
 

@@ -288,6 +288,14 @@ class Transfers:
         view.reason, view.rate = reason, 0.0
         return view
 
+    def peer_away(self, peer: str) -> list[TransferView]:
+        """The path to the peer is gone: what was moving waits for it (no rate, no time left,
+        which would be stale); the core's progress moves it on when the peer is back."""
+        moving = [view for view in self.of(peer) if view.state in ("sending", "receiving")]
+        for view in moving:
+            view.state, view.rate = "waiting", 0.0
+        return moving
+
     def answered(self, view: TransferView, state: str) -> None:
         """The user accepted, declined or cancelled it: shown at once. (Declined and cancelled
         stay, whatever the core says next; an accepted one moves on with the core's progress.)"""
