@@ -48,7 +48,8 @@ def test_an_unknown_command_is_named():
     "before, start, candidates",
     [
         ("/", 0, [c.name for c in COMMANDS]),
-        ("/c", 0, ["/close"]),
+        ("/c", 0, ["/close", "/cancel"]),
+        ("/cl", 0, ["/close"]),
         ("/O", 0, ["/open"]),
         ("/open ", 6, PEERS),
         ("/open al", 6, ["alice", "albert"]),

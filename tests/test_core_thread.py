@@ -72,3 +72,61 @@ def test_a_message_handed_to_the_ui_is_marked_shown():
     finally:
         core.stop()
     assert "shown once" not in [message.text for message in unshown_at_the_end]
+
+
+def test_file_commands_reach_the_node_and_a_conversation_opens_with_its_transfers():
+    """OpenPeer is answered with the history, then each transfer as it stands (after a restart too)."""
+    import trio
+
+    from p2ptui.core_thread import AcceptFile, CancelFile, DeclineFile, OpenPeer, SendFile
+    from p2ptui.net import ConfigError
+
+    waiting = events.Transfer("alice", "ab" * 16, "big.iso", 100, False, "waiting", 25)
+    called: list = []
+
+    class FakeNode:
+        def __init__(self) -> None:
+            self._send, self.events = trio.open_memory_channel(0)
+
+        def open(self, peer):
+            called.append(("open", peer))
+
+        def history(self, peer, before=None):
+            return events.History(peer, ())
+
+        def transfers(self, peer):
+            return [waiting]
+
+        def send_file(self, peer, path):
+            if path == "/missing":
+                raise ConfigError("no such file: /missing")
+            called.append(("send_file", peer, path))
+            return "cd" * 16
+
+        def accept_file(self, peer, transfer_id, directory=None):
+            called.append(("accept_file", peer, transfer_id))
+
+        def decline_file(self, peer, transfer_id):
+            called.append(("decline_file", peer, transfer_id))
+
+        def cancel_file(self, peer, transfer_id):
+            called.append(("cancel_file", peer, transfer_id))
+
+    @asynccontextmanager
+    async def fake_node():
+        yield FakeNode()
+
+    received: queue.Queue = queue.Queue()
+    core = CoreThread(fake_node)
+    core.start(received.put)
+    try:
+        for command in (OpenPeer("alice"), SendFile("alice", "/tmp/x"), AcceptFile("alice", "ab" * 16),
+                        DeclineFile("alice", "ef" * 16), CancelFile("alice", "cd" * 16), SendFile("alice", "/missing")):
+            core.submit(command)
+        seen = [received.get(timeout=15) for _ in range(3)]
+    finally:
+        core.stop()
+    assert seen[:2] == [events.History("alice", ()), waiting]
+    assert seen[2] == events.Error("no such file: /missing", peer="alice")
+    assert called == [("open", "alice"), ("send_file", "alice", "/tmp/x"), ("accept_file", "alice", "ab" * 16),
+                      ("decline_file", "alice", "ef" * 16), ("cancel_file", "alice", "cd" * 16)]

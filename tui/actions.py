@@ -1,6 +1,6 @@
 """What the app's keys do: moving between conversations, dialogs, scrolling, keys.
 
-`Actions` sits between `CoreFollower` (what the core says) and `P2PApp`
+`Actions` sits between `FileFollower` (what the core says) and `P2PApp`
 (composition, state and commands). Which conversation a key leads to is the
 pure model's answer (`model.Conversations`); setting `selected` shows it.
 """
@@ -14,12 +14,12 @@ from textual.screen import ModalScreen
 from p2ptui.net import events
 
 from .core_thread import AcceptKey, LoadOlder, ShowDetails
-from .follow import CoreFollower
+from .follow_files import FileFollower
 from .widgets import ConversationLog, MessageInput, PeerList
 from .words import HelpSection
 
 
-class Actions(CoreFollower):
+class Actions(FileFollower):
     """The actions the bindings (`bindings.KEYS`) and the commands run."""
 
     selected: reactive[str | None] = reactive(None, init=False)

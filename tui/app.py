@@ -51,7 +51,7 @@ from .model import Conversation, Conversations, Line
 from .sanitize import sanitize
 from .settings import check_user_name, save_settings
 from .slash import SlashCommands
-from .widgets import ConversationLog, MessageInput, PeerList, StatusLine
+from .widgets import ConversationLog, InputHint, MessageInput, PeerList, StatusLine
 from .widgets.sidebar import SidebarRow
 from .words import HelpSection
 
@@ -143,7 +143,9 @@ class P2PApp(SlashCommands):
                     placeholder="Type a message, or /help",
                     submit=self._input_submitted,
                     completer=self._complete,
+                    show_choices=self.show_choices,
                 )
+                yield InputHint(id="input-hint")
         yield Footer()
 
     def on_resize(self, event: textual_events.Resize) -> None:
@@ -289,7 +291,9 @@ class P2PApp(SlashCommands):
     # --- The input and its commands -----------------------------------------------------
 
     def _input_submitted(self, text: str) -> None:
+        self.input_hint.hush()
         if not text.strip():
+            self.enter_on_empty()  # Accepts a file offered, if one waits.
             return
         parsed = parse(text)
         if parsed.command is not None:

@@ -67,6 +67,7 @@ def help_sections(keys: list[Binding], palette_key: str) -> list[HelpSection]:
         ("✓", "your message, delivered to the peer's app"),
         ("--", "a line from p2ptui: a connection made, changed or lost, a key changed"),
         ("── new ──", "what arrived while you were elsewhere starts below it"),
+        ("▕██░░▏ 62%", "a file on its way, either way: /accept or Enter takes an offer, /decline, /cancel"),
     ]
     return [
         HelpSection("Writing", writing),

@@ -20,6 +20,10 @@ class Completes(enum.Enum):
     NOTHING = "nothing"
     PEER = "peer"
     THEME = "theme"
+    PATH = "path"
+    """A file to send: completed from the disk (tui/path_complete.py)."""
+    TRANSFER = "transfer"
+    """A file transfer of the selected conversation, by its file name."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,14 @@ COMMANDS: tuple[Command, ...] = (
             "Review a changed key"),
     Command("/verify", "[NAME]", "compare safety numbers with the selected peer, or NAME, to know the key "
             "is theirs; mark them verified if the numbers match", "Verify this peer's key", Completes.PEER),
+    Command("/send", "PATH", "offer a file to the selected conversation (Tab completes the path)",
+            "Send a file…", Completes.PATH),
+    Command("/accept", "[FILE]", "accept the newest file offered here (also Enter on an empty input), "
+            "or the one whose name or id starts with FILE", "Accept the file offered", Completes.TRANSFER),
+    Command("/decline", "[FILE]", "decline the newest file offered here, or FILE", "Decline the file offered",
+            Completes.TRANSFER),
+    Command("/cancel", "[FILE]", "stop the newest file transfer here, either way, or FILE",
+            "Cancel a file transfer", Completes.TRANSFER),
     Command("/sidebar", "", "hide or show the list of conversations", "Hide or show the sidebar"),
     Command("/theme", "[NAME]", "change the colours (without NAME: choose from a list); saved in config.toml",
             "Change the theme", Completes.THEME),
@@ -82,13 +94,16 @@ def parse(text: str) -> Parsed:
     return Parsed(command, argument.strip())
 
 
-def completions(before: str, peers: Iterable[str], themes: Iterable[str]) -> tuple[int, list[str]]:
+def completions(
+    before: str, peers: Iterable[str], themes: Iterable[str], files: Iterable[str] = ()
+) -> tuple[int, list[str]]:
     """What Tab can put in place of the word before the cursor.
 
     `before` is the input's text up to the cursor. Returns where that word
     starts and the candidates, in order (none when there is nothing to complete):
     command names at the start of the input, and after a command, the names it
-    takes (peers or themes). Matching is by prefix, ignoring case.
+    takes (peers, themes, or the names of the conversation's files). Matching is by
+    prefix, ignoring case. (Paths, for /send, are tui/path_complete.py's.)
     """
     if not before.startswith("/") or "\n" in before:
         return len(before), []
@@ -98,7 +113,7 @@ def completions(before: str, peers: Iterable[str], themes: Iterable[str]) -> tup
     command = BY_NAME.get(name)
     if command is None or " " in word:
         return len(before), []
-    pool = {Completes.PEER: peers, Completes.THEME: themes}.get(command.completes, ())
+    pool = {Completes.PEER: peers, Completes.THEME: themes, Completes.TRANSFER: files}.get(command.completes, ())
     start = len(name) + 1
     return start, [candidate for candidate in pool if candidate.lower().startswith(word.lower())]
 

@@ -87,7 +87,40 @@ class LoadOlder:
     before: str
 
 
-Command = OpenPeer | SendText | AcceptKey | ShowDetails | ShowSafetyNumber | MarkVerified | LoadOlder
+@dataclass(frozen=True)
+class SendFile:
+    """/send PATH: offer the file to the peer."""
+
+    peer: str
+    path: str
+
+
+@dataclass(frozen=True)
+class AcceptFile:
+    """Accept the peer's offer, into the downloads directory."""
+
+    peer: str
+    id: str
+
+
+@dataclass(frozen=True)
+class DeclineFile:
+    peer: str
+    id: str
+
+
+@dataclass(frozen=True)
+class CancelFile:
+    """Stop a transfer, either way."""
+
+    peer: str
+    id: str
+
+
+Command = (
+    OpenPeer | SendText | AcceptKey | ShowDetails | ShowSafetyNumber | MarkVerified | LoadOlder
+    | SendFile | AcceptFile | DeclineFile | CancelFile
+)
 
 
 @dataclass(frozen=True)
@@ -220,11 +253,35 @@ class CoreThread:
                 # messages left in the outbox): its history first.
                 known.add(event.peer)
                 self._on_event(node.history(event.peer))
+                self._send_transfers(node, event.peer)
             self._on_event(event)
             if isinstance(event, events.MessageReceived):
                 # The UI shows every message it is handed (as unread if elsewhere): a
                 # later `p2ptui pipe` on this config must not print it again.
                 node.mark_shown(event.peer, event.id)
+
+    def _send_transfers(self, node: Node, peer: str) -> None:
+        """After its history, a conversation's offers waiting for an answer and its transfers
+        not finished (after a restart too), each as it stands."""
+        try:
+            transfers = node.transfers(peer)
+        except (ValueError, P2PError) as exc:
+            self._on_event(events.Error(describe(exc), peer=peer))
+            return
+        for transfer in transfers:
+            self._on_event(transfer)
+
+    @staticmethod
+    def _file_command(node: Node, command: SendFile | AcceptFile | DeclineFile | CancelFile) -> None:
+        match command:
+            case SendFile(peer=peer, path=path):
+                node.send_file(peer, path)  # Its FileOffered echo shows it.
+            case AcceptFile(peer=peer, id=transfer_id):
+                node.accept_file(peer, transfer_id)
+            case DeclineFile(peer=peer, id=transfer_id):
+                node.decline_file(peer, transfer_id)
+            case CancelFile(peer=peer, id=transfer_id):
+                node.cancel_file(peer, transfer_id)
 
     async def _run_commands(self, node: Node, commands: trio.MemoryReceiveChannel[Command]) -> None:
         async for command in commands:
@@ -233,6 +290,7 @@ class CoreThread:
                     case OpenPeer(peer=peer):
                         node.open(peer)
                         self._on_event(node.history(peer))
+                        self._send_transfers(node, peer)
                     case SendText(peer=peer, text=text, id=message_id):
                         node.send(peer, text, message_id=message_id)
                     case AcceptKey(peer=peer, fingerprint=seen):
@@ -251,6 +309,8 @@ class CoreThread:
                         ))
                     case MarkVerified(peer=peer, number=number):
                         node.mark_verified(peer, seen=number)
+                    case SendFile() | AcceptFile() | DeclineFile() | CancelFile():
+                        self._file_command(node, command)
             except (ValueError, P2PError) as exc:  # The core refused it: said, never fatal to the core.
                 refused = command.id if isinstance(command, SendText) else ""
                 self._on_event(events.Error(describe(exc), peer=command.peer, message_id=refused))

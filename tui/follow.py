@@ -226,12 +226,13 @@ class CoreFollower(App[None]):
 
     # --- Lines in the log ---------------------------------------------------------------------
 
-    def add_line(self, peer: str, line: Line) -> None:
-        """A message, ours or the peer's: in its conversation, and in the log if it is shown."""
+    def add_line(self, peer: str, line: Line, *, unread: bool = True) -> None:
+        """A message (or a file), ours or the peer's: in its conversation, and in the log if it
+        is shown; `unread=False` for one that is not news (shown again after a restart)."""
         if peer in self.model.closed and not line.own:
             self.model.bring_back(peer)  # A message brings it back.
         conversation = self.model.known(peer)
-        conversation.add(line, shown=peer == self.model.selected)
+        conversation.add(line, shown=peer == self.model.selected, unread=unread)
         if peer == self.model.selected:
             self.log_widget.add(line)
         self.publish()  # The unread count and the time.

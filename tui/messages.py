@@ -61,6 +61,30 @@ class SafetyNumberShown(CoreMessage[events.SafetyNumber]):
     """The safety number of us and a peer, asked for with /verify."""
 
 
+class TransferStands(CoreMessage[events.Transfer]):
+    """A file transfer as it stands: after a restart, the offers and transfers not finished."""
+
+
+class FileOffered(CoreMessage[events.FileOffered]):
+    """A file offered, by the peer or (echoed) by us."""
+
+
+class FileProgress(CoreMessage[events.FileProgress]):
+    """How far a transfer has come, at most a few times a second."""
+
+
+class FileReceived(CoreMessage[events.FileReceived]):
+    """A file arrived whole and verified, under its final name."""
+
+
+class FileSent(CoreMessage[events.FileSent]):
+    """The peer verified the whole file we sent."""
+
+
+class FileFailed(CoreMessage[events.FileFailed]):
+    """A transfer ended without the file: failed, declined or cancelled."""
+
+
 class CoreError(CoreMessage[events.Error]):
     """A command the core refused, or a problem it ran into."""
 
@@ -80,6 +104,12 @@ _KINDS: dict[type, type[CoreMessage]] = {
     events.Details: DetailsShown,
     events.SafetyNumber: SafetyNumberShown,
     events.Error: CoreError,
+    events.Transfer: TransferStands,
+    events.FileOffered: FileOffered,
+    events.FileProgress: FileProgress,
+    events.FileReceived: FileReceived,
+    events.FileSent: FileSent,
+    events.FileFailed: FileFailed,
     CoreStopped: CoreStoppedMessage,
 }
 

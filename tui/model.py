@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -28,6 +29,14 @@ class Line:
     failed: bool = False
     """Never sent: the core refused it (a full disk); the error says why."""
     kind: LineKind = LineKind.MESSAGE
+    fit: Callable[[int], str] | None = None
+    """For a line that lays itself out (a file transfer's progress bar): its text at a
+    width in cells, used instead of `text`."""
+    version: int = 0
+    """Counts the changes of a line that updates in place, so the log draws it anew."""
+
+    def text_at(self, width: int) -> str:
+        return self.fit(width) if self.fit is not None else self.text
 
 
 @dataclass
@@ -72,9 +81,10 @@ class Conversation:
                 return line.at
         return None
 
-    def add(self, line: Line, *, shown: bool) -> None:
-        """Append a line; a peer's message that arrives while the conversation is not shown is unread."""
-        if not shown and not line.own and line.kind is LineKind.MESSAGE:
+    def add(self, line: Line, *, shown: bool, unread: bool = True) -> None:
+        """Append a line; a peer's message (or file offer) that arrives while the conversation
+        is not shown is unread, unless `unread` is False (a transfer shown again after a restart)."""
+        if unread and not shown and not line.own and line.kind is LineKind.MESSAGE:
             if self.first_unread is None:
                 self.first_unread = len(self.lines)
             self.unread += 1

@@ -108,6 +108,22 @@ class RowIndex:
             return index, row - start
         return index + 1 + row - start - height, 0
 
+    def update(self, index: int, height: int) -> int:
+        """A measured message's height changed (a line that updates in place): returns by how
+        many rows. One not measured yet is measured when it comes into view, as any other."""
+        if not self._measured[index] or self.height(index) == height:
+            return 0
+        delta = height - self.height(index)
+        position = bisect_left(self._tall, index)
+        if index in self._heights:
+            del self._tall[position]
+            del self._heights[index]
+        if height > 1:
+            self._heights[index] = height
+            self._tall.insert(position, index)
+        self._recount(position)
+        return delta
+
     def record(self, heights: dict[int, int]) -> None:
         """Heights of messages not measured before: one batch, one recount."""
         first_changed = len(self._tall)
@@ -119,6 +135,10 @@ class RowIndex:
                 self._heights[index] = height
                 insort(self._tall, index)
                 first_changed = min(first_changed, bisect_left(self._tall, index))
+        self._recount(first_changed)
+
+    def _recount(self, first_changed: int) -> None:
+        """The extra rows and starts of the tall messages from position `first_changed` on."""
         tall = self._tall[first_changed:]
         self._extra[first_changed:] = accumulate(
             (self._heights[index] - 1 for index in tall), initial=self._extra[first_changed]

@@ -24,6 +24,7 @@ from p2ptui.net import PeerStatus, events
 from .details import details_rows, dropped_rows, network_rows
 from .model import Conversation
 from .settings import check_user_name
+from .transfers import transfer_rows
 from .words import HelpSection, status_look
 
 
@@ -127,10 +128,14 @@ class DetailsScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         plain, dropped = details_rows(self.details), dropped_rows(self.details)
         network = network_rows(self.details.net_report)
+        files = transfer_rows(self.details.transfers)
         with Vertical():
             with VerticalScroll():
                 yield Label(Content(f"Connection with {self.details.peer}"), classes="title")
                 yield from self._rows(plain)
+                if files:
+                    yield Label(Content("Files"), classes="title")
+                    yield from self._rows(files)
                 if network:
                     yield Label(Content("Your network"), classes="title")
                     yield from self._rows(network)

@@ -1,7 +1,7 @@
 """The slash commands: the handler of each row of `commands.COMMANDS`.
 
-`SlashCommands` sits between `Actions` (what the keys do) and `P2PApp`
-(composition, state, sending), so the app's file keeps to its own jobs.
+`SlashCommands` sits between `FileCommands` (the file commands, slash_files.py)
+and `P2PApp` (composition, state, sending), so the app's file keeps to its own jobs.
 """
 
 from __future__ import annotations
@@ -10,13 +10,14 @@ from collections.abc import Callable
 
 from p2ptui.net import ConfigError
 
-from .actions import Actions
 from .commands import BY_NAME, Command, completions
 from .core_thread import ShowSafetyNumber
 from .settings import check_user_name
+from .slash_files import FileCommands
+from .widgets import Replacement
 
 
-class SlashCommands(Actions):
+class SlashCommands(FileCommands):
     """What `/open`, `/close`, `/verify`, `/theme` and the rest do."""
 
     _commands: dict[str, Callable[[str], None]]
@@ -40,6 +41,7 @@ class SlashCommands(Actions):
             "/bell": lambda _: self.action_toggle_bell(),
             "/help": lambda _: self.action_help(),
             "/quit": lambda _: self.exit(),
+            **self.file_command_handlers(),
         }
         assert set(handlers) == set(BY_NAME), "every command needs a handler, and only those"
         return handlers
@@ -47,9 +49,12 @@ class SlashCommands(Actions):
     def run_command(self, command: Command, argument: str = "") -> None:
         self._commands[command.name](argument)
 
-    def _complete(self, before: str) -> tuple[int, list[str]]:
+    def _complete(self, before: str) -> tuple[int, list[str]] | Replacement:
+        path = self.complete_file_path(before)
+        if path is not None:
+            return path
         peers = [*self.model.open, *self.model.closed]
-        return completions(before, peers, sorted(self.available_themes))
+        return completions(before, peers, sorted(self.available_themes), self.transfer_names())
 
     def command_open(self, argument: str) -> None:
         if argument:

@@ -10,7 +10,8 @@ from ..words import (
     fit_parts,
     status_look,
 )
-from .input import MessageInput
+from .hint import InputHint
+from .input import MessageInput, Replacement
 from .log import ConversationLog
 from .sidebar import PeerList, activity_label, visible_peers
 from .status import StatusLine
@@ -19,8 +20,10 @@ __all__ = [
     "STATUS_ICON",
     "UNKNOWN_STATUS",
     "ConversationLog",
+    "InputHint",
     "MessageInput",
     "PeerList",
+    "Replacement",
     "StatusLine",
     "StatusLook",
     "activity_label",

@@ -16,8 +16,21 @@ from textual.widgets import TextArea
 
 from ..commands import InputHistory
 
-#: Given the text before the cursor: where the word to complete starts, and its candidates.
-Completer = Callable[[str], tuple[int, list[str]]]
+
+@dataclass(frozen=True)
+class Replacement:
+    """What Tab puts in place of the first row's text from `start` to the cursor, as it is:
+    no space after it, no cycling (a path, as a shell completes it)."""
+
+    start: int
+    text: str
+    choices: tuple[str, ...] = ()
+    """What matched, when several did: shown for a moment."""
+
+
+#: Given the text before the cursor: where the word to complete starts and its candidates
+#: (Tab cycles through them), or a Replacement.
+Completer = Callable[[str], "tuple[int, list[str]] | Replacement"]
 
 
 @dataclass
@@ -34,7 +47,7 @@ class _Completion:
 
 
 RECALL = Binding.Group("recall what you sent (Up on the first row of the input, Down on the last)")
-COMPLETE = Binding.Group("complete a /command, or the peer or theme name it takes; again for the next")
+COMPLETE = Binding.Group("complete a /command, or the name or path it takes; again for the next")
 
 
 #: How long a `?` in an empty input waits for more keys before it opens the help (seconds):
@@ -74,7 +87,12 @@ class MessageInput(TextArea):
     ]
 
     def __init__(
-        self, *, submit: Callable[[str], None] | None = None, completer: Completer | None = None, **kwargs
+        self,
+        *,
+        submit: Callable[[str], None] | None = None,
+        completer: Completer | None = None,
+        show_choices: Callable[[tuple[str, ...]], None] | None = None,
+        **kwargs,
     ) -> None:
         """`submit` gets the text, as typed, when Enter is pressed (the input is empty
         again by then). It is called at once, not posted as a message: a key read
@@ -85,6 +103,7 @@ class MessageInput(TextArea):
         """What was sent, for Up and Down (TextArea's own `history` is its undo)."""
         self._submit = submit
         self._completer = completer
+        self._show_choices = show_choices
         self._completion: _Completion | None = None
 
     def replace_text(self, text: str) -> None:
@@ -123,7 +142,11 @@ class MessageInput(TextArea):
             row, column = self.cursor_location
             if self._completer is None or row != 0:
                 return
-            start, candidates = self._completer(self.document.get_line(0)[:column])
+            found = self._completer(self.document.get_line(0)[:column])
+            if isinstance(found, Replacement):
+                self._replace_word(found, column)
+                return
+            start, candidates = found
             if not candidates:
                 return
             completion = _Completion(start, column, candidates, -1 if step > 0 else 0)
@@ -136,6 +159,13 @@ class MessageInput(TextArea):
         # With one candidate there is nothing to cycle through: the next Tab completes afresh
         # (after "/open ", the names).
         self._completion = completion if len(completion.candidates) > 1 else None
+
+    def _replace_word(self, found: Replacement, column: int) -> None:
+        self.replace(found.text, (0, found.start), (0, column))
+        self.move_cursor((0, found.start + len(found.text)))
+        self._completion = None
+        if found.choices and self._show_choices is not None:
+            self._show_choices(found.choices)
 
     async def action_help(self) -> None:
         if self.text:

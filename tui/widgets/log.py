@@ -90,7 +90,7 @@ class ConversationLog(ScrollView, can_focus=False):
         self._text_width = self.MIN_TEXT_WIDTH
         self._index = RowIndex()
         self._wrapped: LRUCache[int, list[str]] = LRUCache(512)
-        self._strips: LRUCache[tuple[int, int, bool], Strip] = LRUCache(1024)
+        self._strips: LRUCache[tuple[int, int, bool, bool, int], Strip] = LRUCache(1024)
         self._plain = Style()
         """The widget's own style this frame (see render_lines)."""
 
@@ -130,6 +130,26 @@ class ConversationLog(ScrollView, can_focus=False):
             self._following = True  # What you send, you see.
         elif not self._following and line.kind is LineKind.MESSAGE:
             self._unseen += 1
+        self.refresh()
+
+    def changed(self, line: Line) -> None:
+        """`line`, in the conversation shown, changed in place (a transfer's progress): drawn
+        anew, and if its height changed, what is in view stays where it was."""
+        lines = self._lines
+        index = next((i for i in range(len(lines) - 1, -1, -1) if lines[i] is line), None)
+        if index is None or index >= self._index.count:
+            return
+        self._wrapped.discard(index)
+        if self._index.is_measured(index):
+            top = self.scroll_offset.y
+            above = self._index.start(index) < top
+            delta = self._index.update(index, self._height(index))
+            if delta:
+                self._sync_virtual_size()
+                if self._following:
+                    self._scroll_to_row(self.max_scroll_y)
+                elif above:
+                    self._scroll_to_row(top + delta)
         self.refresh()
 
     def page_up(self) -> None:
@@ -284,7 +304,7 @@ class ConversationLog(ScrollView, can_focus=False):
     def _wrap(self, index: int) -> list[str]:
         rows = self._wrapped.get(index)
         if rows is None:
-            rows = self._wrapped[index] = wrap(self._lines[index].text, self._text_width)
+            rows = self._wrapped[index] = wrap(self._lines[index].text_at(self._text_width), self._text_width)
         return rows
 
     # --- Rendering --------------------------------------------------------------------------
@@ -327,7 +347,7 @@ class ConversationLog(ScrollView, can_focus=False):
 
     def _content_row(self, index: int, offset: int) -> Strip:
         line = self._lines[index]
-        key = (index, offset, line.delivered, line.failed)
+        key = (index, offset, line.delivered, line.failed, line.version)
         strip = self._strips.get(key)
         if strip is None:
             strip = self._strips[key] = self._render_block_row(index, offset)
