@@ -78,6 +78,8 @@ class PeerChanged:
     verification_lost: bool = False
     """The user had verified this peer and its key has changed since (shown now,
     or accepted): warn loudly. It stays unverified until checked again."""
+    member_only: bool = False
+    """Connected only because it shares a group with us (the user never opened it)."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,10 @@ class MessageReceived:
     peer: str
     id: str
     text: str
+    group: str = ""
+    """The group's name when it was said in a group (`peer` is then its author)."""
+    order: tuple[int, str] = ()
+    """In a group: (Lamport clock, author's fingerprint), the group's total order."""
 
 
 @dataclass(frozen=True)
@@ -215,6 +221,73 @@ class PeerForgotten:
     peer: str
 
 
+@dataclass(frozen=True)
+class Member:
+    name: str
+    fingerprint: str
+    admin: bool
+    status: PeerStatus
+    """The path state to us."""
+
+
+@dataclass(frozen=True)
+class GroupInfo:
+    group: str
+    id: str
+    members: tuple[Member, ...]
+    admin: bool
+    """We are an admin."""
+    rejected: tuple[tuple[str, int], ...] = ()
+    """Counters of refused input, by reason."""
+
+
+@dataclass(frozen=True)
+class GroupInvited:
+    group: str
+    id: str
+    inviter: str
+    members: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class GroupJoined:
+    """We joined (or created) the group."""
+
+    group: str
+    members: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class MemberJoined:
+    group: str
+    peer: str
+
+
+@dataclass(frozen=True)
+class MemberLeft:
+    """peer == our name: we left, or were kicked."""
+
+    group: str
+    peer: str
+    kicked: bool = False
+
+
+@dataclass(frozen=True)
+class GroupChanged:
+    """Members, admins or their path states changed."""
+
+    info: GroupInfo
+
+
+@dataclass(frozen=True)
+class GroupMessageSent:
+    """Our own group message, stored: where it stands in the group's order."""
+
+    group: str
+    id: str
+    order: tuple[int, str]
+
+
 NodeEvent = (
     Ready
     | SignalStatus
@@ -226,4 +299,11 @@ NodeEvent = (
     | Details
     | SafetyNumber
     | Error
+    | GroupInfo
+    | GroupInvited
+    | GroupJoined
+    | MemberJoined
+    | MemberLeft
+    | GroupChanged
+    | GroupMessageSent
 )
