@@ -87,7 +87,78 @@ class LoadOlder:
     before: str
 
 
-Command = OpenPeer | SendText | AcceptKey | ShowDetails | ShowSafetyNumber | MarkVerified | LoadOlder
+@dataclass(frozen=True)
+class CreateGroup:
+    name: str
+
+
+@dataclass(frozen=True)
+class Invite:
+    group: str
+    peer: str
+
+
+@dataclass(frozen=True)
+class JoinGroup:
+    """Accept the invitation to this group."""
+
+    group: str
+
+
+@dataclass(frozen=True)
+class IgnoreInvite:
+    """Decline the invitation to this group (not in contract.md's list: an addition)."""
+
+    group: str
+
+
+@dataclass(frozen=True)
+class LeaveGroup:
+    group: str
+
+
+@dataclass(frozen=True)
+class Kick:
+    group: str
+    peer: str
+
+
+@dataclass(frozen=True)
+class MakeAdmin:
+    group: str
+    peer: str
+
+
+@dataclass(frozen=True)
+class SendGroupText:
+    group: str
+    text: str
+    id: str
+
+
+@dataclass(frozen=True)
+class ShowGroup:
+    """F3 on a group: its members, admins, their path states, what it refused."""
+
+    group: str
+
+
+GroupCommand = CreateGroup | Invite | JoinGroup | IgnoreInvite | LeaveGroup | Kick | MakeAdmin | SendGroupText | ShowGroup
+Command = (
+    OpenPeer | SendText | AcceptKey | ShowDetails | ShowSafetyNumber | MarkVerified | LoadOlder | GroupCommand
+)
+
+
+def conversation_of(command: Command) -> str:
+    """The conversation a command belongs to (a group's is `#NAME`): where its errors are told."""
+    match command:
+        case CreateGroup(name=name):
+            return "#" + name
+        case Invite(group=group) | JoinGroup(group=group) | IgnoreInvite(group=group) | LeaveGroup(group=group) | \
+                Kick(group=group) | MakeAdmin(group=group) | SendGroupText(group=group) | ShowGroup(group=group):
+            return "#" + group
+        case _:
+            return command.peer
 
 
 @dataclass(frozen=True)
@@ -207,7 +278,7 @@ class CoreThread:
 
     def _refuse(self, command: Command, why: str) -> None:
         self.refused += 1
-        peer = command.peer
+        peer = conversation_of(command)
         self._on_event(events.Error(f"not sent to {peer}: {why}", peer=peer))
 
     async def _forward_events(self, node: Node) -> None:
@@ -215,7 +286,8 @@ class CoreThread:
         async for event in node.events:
             if isinstance(event, events.PeerForgotten):
                 known.discard(event.peer)  # If it comes back, its history comes first again.
-            if isinstance(event, events.PeerChanged) and event.peer not in known:
+            # A member the user never opened gets no conversation, so no history either.
+            if isinstance(event, events.PeerChanged) and event.peer not in known and not event.member_only:
                 # A conversation the UI has not seen (an incoming one, or one with
                 # messages left in the outbox): its history first.
                 known.add(event.peer)
@@ -230,9 +302,14 @@ class CoreThread:
         async for command in commands:
             try:
                 match command:
+                    case OpenPeer(peer=peer) if peer.startswith("#"):
+                        self._on_event(node.group_history(peer[1:]))
+                        self._on_event(events.GroupChanged(node.group_details(peer[1:])))
                     case OpenPeer(peer=peer):
                         node.open(peer)
                         self._on_event(node.history(peer))
+                    case LoadOlder(peer=peer, before=before) if peer.startswith("#"):
+                        self._on_event(node.group_history(peer[1:], before=before))
                     case SendText(peer=peer, text=text, id=message_id):
                         node.send(peer, text, message_id=message_id)
                     case AcceptKey(peer=peer, fingerprint=seen):
@@ -251,6 +328,29 @@ class CoreThread:
                         ))
                     case MarkVerified(peer=peer, number=number):
                         node.mark_verified(peer, seen=number)
+                    case _:
+                        self._run_group_command(node, command)
             except (ValueError, P2PError) as exc:  # The core refused it: said, never fatal to the core.
-                refused = command.id if isinstance(command, SendText) else ""
-                self._on_event(events.Error(describe(exc), peer=command.peer, message_id=refused))
+                refused = command.id if isinstance(command, SendText | SendGroupText) else ""
+                self._on_event(events.Error(describe(exc), peer=conversation_of(command), message_id=refused))
+
+    def _run_group_command(self, node: Node, command: Command) -> None:
+        match command:
+            case CreateGroup(name=name):
+                node.create_group(name)
+            case Invite(group=group, peer=peer):
+                node.invite(group, peer)
+            case JoinGroup(group=group):
+                node.join(group)
+            case IgnoreInvite(group=group):
+                node.ignore_invite(group)
+            case LeaveGroup(group=group):
+                node.leave(group)
+            case Kick(group=group, peer=peer):
+                node.kick(group, peer)
+            case MakeAdmin(group=group, peer=peer):
+                node.make_admin(group, peer)
+            case SendGroupText(group=group, text=text, id=message_id):
+                node.send_group(group, text, message_id=message_id)
+            case ShowGroup(group=group):
+                self._on_event(node.group_details(group))

@@ -41,8 +41,13 @@ class SlashCommands(Actions):
             "/help": lambda _: self.action_help(),
             "/quit": lambda _: self.exit(),
         }
+        handlers.update(self.more_command_handlers())
         assert set(handlers) == set(BY_NAME), "every command needs a handler, and only those"
         return handlers
+
+    def more_command_handlers(self) -> dict[str, Callable[[str], None]]:
+        """The handlers a subclass adds (the groups' commands): each calls super() and adds its own."""
+        return {}
 
     def run_command(self, command: Command, argument: str = "") -> None:
         self._commands[command.name](argument)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from p2ptui.net import PeerStatus
 
+from .groups import describe_group
 from .model import Conversation
 from .rows import cells
 
@@ -61,6 +62,8 @@ def applicable_reason(status: PeerStatus, reason: str) -> str:
 
 def describe(conversation: Conversation, *, presence_known: bool = True) -> str:
     """The state of a conversation, in words."""
+    if conversation.group is not None:
+        return describe_group(conversation.group)
     status = conversation.status
     if status in PRESENCE and not presence_known:
         return "unknown: the signalling server does not answer"

@@ -104,6 +104,8 @@ class ConversationLog(ScrollView, can_focus=False):
         self._unseen = 0
         if conversation is not None:
             names = (f"<{self.me}>", f"<{conversation.peer}>")
+            if conversation.group is not None:  # Its members write there, and we show as "you".
+                names = ("<you>", *(f"<{name}>" for name in conversation.group.member_names))
             self._sender_width = min(max(map(len, names)), self.MAX_SENDER_WIDTH)
         self._width = -1  # Lay out afresh on the next settle.
         self.update_title()
@@ -130,6 +132,20 @@ class ConversationLog(ScrollView, can_focus=False):
             self._following = True  # What you send, you see.
         elif not self._following and line.kind is LineKind.MESSAGE:
             self._unseen += 1
+        self.refresh()
+
+    def inserted(self, index: int, line: Line) -> None:
+        """`line` went in at `index` of the conversation shown (a group's late message), or moved
+        there (ours, placed by the core): lay out afresh, keeping the read marker on its line."""
+        if self._conversation is None:
+            return
+        if index >= len(self._lines) - 1 and self._index.count == len(self._lines) - 1:
+            self.add(line)  # At the end, as most are.
+            return
+        self._marker = self._conversation.read_marker
+        if not self._following and not line.own and line.kind is LineKind.MESSAGE:
+            self._unseen += 1
+        self._width = -1  # Every row from `index` on moved.
         self.refresh()
 
     def page_up(self) -> None:
