@@ -41,6 +41,8 @@ class GroupFollower(SlashCommands):
         if conversation is None:
             conversation = self.model.known(key)
             self.client.submit(OpenPeer(key))  # Its history, and its members' states.
+            if self.model.selected is None:
+                self.select(key)
         elif key in self.model.closed:
             self.model.bring_back(key)
         return conversation
@@ -188,3 +190,4 @@ class GroupFollower(SlashCommands):
     def _retitle(self, conversation: Conversation) -> None:
         if conversation.peer == self.model.selected:
             self.log_widget.update_title()
+            self.log_widget.update_senders()
