@@ -484,3 +484,8 @@ def test_connection_details_your_network_80x24(snap_compare):
 
 
 SCENES.update({"details-network-80x24": (details_network_app, (80, 24))})
+
+
+from .test_snapshots_groups import GROUP_SCENES  # noqa: E402
+
+SCENES.update(GROUP_SCENES)

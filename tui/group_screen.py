@@ -14,7 +14,7 @@ from textual.widgets import Label, Static
 
 from p2ptui.net import PeerStatus, events
 
-from .words import status_look
+from .words import member_look
 
 
 def group_rows(info: events.GroupInfo) -> list[tuple[str, str]]:
@@ -65,7 +65,7 @@ class GroupDetailsScreen(ModalScreen[None]):
                 yield Label(Content("Members"), classes="title")
                 with Grid():
                     for member in sorted(info.members, key=lambda m: (not m.admin, m.name)):
-                        look = status_look(member.status, None, presence_known=self.presence_known)
+                        look = member_look(member.status, presence_known=self.presence_known)
                         you = member.name == self.me
                         yield Static(Content.assemble((" " if you else look.glyph, look.style), " ", member.name))
                         yield Static(Content("admin" if member.admin else "member"), classes="name")

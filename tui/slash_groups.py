@@ -30,7 +30,7 @@ from .follow_groups import GroupFollower
 from .groups import YOU, GroupState, is_group, key_of, name_of
 from .model import Conversation
 from .settings import check_user_name
-from .words import status_look
+from .words import member_look
 
 
 def member_rows(state: GroupState, me: str, *, presence_known: bool = True) -> list[str]:
@@ -43,7 +43,7 @@ def member_rows(state: GroupState, me: str, *, presence_known: bool = True) -> l
         if member.name == me:
             rows.append(f"  {YOU}{admin}")
             continue
-        look = status_look(member.status, None, presence_known=presence_known)
+        look = member_look(member.status, presence_known=presence_known)
         rows.append(f"{look.glyph} {member.name}{admin}: {look.words}")
     return rows
 

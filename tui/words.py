@@ -48,6 +48,13 @@ def status_look(status: PeerStatus, path: str | None, *, presence_known: bool = 
     return STATUS_ICON.get(status, UNKNOWN_STATUS)
 
 
+def member_look(status: PeerStatus, *, presence_known: bool = True) -> StatusLook:
+    """A group member's path to us: as a peer's, but "connected" says nothing of direct or relayed
+    (the group does not know which)."""
+    look = status_look(status, None, presence_known=presence_known)
+    return StatusLook(look.glyph, look.style, "connected") if status == PeerStatus.CONNECTED else look
+
+
 _NAT_WORDS = ("NAT", "relay is needed", "TURN")
 
 

@@ -117,7 +117,8 @@ class PeerList(Widget):
         # The groups come after the peers, under a heading of their own (one row more).
         first_group = next((i for i, row in enumerate(conversations) if row.group), len(conversations))
         heading = Content.styled("Groups", "bold")
-        rows: list[Content] = [Content.styled("Peers", "bold") if first_group else heading]
+        only_groups = first_group == 0 < len(conversations)
+        rows: list[Content] = [heading if only_groups else Content.styled("Peers", "bold")]
         if not conversations:
             rows.append(Content.styled("none yet: Ctrl+O", "$text-muted"))
         names = [conversation.peer for conversation in conversations]
