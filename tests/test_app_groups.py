@@ -274,3 +274,35 @@ async def test_the_quick_switcher_offers_groups():
         await pilot.press("alt+1", "ctrl+k", *"tea", "enter")
         await pilot.pause()
         assert app.selected == "#team"
+
+
+async def test_a_group_is_remembered_in_its_place_and_asked_for_after_a_restart(tmp_path):
+    from p2ptui.app import P2PApp
+    from p2ptui.remembered import load
+
+    from .fakecore import FROZEN
+
+    def app_in(core):
+        return P2PApp(core, me="dana", signal="tcp://127.0.0.1:7878", peers=("alice",), clock=lambda: FROZEN,
+                      config_dir=tmp_path)
+
+    core = FakeCore()
+    app = app_in(core)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await in_team(app, core, pilot)
+    assert load(tmp_path) == ["alice", "#team"]
+    again = FakeCore()
+    app = app_in(again)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert OpenPeer("#team") in again.commands  # its history and members
+        assert "#team" in sidebar_text(app)
+
+
+async def test_the_command_palette_switches_to_groups():
+    core = FakeCore()
+    app = make_app(core, peers=("alice",))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await in_team(app, core, pilot)
+        titles = {command.title: command.help for command in app.get_system_commands(app.screen)}
+        assert titles["Switch to #team"] == "3 members, 2 connected, you are an admin"

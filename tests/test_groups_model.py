@@ -98,10 +98,10 @@ def test_a_group_describes_itself():
         events.Member("dana", "d", True, PeerStatus.CONNECTED),
         events.Member("alice", "a", False, PeerStatus.CONNECTED),
         events.Member("bob", "b", False, PeerStatus.OFFLINE),
-    ), admin=True))
-    assert describe_group(state) == "3 members, 2 connected, you are an admin"
+    ), admin=True), "dana")
+    assert describe_group(state) == "3 members, 1 connected, you are an admin"  # we do not count
     assert state.peer_changed("bob", PeerStatus.CONNECTED) and not state.peer_changed("zed", PeerStatus.CONNECTED)
-    assert state.connected == 3
+    assert state.connected == 2
     assert describe_group(GroupState(invited_by="alice")).startswith("alice invited you: /join")
 
 
@@ -111,7 +111,7 @@ def test_members_are_listed_with_their_path_state_us_first():
         events.Member("bob", "b", False, PeerStatus.FAILED),
         events.Member("dana", "d", True, PeerStatus.CONNECTED),
         events.Member("alice", "a", True, PeerStatus.CONNECTING),
-    ), admin=True))
+    ), admin=True), "dana")
     assert member_rows(state, "dana") == [
         "  you (admin)",
         "◐ alice (admin): connecting",

@@ -171,7 +171,7 @@ class GroupFollower(SlashCommands):
         info = message.event.info
         conversation = self.group_conversation(key_of(info.group))
         assert conversation.group is not None
-        conversation.group.described(info)
+        conversation.group.described(info, self.me)
         self.publish()
         self._retitle(conversation)
 
@@ -182,7 +182,7 @@ class GroupFollower(SlashCommands):
         info = message.event
         conversation = self.model.get(key_of(info.group))
         if conversation is not None and conversation.group is not None:
-            conversation.group.described(info)
+            conversation.group.described(info, self.me)
             self.publish()
         if not isinstance(self.screen, GroupDetailsScreen):
             self.push_screen(GroupDetailsScreen(info, me=self.me, presence_known=self.signalling_up is not False))

@@ -17,9 +17,9 @@ from p2ptui.net import PeerStatus, events
 from .words import member_look
 
 
-def group_rows(info: events.GroupInfo) -> list[tuple[str, str]]:
+def group_rows(info: events.GroupInfo, me: str = "") -> list[tuple[str, str]]:
     """(label, words) about the group as a whole."""
-    connected = sum(1 for member in info.members if member.status == PeerStatus.CONNECTED)
+    connected = sum(1 for member in info.members if member.status == PeerStatus.CONNECTED and member.name != me)
     admins = [member.name for member in info.members if member.admin]
     return [
         ("you", "an admin: you may invite, remove and make admins" if info.admin else "a member"),
@@ -59,7 +59,7 @@ class GroupDetailsScreen(ModalScreen[None]):
             with VerticalScroll():
                 yield Label(Content(f"Group #{info.group}"), classes="title")
                 with Grid(id="about"):
-                    for name, value in group_rows(info):
+                    for name, value in group_rows(info, self.me):
                         yield Static(Content(name), classes="name")
                         yield Static(Content(value))
                 yield Label(Content("Members"), classes="title")

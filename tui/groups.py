@@ -49,6 +49,8 @@ class GroupState:
     """An invitation from this peer waits for /join."""
     gone: str = ""
     """"" while we are a member; else why we are not: "you left", "you were removed"."""
+    me: str = ""
+    """Our own name among the members (not counted as connected)."""
 
     @property
     def member_names(self) -> list[str]:
@@ -61,7 +63,7 @@ class GroupState:
     @property
     def connected(self) -> int:
         """Members with a path to us now."""
-        return sum(1 for member in self.members if member.status == PeerStatus.CONNECTED)
+        return sum(1 for member in self.members if member.status == PeerStatus.CONNECTED and member.name != self.me)
 
     @property
     def joined(self) -> bool:
@@ -70,8 +72,9 @@ class GroupState:
     def is_admin(self, name: str) -> bool:
         return any(member.name == name and member.admin for member in self.members)
 
-    def described(self, info: events.GroupInfo) -> None:
+    def described(self, info: events.GroupInfo, me: str) -> None:
         """The core's word on the group: members, admins, path states, counters."""
+        self.me = me
         self.members, self.names = info.members, tuple(member.name for member in info.members)
         self.admin, self.rejected = info.admin, info.rejected
 
