@@ -3,6 +3,7 @@
 from datetime import datetime
 
 import pytest
+from textual.widgets import Static
 
 from p2ptui.core_thread import (
     CreateGroup,
@@ -19,7 +20,6 @@ from p2ptui.core_thread import (
 from p2ptui.net import PeerStatus, events
 from p2ptui.net.store import StoredMessage
 from p2ptui.widgets import ConversationLog, MessageInput, PeerList
-from textual.widgets import Static
 
 from .fakecore import FakeCore, connected, make_app, notified, told
 

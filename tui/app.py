@@ -44,12 +44,12 @@ from .core_thread import (
     OpenPeer,
 )
 from .follow import ERROR_TOAST_SECONDS, CoreFollower
+from .groups import describe_group, is_group
 from .keys import KeysInOrder, use_escape_as_alt
 from .messages import from_core
 from .model import Conversation, Conversations, Line
 from .sanitize import sanitize
 from .settings import check_user_name, save_settings
-from .groups import describe_group, is_group
 from .slash_groups import GroupCommands
 from .widgets import ConversationLog, MessageInput, PeerList, StatusLine
 from .widgets.sidebar import SidebarRow

@@ -143,7 +143,9 @@ class ShowGroup:
     group: str
 
 
-GroupCommand = CreateGroup | Invite | JoinGroup | IgnoreInvite | LeaveGroup | Kick | MakeAdmin | SendGroupText | ShowGroup
+GroupCommand = (
+    CreateGroup | Invite | JoinGroup | IgnoreInvite | LeaveGroup | Kick | MakeAdmin | SendGroupText | ShowGroup
+)
 Command = (
     OpenPeer | SendText | AcceptKey | ShowDetails | ShowSafetyNumber | MarkVerified | LoadOlder | GroupCommand
 )

@@ -17,7 +17,7 @@ from textual import on
 
 from . import messages
 from .core_thread import OpenPeer
-from .groups import YOU, is_group, key_of
+from .groups import LEFT, REMOVED, YOU, is_group, key_of
 from .model import Conversation, Line
 from .sanitize import sanitize
 from .slash import SlashCommands
@@ -93,7 +93,8 @@ class GroupFollower(SlashCommands):
     @on(messages.PeerChanged)
     def _when_member_changed(self, message: messages.PeerChanged) -> None:
         changed = message.event
-        touched = [c for c in self.model.open.values() if c.group and c.group.peer_changed(changed.peer, changed.status)]
+        groups = [c for c in self.model.open.values() if c.group is not None]
+        touched = [c for c in groups if c.group and c.group.peer_changed(changed.peer, changed.status)]
         if changed.member_only and self.model.get(changed.peer) is None:
             # Connected only for a group: listed under it (/members, F3), not in the sidebar.
             message.prevent_default()
@@ -159,7 +160,7 @@ class GroupFollower(SlashCommands):
         if conversation is None or conversation.group is None:
             return
         if left.peer == self.me:
-            conversation.group.gone = "you were removed" if left.kicked else "you left"
+            conversation.group.gone = REMOVED if left.kicked else LEFT
             self.group_line(conversation, f"{conversation.group.gone}; the history stays here")
         else:
             conversation.group.member_left(left.peer)

@@ -40,7 +40,9 @@ class GroupDetailsScreen(ModalScreen[None]):
         border: round $accent; padding: 0 1; background: $surface;
     }
     GroupDetailsScreen VerticalScroll { height: auto; max-height: 1fr; scrollbar-size-vertical: 1; }
-    GroupDetailsScreen Grid { grid-size: 3; grid-columns: auto auto 1fr; grid-rows: auto; height: auto; grid-gutter: 0 2; }
+    GroupDetailsScreen Grid {
+        grid-size: 3; grid-columns: auto auto 1fr; grid-rows: auto; height: auto; grid-gutter: 0 2;
+    }
     GroupDetailsScreen #about { grid-size: 2; grid-columns: auto 1fr; }
     GroupDetailsScreen .name { color: $text-muted; }
     GroupDetailsScreen .title { text-style: bold; }

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from .model import Conversation, Line
 
 MARK = "#"
+#: Why we are not in a group any more (`GroupState.gone`).
+LEFT, REMOVED = "you left", "you were removed"
 #: What our own messages show as their author in a group.
 YOU = "you"
 

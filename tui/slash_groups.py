@@ -27,7 +27,7 @@ from .core_thread import (
     ShowGroup,
 )
 from .follow_groups import GroupFollower
-from .groups import YOU, GroupState, is_group, key_of, name_of
+from .groups import LEFT, YOU, GroupState, is_group, key_of, name_of
 from .model import Conversation
 from .settings import check_user_name
 from .words import member_look
@@ -89,7 +89,7 @@ class GroupCommands(GroupFollower):
         if state.invited_by:
             return f"not sent: you are invited to {peer}, not in it yet: /join first"
         if state.gone:
-            return f"not sent: {state.gone} {peer}" if state.gone == "you left" else f"not sent: {state.gone} from {peer}"
+            return f"not sent: {state.gone} {peer}" if state.gone == LEFT else f"not sent: {state.gone} from {peer}"
         return ""
 
     def text_command(self, peer: str, text: str, message_id: str) -> Command:
@@ -131,7 +131,8 @@ class GroupCommands(GroupFollower):
         key = key_of(argument.removeprefix("#")) if argument else self.selected
         conversation = self.model.get(key) if is_group(key) else None
         if conversation is None or conversation.group is None:
-            self.complain(f"no group {key}: /group NAME makes one" if argument else f"select a group first, or {what} NAME")
+            self.complain(f"no group {key}: /group NAME makes one" if argument
+                          else f"select a group first, or {what} NAME")
             return None
         return conversation
 
