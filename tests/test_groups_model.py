@@ -118,3 +118,10 @@ def test_members_are_listed_with_their_path_state_us_first():
         "✕ bob: no path found; trying again",
     ]
     assert member_rows(GroupState(names=("alice",)), "dana") == ["alice: not known yet"]
+
+
+def test_a_group_we_are_not_in_any_more_says_so():
+    state = GroupState()
+    state.described(events.GroupInfo("team", "ab" * 16, (events.Member("alice", "a", True, PeerStatus.CONNECTED),),
+                                     admin=False), "dana")
+    assert not state.joined and describe_group(state).startswith("you are not a member any more")

@@ -295,7 +295,7 @@ class CoreThread:
                 known.add(event.peer)
                 self._on_event(node.history(event.peer))
             self._on_event(event)
-            if isinstance(event, events.MessageReceived):
+            if isinstance(event, events.MessageReceived) and not event.group:  # A group's have no row to mark.
                 # The UI shows every message it is handed (as unread if elsewhere): a
                 # later `p2ptui pipe` on this config must not print it again.
                 node.mark_shown(event.peer, event.id)

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 MARK = "#"
 #: Why we are not in a group any more (`GroupState.gone`).
-LEFT, REMOVED = "you left", "you were removed"
+LEFT, REMOVED, NOT_MEMBER = "you left", "you were removed", "you are not a member any more"
 #: What our own messages show as their author in a group.
 YOU = "you"
 
@@ -79,6 +79,8 @@ class GroupState:
         self.me = me
         self.members, self.names = info.members, tuple(member.name for member in info.members)
         self.admin, self.rejected = info.admin, info.rejected
+        if me not in self.names and not self.invited_by:  # A group we left, listed after a restart.
+            self.gone = self.gone or NOT_MEMBER
 
     def peer_changed(self, peer: str, status: PeerStatus) -> bool:
         """A member's path state changed; returns whether it is one of ours."""
