@@ -150,7 +150,8 @@ class GroupFollower(SlashCommands):
         if conversation is None or conversation.group is None or joined.peer == self.me:
             return
         conversation.group.member_joined(joined.peer)
-        self.group_line(conversation, f"{joined.peer} joined")
+        # Added by an admin: a member from now on, though they may not have said /join yet.
+        self.group_line(conversation, f"{joined.peer} was added")
         self._retitle(conversation)
 
     @on(messages.MemberLeft)

@@ -186,8 +186,8 @@ class GroupCommands(GroupFollower):
         elif state.members and not state.admin:
             self.complain(self._not_admin(conversation.peer, state, "invite"))
         else:
+            # The core adds them to the group (a MemberJoined follows) and sends the invitation.
             self.client.submit(Invite(name_of(conversation.peer), argument))
-            self.group_line(conversation, f"you invited {argument}; they join with /join")
 
     def command_join(self, argument: str) -> None:
         if not argument and not is_group(self.selected):
