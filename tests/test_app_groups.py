@@ -214,6 +214,9 @@ async def test_members_lists_each_one_with_its_path_state_and_member_only_peers_
         assert "members of #team (3):" in text
         assert "● alice: connected" in text and "○ bob: offline" in text
         assert "you (admin)" in text
+        core.emit(events.PeerChanged("bob", PeerStatus.KEY_CHANGED, member_only=True, new_fingerprint="2b"))
+        await pilot.pause()
+        assert "bob" in app.conversations  # a changed key is the user's to accept, member or not
 
 
 async def test_f3_on_a_group_shows_members_admins_and_what_it_refused():

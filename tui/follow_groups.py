@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 from textual import on
 
+from p2ptui.net import PeerStatus
+
 from . import messages
 from .core_thread import OpenPeer
 from .groups import LEFT, REMOVED, YOU, is_group, key_of
@@ -95,8 +97,9 @@ class GroupFollower(SlashCommands):
         changed = message.event
         groups = [c for c in self.model.open.values() if c.group is not None]
         touched = [c for c in groups if c.group and c.group.peer_changed(changed.peer, changed.status)]
-        if changed.member_only and self.model.get(changed.peer) is None:
-            # Connected only for a group: listed under it (/members, F3), not in the sidebar.
+        if changed.member_only and self.model.get(changed.peer) is None and changed.status != PeerStatus.KEY_CHANGED:
+            # Connected only for a group: listed under it (/members, F3), not in the sidebar;
+            # unless its key changed, which the user must see and may accept (/accept-key).
             message.prevent_default()
             if touched:
                 self.publish()
