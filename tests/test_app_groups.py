@@ -309,3 +309,24 @@ async def test_the_command_palette_switches_to_groups():
         await in_team(app, core, pilot)
         titles = {command.title: command.help for command in app.get_system_commands(app.screen)}
         assert titles["Switch to #team"] == "3 members, 2 connected, you are an admin"
+
+
+async def test_a_crowded_sidebar_at_60x20_keeps_the_groups_heading_and_the_selected_group_in_view():
+    core = FakeCore()
+    peers = tuple(f"peer{n}" for n in range(14))
+    app = make_app(core, peers=peers)
+    async with app.run_test(size=(60, 20)) as pilot:
+        for name in ("team", "book", "climbing"):
+            core.emit(events.GroupJoined(name, ("dana", "alice")))
+        await pilot.pause()
+        await pilot.press("alt+1")
+        sidebar = app.query_one(PeerList)
+        rows = str(sidebar.render()).splitlines()
+        assert len(rows) == sidebar.content_size.height  # every row used, none beyond
+        assert rows[-3:] == ["Groups", "   #team 2", "↓ 2 more"]
+        for _ in range(len(peers) + 2):
+            await pilot.press("ctrl+n")
+        assert app.selected == "#climbing"
+        rows = [row.rstrip() for row in str(sidebar.render()).splitlines()]
+        assert len(rows) == sidebar.content_size.height
+        assert rows[1] == "↑ 2 more" and rows[-4:] == ["Groups", "   #team 2", "   #book 2", "▶  #climbing 2"]
