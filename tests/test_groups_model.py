@@ -60,6 +60,10 @@ def test_a_late_message_not_shown_counts_as_unread_from_its_place():
     conversation.place(message("b", 3), shown=False)
     assert texts(conversation) == ["a", "b", "c"]
     assert conversation.unread == 2 and conversation.first_unread == 1
+    conversation.place(message("e", 9), shown=False)
+    conversation.place(message("d", 7), shown=False)  # after the first unread: it stays
+    assert texts(conversation) == ["a", "b", "c", "d", "e"]
+    assert conversation.unread == 4 and conversation.first_unread == 1
 
 
 def test_a_line_inserted_above_the_read_marker_moves_it_down():

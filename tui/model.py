@@ -99,7 +99,7 @@ class Conversation:
             return index
         if not shown and not line.own and line.kind is LineKind.MESSAGE:
             self.unread += 1
-            self.first_unread = index if self.first_unread is None else min(index, self.first_unread + 1)
+            self.first_unread = index if self.first_unread is None else min(index, self.first_unread)
         elif self.first_unread is not None and index <= self.first_unread:
             self.first_unread += 1
         if self.read_marker is not None and index <= self.read_marker:
