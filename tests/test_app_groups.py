@@ -78,6 +78,8 @@ async def test_group_creates_a_group_listed_apart_from_the_peers_with_its_member
         assert "already" in told(app) and core.commands.count(CreateGroup("team")) == 1
         await pilot.press(*"/group bad name!", "enter")
         assert "invalid group name" in told(app)
+        await pilot.press(*"/open #nothing", "enter")
+        assert "no group #nothing: /group nothing creates it" in told(app) and "#nothing" not in app.conversations
 
 
 async def test_messages_show_their_authors_in_the_groups_order_and_a_late_one_is_inserted():

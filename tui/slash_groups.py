@@ -80,6 +80,12 @@ class GroupCommands(GroupFollower):
         else:
             self.publish()
 
+    def command_open(self, argument: str) -> None:
+        if is_group(argument) and self.model.get(argument) is None:
+            self.complain(f"no group {argument}: /group {name_of(argument)} creates it")
+        else:
+            super().command_open(argument)
+
     def refusal(self, peer: str) -> str:
         """Why nothing can be sent in this conversation now ("" when it can)."""
         conversation = self.model.get(peer)
