@@ -89,7 +89,7 @@ class MessageReceived:
     text: str
     group: str = ""
     """The group's name when it was said in a group (`peer` is then its author)."""
-    order: tuple[int, str] = ()
+    order: tuple[int, str] | tuple[()] = ()
     """In a group: (Lamport clock, author's fingerprint), the group's total order."""
 
 
