@@ -73,9 +73,9 @@ def test_commands_that_take_a_name_say_so():
 
 def test_group_commands_complete_from_the_pools_given():
     pools = {Completes.GROUP: ["team", "tennis"], Completes.MEMBER: ["bob", "bea"]}
-    assert completions("/join te", PEERS, THEMES, pools) == (6, ["team", "tennis"])
-    assert completions("/kick b", PEERS, THEMES, pools) == (6, ["bob", "bea"])
-    assert completions("/invite b", PEERS, THEMES, pools) == (8, ["bob"])  # peers, not the members pool
+    assert completions("/join te", PEERS, THEMES, more=pools) == (6, ["team", "tennis"])
+    assert completions("/kick b", PEERS, THEMES, more=pools) == (6, ["bob", "bea"])
+    assert completions("/invite b", PEERS, THEMES, more=pools) == (8, ["bob"])  # peers, not the members pool
     assert completions("/leave x", PEERS, THEMES) == (7, [])  # no pool given: nothing
 
 

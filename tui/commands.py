@@ -98,7 +98,7 @@ def parse(text: str) -> Parsed:
 
 
 def completions(
-    before: str, peers: Iterable[str], themes: Iterable[str], more: Mapping[Completes, Iterable[str]] | None = None
+    before: str, peers: Iterable[str], themes: Iterable[str], *, more: Mapping[Completes, Iterable[str]] | None = None
 ) -> tuple[int, list[str]]:
     """What Tab can put in place of the word before the cursor.
 

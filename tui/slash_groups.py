@@ -48,6 +48,10 @@ def member_rows(state: GroupState, me: str, *, presence_known: bool = True) -> l
     return rows
 
 
+#: The commands whose completion is ours (see `GroupCommands._complete`).
+GROUP_COMMANDS = ("/invite", "/join", "/ignore", "/leave", "/kick", "/admin")
+
+
 class GroupCommands(GroupFollower):
     """What the groups' commands do, and how a group is opened, sent to and shown (F3)."""
 
@@ -114,6 +118,9 @@ class GroupCommands(GroupFollower):
             super().action_details()
 
     def _complete(self, before: str) -> tuple[int, list[str]]:
+        """The groups' commands complete from their own pools; the rest as SlashCommands does."""
+        if before.partition(" ")[0] not in GROUP_COMMANDS:
+            return super()._complete(before)
         groups = [name_of(name) for name in [*self.model.open, *self.model.closed] if is_group(name)]
         members = self._selected_group()
         peers = [name for name in [*self.model.open, *self.model.closed] if not is_group(name)]
@@ -124,7 +131,7 @@ class GroupCommands(GroupFollower):
             Completes.GROUP: groups,
             Completes.MEMBER: [n for n in (members.member_names if members else []) if n != self.me],
         }
-        return completions(before, peers, sorted(self.available_themes), pools)
+        return completions(before, peers, (), more=pools)
 
     # --- The commands ---------------------------------------------------------------------------
 
