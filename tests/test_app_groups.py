@@ -193,6 +193,20 @@ async def test_an_admin_invites_kicks_and_makes_admins():
         assert "you left #team" in told(app)
 
 
+async def test_a_closed_group_comes_back_for_a_message_not_for_a_members_state():
+    core = FakeCore()
+    app = make_app(core, peers=("alice",))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await in_team(app, core, pilot)
+        await pilot.press(*"/close", "enter")
+        core.emit(events.GroupChanged(team(member("dana", admin=True), member("alice", status=PeerStatus.OFFLINE))))
+        await pilot.pause()
+        assert "#team" in app.closed and "#team" not in sidebar_text(app)
+        core.emit(said("alice", 1, "back?", 3))
+        await pilot.pause()
+        assert "#team 2 (1)" in sidebar_text(app)
+
+
 async def test_a_group_command_outside_a_group_says_so():
     core = FakeCore()
     app = make_app(core, peers=("alice",))

@@ -37,15 +37,16 @@ class GroupFollower(SlashCommands):
 
     # --- Conversations of groups --------------------------------------------------------------
 
-    def group_conversation(self, key: str) -> Conversation:
-        """The group's conversation, made (and its history asked for) the first time it is heard of."""
+    def group_conversation(self, key: str, *, bring_back: bool = True) -> Conversation:
+        """The group's conversation, made (and its history asked for) the first time it is heard of;
+        a closed one comes back when `bring_back` (a message, an invitation), not for a member's state."""
         conversation = self.model.get(key)
         if conversation is None:
             conversation = self.model.known(key)
             self.client.submit(OpenPeer(key))  # Its history, and its members' states.
             if self.model.selected is None:
                 self.select(key)
-        elif key in self.model.closed:
+        elif key in self.model.closed and bring_back:
             self.model.bring_back(key)
         return conversation
 
@@ -174,7 +175,7 @@ class GroupFollower(SlashCommands):
     @on(messages.GroupChanged)
     def _when_group_changed(self, message: messages.GroupChanged) -> None:
         info = message.event.info
-        conversation = self.group_conversation(key_of(info.group))
+        conversation = self.group_conversation(key_of(info.group), bring_back=False)
         assert conversation.group is not None
         conversation.group.described(info, self.me)
         self.publish()
