@@ -128,7 +128,7 @@ async def test_an_invitation_is_listed_told_and_joined_with_join():
     app = make_app(core, peers=("alice",))
     async with app.run_test(size=(80, 24)) as pilot:
         core.emit(connected("alice", 51000),
-                  events.GroupInvited("book", "cd" * 16, "alice", ("alice", "bob")))
+                  events.GroupInvited("book", "cd" * 16, "alice", ("alice", "bob", "dana")))
         await pilot.pause()
         assert "#book invited" in sidebar_text(app)
         assert "alice invites you to #book (with bob): /join book" in log_text(app)  # in alice's conversation
@@ -181,6 +181,9 @@ async def test_an_admin_invites_kicks_and_makes_admins():
         assert "zed is not in #team" in told(app)
         assert [c for c in core.commands if isinstance(c, Invite | Kick | MakeAdmin)] == [
             Invite("team", "erin"), Kick("team", "bob"), MakeAdmin("team", "alice")]
+        core.emit(events.GroupChanged(team(member("dana", admin=True), member("alice", admin=True), member("bob"))))
+        await pilot.pause()
+        assert "alice is an admin now" in log_text(app)
         core.emit(events.MemberLeft("team", "bob", kicked=True), events.MemberJoined("team", "erin"))
         await pilot.pause()
         assert "bob was removed" in log_text(app) and "erin was added" in log_text(app)

@@ -116,7 +116,7 @@ class GroupFollower(SlashCommands):
         conversation.group.invited_by, conversation.group.gone = invited.inviter, ""
         conversation.group.names = invited.members
         conversation.new = key != self.model.selected  # Alt+A finds it.
-        others = ", ".join(name for name in invited.members if name != invited.inviter)
+        others = ", ".join(name for name in invited.members if name not in (invited.inviter, self.me))
         text = f"{invited.inviter} invites you to {key}" + (f" (with {others})" if others else "")
         line = f"{text}: /join {invited.group} to join, /ignore {invited.group} to decline"
         self.group_line(conversation, line)
@@ -177,7 +177,13 @@ class GroupFollower(SlashCommands):
         info = message.event.info
         conversation = self.group_conversation(key_of(info.group), bring_back=False)
         assert conversation.group is not None
+        admins = {member.name for member in conversation.group.members if member.admin}
         conversation.group.described(info, self.me)
+        if admins:  # Known before: say who became one (the core tells no event of its own for it).
+            for member in info.members:
+                if member.admin and member.name not in admins:
+                    who = "you are" if member.name == self.me else f"{member.name} is"
+                    self.add_system_line(conversation, f"{who} an admin now")
         self.publish()
         self._retitle(conversation)
 
