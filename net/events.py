@@ -79,18 +79,20 @@ class PeerChanged:
     """The user had verified this peer and its key has changed since (shown now,
     or accepted): warn loudly. It stays unverified until checked again."""
     member_only: bool = False
-    """Connected only because it shares a group with us (the user never opened it)."""
+    """Connected only because it shares a group with us (the user never opened it):
+    listed under the group, not among the conversations."""
 
 
 @dataclass(frozen=True)
 class MessageReceived:
     peer: str
+    """The sender; in a group, the message's author."""
     id: str
     text: str
     group: str = ""
-    """The group's name when it was said in a group (`peer` is then its author)."""
+    """The group's name on this node ("" for a pairwise message)."""
     order: tuple[int, str] | tuple[()] = ()
-    """In a group: (Lamport clock, author's fingerprint), the group's total order."""
+    """In a group: (Lamport time, author fingerprint); every screen sorts the group by it."""
 
 
 @dataclass(frozen=True)
@@ -191,6 +193,8 @@ class Details:
     """Our network as the node learned it, in `p2ptui nat-check`'s terms: UDP, public
     addresses, NAT, port mapping, each STUN server's round trip (hairpinning is not
     measured: always None). None until the first STUN round ends."""
+    transfers: tuple[Transfer, ...] = ()
+    """This conversation's file transfers not finished, and offers waiting for an answer."""
 
 
 @dataclass(frozen=True)
@@ -222,27 +226,113 @@ class PeerForgotten:
 
 
 @dataclass(frozen=True)
+class Transfer:
+    """One file transfer as it stands (`Node.transfers`, `Details.transfers`)."""
+
+    peer: str
+    id: str
+    """32 hex digits."""
+    name: str
+    """The file's name: ours (sending), or the offered one made safe (receiving)."""
+    size: int
+    outgoing: bool
+    state: str
+    """"offered" | "waiting" (hashing, or for the peer) | "sending" | "receiving" | "verifying"
+    | "done" | "failed" | "declined" | "cancelled"."""
+    bytes: int = 0
+    """Acknowledged by the peer (sending) or on disk (receiving)."""
+    rate: float = 0.0
+    """Bytes a second, smoothed."""
+    path: str = ""
+    """Where the file is (sending), or will be or was saved (receiving, once accepted)."""
+    reason: str = ""
+    """Why it failed, or stalls."""
+
+
+@dataclass(frozen=True)
+class FileOffered:
+    """A file offered to us (outgoing=False: accept or decline it), or by us (outgoing=True,
+    once hashed). name is made safe by the core (no separators, controls or bidi)."""
+
+    peer: str
+    id: str
+    name: str
+    size: int
+    outgoing: bool = False
+
+
+@dataclass(frozen=True)
+class FileProgress:
+    """At most 4 a second per transfer, and always one at 100%."""
+
+    peer: str
+    id: str
+    bytes: int
+    size: int
+    rate: float
+    outgoing: bool
+
+
+@dataclass(frozen=True)
+class FileReceived:
+    """A file arrived whole, its SHA-256 checked, under its final name."""
+
+    peer: str
+    id: str
+    path: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class FileSent:
+    """The peer has the whole file and checked its hash."""
+
+    peer: str
+    id: str
+
+
+@dataclass(frozen=True)
+class FileFailed:
+    """A transfer ended without the file: declined, cancelled (by either side) or failed."""
+
+    peer: str
+    id: str
+    reason: str
+    outgoing: bool
+# --- Groups (net/node_groups.py) -----------------------------------------------------
+
+
+@dataclass(frozen=True)
 class Member:
+    """One member of a group, as this node sees it."""
+
     name: str
     fingerprint: str
     admin: bool
     status: PeerStatus
-    """The path state to us."""
+    """The state of our path to it (CONNECTED for ourselves)."""
 
 
 @dataclass(frozen=True)
 class GroupInfo:
+    """How a group stands (`Node.group_details`, `Node.groups`, `GroupChanged`)."""
+
     group: str
+    """Its name on this node (shown as #NAME)."""
     id: str
+    """Its id everywhere: 32 hex digits."""
     members: tuple[Member, ...]
     admin: bool
     """We are an admin."""
     rejected: tuple[tuple[str, int], ...] = ()
-    """Counters of refused input, by reason."""
+    """What of the group's input was refused or ignored, by reason."""
 
 
 @dataclass(frozen=True)
 class GroupInvited:
+    """A member invited us: `Node.join(group)` or `Node.ignore_invite(group)`."""
+
     group: str
     id: str
     inviter: str
@@ -265,7 +355,7 @@ class MemberJoined:
 
 @dataclass(frozen=True)
 class MemberLeft:
-    """peer == our name: we left, or were kicked."""
+    """peer left or was removed (kicked); peer is our own name when it was us."""
 
     group: str
     peer: str
@@ -281,7 +371,7 @@ class GroupChanged:
 
 @dataclass(frozen=True)
 class GroupMessageSent:
-    """Our own group message, stored: where it stands in the group's order."""
+    """Our own group message, stored and sent: placed by its order like any other."""
 
     group: str
     id: str
@@ -299,6 +389,11 @@ NodeEvent = (
     | Details
     | SafetyNumber
     | Error
+    | FileOffered
+    | FileProgress
+    | FileReceived
+    | FileSent
+    | FileFailed
     | GroupInfo
     | GroupInvited
     | GroupJoined
