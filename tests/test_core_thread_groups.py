@@ -79,3 +79,35 @@ def test_group_commands_reach_the_node_and_refusals_come_back_to_the_group():
     assert refused == events.Error("only an admin of team can remove members", peer="#team")
     assert shown == INFO and changed == events.GroupChanged(INFO)
     assert history == older == events.History("#team", ())
+
+
+def test_a_real_node_creates_a_group_sends_to_it_and_gives_its_history():
+    from p2ptui.demo import open_demo_node
+
+    received: queue.Queue = queue.Queue()
+    core = CoreThread(lambda: open_demo_node("dana"))
+    core.start(received.put)
+    seen: list = []
+
+    def next_of(kind, predicate=lambda e: True):
+        while True:
+            for event in seen:
+                if isinstance(event, kind) and predicate(event):
+                    seen.remove(event)
+                    return event
+            seen.append(received.get(timeout=15))
+
+    try:
+        core.submit(CreateGroup("team"))
+        assert next_of(events.GroupJoined) == events.GroupJoined("team", ("dana",))
+        core.submit(SendGroupText("team", "first words", "ab" * 8))
+        sent = next_of(events.GroupMessageSent)
+        assert sent.group == "team" and sent.id == "ab" * 8 and sent.order[0] >= 1
+        core.submit(OpenPeer("#team"))
+        history = next_of(events.History, lambda e: e.peer == "#team")
+        assert [(m.peer, m.text, m.outgoing) for m in history.messages] == [("dana", "first words", True)]
+        assert next_of(events.GroupChanged).info.admin
+        core.submit(Kick("team", "nobody"))  # the core's refusal comes back to the group
+        assert next_of(events.Error).peer == "#team"
+    finally:
+        core.stop()
