@@ -111,3 +111,31 @@ def test_a_real_node_creates_a_group_sends_to_it_and_gives_its_history():
         assert next_of(events.Error).peer == "#team"
     finally:
         core.stop()
+
+
+def test_a_group_message_handed_to_the_ui_is_marked_shown_in_its_group():
+    """Guards against `p2ptui pipe --group` printing again what the TUI showed."""
+    said = events.MessageReceived("alice", "cd" * 8, "hi all", group="team", order=(3, "a1"))
+
+    class Speaking(GroupNode):
+        @property
+        async def events(self):
+            yield said
+            await trio.sleep_forever()
+
+    node = Speaking()
+
+    @asynccontextmanager
+    async def open_node():
+        yield node
+
+    received: queue.Queue = queue.Queue()
+    core = CoreThread(open_node)
+    core.start(received.put)
+    try:
+        assert received.get(timeout=10) == said
+        core.submit(ShowGroup("team"))  # once its answer is back, the marking (before it) is done
+        received.get(timeout=10)
+    finally:
+        core.stop()
+    assert node.calls[0] == ("mark_group_shown", "team", "cd" * 8)

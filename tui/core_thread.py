@@ -295,10 +295,13 @@ class CoreThread:
                 known.add(event.peer)
                 self._on_event(node.history(event.peer))
             self._on_event(event)
-            if isinstance(event, events.MessageReceived) and not event.group:  # A group's have no row to mark.
+            if isinstance(event, events.MessageReceived):
                 # The UI shows every message it is handed (as unread if elsewhere): a
                 # later `p2ptui pipe` on this config must not print it again.
-                node.mark_shown(event.peer, event.id)
+                if event.group:
+                    node.mark_group_shown(event.group, event.id)
+                else:
+                    node.mark_shown(event.peer, event.id)
 
     async def _run_commands(self, node: Node, commands: trio.MemoryReceiveChannel[Command]) -> None:
         async for command in commands:
