@@ -147,6 +147,17 @@ async def test_an_invitation_is_listed_told_and_joined_with_join():
         assert "#book 3" in sidebar_text(app) and "invited" not in sidebar_text(app)
 
 
+async def test_join_names_an_invitation_not_listed_and_the_core_decides():
+    core = FakeCore()
+    app = make_app(core, peers=("alice",))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press(*"/join book", "enter")  # told before a restart: the sidebar does not know it
+        assert JoinGroup("book") in core.commands
+        core.emit(events.GroupJoined("book", ("alice", "dana")))
+        await pilot.pause()
+        assert app.selected == "#book"
+
+
 async def test_an_ignored_invitation_goes_from_the_list():
     core = FakeCore()
     app = make_app(core, peers=("alice",))

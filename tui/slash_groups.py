@@ -206,6 +206,12 @@ class GroupCommands(GroupFollower):
         if not argument and not is_group(self.selected):
             waiting = [c for c in self.model.open.values() if c.group and c.group.invited_by]
             argument = waiting[-1].peer if len(waiting) == 1 else ""
+        key = key_of(argument.removeprefix("#"))
+        if argument and self.model.get(key) is None:
+            # An invitation from before a restart is not listed (the core tells each once): it decides.
+            self._asked_groups.add(key)
+            self.client.submit(JoinGroup(name_of(key)))
+            return
         conversation = self._group_named(argument, "/join")
         if conversation is None or conversation.group is None:
             return
