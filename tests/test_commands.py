@@ -66,8 +66,18 @@ def test_completions(before, start, candidates):
 
 
 def test_commands_that_take_a_name_say_so():
-    assert {c.name for c in COMMANDS if c.completes is Completes.PEER} == {"/open", "/close", "/verify"}
+    assert {c.name for c in COMMANDS if c.completes is Completes.PEER} == {"/open", "/close", "/verify", "/invite"}
     assert {c.name for c in COMMANDS if c.completes is Completes.THEME} == {"/theme"}
+    assert {c.name for c in COMMANDS if c.completes is Completes.MEMBER} == {"/kick", "/admin"}
+    assert {c.name for c in COMMANDS if c.completes is Completes.GROUP} == {"/join", "/ignore", "/leave"}
+
+
+def test_group_commands_complete_from_the_pools_given():
+    pools = {Completes.GROUP: ["team", "tennis"], Completes.MEMBER: ["bob", "bea"]}
+    assert completions("/join te", PEERS, THEMES, more=pools) == (6, ["team", "tennis"])
+    assert completions("/kick b", PEERS, THEMES, more=pools) == (6, ["bob", "bea"])
+    assert completions("/invite b", PEERS, THEMES, more=pools) == (8, ["bob"])  # peers, not the members pool
+    assert completions("/leave x", PEERS, THEMES) == (7, [])  # no pool given: nothing
 
 
 def test_history_recalls_like_a_shell_and_keeps_the_draft():

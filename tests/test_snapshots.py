@@ -579,3 +579,8 @@ SCENES.update({
     "file-transfer-80x24": (file_transfer_app, (80, 24)),
     "file-details-80x24": (file_details_app, (80, 24)),
 })
+
+
+from .test_snapshots_groups import GROUP_SCENES  # noqa: E402
+
+SCENES.update(GROUP_SCENES)

@@ -15,6 +15,7 @@ from p2ptui.net import events
 
 from .core_thread import AcceptKey, LoadOlder, ShowDetails
 from .follow_files import FileFollower
+from .groups import group_status
 from .widgets import ConversationLog, MessageInput, PeerList
 from .words import HelpSection
 
@@ -67,7 +68,7 @@ class Actions(FileFollower):
         from .screens import QuickSwitcher, SwitchTarget
 
         targets = [
-            SwitchTarget(c.peer, c.status, c.unread, closed=closed, path=c.path)
+            SwitchTarget(c.peer, group_status(c), c.unread, closed=closed, path=c.path)
             for closed, pool in ((False, self.model.open), (True, self.model.closed))
             for c in pool.values()
         ]

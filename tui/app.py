@@ -42,15 +42,15 @@ from .core_thread import (
     CoreOutput,
     CoreStopped,
     OpenPeer,
-    SendText,
 )
 from .follow import ERROR_TOAST_SECONDS, CoreFollower
+from .groups import describe_group, is_group
 from .keys import KeysInOrder, use_escape_as_alt
 from .messages import from_core
 from .model import Conversation, Conversations, Line
 from .sanitize import sanitize
 from .settings import check_user_name, save_settings
-from .slash import SlashCommands
+from .slash_groups import GroupCommands
 from .widgets import ConversationLog, InputHint, MessageInput, PeerList, StatusLine
 from .widgets.sidebar import SidebarRow
 from .words import HelpSection
@@ -60,7 +60,7 @@ use_escape_as_alt()
 __all__ = ["P2PApp"]
 
 
-class P2PApp(SlashCommands):
+class P2PApp(GroupCommands):
     TITLE = "p2ptui"
     CSS = """
     /* Toasts at the top right, over the oldest rows in view: never over what is being typed. */
@@ -113,6 +113,7 @@ class P2PApp(SlashCommands):
         self._warnings = list(warnings)
         self._on_first_frame = on_first_frame
         self._follow_init()
+        self._groups_init()
         self.set_reactive(CoreFollower.where, f"connecting to {signal}…")
         if theme is not None and theme in self.available_themes:
             self.theme = theme
@@ -238,7 +239,7 @@ class P2PApp(SlashCommands):
         sidebar.presence_known = self.signalling_up is not False
         sidebar.now = self.clock()
         sidebar.selected = self.selected
-        sidebar.rows = tuple(SidebarRow.of(conversation) for conversation in self.model.open.values())
+        sidebar.rows = tuple(SidebarRow.of(self.model.open[name]) for name in self.model.in_order())
         worth_remembering = tuple(self.model.worth_remembering())
         if worth_remembering != self._remembered:
             self._remembered = worth_remembering
@@ -260,6 +261,9 @@ class P2PApp(SlashCommands):
     # --- Conversations ------------------------------------------------------------------------
 
     def open_conversation(self, name: str, *, select: bool = True) -> None:
+        if is_group(name):
+            self.open_group(name, select=select)
+            return
         try:
             check_user_name(name)
         except ValueError as exc:
@@ -309,14 +313,19 @@ class P2PApp(SlashCommands):
     def _send(self, peer: str, text: str) -> None:
         from p2ptui.net import MAX_MESSAGE_BYTES  # Loaded by the core's thread by now.
 
+        refusal = self.refusal(peer)  # A group we are not (or no longer) in.
+        if refusal:
+            self.complain(refusal)
+            self.message_input.replace_text(text)
+            return
         size = len(text.encode("utf-8"))
         if size > MAX_MESSAGE_BYTES:
             self.complain(f"not sent: {size:,} bytes, over the limit of {MAX_MESSAGE_BYTES:,}")
             self.message_input.replace_text(text)
             return
         message_id = os.urandom(8).hex()  # (not `secrets`: its import costs the first frame a millisecond)
-        self.add_line(peer, Line(self.clock(), self.me, sanitize(text), own=True, id=message_id))
-        self.client.submit(SendText(peer, text, message_id))
+        self.add_line(peer, Line(self.clock(), self.own_sender(peer), sanitize(text), own=True, id=message_id))
+        self.client.submit(self.text_command(peer, text, message_id))
 
     # --- The help screen and the command palette -----------------------------------------
 
@@ -328,7 +337,8 @@ class P2PApp(SlashCommands):
         ours = [SystemCommand(c.title, c.help, partial(self.run_command, c)) for c in COMMANDS if c.title]
         yield from ours
         for name, conversation in self.model.open.items():
-            yield SystemCommand(f"Switch to {name}", conversation.status.value, partial(self.select, name))
+            state = conversation.status.value if conversation.group is None else describe_group(conversation.group)
+            yield SystemCommand(f"Switch to {name}", state, partial(self.select, name))
         for name in self.model.closed:
             yield SystemCommand(f"Open {name} again", "a closed conversation", partial(self.open_conversation, name))
         # Textual's own, but for the two ours replace ("Theme" saves, "Quit" is ours too).

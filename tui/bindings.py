@@ -61,6 +61,7 @@ def help_sections(keys: list[Binding], palette_key: str) -> list[HelpSection]:
         ("▶", "the conversation shown"),
         ("(2)", "messages you have not seen; new: someone started a conversation with you"),
         ("09:30, 23 Nov", "the last message, today or on an earlier day"),
+        ("#team 4", "a group (below the peers) and how many are in it; invited: /join to join it"),
     ]
     log = [
         ("…", "your message, sent, not yet delivered (waiting in the outbox if the peer is offline)"),

@@ -10,7 +10,7 @@ table of handlers, one per row (checked when the app is made); a new command
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 
@@ -24,6 +24,9 @@ class Completes(enum.Enum):
     """A file to send: completed from the disk (tui/path_complete.py)."""
     TRANSFER = "transfer"
     """A file transfer of the selected conversation, by its file name."""
+    GROUP = "group"
+    MEMBER = "member"
+    """A member of the selected group."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,18 @@ COMMANDS: tuple[Command, ...] = (
             Completes.TRANSFER),
     Command("/cancel", "[FILE]", "stop the newest file transfer here, either way, or FILE",
             "Cancel a file transfer", Completes.TRANSFER),
+    Command("/group", "NAME", "create a group, shown as #NAME; you are its first admin", "Create a group…"),
+    Command("/invite", "PEER", "invite PEER to the selected group", "Invite someone to this group…",
+            Completes.PEER),
+    Command("/join", "[NAME]", "join the group you were invited to (the selected one, or NAME)",
+            "Join this group", Completes.GROUP),
+    Command("/ignore", "[NAME]", "decline an invitation to a group (the selected one, or NAME)",
+            "Decline this invitation", Completes.GROUP),
+    Command("/leave", "[NAME]", "leave the selected group, or NAME; its history is kept", "Leave this group",
+            Completes.GROUP),
+    Command("/members", "", "the selected group's members, admins and how each is connected", "Group members"),
+    Command("/kick", "PEER", "remove PEER from the selected group (admins only)", "", Completes.MEMBER),
+    Command("/admin", "PEER", "make PEER an admin of the selected group (admins only)", "", Completes.MEMBER),
     Command("/sidebar", "", "hide or show the list of conversations", "Hide or show the sidebar"),
     Command("/theme", "[NAME]", "change the colours (without NAME: choose from a list); saved in config.toml",
             "Change the theme", Completes.THEME),
@@ -95,15 +110,21 @@ def parse(text: str) -> Parsed:
 
 
 def completions(
-    before: str, peers: Iterable[str], themes: Iterable[str], files: Iterable[str] = ()
+    before: str,
+    peers: Iterable[str],
+    themes: Iterable[str],
+    files: Iterable[str] = (),
+    *,
+    more: Mapping[Completes, Iterable[str]] | None = None,
 ) -> tuple[int, list[str]]:
     """What Tab can put in place of the word before the cursor.
 
     `before` is the input's text up to the cursor. Returns where that word
     starts and the candidates, in order (none when there is nothing to complete):
     command names at the start of the input, and after a command, the names it
-    takes (peers, themes, or the names of the conversation's files). Matching is by
-    prefix, ignoring case. (Paths, for /send, are tui/path_complete.py's.)
+    takes (peers, themes, the names of the conversation's files, or what `more` gives
+    for other kinds: groups, members). Matching is by prefix, ignoring case. (Paths, for
+    /send, are tui/path_complete.py's.)
     """
     if not before.startswith("/") or "\n" in before:
         return len(before), []
@@ -113,7 +134,8 @@ def completions(
     command = BY_NAME.get(name)
     if command is None or " " in word:
         return len(before), []
-    pool = {Completes.PEER: peers, Completes.THEME: themes, Completes.TRANSFER: files}.get(command.completes, ())
+    pools = {**(more or {}), Completes.PEER: peers, Completes.THEME: themes, Completes.TRANSFER: files}
+    pool = pools.get(command.completes, ())
     start = len(name) + 1
     return start, [candidate for candidate in pool if candidate.lower().startswith(word.lower())]
 

@@ -28,6 +28,32 @@ from typing import TYPE_CHECKING, Protocol
 
 from p2ptui.net import P2PError, describe, events, exit_code
 
+from .core_commands import (  # noqa: F401  (re-exported: the app and the tests import them from here)
+    AcceptFile,
+    AcceptKey,
+    CancelFile,
+    Command,
+    CreateGroup,
+    DeclineFile,
+    GroupCommand,
+    IgnoreInvite,
+    Invite,
+    JoinGroup,
+    Kick,
+    LeaveGroup,
+    LoadOlder,
+    MakeAdmin,
+    MarkVerified,
+    OpenPeer,
+    SendFile,
+    SendGroupText,
+    SendText,
+    ShowDetails,
+    ShowGroup,
+    ShowSafetyNumber,
+    conversation_of,
+)
+
 if TYPE_CHECKING:
     import trio
 
@@ -37,90 +63,6 @@ log = logging.getLogger(__name__)
 
 COMMAND_BUFFER = 1024
 STOP_TIMEOUT = 5.0
-
-
-@dataclass(frozen=True)
-class OpenPeer:
-    peer: str
-
-
-@dataclass(frozen=True)
-class SendText:
-    peer: str
-    text: str
-    id: str
-
-
-@dataclass(frozen=True)
-class AcceptKey:
-    """The user trusts the peer's new key: the one with this fingerprint, which they saw."""
-
-    peer: str
-    fingerprint: str | None = None
-
-
-@dataclass(frozen=True)
-class ShowDetails:
-    peer: str
-
-
-@dataclass(frozen=True)
-class ShowSafetyNumber:
-    """/verify: the safety number of us and the peer, to compare."""
-
-    peer: str
-
-
-@dataclass(frozen=True)
-class MarkVerified:
-    """The user compared this safety number with the peer's, and they match."""
-
-    peer: str
-    number: str
-
-
-@dataclass(frozen=True)
-class LoadOlder:
-    """The reader scrolled to the top: the stored messages before this one."""
-
-    peer: str
-    before: str
-
-
-@dataclass(frozen=True)
-class SendFile:
-    """/send PATH: offer the file to the peer."""
-
-    peer: str
-    path: str
-
-
-@dataclass(frozen=True)
-class AcceptFile:
-    """Accept the peer's offer, into the downloads directory."""
-
-    peer: str
-    id: str
-
-
-@dataclass(frozen=True)
-class DeclineFile:
-    peer: str
-    id: str
-
-
-@dataclass(frozen=True)
-class CancelFile:
-    """Stop a transfer, either way."""
-
-    peer: str
-    id: str
-
-
-Command = (
-    OpenPeer | SendText | AcceptKey | ShowDetails | ShowSafetyNumber | MarkVerified | LoadOlder
-    | SendFile | AcceptFile | DeclineFile | CancelFile
-)
 
 
 @dataclass(frozen=True)
@@ -240,7 +182,7 @@ class CoreThread:
 
     def _refuse(self, command: Command, why: str) -> None:
         self.refused += 1
-        peer = command.peer
+        peer = conversation_of(command)
         self._on_event(events.Error(f"not sent to {peer}: {why}", peer=peer))
 
     async def _forward_events(self, node: Node) -> None:
@@ -248,7 +190,8 @@ class CoreThread:
         async for event in node.events:
             if isinstance(event, events.PeerForgotten):
                 known.discard(event.peer)  # If it comes back, its history comes first again.
-            if isinstance(event, events.PeerChanged) and event.peer not in known:
+            # A member the user never opened gets no conversation, so no history either.
+            if isinstance(event, events.PeerChanged) and event.peer not in known and not event.member_only:
                 # A conversation the UI has not seen (an incoming one, or one with
                 # messages left in the outbox): its history first.
                 known.add(event.peer)
@@ -258,7 +201,10 @@ class CoreThread:
             if isinstance(event, events.MessageReceived):
                 # The UI shows every message it is handed (as unread if elsewhere): a
                 # later `p2ptui pipe` on this config must not print it again.
-                node.mark_shown(event.peer, event.id)
+                if event.group:
+                    node.mark_group_shown(event.group, event.id)
+                else:
+                    node.mark_shown(event.peer, event.id)
 
     def _send_transfers(self, node: Node, peer: str) -> None:
         """After its history, a conversation's offers waiting for an answer and its transfers
@@ -287,6 +233,8 @@ class CoreThread:
         async for command in commands:
             try:
                 match command:
+                    case OpenPeer(peer=peer) | LoadOlder(peer=peer) if peer.startswith("#"):
+                        self._run_group_command(node, command)
                     case OpenPeer(peer=peer):
                         node.open(peer)
                         self._on_event(node.history(peer))
@@ -311,6 +259,34 @@ class CoreThread:
                         node.mark_verified(peer, seen=number)
                     case SendFile() | AcceptFile() | DeclineFile() | CancelFile():
                         self._file_command(node, command)
+                    case _:
+                        self._run_group_command(node, command)
             except (ValueError, P2PError) as exc:  # The core refused it: said, never fatal to the core.
-                refused = command.id if isinstance(command, SendText) else ""
-                self._on_event(events.Error(describe(exc), peer=command.peer, message_id=refused))
+                refused = command.id if isinstance(command, SendText | SendGroupText) else ""
+                self._on_event(events.Error(describe(exc), peer=conversation_of(command), message_id=refused))
+
+    def _run_group_command(self, node: Node, command: Command) -> None:
+        match command:
+            case OpenPeer(peer=peer):
+                self._on_event(node.group_history(peer[1:]))
+                self._on_event(events.GroupChanged(node.group_details(peer[1:])))
+            case LoadOlder(peer=peer, before=before):
+                self._on_event(node.group_history(peer[1:], before=before))
+            case CreateGroup(name=name):
+                node.create_group(name)
+            case Invite(group=group, peer=peer):
+                node.invite(group, peer)
+            case JoinGroup(group=group):
+                node.join(group)
+            case IgnoreInvite(group=group):
+                node.ignore_invite(group)
+            case LeaveGroup(group=group):
+                node.leave(group)
+            case Kick(group=group, peer=peer):
+                node.kick(group, peer)
+            case MakeAdmin(group=group, peer=peer):
+                node.make_admin(group, peer)
+            case SendGroupText(group=group, text=text, id=message_id):
+                node.send_group(group, text, message_id=message_id)
+            case ShowGroup(group=group):
+                self._on_event(node.group_details(group))

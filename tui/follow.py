@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from textual import on
 from textual.app import App
@@ -25,6 +26,9 @@ from .model import Conversation, Conversations, Line
 from .sanitize import sanitize
 from .widgets import ConversationLog
 from .words import applicable_reason, describe
+
+if TYPE_CHECKING:  # Not loaded for the first frame: the store imports sqlite3.
+    from p2ptui.net import StoredMessage
 
 #: A peer's toasts and bells come at most this often (seconds): a flood rings once.
 NOTICE_INTERVAL = 3.0
@@ -163,17 +167,18 @@ class CoreFollower(App[None]):
         conversation.history_complete = conversation.history_complete or history.complete
         if history.older:
             conversation.loading_older = False
-        lines = [
-            Line(datetime.fromtimestamp(m.at), self.me if m.outgoing else peer, sanitize(m.text),
-                 own=m.outgoing, id=m.id, delivered=m.delivered)
-            for m in history.messages
-        ]
+        lines = [self.stored_line(peer, m) for m in history.messages]
         added = conversation.add_history(lines)
         if peer == self.model.selected and history.older:
             self.log_widget.prepended(added)
         elif peer == self.model.selected:
             self.log_widget.show(conversation)
         self.publish()  # The time of the last message.
+
+    def stored_line(self, peer: str, m: StoredMessage) -> Line:
+        """A line of a conversation's history, from the store."""
+        return Line(datetime.fromtimestamp(m.at), self.me if m.outgoing else peer, sanitize(m.text),
+                    own=m.outgoing, id=m.id, delivered=m.delivered)
 
     @on(messages.MessageReceived)
     def _when_message_received(self, message: messages.MessageReceived) -> None:
@@ -261,7 +266,7 @@ class CoreFollower(App[None]):
 
     # --- Telling the user -----------------------------------------------------------------------
 
-    def _notice(self, peer: str, text: str) -> None:
+    def _notice(self, peer: str, text: str, *, title: str = "") -> None:
         """A toast, and the bell if it is on, for a message in a conversation not shown.
 
         The text is the peer's: it goes in as a plain string with markup off, so
@@ -277,7 +282,7 @@ class CoreFollower(App[None]):
         preview = " ".join(text.split())
         if len(preview) > TOAST_LENGTH:
             preview = preview[: TOAST_LENGTH - 1] + "…"
-        self.notify(preview, title=peer, markup=False, timeout=6)
+        self.notify(preview, title=title or peer, markup=False, timeout=6)
         if self.bell_on:
             self.bell()
 

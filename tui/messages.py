@@ -93,6 +93,34 @@ class CoreStoppedMessage(CoreMessage[CoreStopped]):
     """The core ended by itself; nothing more will come."""
 
 
+class GroupShown(CoreMessage[events.GroupInfo]):
+    """A group's members, admins and counters, asked for with F3."""
+
+
+class GroupInvited(CoreMessage[events.GroupInvited]):
+    """Someone invited us to a group."""
+
+
+class GroupJoined(CoreMessage[events.GroupJoined]):
+    """We joined (or created) a group."""
+
+
+class MemberJoined(CoreMessage[events.MemberJoined]):
+    """Someone joined one of our groups."""
+
+
+class MemberLeft(CoreMessage[events.MemberLeft]):
+    """Someone left one of our groups, was removed, or we were."""
+
+
+class GroupChanged(CoreMessage[events.GroupChanged]):
+    """A group's members, admins or their path states changed."""
+
+
+class GroupMessageSent(CoreMessage[events.GroupMessageSent]):
+    """Where our own group message stands in the group's order."""
+
+
 _KINDS: dict[type, type[CoreMessage]] = {
     events.Ready: Ready,
     events.SignalStatus: SignallingChanged,
@@ -111,6 +139,13 @@ _KINDS: dict[type, type[CoreMessage]] = {
     events.FileSent: FileSent,
     events.FileFailed: FileFailed,
     CoreStopped: CoreStoppedMessage,
+    events.GroupInfo: GroupShown,
+    events.GroupInvited: GroupInvited,
+    events.GroupJoined: GroupJoined,
+    events.MemberJoined: MemberJoined,
+    events.MemberLeft: MemberLeft,
+    events.GroupChanged: GroupChanged,
+    events.GroupMessageSent: GroupMessageSent,
 }
 
 

@@ -9,6 +9,8 @@ from datetime import datetime
 
 from p2ptui.net import PeerStatus
 
+from .groups import GroupState, is_group, position_for
+
 
 class LineKind(enum.Enum):
     MESSAGE = "message"
@@ -34,6 +36,8 @@ class Line:
     width in cells, used instead of `text`."""
     version: int = 0
     """Counts the changes of a line that updates in place, so the log draws it anew."""
+    order: tuple[int, str] | tuple[()] = ()
+    """In a group: where the message stands in the group's order (ours: once the core said)."""
 
     def text_at(self, width: int) -> str:
         return self.fit(width) if self.fit is not None else self.text
@@ -68,6 +72,12 @@ class Conversation:
     """Everything stored is in `lines`: scrolling to the top asks for nothing more."""
     loading_older: bool = False
     """A page of older history is on its way."""
+    group: GroupState | None = None
+    """What only a group has (`peer` is then `#NAME`); None for a conversation with one peer."""
+
+    def __post_init__(self) -> None:
+        if self.group is None and is_group(self.peer):
+            self.group = GroupState()
 
     def oldest_id(self) -> str | None:
         """The id of the oldest message here: older history is what was stored before it."""
@@ -89,6 +99,38 @@ class Conversation:
                 self.first_unread = len(self.lines)
             self.unread += 1
         self.lines.append(line)
+
+    def place(self, line: Line, *, shown: bool) -> int:
+        """Put a group's message where its order says, a late one before those after it
+        (`groups.position_for`); returns its index."""
+        index = position_for(self.lines, line.order) if line.order else len(self.lines)
+        if index == len(self.lines):
+            self.add(line, shown=shown)
+            return index
+        if not shown and not line.own and line.kind is LineKind.MESSAGE:
+            self.unread += 1
+            self.first_unread = index if self.first_unread is None else min(index, self.first_unread)
+        elif self.first_unread is not None and index <= self.first_unread:
+            self.first_unread += 1
+        if self.read_marker is not None and index <= self.read_marker:
+            self.read_marker += 1
+        self.lines.insert(index, line)
+        return index
+
+    def placed(self, message_id: str, order: tuple[int, str]) -> bool:
+        """Our own group message, shown when sent, moves to where the core placed it."""
+        at = next((i for i in range(len(self.lines) - 1, -1, -1)
+                   if self.lines[i].own and self.lines[i].id == message_id), None)
+        if at is None:
+            return False
+        line = self.lines.pop(at)
+        if self.first_unread is not None and at < self.first_unread:
+            self.first_unread -= 1
+        if self.read_marker is not None and at < self.read_marker:
+            self.read_marker -= 1
+        line.order = order
+        self.place(line, shown=True)
+        return True
 
     def add_system(self, at: datetime, text: str) -> Line:
         """Append a line about the connection; it never counts as unread."""
@@ -152,6 +194,10 @@ class Conversations:
         self._heard_from: set[str] = set()
         """Peers the core has told of: whether a peer started a conversation is decided once."""
 
+    def in_order(self) -> list[str]:
+        """The open conversations in the sidebar's order: the peers, then the groups."""
+        return [name for name in self.open if not is_group(name)] + [name for name in self.open if is_group(name)]
+
     def get(self, name: str | None) -> Conversation | None:
         """The conversation with name, open or closed."""
         if name is None:
@@ -181,7 +227,7 @@ class Conversations:
 
     def remove(self, name: str) -> str | None:
         """Close a conversation; returns what to select then (its neighbour, when it was selected)."""
-        names = list(self.open)
+        names = self.in_order()
         index = names.index(name)
         self.closed[name] = self.open.pop(name)
         if name != self.selected:
@@ -203,7 +249,7 @@ class Conversations:
 
     def step(self, step: int) -> str | None:
         """The conversation `step` places from the selected one, round the ends (None if there is none)."""
-        names = list(self.open)
+        names = self.in_order()
         if not names:
             return None
         index = names.index(self.selected) if self.selected in names else -step
@@ -211,12 +257,12 @@ class Conversations:
 
     def jump(self, number: int) -> str | None:
         """The Nth conversation of the sidebar, counted from 1."""
-        names = list(self.open)
+        names = self.in_order()
         return names[number - 1] if 1 <= number <= len(names) else None
 
     def next_unread(self) -> str | None:
         """The next conversation after the selected one, round the end, with something unread or new."""
-        names = list(self.open)
+        names = self.in_order()
         start = names.index(self.selected) + 1 if self.selected in names else 0
         for name in names[start:] + names[:start]:
             if self.open[name].unread or self.open[name].new:

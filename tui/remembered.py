@@ -2,7 +2,7 @@
 
 So Alt+1 is the same peer tomorrow as today. Which ones is the model's to say
 (`Conversations.worth_remembering`: a stranger's never opened is left out). One name a line in
-`conversations` in the config directory; a line that is not a valid name is
+`conversations` in the config directory (a group's as `#NAME`); a line that is not a valid name is
 skipped (the file is the user's to edit), and the file is rewritten whole,
 atomically, when the list changes.
 """
@@ -37,7 +37,7 @@ def load(directory: Path | None) -> list[str]:
     for line in text.splitlines()[:MAX_REMEMBERED]:
         name = line.strip()
         try:
-            check_name(name)
+            check_name(name.removeprefix("#"))  # A group's conversation is "#NAME".
         except ConfigError:
             continue
         if name not in names:

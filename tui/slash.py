@@ -43,8 +43,13 @@ class SlashCommands(FileCommands):
             "/quit": lambda _: self.exit(),
             **self.file_command_handlers(),
         }
+        handlers.update(self.more_command_handlers())
         assert set(handlers) == set(BY_NAME), "every command needs a handler, and only those"
         return handlers
+
+    def more_command_handlers(self) -> dict[str, Callable[[str], None]]:
+        """The handlers a subclass adds (the groups' commands): each calls super() and adds its own."""
+        return {}
 
     def run_command(self, command: Command, argument: str = "") -> None:
         self._commands[command.name](argument)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from p2ptui.net import PeerStatus
 
+from .groups import describe_group
 from .model import Conversation
 from .rows import cells
 
@@ -47,6 +48,13 @@ def status_look(status: PeerStatus, path: str | None, *, presence_known: bool = 
     return STATUS_ICON.get(status, UNKNOWN_STATUS)
 
 
+def member_look(status: PeerStatus, *, presence_known: bool = True) -> StatusLook:
+    """A group member's path to us: as a peer's, but "connected" says nothing of direct or relayed
+    (the group does not know which)."""
+    look = status_look(status, None, presence_known=presence_known)
+    return StatusLook(look.glyph, look.style, "connected") if status == PeerStatus.CONNECTED else look
+
+
 _NAT_WORDS = ("NAT", "relay is needed", "TURN")
 
 
@@ -61,6 +69,8 @@ def applicable_reason(status: PeerStatus, reason: str) -> str:
 
 def describe(conversation: Conversation, *, presence_known: bool = True) -> str:
     """The state of a conversation, in words."""
+    if conversation.group is not None:
+        return describe_group(conversation.group)
     status = conversation.status
     if status in PRESENCE and not presence_known:
         return "unknown: the signalling server does not answer"

@@ -102,13 +102,28 @@ class ConversationLog(ScrollView, can_focus=False):
         self._marker = conversation.read_marker if conversation else None
         self._following = True
         self._unseen = 0
-        if conversation is not None:
-            names = (f"<{self.me}>", f"<{conversation.peer}>")
-            self._sender_width = min(max(map(len, names)), self.MAX_SENDER_WIDTH)
+        self._sender_width = self._senders_width()
         self._width = -1  # Lay out afresh on the next settle.
         self.update_title()
         self._settle()
         self.refresh()
+
+    def _senders_width(self) -> int:
+        conversation = self._conversation
+        if conversation is None:
+            return 0
+        names = (f"<{self.me}>", f"<{conversation.peer}>")
+        if conversation.group is not None:  # Its members write there, and we show as "you".
+            names = ("<you>", *(f"<{name}>" for name in conversation.group.member_names))
+        return min(max(map(len, names)), self.MAX_SENDER_WIDTH)
+
+    def update_senders(self) -> None:
+        """A group's members changed: its sender column may widen or narrow."""
+        width = self._senders_width()
+        if width != self._sender_width:
+            self._sender_width = width
+            self._width = -1
+            self.refresh()
 
     def update_title(self) -> None:
         """The border says whom the conversation is with and how the connection stands."""
@@ -150,6 +165,19 @@ class ConversationLog(ScrollView, can_focus=False):
                     self._scroll_to_row(self.max_scroll_y)
                 elif above:
                     self._scroll_to_row(top + delta)
+
+    def inserted(self, index: int, line: Line) -> None:
+        """`line` went in at `index` of the conversation shown (a group's late message), or moved
+        there (ours, placed by the core): lay out afresh, keeping the read marker on its line."""
+        if self._conversation is None:
+            return
+        if index >= len(self._lines) - 1 and self._index.count == len(self._lines) - 1:
+            self.add(line)  # At the end, as most are.
+            return
+        self._marker = self._conversation.read_marker
+        if not self._following and not line.own and line.kind is LineKind.MESSAGE:
+            self._unseen += 1
+        self._width = -1  # Every row from `index` on moved.
         self.refresh()
 
     def page_up(self) -> None:

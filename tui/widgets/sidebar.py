@@ -55,12 +55,28 @@ class SidebarRow:
     last_activity: datetime | None = None
     verified: bool = False
     verification_lost: bool = False
+    group: GroupRow | None = None
 
     @classmethod
     def of(cls, conversation: Conversation) -> SidebarRow:
+        state = conversation.group
+        group = None if state is None else GroupRow(state.count, state.connected, bool(state.invited_by),
+                                                    bool(state.gone))
         return cls(conversation.peer, conversation.status, conversation.path, conversation.unread,
                    conversation.new, conversation.last_activity, conversation.verified,
-                   conversation.verification_lost)
+                   conversation.verification_lost, group)
+
+
+@dataclass(frozen=True)
+class GroupRow:
+    """What the sidebar shows of a group, beside what every conversation has."""
+
+    members: int
+    connected: int
+    invited: bool = False
+    """An invitation waits for /join."""
+    gone: bool = False
+    """We left, or were removed."""
 
 
 def _trust_mark(conversation: SidebarRow) -> Content:
@@ -98,15 +114,22 @@ class PeerList(Widget):
         width, height = self.content_size
         width = width or 22  # Before the first layout.
         conversations = self.rows
-        rows: list[Content] = [Content.styled("Peers", "bold")]
+        # The groups come after the peers, under a heading of their own (one row more).
+        first_group = next((i for i, row in enumerate(conversations) if row.group), len(conversations))
+        heading = Content.styled("Groups", "bold")
+        only_groups = first_group == 0 < len(conversations)
+        rows: list[Content] = [heading if only_groups else Content.styled("Peers", "bold")]
         if not conversations:
             rows.append(Content.styled("none yet: Ctrl+O", "$text-muted"))
         names = [conversation.peer for conversation in conversations]
         selected = names.index(self.selected) if self.selected in names else None
-        shown = visible_peers(len(conversations), selected, max(1, height - 1) if height else len(names))
+        headings = 1 + (0 < first_group < len(conversations))
+        shown = visible_peers(len(conversations), selected, max(1, height - headings) if height else len(names))
         if shown.start > 0:
             rows.append(self._hidden("↑", conversations[: shown.start], width))
         for index in shown:
+            if index == first_group > 0 or (index == shown.start > first_group > 0):
+                rows.append(heading)
             rows.append(self._row(index + 1, conversations[index], index == selected, width))
         if shown.stop < len(conversations):
             rows.append(self._hidden("↓", conversations[shown.stop :], width))
@@ -126,8 +149,10 @@ class PeerList(Widget):
         return Content.styled(f"{arrow} {count}", "$text-muted") + Content.styled(f" ({unread})", "bold $text-accent")
 
     def _row(self, number: int, conversation: SidebarRow, selected: bool, width: int) -> Content:
-        look = status_look(conversation.status, conversation.path, presence_known=self.presence_known)
         prefix = f"{'▶' if selected else ' '}{number if number <= 9 else ' '} "
+        if conversation.group is not None:
+            return self._group_row(prefix, conversation, conversation.group, selected, width)
+        look = status_look(conversation.status, conversation.path, presence_known=self.presence_known)
         if conversation.unread:
             badge = Content.styled(f" ({min(conversation.unread, 999)})", "bold $text-accent")
         elif conversation.new:
@@ -141,6 +166,10 @@ class PeerList(Widget):
             name = name[: max(1, room - 1)] + "…"
         name_style = "bold" if selected or conversation.unread or conversation.new else ""
         row = Content.assemble(prefix, (look.glyph, look.style), " ", (name, name_style), trust, badge)
+        return self._finish(row, conversation, selected, width)
+
+    def _finish(self, row: Content, conversation: SidebarRow, selected: bool, width: int) -> Content:
+        """The time of the last message, when it fits, and the highlight of the selected row."""
         last = conversation.last_activity
         when = activity_label(last, self.now) if last else ""
         if when and row.cell_length + 1 + len(when) <= width:
@@ -148,3 +177,24 @@ class PeerList(Widget):
         if selected:
             row = row.pad_right(width - row.cell_length).stylize_before("on $block-cursor-blurred-background")
         return row
+
+    def _group_row(self, prefix: str, row: SidebarRow, group: GroupRow, selected: bool, width: int) -> Content:
+        """`▶5 #team 4 (2)  09:30`: the member count beside the name; `invited` while an
+        invitation waits, `left` once we are out. `#` is green while a member is connected."""
+        if row.unread:
+            badge = Content.styled(f" ({min(row.unread, 999)})", "bold $text-accent")
+        elif group.invited:
+            badge = Content.styled(" invited", "bold $text-accent")
+        elif group.gone:
+            badge = Content.styled(" left", "$text-muted")
+        else:
+            badge = Content("")
+        count = "" if group.invited or group.gone else f" {group.members}"
+        name = row.peer[1:]
+        room = width - len(prefix) - 1 - len(count) - len(badge.plain)
+        if len(name) > room:
+            name = name[: max(1, room - 1)] + "…"
+        mark = "$success" if group.connected else "$text-muted"
+        name_style = "bold" if selected or row.unread or group.invited else ""
+        content = Content.assemble(prefix, ("#", mark), (name, name_style), (count, "$text-muted"), badge)
+        return self._finish(content, row, selected, width)
