@@ -7,8 +7,9 @@
         Sends N bytes and closes; prints {"bytes": N, "seconds": T}.
     flowtool.py udp-echo --bind IP:PORT --seconds S
         Sends every datagram back to where it came from.
-    flowtool.py udp-rtt --to IP:PORT --count N --seconds S
-        N probes, one at a time; prints {"rtts": [seconds, ...], "lost": K}.
+    flowtool.py udp-rtt --to IP:PORT --count N --wait W --seconds S
+        N probes, one at a time, each given W seconds for its answer;
+        prints {"rtts": [seconds, ...], "lost": K}.
 
 Every role prints "ready" first (once bound, for the servers) and ends after
 S seconds at most; every sending loop is bounded in count.
@@ -67,7 +68,7 @@ async def udp_echo(bind: tuple[str, int]) -> dict:
         echoed += 1
 
 
-async def udp_rtt(to: tuple[str, int], count: int) -> dict:
+async def udp_rtt(to: tuple[str, int], count: int, wait: float) -> dict:
     sock = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
     await sock.bind(("0.0.0.0", 0))
     print("ready", flush=True)
@@ -76,7 +77,7 @@ async def udp_rtt(to: tuple[str, int], count: int) -> dict:
         probe = f"probe {n}".encode()
         started = time.perf_counter()
         await sock.sendto(probe, to)
-        with trio.move_on_after(1.0):
+        with trio.move_on_after(wait):
             while (await sock.recvfrom(2048))[0] != probe:
                 pass  # a late answer to an earlier probe
             rtts.append(time.perf_counter() - started)
@@ -93,7 +94,7 @@ async def main_async(args: argparse.Namespace) -> dict | None:
             return await tcp_send(address(args.to), args.bytes)
         if args.role == "udp-echo":
             return await udp_echo(address(args.bind))
-        return await udp_rtt(address(args.to), args.count)
+        return await udp_rtt(address(args.to), args.count, args.wait)
     return None
 
 
@@ -104,6 +105,7 @@ def main() -> int:
     parser.add_argument("--to", default="")
     parser.add_argument("--bytes", type=int, default=0)
     parser.add_argument("--count", type=int, default=20)
+    parser.add_argument("--wait", type=float, default=1.0)
     parser.add_argument("--seconds", type=float, default=60.0)
     args = parser.parse_args()
     result = trio.run(main_async, args)

@@ -67,3 +67,13 @@ def add_inbound_delay(router: Router, milliseconds: float, seconds: float = 600.
     router.run("iptables", "-t", "mangle", "-A", "FORWARD", "-i", "wan", "-j", "NFQUEUE", "--queue-num", "7",
                "--queue-bypass")
     return process
+
+
+def add_inbound_tcp_loss(router: Router, probability: float, port: int) -> None:
+    """Random loss for one TCP port's packets from the WAN, either way (a reference
+    flow's), and nothing else: the signalling's TCP connection stays whole. In the
+    mangle table, ahead of add_inbound_delay's queue, so the filter's counters of
+    add_inbound_loss stay as they are."""
+    drop = ["-m", "statistic", "--mode", "random", "--probability", f"{probability}", "-j", "DROP"]
+    router.run("iptables", "-t", "mangle", "-I", "FORWARD", "1", "-i", "wan", "-p", "tcp", "-m", "multiport",
+               "--ports", str(port), *drop)
