@@ -12,7 +12,7 @@ from pathlib import Path
 
 import trio
 
-from . import files, lab, network, signalling, tui
+from . import files, lab, lab_files, network, signalling, tui
 from .report import Report
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,6 +59,7 @@ def main() -> int:
     if "lab" in parts:
         print("NAT lab:", flush=True)
         lab.run(report, args.quick)
+        lab_files.run(report, args.quick)
     markdown, data = report.write(args.out)
     print(f"\n{report.markdown()}\nwritten to {markdown} and {data} in {time.perf_counter() - started:.0f} s")
     return 0
