@@ -145,9 +145,9 @@ async def chat_latencies(state: Path, path: Path, count: int) -> tuple[list[floa
     """Send to delivered, one message at a time: idle, then while files move at full
     speed (one after another, so a transfer is always running)."""
 
-    async def measure(pair: _Pair, busy: Callable[[], bool]) -> list[float]:
+    async def measure(pair: _Pair) -> list[float]:
         times: list[float] = []
-        while len(times) < count:
+        for _ in range(count):
             delivered = trio.Event()
             started = time.perf_counter()
             sent = pair.a.send("fb", "x" * 64)
@@ -155,17 +155,15 @@ async def chat_latencies(state: Path, path: Path, count: int) -> tuple[list[floa
             pair.on_a.append(watch)
             await delivered.wait()
             pair.on_a.remove(watch)
-            if busy():
-                times.append(time.perf_counter() - started)
-            await trio.sleep(0.01)  # paced as a person types, not a flood: what is measured is one message
+            times.append(time.perf_counter() - started)
+            await trio.sleep(0.01)  # paced as a person types: what is measured is one message, not a flood
         return times
 
     async def body(pair: _Pair) -> tuple[list[float], list[float]]:
-        idle = await measure(pair, lambda: True)
+        idle = await measure(pair)
         moving = trio.Event()
         on = _when(events.FileProgress, lambda e: not e.outgoing and 0 < e.bytes < e.size, lambda e: moving.set())
         pair.on_b.append(on)
-        busy: list[float] = []
         async with trio.open_nursery() as nursery:
 
             async def files() -> None:
@@ -174,7 +172,7 @@ async def chat_latencies(state: Path, path: Path, count: int) -> tuple[list[floa
 
             nursery.start_soon(files)
             await moving.wait()
-            busy = await measure(pair, lambda: moving.is_set())
+            busy = await measure(pair)
             nursery.cancel_scope.cancel()
         return idle, busy
 
