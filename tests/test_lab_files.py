@@ -3,18 +3,43 @@
 import hashlib
 import os
 import statistics
+import struct
 from pathlib import Path
 
 import pytest
 
+from .lab import delay
 from .lab.shaped import add_loss, shaped_path, tcp_rate, udp_round_trips
 from .test_lab import lab, peers  # noqa: F401  (the fixtures)
-
-pytestmark = pytest.mark.lab
 
 MBIT = 1_000_000 / 8
 
 
+# --- The delay line's netlink parsing, with no lab --------------------------------------
+
+
+def _queued(packet_id: int) -> bytes:
+    """A queued-packet message as the kernel sends it: header attribute, then others."""
+    attributes = delay._attribute(delay.NFQA_PACKET_HDR, delay.PACKET_HDR.pack(packet_id, 0x0800, 2))
+    attributes += delay._attribute(10, b"\x45" * 7)  # an attribute it skips (padded to 8)
+    return delay._message(delay.NFQNL_MSG_PACKET, 7, attributes, 0)
+
+
+def test_the_delay_line_reads_every_packet_id_of_a_read():
+    assert delay._packet_ids(_queued(5) + _queued(6)) == [5, 6]
+    assert delay._packet_ids(_queued(5)[:-3]) == []  # cut short: nothing, no crash
+
+
+def test_the_delay_line_stops_when_the_kernel_refuses_a_message():
+    refusal = delay.NLMSG.pack(delay.NLMSG.size + 4, delay.NLMSG_ERROR, 0, 1, 0) + struct.pack("=i", -1)
+    with pytest.raises(OSError):
+        delay._packet_ids(refusal)
+
+
+# --- The shaped path --------------------------------------------------------------------
+
+
+@pytest.mark.lab
 def test_the_shaped_path_has_its_rate_and_round_trip(lab):  # noqa: F811
     path = shaped_path(lab, mbit=20, one_way_ms=25)
     rtts, lost = udp_round_trips(path, count=20)
@@ -26,6 +51,7 @@ def test_the_shaped_path_has_its_rate_and_round_trip(lab):  # noqa: F811
     assert 0.4 * 20 * MBIT < rate <= 1.05 * 20 * MBIT, rate / MBIT
 
 
+@pytest.mark.lab
 def test_the_shaped_path_loses_what_it_is_told_to(lab):  # noqa: F811
     path = shaped_path(lab, mbit=50)
     add_loss(path, 0.5)
@@ -41,6 +67,7 @@ def _sha256(path) -> str:
 SIZE = 4 << 20
 
 
+@pytest.mark.lab
 def test_a_transfer_resumes_after_the_receiver_is_killed_mid_transfer(lab, peers, tmp_path):  # noqa: F811
     # 8 Mbit/s: the 4 MB take about 4 s, so the kill lands mid-transfer.
     path = shaped_path(lab, mbit=8)

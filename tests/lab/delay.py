@@ -69,8 +69,8 @@ def _packet_ids(datagram: bytes) -> list[int]:
     offset = 0
     while offset + NLMSG.size <= len(datagram):
         length, kind, _, _, _ = NLMSG.unpack_from(datagram, offset)
-        if length < NLMSG.size:
-            break
+        if length < NLMSG.size or offset + length > len(datagram):
+            break  # cut short: the rest cannot be read
         if kind == NLMSG_ERROR:
             (error,) = struct.unpack_from("=i", datagram, offset + NLMSG.size)
             if error:
