@@ -81,7 +81,7 @@ def _packet_ids(datagram: bytes) -> list[int]:
                 size, attribute = NLATTR.unpack_from(datagram, at)
                 if size < NLATTR.size:
                     break
-                if attribute & 0x7FFF == NFQA_PACKET_HDR:
+                if attribute & 0x7FFF == NFQA_PACKET_HDR and size >= NLATTR.size + PACKET_HDR.size:
                     ids.append(PACKET_HDR.unpack_from(datagram, at + NLATTR.size)[0])
                 at += (size + 3) & ~3
         offset += (length + 3) & ~3
