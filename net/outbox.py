@@ -2,21 +2,28 @@
 in wire packets with both tags and sealed under the current keys (only probes
 go in the clear, and only before there are keys). Free of I/O: the driver
 takes them with `take()`.
+
+Once there are keys every datagram is one TRANSPORT: a packet number and
+frames (frames.py). The channel numbers the packets it packs; a probe or a
+goodbye takes the next number from it too.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from . import frames as fr
 from . import wire
 from .address import Route
 from .keyschedule import KeySchedule
 from .paths import PathOutput, SendCallMe, SendProbe
-from .reliability import OutFragment
 
 
 class Outbox:
-    def __init__(self, local_tag: bytes, keys: KeySchedule) -> None:
+    def __init__(self, local_tag: bytes, keys: KeySchedule, next_pn: Callable[[], int]) -> None:
         self.local_tag = local_tag
         self.keys = keys
+        self._next_pn = next_pn
         self._out: list[tuple[bytes, Route]] = []
 
     def take(self) -> list[tuple[bytes, Route]]:
@@ -35,28 +42,24 @@ class Outbox:
         """What the paths part asks for: a probe, or a CALL_ME."""
         match out:
             case SendProbe(route=route, txid=txid):
-                self.send(wire.Probe(self._remote_tag, self.local_tag, txid), route)
+                if self.keys.secure:
+                    self.frames(self._next_pn(), (fr.Probe(txid),), route)
+                else:
+                    self._out.append((wire.encode(wire.Probe(self._remote_tag, self.local_tag, txid)), route))
             case SendCallMe(route=route):
-                self.send(wire.CallMe(self._remote_tag, self.local_tag), route)
+                self.frames(self._next_pn(), (fr.CallMe(),), route)
 
     def probe_ack(self, txid: bytes, route: Route, *, cleartext: bool) -> None:
-        self.send(wire.ProbeAck(self._remote_tag, self.local_tag, txid), route, cleartext=cleartext)
-
-    def data(self, fragment: OutFragment, route: Route) -> None:
-        tags = (self._remote_tag, self.local_tag)
-        self.send(wire.Data(*tags, fragment.seq, fragment.message_id, fragment.last, fragment.payload), route)
-
-    def ack(self, seqs: tuple[int, ...], cumulative: int, route: Route) -> None:
-        self.send(wire.Ack(self._remote_tag, self.local_tag, seqs, cumulative), route)
+        if self.keys.secure and not cleartext:
+            self.frames(self._next_pn(), (fr.ProbeAck(txid),), route)
+        else:
+            self._out.append((wire.encode(wire.ProbeAck(self._remote_tag, self.local_tag, txid)), route))
 
     def goodbye(self, route: Route) -> None:
-        self.send(wire.Goodbye(self._remote_tag, self.local_tag), route)
+        self.frames(self._next_pn(), (fr.Goodbye(),), route)
 
-    def send(self, packet: wire.Inner, route: Route, *, cleartext: bool = False) -> None:
-        """Send an inner packet: encrypted once we have keys. Only probes go in the clear."""
-        if self.keys.secure and not cleartext:
-            outer: wire.Packet = self.keys.seal(packet)
-        else:
-            assert isinstance(packet, wire.Probe | wire.ProbeAck), "data before the handshake"
-            outer = packet
-        self._out.append((wire.encode(outer), route))
+    def frames(self, pn: int, frames: tuple[fr.Frame, ...], route: Route) -> None:
+        """One packet of frames, sealed: only ever encrypted."""
+        assert self.keys.secure, "frames before the handshake"
+        packet = wire.Frames(self._remote_tag, self.local_tag, pn, frames)
+        self._out.append((wire.encode(self.keys.seal(packet)), route))

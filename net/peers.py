@@ -23,6 +23,7 @@ from .datagrams import Datagrams
 from .driver import drive
 from .keeping import Keeping
 from .peer import Peer, derive_status, path_kind
+from .peer_app import PeerApp
 from .relays import Relays
 from .store import MessageStore
 from .strangers import MAX_STRANGERS, Strangers
@@ -66,6 +67,9 @@ class Peers(Strangers):
         #: We are leaving: no session starts, and no status is told any more.
         self.closing = False
         self._keeping = Keeping(store, datagrams.dropped)
+        #: The applications on the channel (files, groups): told every session event, and
+        #: asked once per pump to write to their streams.
+        self.apps: list[PeerApp] = []
         self.max_strangers = MAX_STRANGERS
 
     def get(self, name: str) -> Peer | None:
@@ -204,15 +208,20 @@ class Peers(Strangers):
         """
         async with peer.pump_lock:
             events, failure = self._keeping.keep(peer.name, peer.session, peer.session.events())
+            told: list[ev.NodeEvent] = []
             for event in events:
                 self._note(peer, event)  # Before any await: nobody sees half the news.
+                for app in self.apps:
+                    told += app.session_event(peer, event)
+            for app in self.apps:
+                told += app.pumped(peer)
             path = peer.session.path
             if path is not None and peer.session.state == sess.State.CONNECTED:
                 # The handshake over this path authenticated the peer: the send budget
                 # for strangers' addresses no longer applies to it.
                 self._datagrams.budget.validate(path)
             chosen = self.chosen(peer)
-            for data, route in peer.session.datagrams_to_send():
+            for data, route in peer.session.datagrams_to_send(trio.current_time()):
                 await self._datagrams.send(data, route, chosen=chosen)
             if failure is not None:  # The first time storing fails (a full disk): said once.
                 await self._emit(ev.Error(str(failure), peer.name))
@@ -220,6 +229,10 @@ class Peers(Strangers):
                 await self._tell(peer, event)
                 # Status first: a message must never arrive before "connected" does.
                 await self.update_status(peer)
+            if told and not events:
+                await self.update_status(peer)
+            for news in told:  # What the apps made of it, after the status.
+                await self._emit(news)
 
     def _note(self, peer: Peer, event: sess.Event) -> None:
         """What an event of the session changes in what we know of the peer."""

@@ -9,8 +9,8 @@ three parts, each its own module, tested on its own:
 
 - `paths.Paths`: candidates, probing, ranking, relays, keepalives, path loss;
 - `keyschedule.KeySchedule`: the Noise IK handshake, rekeys, the keys alive;
-- `reliability.Sender` and `Receiver`: fragments, RFC 6298 timers, fast
-  retransmit, reordering, reassembly, acks.
+- `channel.Channel`: the streams (chat, control, bulk), packing frames into
+  packets, acks, loss recovery, congestion control and pacing.
 
 The Session routes each datagram to the part it concerns, wraps what the
 parts ask to send in wire packets (encrypted once there are keys), turns what
@@ -38,22 +38,39 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from . import frames as fr
 from . import wire
 from .address import Address, Route, Via, remote_address
 from .errors import LocalProtocolError
 from .keyschedule import Timer
 from .paths import MAX_PROBES, MAX_REMOTE_RELAYS
-from .reliability import MAX_MESSAGE_BYTES, MessageTooLong
-from .session_events import Connected, Event, Failed, MessageDelivered, MessageReceived, PathLost, PeerLeft, Pong
+from .records import MAX_MESSAGE_BYTES, MessageTooLong
+from .session_events import (
+    APP_FILES,
+    APP_GROUPS,
+    MAX_CONTROL_BYTES,
+    Connected,
+    ControlReceived,
+    Event,
+    Failed,
+    MessageDelivered,
+    MessageReceived,
+    PathLost,
+    PeerLeft,
+    Pong,
+    StreamData,
+    StreamReset,
+)  # fmt: skip
 from .session_machine import SessionMachine
 from .sessionconfig import SessionConfig
 from .state import TRANSITIONS, State
 
 # What node.py, tests and tools import from here; the parts' names are re-exported.
 __all__ = [
-    "MAX_MESSAGE_BYTES", "MAX_PROBES", "MAX_REMOTE_RELAYS", "TRANSITIONS", "Address", "Connected", "Event",
-    "Failed", "MessageDelivered", "MessageReceived", "MessageTooLong", "PathLost", "PeerLeft", "Pong", "Route",
-    "Session", "SessionConfig", "State", "Via", "remote_address",
+    "APP_FILES", "APP_GROUPS", "MAX_CONTROL_BYTES", "MAX_MESSAGE_BYTES", "MAX_PROBES", "MAX_REMOTE_RELAYS",
+    "TRANSITIONS", "Address", "Connected", "ControlReceived", "Event", "Failed", "MessageDelivered",
+    "MessageReceived", "MessageTooLong", "PathLost", "PeerLeft", "Pong", "Route", "Session", "SessionConfig",
+    "State", "StreamData", "StreamReset", "Via", "remote_address",
 ]  # fmt: skip
 
 #: Seconds between tries to hand over messages the owner could not store (a full disk).
@@ -72,11 +89,16 @@ class Session(SessionMachine):
 
     # --- What the driver collects ---------------------------------------------
 
-    def datagrams_to_send(self) -> list[tuple[bytes, Route]]:
-        """What to send now. Acks wait for this: a burst of data gets one ack."""
-        if self.remote_tag is not None and self.secure:
-            for route, seqs, cumulative in self.receiver.take_acks():
-                self.outbox.ack(seqs, cumulative, route)
+    def datagrams_to_send(self, now: float | None = None) -> list[tuple[bytes, Route]]:
+        """What to send now. Acks wait for this: a burst of data gets one ack.
+
+        Collecting means the owner kept what the events handed over (stored the
+        messages, wrote the stream data): only now is that acknowledged to the peer.
+        now: the time (the latest one given to the session, if None)."""
+        now = self._now if now is None else max(self._now, now)
+        self._now = now
+        self.channel.commit()
+        self._transmit(now)
         return self.outbox.take()
 
     @property
@@ -85,20 +107,22 @@ class Session(SessionMachine):
         return bool(self._events)
 
     def events(self) -> list[Event]:
-        events, self._events = self._events, []
+        events = list(self._events)
+        self._events.clear()  # In place: the channel appends to this very list.
         return events
 
     def next_timeout(self) -> float | None:
         """When handle_timeout wants to be called next, or None if never: the earliest of the parts'."""
-        parts = (self.paths, self.keys, self.sender, self.farewell)
+        parts = (self.paths, self.keys, self.channel, self.farewell)
         times = [part.next_timeout() for part in parts] + [self._hand_over_at]
         return min((t for t in times if t is not None), default=None)
 
     def handle_timeout(self, now: float) -> None:
         """Each part runs its own due timers; the session acts on what they report."""
+        self._now = max(self._now, now)
         if self._hand_over_at is not None and now >= self._hand_over_at:
             self._hand_over_at = None
-            self._events += [MessageReceived(i, text) for i, text in self.receiver.hand_over_again()]
+            self._events += self.channel.hand_over_again()
         self._send_goodbye(now)
         if self.paths.timed_out(now):
             self._lose_path(now)
@@ -113,7 +137,7 @@ class Session(SessionMachine):
                 )
             case Timer.SEND_INITIATION:
                 self._send_initiation(now)
-        self._transmit(self.sender.handle_timeout(now), now)
+        self._probes = max(self._probes, self.channel.handle_timeout(now))
         reason = self.paths.handle_timeout(now)
         if reason is not None and self._peer_lacks_answer:
             reason = (
@@ -130,7 +154,7 @@ class Session(SessionMachine):
         """The owner could not store the messages received since it last collected
         datagrams (a full disk): none is acknowledged, so the peer keeps them, and
         they come again as MessageReceived after STORE_RETRY seconds."""
-        self.receiver.take_back()
+        self.channel.take_back()
         if self.state != State.CLOSED:
             self._hand_over_at = now + STORE_RETRY
 
@@ -196,9 +220,41 @@ class Session(SessionMachine):
         return self.paths.ping(now)
 
     def send_message(self, message_id: bytes, text: str, now: float) -> None:
-        """Queue a message; it goes out now if connected, else when a path opens.
-        Raises MessageTooLong over MAX_MESSAGE_BYTES."""
-        self._transmit(self.sender.send(message_id, text.encode("utf-8"), now), now)
+        """Queue a chat message; it goes out with the next datagrams if connected,
+        else when a path opens. Raises MessageTooLong over MAX_MESSAGE_BYTES."""
+        self._now = max(self._now, now)
+        self.channel.send_message(message_id, text.encode("utf-8"))
+
+    def send_control(self, app: int, payload: bytes, now: float) -> None:
+        """One reliable, ordered record on the control stream, for the application
+        numbered app (APP_FILES, APP_GROUPS). Not kept past this session: lost if
+        it ends first. Raises MessageTooLong over MAX_CONTROL_BYTES."""
+        self._now = max(self._now, now)
+        self.channel.send_control(app, payload)
+
+    def open_stream(self, now: float) -> int:
+        """A new outgoing bulk stream: reliable, ordered bytes, behind chat and control."""
+        self._now = max(self._now, now)
+        return self.channel.open_stream()
+
+    def stream_room(self, stream_id: int) -> int:
+        """How many bytes stream_write should be given now (0 when full)."""
+        return self.channel.stream_room(stream_id)
+
+    def stream_write(self, stream_id: int, data: bytes, now: float, *, fin: bool = False) -> None:
+        """Bytes for our stream; fin: the last. LocalProtocolError for a stream we
+        did not open, or after fin; nothing happens on a stream the peer reset."""
+        self._now = max(self._now, now)
+        self.channel.stream_write(stream_id, data, fin=fin)
+
+    def stream_acked(self, stream_id: int) -> int:
+        """How many bytes of our stream the peer has acknowledged (for progress)."""
+        return self.channel.stream_acked(stream_id)
+
+    def reset_stream(self, stream_id: int, now: float) -> None:
+        """Stop a stream, ours or the peer's, both ways: the peer gets StreamReset."""
+        self._now = max(self._now, now)
+        self.channel.reset_stream(stream_id)
 
     def close(self, now: float) -> None:
         """We are leaving: tell the peer (a few encrypted GOODBYEs on the current path,
@@ -234,37 +290,43 @@ class Session(SessionMachine):
             case wire.Transport():
                 inner = self.keys.open(packet)
                 if inner is not None:
-                    self._inner_received(inner, source, now, authenticated=True)
+                    self._frames_received(inner, source, now)
             case wire.ProbeAck() if self.secure:
                 # We probe encrypted once we have keys; a cleartext answer is not the peer's.
                 self.dropped["cleartext after the handshake"] += 1
-            case wire.Probe() | wire.ProbeAck():
-                self._inner_received(packet, source, now, authenticated=False)
-
-    def _inner_received(self, packet: wire.Inner, source: Route, now: float, *, authenticated: bool) -> None:
-        if authenticated or not self.secure:
-            self.paths.heard_from(source)
-        if authenticated:
-            self._peer_lacks_answer = False
-            self.paths.authenticated_from(source, now)
-        match packet:
-            case wire.Probe():
-                self._probe_received(packet, source, now, authenticated=authenticated)
+            case wire.Probe(txid=txid):
+                self._heard_in_clear(source)
+                self._probe_received(txid, source, now, authenticated=False)
             case wire.ProbeAck(txid=txid):
+                self._heard_in_clear(source)
                 self._probe_answered(txid, source, now)
-            case wire.Data():
-                # The peer sends data only once its own probe came back: this path works.
-                self._path_works(source, now)
-                for message_id, text in self.receiver.data_received(packet, source):
-                    self._events.append(MessageReceived(message_id, text))
-            case wire.Ack(seqs=seqs, cumulative=cumulative):
-                self._path_works(source, now)
-                outcome = self.sender.ack_received(seqs, cumulative, now)
-                self._events += [MessageDelivered(m) for m in outcome.delivered]
-                self._transmit(outcome.transmit, now)
-            case wire.CallMe():
-                # Only inside a Transport (parsing refuses it in the clear), so it is the peer's.
-                self.paths.call_me_received(now)
-            case wire.Goodbye() if authenticated:
-                self._set_state(State.CLOSED)
-                self._events.append(PeerLeft())
+
+    def _heard_in_clear(self, source: Route) -> None:
+        if not self.secure:
+            self.paths.heard_from(source)
+
+    def _frames_received(self, packet: wire.Frames, source: Route, now: float) -> None:
+        """An authenticated packet: the path frames steer the paths, the rest go to the channel."""
+        self._now = max(self._now, now)
+        self.paths.heard_from(source)
+        self._peer_lacks_answer = False
+        self.paths.authenticated_from(source, now)
+        carries = False
+        for frame in packet.frames:
+            match frame:
+                case fr.Probe(txid=txid):
+                    self._probe_received(txid, source, now, authenticated=True)
+                case fr.ProbeAck(txid=txid):
+                    self._probe_answered(txid, source, now)
+                case fr.CallMe():
+                    self.paths.call_me_received(now)
+                case fr.Goodbye():
+                    if self.state != State.CLOSED:
+                        self._peer_left()
+                    return
+                case _:
+                    carries = True
+        if carries and self.state != State.CLOSED:
+            # The peer sends data and acks only once its own probe came back: this path works.
+            self._path_works(source, now)
+            self.channel.packet_received(packet.pn, packet.frames, now)

@@ -50,4 +50,41 @@ class PeerLeft:
     acknowledged stay with it; a new Session carries them to the peer's next instance."""
 
 
-Event = Connected | PathLost | Failed | Pong | MessageReceived | MessageDelivered | PeerLeft
+
+
+#: The applications that speak over the control stream (send_control's app).
+APP_FILES = 1
+APP_GROUPS = 2
+#: The largest control record (send_control raises MessageTooLong beyond).
+MAX_CONTROL_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ControlReceived:
+    """One record of the peer's control stream, for the application numbered app."""
+
+    app: int
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class StreamData:
+    """Bytes of a bulk stream, in order, each once; the first of a stream the peer
+    opened is how we learn of it. fin: the stream ends here."""
+
+    stream_id: int
+    data: bytes
+    fin: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StreamReset:
+    """The peer reset the stream (or the session ended): nothing more comes or goes on it."""
+
+    stream_id: int
+
+
+Event = (
+    Connected | PathLost | Failed | Pong | MessageReceived | MessageDelivered | PeerLeft | ControlReceived
+    | StreamData | StreamReset
+)  # fmt: skip

@@ -6,7 +6,7 @@ is how the session reacts (a path works, so the handshake starts; keys come,
 so it is CONNECTED; the path is lost, so it probes again; the peer restarted),
 and `session.Session` is the surface the driver, the application and the
 network call (timers, messages, datagrams), each call routed to what is here.
-The parts themselves (`paths`, `keyschedule`, `reliability`, `outbox`,
+The parts themselves (`paths`, `keyschedule`, `channel`, `outbox`,
 `farewell`) make every decision about paths, keys and delivery.
 """
 
@@ -19,12 +19,13 @@ from dataclasses import dataclass, field
 
 from . import noise, wire
 from .address import Address, Route, remote_address
+from .channel import Channel
 from .farewell import Farewell
+from .frames import NOT_ACK_ELICITING
 from .keyschedule import Keyed, KeySchedule
 from .outbox import Outbox
 from .paths import Paths
-from .reliability import OutFragment, Receiver, Sender
-from .session_events import Connected, Event, Failed, PathLost, Pong
+from .session_events import Connected, Event, Failed, PathLost, PeerLeft, Pong
 from .sessionconfig import SessionConfig
 from .state import Machine, State
 
@@ -53,13 +54,15 @@ class SessionMachine:
             self.static_key, self.local_tag, rekey_after=config.rekey_after, rto_min=rto_min, rto_max=rto_max,
             dropped=self.dropped,
         )
-        self.outbox = Outbox(self.local_tag, self.keys)
+        # The initial RTT makes the first probe timeout rto_initial (RFC 9002, 6.2.2: srtt + 4 * srtt/2).
+        self.channel = Channel(initial_rtt=config.rto_initial / 3, max_pto=rto_max, dropped=self.dropped)
+        self.channel.events = self._events  # One list, so the order of what happened holds.
+        self.outbox = Outbox(self.local_tag, self.keys, self.channel.next_pn)
         self.paths = Paths(config, self.outbox.from_paths, self.dropped)
-        self.sender = Sender(
-            rto_initial=config.rto_initial, rto_min=rto_min, rto_max=rto_max, max_in_flight=config.max_in_flight,
-            dropped=self.dropped,
-        )
-        self.receiver: Receiver[Route] = Receiver(config.receive_window, self.dropped)
+        #: Probe packets the loss timer asked for, sent with the next datagrams.
+        self._probes = 0
+        #: The latest time we were given: datagrams_to_send's, when the driver gives none.
+        self._now = 0.0
         #: When messages the owner could not store are handed over again (see not_kept).
         self._hand_over_at: float | None = None
         self.farewell = Farewell(config.goodbye_copies, config.goodbye_interval)
@@ -103,12 +106,12 @@ class SessionMachine:
     @property
     def rtt(self) -> float | None:
         """The latest round-trip sample, from a probe or data."""
-        return self.sender.timer.rtt
+        return self.channel.recovery.rtt.latest
 
     @property
     def unacknowledged(self) -> int:
         """Messages handed to send_message that the peer has not acknowledged yet."""
-        return self.sender.unacknowledged
+        return self.channel.unacknowledged
 
     @property
     def relayed(self) -> bool:
@@ -132,7 +135,7 @@ class SessionMachine:
         if not self._machine.change(new):
             return
         self.paths.state = self.keys.state = new
-        self.sender.sending = False  # Until _connected resumes it.
+        self.channel.sending = False  # Until _connected resumes it.
         if new in (State.FAILED, State.CLOSED):
             self.keys.abandon()
         if new == State.CLOSED:  # Held messages stay unacknowledged: the peer's next session brings them.
@@ -172,7 +175,8 @@ class SessionMachine:
         rtt = self.rtt if self.rtt is not None else 0.0
         self._events.append(Connected(remote_address(self.path), rtt))
         # Whatever was in flight on the old path goes again on this one.
-        self._transmit(self.sender.resume(now), now)
+        self.channel.sending = True
+        self.channel.path_changed()
 
     def _peer_restarted(self) -> None:
         """The peer came back with a new tag: a new instance with no memory of us.
@@ -182,15 +186,14 @@ class SessionMachine:
         or replayed one cannot make this side renumber alone.
         """
         log.debug("session %s: peer restarted", self.local_tag.hex())
-        self.sender.restart()
-        self.receiver.reset()
+        self.channel.restart()
         self.paths.forget_probes()
         self.keys.reset()
         self._set_state(State.IDLE)
 
-    def _probe_received(self, probe: wire.Probe, source: Route, now: float, *, authenticated: bool) -> None:
+    def _probe_received(self, txid: bytes, source: Route, now: float, *, authenticated: bool) -> None:
         # Answer in kind: a peer probing in the clear has no keys to read an answer with.
-        self.outbox.probe_ack(probe.txid, source, cleartext=not authenticated)
+        self.outbox.probe_ack(txid, source, cleartext=not authenticated)
         if authenticated and self.state in (State.PROBING, State.FAILED):
             # Under our keys, so the peer finished the handshake, whose answer went back
             # along the path this came on: the path works both ways. Take it now rather
@@ -207,11 +210,12 @@ class SessionMachine:
         answer = self.paths.probe_answered(txid, source, now)
         if answer is None:
             return
-        self.sender.timer.sample(answer.rtt)
+        self.channel.recovery.rtt.sample(answer.rtt)
         if answer.ping:
             self._events.append(Pong(txid, answer.rtt))
         if answer.moved and self.state == State.CONNECTED:
             self._events.append(Connected(remote_address(source), answer.rtt))
+            self.channel.path_changed()
         self._path_works(source, now)
 
     # --- The handshake ------------------------------------------------------------
@@ -223,7 +227,7 @@ class SessionMachine:
     def _send_initiation(self, now: float) -> None:
         route = self.path or (self.candidates[0] if self.candidates else None)
         if route is not None:
-            self.outbox.handshake(self.keys.initiation_packet(now, self.sender.timer.rto), route)
+            self.outbox.handshake(self.keys.initiation_packet(now, self.channel.recovery.rtt.pto()), route)
 
     def _initiation_received(self, message: bytes, source: Route, now: float) -> None:
         reply = self.keys.initiation_received(message, source, now)
@@ -250,12 +254,21 @@ class SessionMachine:
 
     # --- Sending ---------------------------------------------------------------------
 
-    def _transmit(self, fragments: list[OutFragment], now: float) -> None:
-        """Send what the sender hands over, on the open path."""
-        for fragment in fragments:
-            assert self.path is not None
-            self.outbox.data(fragment, self.path)
-            self.paths.expect_answer(now)
+    def _transmit(self, now: float) -> None:
+        """Send what the channel packs, on the open path (acks even while not connected)."""
+        path = self.path
+        if path is None or not self.secure or self.remote_tag is None:
+            return
+        probes, self._probes = self._probes, 0
+        for pn, frames in self.channel.packets(now, probe=probes):
+            self.outbox.frames(pn, frames, path)
+            if self.channel.sending and not all(isinstance(f, NOT_ACK_ELICITING) for f in frames):
+                self.paths.expect_answer(now)
+
+    def _peer_left(self) -> None:
+        self.channel.end_streams()
+        self._set_state(State.CLOSED)
+        self._events.append(PeerLeft())
 
     def _send_goodbye(self, now: float) -> None:
         route = self.farewell.due(now)

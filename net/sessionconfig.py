@@ -1,4 +1,4 @@
-"""The tunables of a Session, shared by its parts (paths, key schedule, reliability)."""
+"""The tunables of a Session, shared by its parts (paths, key schedule, channel)."""
 
 from __future__ import annotations
 
@@ -21,12 +21,11 @@ class SessionConfig:
     suspect_probe_interval: float = 0.5
     """While something is unanswered, probe the path this often."""
     rto_initial: float = 0.5
+    """The first probe timeout, before any round trip is measured (RFC 9002's PTO)."""
     rto_min: float = 0.2
+    """The handshake's shortest retransmission gap."""
     rto_max: float = 8.0
-    max_in_flight: int = 256
-    """Unacknowledged DATA datagrams at once; the rest wait."""
-    receive_window: int = 1024
-    """How far ahead of the next expected sequence number we buffer."""
+    """The probe timeout's cap, however often it backs off."""
     max_candidates: int = 8
     rekey_after: float = secure.REKEY_AFTER_SECONDS
     """The initiator runs a fresh handshake this often, for forward secrecy within a session."""

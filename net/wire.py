@@ -12,22 +12,23 @@ offer cannot inject into it) and the sender's tag.
 Two layers. The outer packets travel in the clear: probes that punch holes
 (they carry nothing but tags and a random id), the two Noise handshake
 messages, and `Transport`, which carries one AEAD-encrypted inner packet.
-The inner packets (probes on an open path, data, acks) only ever travel
+The inner packet (version 3: a packet number and frames, see frames.py:
+probes on an open path, acks, stream data, flow control) only ever travels
 encrypted, with the outer header as associated data, so nobody on the path
-can read them, forge them, or move them to another conversation.
+can read it, forge it, or move it to another conversation.
 """
 
 from __future__ import annotations
 
 import enum
 import struct
-from collections.abc import Callable
 from dataclasses import dataclass
 
+from . import frames
 from .errors import RemoteProtocolError
 
 MAGIC = 0xD2
-VERSION = 2
+VERSION = 3
 
 #: The most payload bytes one datagram carries, so no datagram is fragmented
 #: by IP on any path with the IPv6 minimum MTU (1280) after headers.
@@ -43,21 +44,13 @@ class Kind(enum.IntEnum):
     """Is this path open? Sent to punch holes, and as keepalive on an open path."""
     PROBE_ACK = 2
     """Yes: echoes the probe's transaction id back to where the probe came from."""
-    DATA = 3
-    """One fragment of a chat message, with a sequence number."""
-    ACK = 4
-    """The DATA with these sequence numbers arrived; everything before `cumulative` is delivered."""
+    # 3 and 4 were version 2's cleartext-refused DATA and ACK.
     HANDSHAKE_INIT = 5
     """Noise IK message 1, from the initiator."""
     HANDSHAKE_RESP = 6
     """Noise IK message 2, from the responder."""
     TRANSPORT = 7
-    """An encrypted inner packet."""
-    CALL_ME = 8
-    """Probe my direct addresses now, as I probe yours: sent over a relayed path
-    so both sides punch at once (Tailscale's "call me maybe"). Only encrypted."""
-    GOODBYE = 9
-    """I am leaving this conversation: stop probing me. Only encrypted, so only the peer can say it."""
+    """An encrypted inner packet: a packet number and frames (frames.py)."""
 
 
 # Header: magic u8 | version u8 | kind u8
@@ -66,22 +59,14 @@ _HEADER = struct.Struct("!BBB")
 _TAGS = struct.Struct("!8s8s")
 # PROBE, PROBE_ACK: txid 8s
 _PROBE = struct.Struct("!8s")
-# DATA: seq u32 | message_id 8s | flags u8 | then the fragment's bytes
-_DATA = struct.Struct("!I8sB")
-# ACK: cumulative u32 | count u8 | then count seqs, u32 each
-_ACK = struct.Struct("!IB")
-_SEQ = struct.Struct("!I")
-#: The most sequence numbers one ACK names (one ACK answers a burst of DATA).
-MAX_ACK_SEQS = 64
 # TRANSPORT: key_id u8 | counter u64 | then the ciphertext
 _TRANSPORT = struct.Struct("!BQ")
 
 _PREFIX = _HEADER.size + _TAGS.size
 TRANSPORT_OVERHEAD = _PREFIX + _TRANSPORT.size + AEAD_TAG_SIZE
-FLAG_LAST_FRAGMENT = 0x01
 
-#: The most message bytes one DATA packet carries, once encrypted in a TRANSPORT.
-MAX_FRAGMENT = MAX_DATAGRAM - TRANSPORT_OVERHEAD - 1 - _DATA.size
+#: The most plaintext bytes (packet number and frames) one TRANSPORT carries.
+MAX_INNER = MAX_DATAGRAM - TRANSPORT_OVERHEAD
 #: The shortest and longest handshake messages we accept (Noise IK with
 #: X25519, ChaChaPoly and an 8-byte payload is 104 and 64 bytes).
 MIN_HANDSHAKE, MAX_HANDSHAKE = 32, 256
@@ -111,35 +96,14 @@ class ProbeAck:
 
 
 @dataclass(frozen=True, slots=True)
-class Data:
+class Frames:
+    """The inner packet: what a TRANSPORT carries, once decrypted."""
+
     to_tag: bytes
     from_tag: bytes
-    seq: int
-    message_id: bytes
-    last_fragment: bool
-    fragment: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class Ack:
-    to_tag: bytes
-    from_tag: bytes
-    seqs: tuple[int, ...]
-    """These DATA arrived (stop resending them)."""
-    cumulative: int
-    """Every sequence number below this one is delivered to the application."""
-
-
-@dataclass(frozen=True, slots=True)
-class CallMe:
-    to_tag: bytes
-    from_tag: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class Goodbye:
-    to_tag: bytes
-    from_tag: bytes
+    pn: int
+    """The packet number: each packet sent under a session has its own, increasing."""
+    frames: tuple[frames.Frame, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,9 +134,9 @@ class Transport:
         return transport_header(self.to_tag, self.from_tag, self.key_id, self.counter)
 
 
-Packet = Probe | ProbeAck | Data | Ack | HandshakeInit | HandshakeResp | Transport
+Packet = Probe | ProbeAck | HandshakeInit | HandshakeResp | Transport
 #: What travels inside a Transport.
-Inner = Probe | ProbeAck | Data | Ack | CallMe | Goodbye
+Inner = Frames
 
 
 def is_ours(datagram: bytes) -> bool:
@@ -198,38 +162,23 @@ def encode(packet: Packet) -> bytes:
             raise ValueError(f"handshake message of {len(packet.message)} bytes")
         return _HEADER.pack(MAGIC, VERSION, kind) + _TAGS.pack(packet.to_tag, packet.from_tag) + packet.message
     if not isinstance(packet, Probe | ProbeAck):
-        raise ValueError("data and acks only travel encrypted")
-    inner = encode_inner(packet)
-    return _HEADER.pack(MAGIC, VERSION, inner[0]) + _TAGS.pack(packet.to_tag, packet.from_tag) + inner[1:]
+        raise ValueError("frames only travel encrypted")
+    kind = Kind.PROBE if isinstance(packet, Probe) else Kind.PROBE_ACK
+    return _HEADER.pack(MAGIC, VERSION, kind) + _TAGS.pack(packet.to_tag, packet.from_tag) + _PROBE.pack(packet.txid)
 
 
 def encode_inner(packet: Inner) -> bytes:
-    """An inner packet's kind and body, without header or tags: what gets encrypted."""
-    match packet:
-        case Probe(txid=txid):
-            return bytes([Kind.PROBE]) + _PROBE.pack(txid)
-        case ProbeAck(txid=txid):
-            return bytes([Kind.PROBE_ACK]) + _PROBE.pack(txid)
-        case Data():
-            if len(packet.fragment) > MAX_FRAGMENT:
-                raise ValueError(f"fragment of {len(packet.fragment)} bytes is over {MAX_FRAGMENT}")
-            flags = FLAG_LAST_FRAGMENT if packet.last_fragment else 0
-            return bytes([Kind.DATA]) + _DATA.pack(packet.seq, packet.message_id, flags) + packet.fragment
-        case Ack(seqs=seqs, cumulative=cumulative):
-            if len(seqs) > MAX_ACK_SEQS:
-                raise ValueError(f"an ack of {len(seqs)} sequence numbers")
-            return bytes([Kind.ACK]) + _ACK.pack(cumulative, len(seqs)) + b"".join(_SEQ.pack(s) for s in seqs)
-        case CallMe():
-            return bytes([Kind.CALL_ME])
-        case Goodbye():
-            return bytes([Kind.GOODBYE])
-    raise ValueError(f"not an inner packet: {packet!r}")
+    """An inner packet's plaintext, without header or tags: what gets encrypted."""
+    data = frames.encode_packet(packet.pn, packet.frames)
+    if len(data) > MAX_INNER:
+        raise ValueError(f"an inner packet of {len(data)} bytes is over {MAX_INNER}")
+    return data
 
 
 def parse_untrusted(datagram: bytes) -> Packet:
     """Parse a datagram from the network. Raises WireError, and nothing else, on bad input.
 
-    Only probes travel in the clear: a cleartext DATA or ACK is refused here.
+    Only probes travel in the clear.
     """
     if len(datagram) > MAX_DATAGRAM:
         raise WireError(f"datagram of {len(datagram)} bytes is over {MAX_DATAGRAM}", "too large")
@@ -254,20 +203,18 @@ def parse_untrusted(datagram: bytes) -> Packet:
             raise WireError("transport datagram too short")
         key_id, counter = _TRANSPORT.unpack_from(body)
         return Transport(to_tag, from_tag, key_id, counter, body[_TRANSPORT.size :])
-    if kind in (Kind.DATA, Kind.ACK, Kind.CALL_ME, Kind.GOODBYE):
+    if kind in (3, 4, 8, 9):  # Version 2's inner kinds: never in the clear.
         raise WireError("cleartext data", "cleartext data")
     raise WireError(f"unknown kind {kind}")
 
 
 def parse_inner_untrusted(to_tag: bytes, from_tag: bytes, plaintext: bytes) -> Inner:
     """Parse a decrypted inner packet. Raises WireError, and nothing else, on bad input."""
-    if not plaintext:
-        raise WireError("empty inner packet")
-    kind, body = plaintext[0], plaintext[1:]
-    parse = _INNER_PARSERS.get(kind)
-    if parse is None:
-        raise WireError(f"unknown inner kind {kind}")
-    return parse(kind, to_tag, from_tag, body)
+    try:
+        pn, parsed = frames.parse_packet_untrusted(plaintext)
+    except frames.FrameError as exc:
+        raise WireError(str(exc)) from None
+    return Frames(to_tag, from_tag, pn, parsed)
 
 
 def _parse_probe_untrusted(kind: int, to_tag: bytes, from_tag: bytes, body: bytes) -> Probe | ProbeAck:
@@ -276,43 +223,3 @@ def _parse_probe_untrusted(kind: int, to_tag: bytes, from_tag: bytes, body: byte
     (txid,) = _PROBE.unpack(body)
     cls = Probe if kind == Kind.PROBE else ProbeAck
     return cls(to_tag, from_tag, txid)
-
-
-def _parse_data_untrusted(kind: int, to_tag: bytes, from_tag: bytes, body: bytes) -> Data:
-    if len(body) < _DATA.size:
-        raise WireError("data datagram too short")
-    seq, message_id, flags = _DATA.unpack_from(body)
-    if flags & ~FLAG_LAST_FRAGMENT:
-        raise WireError(f"unknown flags {flags:#x}")
-    fragment = body[_DATA.size :]
-    if len(fragment) > MAX_FRAGMENT:
-        raise WireError("fragment too long")
-    return Data(to_tag, from_tag, seq, message_id, bool(flags & FLAG_LAST_FRAGMENT), fragment)
-
-
-def _parse_ack_untrusted(kind: int, to_tag: bytes, from_tag: bytes, body: bytes) -> Ack:
-    if len(body) < _ACK.size:
-        raise WireError("ack of the wrong length")
-    cumulative, count = _ACK.unpack_from(body)
-    if count > MAX_ACK_SEQS or len(body) != _ACK.size + count * _SEQ.size:
-        raise WireError("ack of the wrong length")
-    seqs = tuple(s for (s,) in _SEQ.iter_unpack(body[_ACK.size :]))
-    return Ack(to_tag, from_tag, seqs, cumulative)
-
-
-def _parse_signal_untrusted(kind: int, to_tag: bytes, from_tag: bytes, body: bytes) -> CallMe | Goodbye:
-    """The kinds with no body: CALL_ME and GOODBYE."""
-    cls = CallMe if kind == Kind.CALL_ME else Goodbye
-    if body:
-        raise WireError(f"{Kind(kind).name.lower().replace('_', '-')} of the wrong length")
-    return cls(to_tag, from_tag)
-
-
-_INNER_PARSERS: dict[int, Callable[[int, bytes, bytes, bytes], Inner]] = {
-    Kind.PROBE: _parse_probe_untrusted,
-    Kind.PROBE_ACK: _parse_probe_untrusted,
-    Kind.DATA: _parse_data_untrusted,
-    Kind.ACK: _parse_ack_untrusted,
-    Kind.CALL_ME: _parse_signal_untrusted,
-    Kind.GOODBYE: _parse_signal_untrusted,
-}

@@ -160,3 +160,8 @@ class Link:
 
     def delivered(self, side: str) -> list[bytes]:
         return [e.message_id for e in self.events[side] if isinstance(e, sess.MessageDelivered)]
+
+
+def frames_of(packet: wire.Inner | wire.Packet, kind: type) -> list:
+    """The frames of one kind a packet carries, as drop_inner sees it (a cleartext probe carries none)."""
+    return [f for f in getattr(packet, "frames", ()) if isinstance(f, kind)]

@@ -203,8 +203,8 @@ def test_a_capture_shows_no_plaintext_and_replays_and_forgeries_fail(lab, peers,
     # process answers her (so what she sends reaches it, through his NAT)...
     txid = secrets.token_bytes(8)
     to_tag, from_tag = captured[3:11], captured[11:19]
-    answers = inject(eve, bob_public, b"\xd2\x02\x01" + to_tag + from_tag + txid)
-    assert answers == [b"\xd2\x02\x02" + from_tag + to_tag + txid]
+    answers = inject(eve, bob_public, b"\xd2\x03\x01" + to_tag + from_tag + txid)
+    assert answers == [b"\xd2\x03\x02" + from_tag + to_tag + txid]
     # ...but a replay of one of Alice's messages gets no answer (an accepted DATA is
     # always acknowledged, a duplicate too), and shows Bob no second copy...
     assert inject(eve, bob_public, captured) == []

@@ -108,7 +108,7 @@ async def test_a_handshake_flood_is_rate_limited_and_the_session_survives(nurser
         answer = next(record for record in tap.sent if isinstance(record, Answer))
         offer = next(event.offer for event in tap.received if isinstance(event, OfferReceived))
         tags = (bytes.fromhex(answer.tag), bytes.fromhex(offer.tag))
-        flood = b"\xd2\x02\x05" + tags[0] + tags[1] + bytes(104)
+        flood = b"\xd2\x03\x05" + tags[0] + tags[1] + bytes(104)
         attacker = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
         with attacker:
             for _ in range(300):

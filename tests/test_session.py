@@ -3,10 +3,11 @@
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from p2ptui.net import frames as fr
 from p2ptui.net import session as sess
 from p2ptui.net import wire
 
-from .fakenet import A_ADDR, A_RELAYED, B_ADDR, RELAY, Link
+from .fakenet import A_ADDR, A_RELAYED, B_ADDR, RELAY, Link, frames_of
 
 
 def test_both_sides_connect_after_introduction():
@@ -201,26 +202,26 @@ def test_a_peer_that_never_acknowledges_data_costs_bounded_retries_for_hours():
     def lose_acks(receiver, packet):
         # The peer answers probes on the path, and never acknowledges data.
         nonlocal resends
-        resends += receiver == "b" and isinstance(packet, wire.Data)
-        return receiver == "a" and isinstance(packet, wire.Ack)
+        resends += receiver == "b" and bool(frames_of(packet, fr.Stream))
+        return receiver == "a" and not frames_of(packet, fr.Probe | fr.ProbeAck)
 
     link.drop_inner = lose_acks
     link.a.send_message(b"lost0001", "never acknowledged", link.now)
     link.run(until=5 * 3600)
     assert link.a.state == sess.State.CONNECTED and link.a.unacknowledged == 1
-    # Capped at rto_max (8 s) apart: about 5 h / 8 s tries, not fewer, and no overflow.
+    # The probe timeout is capped at rto_max (8 s): about 5 h / 8 s tries, not fewer, and no overflow.
     assert 2000 < resends < 2400
 
 
 def test_a_peer_restarting_mid_message_gets_the_whole_message():
     # Regression: only the unacknowledged fragments were sent again, so the new
     # instance received the tail of a message and the sender reported it delivered.
-    text = "A" * wire.MAX_FRAGMENT + "B" * wire.MAX_FRAGMENT + "C" * 10
+    text = "A" * wire.MAX_INNER + "B" * wire.MAX_INNER + "C" * 10
     link = Link.pair()
     link.introduce()
     link.run(until=1.0)
-    # B gets (and acknowledges) only the first fragment, then dies.
-    link.drop_inner = lambda receiver, p: receiver == "b" and isinstance(p, wire.Data) and p.seq > 0
+    # B gets (and acknowledges) only the first packet of it, then dies.
+    link.drop_inner = lambda receiver, p: receiver == "b" and any(f.offset > 0 for f in frames_of(p, fr.Stream))
     link.a.send_message(b"3frag001", text, link.now)
     link.run(until=1.5)
     assert link.a.unacknowledged == 1 and link.received("b") == []
@@ -284,7 +285,7 @@ def test_unanswered_probes_are_forgotten_while_connected():
 
     def lose_one_ack_in_three(receiver, packet):
         nonlocal acks
-        if receiver == "a" and isinstance(packet, wire.ProbeAck):
+        if receiver == "a" and frames_of(packet, fr.ProbeAck):
             acks += 1
             return acks % 3 == 0
         return False
@@ -305,7 +306,7 @@ def test_a_lost_fragment_is_resent_when_later_ones_are_acknowledged_not_after_it
     lost = []
 
     def lose_first_copy_of_seq_0(receiver, packet):
-        if receiver == "b" and isinstance(packet, wire.Data) and packet.seq == 0 and not lost:
+        if receiver == "b" and any(f.offset == 0 for f in frames_of(packet, fr.Stream)) and not lost:
             lost.append(packet)
             return True
         return False
@@ -388,7 +389,7 @@ def test_the_upgrade_asks_the_peer_to_punch_at_the_same_time():
     link.introduce(relay=True)
     link.run(until=3.0)
     seen = []
-    link.drop_inner = lambda side, packet: seen.append((side, type(packet).__name__)) and False
+    link.drop_inner = lambda side, packet: seen.extend((side, type(f).__name__) for f in frames_of(packet, object))
     link.run(until=9.0)
     # Each side asked the other (over the relay) to probe its direct addresses.
     assert ("b", "CallMe") in seen and ("a", "CallMe") in seen
@@ -451,7 +452,7 @@ def test_a_probe_answer_counts_only_from_where_the_probe_went():
     assert link.a.relayed
     txid = link.a.ping(link.now)
     link.a.datagrams_to_send()
-    ack = wire.ProbeAck(link.a.local_tag, link.b.local_tag, txid)
+    ack = wire.Frames(link.a.local_tag, link.b.local_tag, 1000, (fr.ProbeAck(txid),))
     forged = link.b.keys.seal(ack)  # the peer's genuine, encrypted answer
     link.a.datagram_received(wire.parse_untrusted(wire.encode(forged)), ("203.0.113.66", 4444), link.now)
     assert link.a.path == sess.Via(RELAY, B_ADDR) and link.a.relayed

@@ -3,10 +3,11 @@ closes at once instead of waiting out a path timeout."""
 
 import pytest
 
+from p2ptui.net import frames as fr
 from p2ptui.net import session as sess
 from p2ptui.net import wire
 
-from .fakenet import A_ADDR, Link
+from .fakenet import A_ADDR, Link, frames_of
 
 TAGS = (b"T" * 8, b"F" * 8)
 
@@ -51,7 +52,7 @@ def test_a_lost_goodbye_is_made_up_for_by_the_next_copy():
     lost = []
 
     def lose_two(receiver, packet):
-        if receiver == "b" and isinstance(packet, wire.Goodbye) and len(lost) < 2:
+        if receiver == "b" and frames_of(packet, fr.Goodbye) and len(lost) < 2:
             lost.append(packet)
             return True
         return False
@@ -129,11 +130,12 @@ def test_closing_before_the_handshake_sends_nothing():
 
 def test_goodbye_travels_only_encrypted():
     to_tag, from_tag = TAGS
-    assert wire.parse_inner_untrusted(to_tag, from_tag, wire.encode_inner(wire.Goodbye(*TAGS))) == wire.Goodbye(*TAGS)
-    cleartext = bytes([wire.MAGIC, wire.VERSION, wire.Kind.GOODBYE]) + to_tag + from_tag
+    packet = wire.Frames(to_tag, from_tag, 7, (fr.Goodbye(),))
+    assert wire.parse_inner_untrusted(to_tag, from_tag, wire.encode_inner(packet)) == packet
+    cleartext = bytes([wire.MAGIC, wire.VERSION, 9]) + to_tag + from_tag  # Version 2's GOODBYE kind.
     with pytest.raises(wire.WireError, match="cleartext"):
         wire.parse_untrusted(cleartext)
     with pytest.raises(ValueError):
-        wire.encode(wire.Goodbye(*TAGS))
+        wire.encode(packet)  # type: ignore[arg-type]
     with pytest.raises(wire.WireError):
-        wire.parse_inner_untrusted(to_tag, from_tag, bytes([wire.Kind.GOODBYE]) + b"x")
+        wire.parse_inner_untrusted(to_tag, from_tag, wire.encode_inner(packet) + b"x")

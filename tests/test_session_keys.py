@@ -1,6 +1,7 @@
 """The key schedule on its own: two KeySchedules hand handshake messages to each
 other directly; no paths, no sockets, no Session."""
 
+from p2ptui.net import frames as fr
 from p2ptui.net import noise, wire
 from p2ptui.net.keyschedule import Keyed, KeySchedule, Timer
 from p2ptui.net.state import State
@@ -31,7 +32,7 @@ def roundtrip(sender, receiver, inner_from_sender):
 
 
 def probe_from(keys):
-    return wire.Probe(keys.remote_tag, keys.local_tag, b"txid0001")
+    return wire.Frames(keys.remote_tag, keys.local_tag, 0, (fr.Probe(b"txid0001"),))
 
 
 def test_exactly_one_side_initiates_whoever_offered():

@@ -14,9 +14,11 @@ from pathlib import Path
 import pytest
 import trio
 
-from p2ptui.net import EnvironmentFailure, Identity, describe, events, exit_code, wire
+from p2ptui.net import EnvironmentFailure, Identity, describe, events, exit_code
+from p2ptui.net import frames as fr
 from p2ptui.net import session as sess
-from p2ptui.net.reliability import Receiver, Sender
+from p2ptui.net.channel import Channel
+from p2ptui.net.session_events import MessageReceived
 from p2ptui.net.store import FILE_NAME, DiskFull, MessageStore, StoreDamaged
 
 from .fakeinternet import start_internet
@@ -92,23 +94,38 @@ def test_a_damaged_history_file_stops_pipe_with_that_line_not_a_traceback(tmp_pa
     assert "move it aside" in done.stdout and "Traceback" not in done.stdout + done.stderr
 
 
-def test_messages_taken_back_mid_message_come_again_whole_and_only_then_are_acknowledged():
-    sender = Sender(fragment_size=4)
-    sender.sending = True
-    out = sender.send(b"m0000001", b"one", 0.0) + sender.send(b"m0000002", b"two, longer", 0.0)
-    fragments = [wire.Data(b"T" * 8, b"F" * 8, f.seq, f.message_id, f.last, f.payload) for f in out]
-    receiver: Receiver[str] = Receiver()
-    assert receiver.data_received(fragments[0], "peer") == [(b"m0000001", "one")]
-    assert receiver.take_acks() == [("peer", (0,), 1)]
-    assert receiver.data_received(fragments[1], "peer") == []  # Half of the second message...
-    assert receiver.take_acks() == [("peer", (1,), 2)]
-    assert receiver.data_received(fragments[2], "peer") == []
-    assert receiver.data_received(fragments[3], "peer") == [(b"m0000002", "two, longer")]
-    receiver.take_back()  # ...completed, but the owner's disk was full.
-    assert receiver.take_acks() == [("peer", (2, 3), 2)]  # Held, not delivered.
-    assert receiver.data_received(fragments[3], "peer") == []  # A resend changes nothing while held.
-    assert receiver.hand_over_again() == [(b"m0000002", "two, longer")]
-    assert receiver.take_acks() == [("peer", (3,), 4)]
+def _delivered(frames):
+    return [f.offset for f in frames if isinstance(f, fr.Delivered)]
+
+
+def test_messages_taken_back_come_again_whole_and_only_then_are_acknowledged():
+    from collections import Counter
+
+    sender = Channel(initial_rtt=0.1, max_pto=8.0, dropped=Counter())
+    receiver = Channel(initial_rtt=0.1, max_pto=8.0, dropped=Counter())
+    sender.sending = receiver.sending = True
+    sender.send_message(b"m0000001", b"one")
+    [(pn, frames)] = sender.packets(0.0)
+    receiver.packet_received(pn, frames, 0.0)
+    assert receiver.events == [MessageReceived(b"m0000001", "one")]
+    receiver.events.clear()
+    receiver.commit()  # Stored: acknowledged as kept.
+    [(_, answer)] = receiver.packets(0.0)
+    kept = _delivered(answer)
+    assert kept and kept[0] > 0
+    sender.send_message(b"m0000002", b"two, longer")
+    [(pn, frames)] = sender.packets(0.0)
+    receiver.packet_received(pn, frames, 0.0)
+    assert receiver.events == [MessageReceived(b"m0000002", "two, longer")]
+    receiver.events.clear()
+    receiver.take_back()  # The owner's disk was full.
+    receiver.commit()
+    [(_, answer)] = receiver.packets(0.0)
+    assert _delivered(answer) == []  # Held, so the packet is acknowledged but the message not kept.
+    assert receiver.hand_over_again() == [MessageReceived(b"m0000002", "two, longer")]
+    receiver.commit()
+    [(_, answer)] = receiver.packets(0.0)
+    assert _delivered(answer)[0] > kept[0]
     assert receiver.hand_over_again() == []  # Once.
 
 
