@@ -61,7 +61,7 @@ class _Pair:
     async def connect(self) -> None:
         delivered = trio.Event()
         first = self.a.send("fb", "hello")
-        watch = _when(events.MessageDelivered, lambda e: e.id == first, delivered.set)
+        watch = _when(events.MessageDelivered, lambda e: e.id == first, lambda e: delivered.set())
         self.on_a.append(watch)
         await delivered.wait()
         self.on_a.remove(watch)
