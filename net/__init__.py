@@ -35,7 +35,7 @@ from .errors import (
     describe,
     exit_code,
 )
-from .events import NodeEvent, PeerStatus
+from .events import NodeEvent, PeerStatus, Transfer
 from .signalling import DEFAULT_PORT, DEFAULT_SIGNAL_URL, SignallingClient, parse_signal_url
 
 if TYPE_CHECKING:
@@ -143,6 +143,7 @@ __all__ = [
     "SignallingClient",
     "SprayConfig",
     "StoredMessage",
+    "Transfer",
     "TurnServer",
     "Verification",
     "Via",

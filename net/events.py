@@ -185,6 +185,8 @@ class Details:
     """Our network as the node learned it, in `p2ptui nat-check`'s terms: UDP, public
     addresses, NAT, port mapping, each STUN server's round trip (hairpinning is not
     measured: always None). None until the first STUN round ends."""
+    transfers: tuple[Transfer, ...] = ()
+    """This conversation's file transfers not finished, and offers waiting for an answer."""
 
 
 @dataclass(frozen=True)
@@ -215,6 +217,83 @@ class PeerForgotten:
     peer: str
 
 
+@dataclass(frozen=True)
+class Transfer:
+    """One file transfer as it stands (`Node.transfers`, `Details.transfers`)."""
+
+    peer: str
+    id: str
+    """32 hex digits."""
+    name: str
+    """The file's name: ours (sending), or the offered one made safe (receiving)."""
+    size: int
+    outgoing: bool
+    state: str
+    """"offered" | "waiting" (hashing, or for the peer) | "sending" | "receiving" | "verifying"
+    | "done" | "failed" | "declined" | "cancelled"."""
+    bytes: int = 0
+    """Acknowledged by the peer (sending) or on disk (receiving)."""
+    rate: float = 0.0
+    """Bytes a second, smoothed."""
+    path: str = ""
+    """Where the file is (sending), or will be or was saved (receiving, once accepted)."""
+    reason: str = ""
+    """Why it failed, or stalls."""
+
+
+@dataclass(frozen=True)
+class FileOffered:
+    """A file offered to us (outgoing=False: accept or decline it), or by us (outgoing=True,
+    once hashed). name is made safe by the core (no separators, controls or bidi)."""
+
+    peer: str
+    id: str
+    name: str
+    size: int
+    outgoing: bool = False
+
+
+@dataclass(frozen=True)
+class FileProgress:
+    """At most 4 a second per transfer, and always one at 100%."""
+
+    peer: str
+    id: str
+    bytes: int
+    size: int
+    rate: float
+    outgoing: bool
+
+
+@dataclass(frozen=True)
+class FileReceived:
+    """A file arrived whole, its SHA-256 checked, under its final name."""
+
+    peer: str
+    id: str
+    path: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class FileSent:
+    """The peer has the whole file and checked its hash."""
+
+    peer: str
+    id: str
+
+
+@dataclass(frozen=True)
+class FileFailed:
+    """A transfer ended without the file: declined, cancelled (by either side) or failed."""
+
+    peer: str
+    id: str
+    reason: str
+    outgoing: bool
+
+
 NodeEvent = (
     Ready
     | SignalStatus
@@ -226,4 +305,9 @@ NodeEvent = (
     | Details
     | SafetyNumber
     | Error
+    | FileOffered
+    | FileProgress
+    | FileReceived
+    | FileSent
+    | FileFailed
 )

@@ -33,6 +33,7 @@ from .errors import ConfigError, EnvironmentFailure, LocalProtocolError
 from .identity import Identity
 from .lan import Lan, Link
 from .node_details import NodeDetails
+from .node_files import NodeFiles
 from .node_tasks import PORTMAP_WAIT as PORTMAP_WAIT
 from .node_tasks import NodeTasks
 from .nodeconfig import NodeConfig, make_signalling
@@ -45,6 +46,8 @@ from .sendbudget import SendBudget
 from .signalling import SignallingClient, check_name
 from .spraying import Sprayer
 from .store import MessageStore, StoredMessage
+from .transfer.app import FilesApp
+from .transfer.store import TransferStore
 from .trust import KnownPeers, fingerprint
 
 __all__ = ["RELAY_SETTLE_WAIT", "Node", "NodeConfig", "make_signalling", "open_node"]
@@ -55,7 +58,7 @@ EVENT_BUFFER = 1024
 GOODBYE_WAIT = 0.25
 
 
-class Node(NodeDetails, NodeTasks):
+class Node(NodeDetails, NodeTasks, NodeFiles):
     """A peer on the p2ptui network. Build one with `open_node`."""
 
     def __init__(
@@ -111,6 +114,15 @@ class Node(NodeDetails, NodeTasks):
         )
         self._nursery: trio.Nursery | None = None
         self._portmapper: PortMapper | None = None
+        self.transfer_store = TransferStore(config.state_dir)
+        self._files = FilesApp(
+            self.transfer_store,
+            self._emit,
+            self._resume_transfer,
+            downloads=config.downloads,
+            max_file_size=config.max_file_size,
+        )
+        self._peers.apps.append(self._files)
 
     # --- The application's API ------------------------------------------------------
 
@@ -299,6 +311,7 @@ async def open_node(
             node._use_lan(lan_link)
             async with trio.open_nursery() as nursery:
                 await nursery.start(node._run)
+                await nursery.start(node._files.run)  # Takes up what an earlier run left unfinished.
                 try:
                     yield node
                 finally:
@@ -309,3 +322,4 @@ async def open_node(
                     nursery.cancel_scope.cancel()
         finally:
             node.store.close()
+            node.transfer_store.close()

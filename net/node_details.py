@@ -22,6 +22,7 @@ from .peers import Peer, Peers, path_kind
 from .portmap import PortMapper, PortMapStatus
 from .relays import Relays
 from .rendezvous import Rendezvous
+from .transfer.app import FilesApp
 from .trust import KnownPeers, fingerprint
 
 
@@ -37,6 +38,7 @@ class NodeDetails:
     _discovery: Discovery
     _relays: Relays
     _rendezvous: Rendezvous
+    _files: FilesApp
     _portmapper: PortMapper | None
 
     @property
@@ -75,6 +77,7 @@ class NodeDetails:
             verification_lost=lost,
             portmap=self.portmap,
             net_report=self._net_report(),
+            transfers=tuple(self._files.transfers(name)),
         )
 
     def _net_report(self) -> NetReport | None:
@@ -102,6 +105,7 @@ class NodeDetails:
         for why, count in self._peers.counters():
             total[why] += count
         total.update(self._relays.counters())
+        total.update(self._files.dropped)
         return total
 
     def _conversation(self, name: str) -> Peer:

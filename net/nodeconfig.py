@@ -59,6 +59,10 @@ class NodeConfig:
     """Peers kept who offered and whom the user never answered; the oldest go first."""
     local_networks: tuple[str, ...] | None = None
     """The networks a peer's private candidates must be on (CIDR); None reads our interfaces'."""
+    downloads: Path | None = None
+    """Where accepted files are saved by default; None: the platform's downloads directory."""
+    max_file_size: int = 64 * 2**30
+    """A file offered larger than this (bytes) is declined, with the reason, on both sides."""
 
 
 def make_signalling(config: NodeConfig, identity: Identity) -> SignallingClient:

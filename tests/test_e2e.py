@@ -1,6 +1,7 @@
 """End to end: real p2ptui processes talking over real loopback sockets."""
 
 import json
+import os
 import uuid
 
 import pytest
@@ -277,3 +278,80 @@ def test_a_peer_killed_and_back_at_once_is_a_disconnect_with_a_reason(processes)
     processes.pipe("bob", "alice", url)
     disconnected = alice.event("disconnected", timeout=40)
     assert disconnected["peer"] == "bob" and disconnected["reason"]
+
+
+def test_pipes_send_and_accept_a_file(processes, tmp_path):
+    import hashlib
+
+    data = os.urandom(1_500_000)
+    (tmp_path / "report.pdf").write_bytes(data)
+    inbox = tmp_path / "inbox"
+    url = processes.server()
+    bob = processes.pipe("bob", "alice", url, "--accept-files", str(inbox))
+    alice = processes.pipe("alice", "bob", url)
+    alice.event("connected")
+    alice.send(f"/send {tmp_path / 'report.pdf'}")
+    alice.send("//not a command")
+    alice.send("/shrug")
+    offered = bob.event("file-offered")
+    assert (offered["peer"], offered["name"], offered["size"]) == ("alice", "report.pdf", len(data))
+    received = bob.event("file-received")
+    assert received["id"] == offered["id"] and received["sha256"] == hashlib.sha256(data).hexdigest()
+    assert received["path"] == str((inbox / "report.pdf").resolve())
+    assert (inbox / "report.pdf").read_bytes() == data
+    assert bob.events_seen("file-progress")[-1]["bytes"] == len(data)
+    messages = bob.events_seen("message") or [bob.event("message")]
+    assert [m["text"] for m in messages] == ["/not a command"]  # "//" is the escape
+    assert alice.event("file-sent") == {"event": "file-sent", "peer": "bob", "id": offered["id"]}
+    errors = alice.events_seen("error") or [alice.event("error")]
+    assert "unknown command /shrug" in errors[0]["message"]  # never sent as text
+    alice.close_stdin()
+    assert alice.wait() == 0
+
+
+def test_a_receiving_pipe_killed_mid_file_resumes_when_started_again(processes, tmp_path):
+    import hashlib
+
+    data = os.urandom(24 * 2**20)
+    (tmp_path / "big.bin").write_bytes(data)
+    inbox = tmp_path / "inbox"
+    url = processes.server()
+    bob = processes.pipe("bob", "alice", url, "--accept-files", str(inbox))
+    alice = processes.pipe("alice", "bob", url)
+    alice.event("connected")
+    alice.send(f"/send {tmp_path / 'big.bin'}")
+    while bob.event("file-progress")["bytes"] == 0:
+        pass
+    bob.popen.kill()  # SIGKILL: no goodbye, the .part as the page cache has it
+    bob.wait()
+    had = (inbox / "big.bin.part").stat().st_size
+    assert 0 < had < len(data)
+    bob = processes.pipe("bob", "alice", url, "--accept-files", str(inbox))
+    received = bob.event("file-received", timeout=60)
+    assert received["sha256"] == hashlib.sha256(data).hexdigest()
+    assert (inbox / "big.bin").read_bytes() == data and not (inbox / "big.bin.part").exists()
+    assert bob.events_seen("file-progress")[0]["bytes"] >= had  # taken up from what was on disk
+    assert alice.event("file-sent", timeout=30)["id"] == received["id"]
+
+
+def test_a_sending_pipe_killed_mid_file_finishes_it_when_started_again(processes, tmp_path):
+    import hashlib
+
+    data = os.urandom(24 * 2**20)
+    (tmp_path / "big.bin").write_bytes(data)
+    inbox = tmp_path / "inbox"
+    url = processes.server()
+    bob = processes.pipe("bob", "alice", url, "--accept-files", str(inbox))
+    alice = processes.pipe("alice", "bob", url)
+    alice.event("connected")
+    alice.send(f"/send {tmp_path / 'big.bin'}")
+    while bob.event("file-progress")["bytes"] == 0:
+        pass
+    alice.popen.kill()
+    alice.wait()
+    alice = processes.pipe("alice", "bob", url)
+    alice.close_stdin()  # its exit waits for the file an earlier run left unfinished
+    received = bob.event("file-received", timeout=60)
+    assert received["sha256"] == hashlib.sha256(data).hexdigest()
+    assert alice.event("file-sent", timeout=30)["id"] == received["id"]
+    assert alice.wait() == 0

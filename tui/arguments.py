@@ -138,6 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="after stdin ends, how long to wait for undelivered messages (default: 30)",
     )
+    pipe.add_argument(
+        "--accept-files", metavar="DIR", help="accept every file the peer offers, saving it in DIR"
+    )
     ping = commands.add_parser("ping", help="probe the path to a peer (direct or relayed), answered by its core")
     _add_common(ping, suppress=True)
     ping.add_argument("ping_peer", metavar="PEER", help="the peer to ping")

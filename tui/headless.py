@@ -70,7 +70,9 @@ def pipe(args: argparse.Namespace) -> int:
     logging.basicConfig(level=level, format="p2ptui: %(name)s %(message)s")
     settings = _settings(args)
     check_user_name(args.pipe_peer)
-    options = PipeOptions(args.pipe_peer, echo=args.echo, timeout=args.timeout, linger=args.linger)
+    options = PipeOptions(
+        args.pipe_peer, echo=args.echo, timeout=args.timeout, linger=args.linger, accept_files=args.accept_files
+    )
     return _trio_run(run_pipe, settings.node_config(), settings.identity, options)
 
 

@@ -1,8 +1,9 @@
 """`p2ptui pipe`: the headless client. Lines in on stdin, JSON events out on stdout.
 
-Each stdin line is a message to the peer. Each stdout line is one JSON object:
-ready, waiting, connected, disconnected, key-changed, sent, message,
-delivered, error (see the README). Messages are stored in the outbox before
+Each stdin line is a message to the peer (or `/send PATH`: pipe_files.py).
+Each stdout line is one JSON object: ready, waiting, connected, disconnected,
+key-changed, sent, message, delivered, error, and the file-* events (see the
+README). Messages are stored in the outbox before
 "sent", so a pipe killed before delivery sends them in its next run. The exit
 status is 0 when every message sent (this run or an earlier one) was
 delivered, 1 otherwise.
@@ -32,6 +33,7 @@ from p2ptui.net import (
 )
 
 from .errors import signalling_advice
+from .pipe_files import PipeFiles, parse_line
 
 
 @dataclass
@@ -43,6 +45,8 @@ class PipeOptions:
     reaching the signalling service included."""
     linger: float = 30.0
     """After stdin ends, how long to wait for messages still undelivered."""
+    accept_files: str | None = None
+    """Accept every file offered into this directory."""
 
 
 def disconnect_reason(changed: events.PeerChanged) -> str:
@@ -129,6 +133,7 @@ class _Pipe:
     everything_delivered: trio.Event = field(default_factory=trio.Event)
     watch: PeerWatch = field(default_factory=PeerWatch)
     said_lan_only: bool = False
+    files: PipeFiles | None = None
 
     def send(self, text: str, peer: str | None = None) -> None:
         """Send text to peer (by default the pipe's peer); a refusal is an error event."""
@@ -160,8 +165,16 @@ class _Pipe:
         # timeout must end the pipe even while stdin stays open and silent.
         while line := await trio.to_thread.run_sync(sys.stdin.readline, abandon_on_cancel=True):
             text = line.rstrip("\n")
-            if text:
-                self.send(text)
+            if not text:
+                continue
+            what, argument = parse_line(text)
+            if what == "text":
+                self.send(argument)
+            elif what == "send" and self.files is not None and (refused := self.files.send(argument)):
+                name, fields = refused
+                emit(name, **fields)
+            elif what == "error":
+                emit("error", message=argument)
         self.stdin_done.set()
 
     def signalling(self, status: events.SignalStatus, start: _Start) -> None:
@@ -200,6 +213,9 @@ class _Pipe:
                     self.delivered(message_id)
                 case events.Error(message=message):
                     emit("error", message=message)
+                case _ if self.files is not None:
+                    for name, fields in self.files.event(event):
+                        emit(name, **fields)
 
 
 async def run_pipe(config: NodeConfig, identity: Identity, options: PipeOptions) -> int:
@@ -234,6 +250,7 @@ async def _run(
 async def _talk(node: Node, options: PipeOptions, started: _Start, start: trio.CancelScope) -> int:
     async with trio.open_nursery() as nursery:
         pipe = _Pipe(node, options)
+        pipe.files = PipeFiles(node, options.peer, options.accept_files)
         nursery.start_soon(pipe.handle_events, started)
         await started.ready.wait()
         node.open(options.peer)
@@ -242,6 +259,8 @@ async def _talk(node: Node, options: PipeOptions, started: _Start, start: trio.C
             pipe.show(message.peer, message.id, message.text)
         # What an earlier run left undelivered is this run's to deliver too.
         pipe.undelivered |= {m.id for m in node.undelivered(options.peer)}
+        for name, fields in pipe.files.resume():
+            emit(name, **fields)
         nursery.start_soon(pipe.read_stdin)
         if options.timeout is not None:
             nursery.start_soon(_connected_in_time, pipe, start)
@@ -249,9 +268,15 @@ async def _talk(node: Node, options: PipeOptions, started: _Start, start: trio.C
         with trio.move_on_after(options.linger):
             while pipe.undelivered:
                 await pipe.everything_delivered.wait()
+        # Files take what they take; --timeout, if given, bounds the wait for them too.
+        with trio.move_on_after(math.inf if options.timeout is None else options.timeout):
+            await pipe.files.wait()
         nursery.cancel_scope.cancel()
         if pipe.undelivered:
             raise Failure(f"{len(pipe.undelivered)} message(s) not delivered to {options.peer}")
+        if pipe.files.sending or pipe.files.failed:
+            unsent = len(pipe.files.sending) + pipe.files.failed
+            raise Failure(f"{unsent} file(s) not sent to {options.peer}")
     return 0
 
 

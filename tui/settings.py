@@ -39,6 +39,7 @@ KNOWN_KEYS = frozenset(
     {"name", "signal", "bind", "keepalive", "stun", "turn", "direct_retry", "spray", "lan",
      "firebase_credentials", "theme", "bell"}
     | {"portmap"}
+    | {"downloads", "max_file_size"}
 )
 
 
@@ -71,6 +72,10 @@ class Settings:
     """Ring the terminal bell for messages in conversations not shown (config.toml only)."""
     lan: bool = True
     """Find peers on the LAN by mDNS, with no signalling server needed (config.toml only)."""
+    downloads: str | None = None
+    """Where accepted files are saved (config.toml's `downloads`; None: the platform's downloads dir)."""
+    max_file_size: int | None = None
+    """The largest file accepted, in bytes (config.toml's `max_file_size`; None: the core's default)."""
     warnings: tuple[str, ...] = ()
     """Fallbacks taken (an empty --name, an unknown key): to be said once, not to stop anything."""
 
@@ -90,7 +95,17 @@ class Settings:
             spray=SprayConfig(**self.spray),
             state_dir=self.config_dir,
             portmap=self.portmap,
+            **self._files(),
         )
+
+    def _files(self) -> dict[str, Any]:
+        """NodeConfig's file settings, where config.toml sets them."""
+        given: dict[str, Any] = {}
+        if self.downloads is not None:
+            given["downloads"] = Path(self.downloads).expanduser()
+        if self.max_file_size is not None:
+            given["max_file_size"] = self.max_file_size
+        return given
 
 
 def resolve_settings(args: argparse.Namespace) -> Settings:
@@ -143,6 +158,7 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     theme, bell = ui_preferences(file)
+    downloads, max_file_size = _file_settings(file)
     identity = _identity(directory, warnings)
     return Settings(
         name=str(name),
@@ -161,8 +177,21 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
         theme=theme,
         bell=bell,
         lan=lan,
+        downloads=downloads,
+        max_file_size=max_file_size,
         warnings=tuple(warnings),
     )
+
+
+def _file_settings(file: dict[str, Any]) -> tuple[str | None, int | None]:
+    """`downloads` (a directory) and `max_file_size` (bytes) from config.toml, checked."""
+    downloads = file.get("downloads")
+    if downloads is not None and not (isinstance(downloads, str) and downloads.strip()):
+        raise UsageError(f'bad downloads {downloads!r} in {CONFIG_FILE}: expected a directory like "~/Downloads"')
+    size = file.get("max_file_size")
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size <= 0):
+        raise UsageError(f"bad max_file_size {size!r} in {CONFIG_FILE}: expected a number of bytes")
+    return downloads, size
 
 
 def _identity(directory: Path, warnings: list[str]) -> Identity:
