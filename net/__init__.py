@@ -48,6 +48,8 @@ if TYPE_CHECKING:
         update_config_file,
     )
     from .files import make_private, private_file, write_atomically
+    from .groups import MAX_MEMBERS as MAX_GROUP_MEMBERS
+    from .groups import MAX_TEXT_BYTES as MAX_GROUP_TEXT_BYTES
     from .identity import Identity
     from .nat import NatReport
     from .netreport import NetReport, network_report
@@ -86,6 +88,8 @@ _LAZY = {
     "NodeConfig": (".nodeconfig", "NodeConfig"),
     "open_node": (".node", "open_node"),
     "MAX_MESSAGE_BYTES": (".session", "MAX_MESSAGE_BYTES"),
+    "MAX_GROUP_MEMBERS": (".groups", "MAX_MEMBERS"),
+    "MAX_GROUP_TEXT_BYTES": (".groups", "MAX_TEXT_BYTES"),
     "MessageTooLong": (".session", "MessageTooLong"),
     "SessionConfig": (".session", "SessionConfig"),
     "check_name": (".signalling.messages", "check_name"),
@@ -119,6 +123,8 @@ __all__ = [
     "CONFIG_FILE",
     "DEFAULT_PORT",
     "DEFAULT_SIGNAL_URL",
+    "MAX_GROUP_MEMBERS",
+    "MAX_GROUP_TEXT_BYTES",
     "MAX_MESSAGE_BYTES",
     "Address",
     "ConfigError",

@@ -78,13 +78,21 @@ class PeerChanged:
     verification_lost: bool = False
     """The user had verified this peer and its key has changed since (shown now,
     or accepted): warn loudly. It stays unverified until checked again."""
+    member_only: bool = False
+    """Connected only because it shares a group with us (the user never opened it):
+    listed under the group, not among the conversations."""
 
 
 @dataclass(frozen=True)
 class MessageReceived:
     peer: str
+    """The sender; in a group, the message's author."""
     id: str
     text: str
+    group: str = ""
+    """The group's name on this node ("" for a pairwise message)."""
+    order: tuple[int, str] | tuple[()] = ()
+    """In a group: (Lamport time, author fingerprint); every screen sorts the group by it."""
 
 
 @dataclass(frozen=True)
@@ -292,6 +300,82 @@ class FileFailed:
     id: str
     reason: str
     outgoing: bool
+# --- Groups (net/node_groups.py) -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Member:
+    """One member of a group, as this node sees it."""
+
+    name: str
+    fingerprint: str
+    admin: bool
+    status: PeerStatus
+    """The state of our path to it (CONNECTED for ourselves)."""
+
+
+@dataclass(frozen=True)
+class GroupInfo:
+    """How a group stands (`Node.group_details`, `Node.groups`, `GroupChanged`)."""
+
+    group: str
+    """Its name on this node (shown as #NAME)."""
+    id: str
+    """Its id everywhere: 32 hex digits."""
+    members: tuple[Member, ...]
+    admin: bool
+    """We are an admin."""
+    rejected: tuple[tuple[str, int], ...] = ()
+    """What of the group's input was refused or ignored, by reason."""
+
+
+@dataclass(frozen=True)
+class GroupInvited:
+    """A member invited us: `Node.join(group)` or `Node.ignore_invite(group)`."""
+
+    group: str
+    id: str
+    inviter: str
+    members: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class GroupJoined:
+    """We joined (or created) the group."""
+
+    group: str
+    members: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class MemberJoined:
+    group: str
+    peer: str
+
+
+@dataclass(frozen=True)
+class MemberLeft:
+    """peer left or was removed (kicked); peer is our own name when it was us."""
+
+    group: str
+    peer: str
+    kicked: bool = False
+
+
+@dataclass(frozen=True)
+class GroupChanged:
+    """Members, admins or their path states changed."""
+
+    info: GroupInfo
+
+
+@dataclass(frozen=True)
+class GroupMessageSent:
+    """Our own group message, stored and sent: placed by its order like any other."""
+
+    group: str
+    id: str
+    order: tuple[int, str]
 
 
 NodeEvent = (
@@ -310,4 +394,11 @@ NodeEvent = (
     | FileReceived
     | FileSent
     | FileFailed
+    | GroupInfo
+    | GroupInvited
+    | GroupJoined
+    | MemberJoined
+    | MemberLeft
+    | GroupChanged
+    | GroupMessageSent
 )

@@ -34,6 +34,7 @@ from .identity import Identity
 from .lan import Lan, Link
 from .node_details import NodeDetails
 from .node_files import NodeFiles
+from .node_groups import NodeGroups
 from .node_tasks import PORTMAP_WAIT as PORTMAP_WAIT
 from .node_tasks import NodeTasks
 from .nodeconfig import NodeConfig, make_signalling
@@ -58,7 +59,7 @@ EVENT_BUFFER = 1024
 GOODBYE_WAIT = 0.25
 
 
-class Node(NodeDetails, NodeTasks, NodeFiles):
+class Node(NodeDetails, NodeGroups, NodeTasks, NodeFiles):
     """A peer on the p2ptui network. Build one with `open_node`."""
 
     def __init__(
@@ -123,6 +124,7 @@ class Node(NodeDetails, NodeTasks, NodeFiles):
             max_file_size=config.max_file_size,
         )
         self._peers.apps.append(self._files)
+        self._start_groups()
 
     # --- The application's API ------------------------------------------------------
 
@@ -312,6 +314,7 @@ async def open_node(
             async with trio.open_nursery() as nursery:
                 await nursery.start(node._run)
                 await nursery.start(node._files.run)  # Takes up what an earlier run left unfinished.
+                node._reach_members()  # Sessions with our groups' members, made on demand.
                 try:
                     yield node
                 finally:
@@ -323,3 +326,4 @@ async def open_node(
         finally:
             node.store.close()
             node.transfer_store.close()
+            node._groups.store.close()

@@ -41,6 +41,8 @@ class Peer(Wakeable):
         self.incoming = False
         #: The user opened the conversation (or sent to the peer): never a stranger.
         self.opened = False
+        #: Made only because it shares a group with us (net/node_groups.py): not a conversation.
+        self.member_only = False
         #: The key of the newest signed offer or answer taken: pinned once the user
         #: opens the conversation (a stranger's key is never written down before).
         self.signed_key = ""

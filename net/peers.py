@@ -71,6 +71,8 @@ class Peers(Strangers):
         #: asked once per pump to write to their streams.
         self.apps: list[PeerApp] = []
         self.max_strangers = MAX_STRANGERS
+        #: Whether name is a member of one of our groups: never a stranger (net/node_groups.py).
+        self.is_member: Callable[[str], bool] = lambda name: False
 
     def get(self, name: str) -> Peer | None:
         return self._by_name.get(name)
@@ -329,5 +331,6 @@ class Peers(Strangers):
                 new_fingerprint=fingerprint(peer.changed_key) if peer.changed_key else "",
                 verified=trust[0],
                 verification_lost=trust[1],
+                member_only=peer.member_only,
             )
         )

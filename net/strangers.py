@@ -36,6 +36,7 @@ class Strangers:
     _emit: Callable[[ev.NodeEvent], Awaitable[None]]
     on_forget: Callable[[Peer], None]
     max_strangers: int
+    is_member: Callable[[str], bool]
 
     def strangers(self) -> list[Peer]:
         """Those who offered whom the user never answered, oldest first: not opened by
@@ -44,7 +45,10 @@ class Strangers:
         return [
             peer
             for peer in list(self._by_name.values())
-            if not peer.opened and peer.name not in waiting and self._known_peers.pinned(peer.name) is None
+            if not peer.opened
+            and peer.name not in waiting
+            and self._known_peers.pinned(peer.name) is None
+            and not self.is_member(peer.name)  # A member of one of our groups is no stranger.
         ]
 
     def chosen(self, peer: Peer) -> bool:
@@ -71,6 +75,8 @@ class Strangers:
         """The user opened the conversation: no stranger any more, and the key it signed
         with (if it offered) is pinned now, the first key seen as ever."""
         peer.opened = True
+        if peer.member_only:  # A group's member the user opens now: told again, as a conversation.
+            peer.member_only, peer.announced = False, False
         if peer.signed_key and self._known_peers.pinned(peer.name) is None:
             try:
                 self._known_peers.check(peer.name, peer.signed_key)

@@ -126,7 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     pipe = commands.add_parser("pipe", help="headless: stdin lines to a peer, JSON events on stdout")
     _add_common(pipe, suppress=True)
-    pipe.add_argument("--peer", dest="pipe_peer", required=True, metavar="NAME", help="the peer to talk to")
+    pipe.add_argument("--peer", dest="pipe_peer", metavar="NAME", help="the peer to talk to (needed without --group)")
+    pipe.add_argument("--group", dest="pipe_group", metavar="NAME", help="send stdin lines to this group")
+    pipe.add_argument("--accept-invites", action="store_true", help="join every group you are invited to")
     pipe.add_argument("--echo", action="store_true", help="send every received message back to its sender")
     pipe.add_argument(
         "--timeout", type=float, metavar="SECONDS", help="give up if no path to the peer opens in time"

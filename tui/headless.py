@@ -69,9 +69,14 @@ def pipe(args: argparse.Namespace) -> int:
     level = os.environ.get("P2PTUI_LOG_LEVEL", "WARNING").upper()
     logging.basicConfig(level=level, format="p2ptui: %(name)s %(message)s")
     settings = _settings(args)
-    check_user_name(args.pipe_peer)
+    if args.pipe_peer is None and args.pipe_group is None:
+        raise UsageError("pipe needs --peer NAME or --group NAME")
+    for name in (args.pipe_peer, args.pipe_group):
+        if name is not None:
+            check_user_name(name)
     options = PipeOptions(
-        args.pipe_peer, echo=args.echo, timeout=args.timeout, linger=args.linger, accept_files=args.accept_files
+        args.pipe_peer or "", echo=args.echo, timeout=args.timeout, linger=args.linger,
+        group=args.pipe_group, accept_invites=args.accept_invites, accept_files=args.accept_files,
     )
     return _trio_run(run_pipe, settings.node_config(), settings.identity, options)
 

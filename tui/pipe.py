@@ -2,8 +2,8 @@
 
 Each stdin line is a message to the peer (or `/send PATH`: pipe_files.py).
 Each stdout line is one JSON object: ready, waiting, connected, disconnected,
-key-changed, sent, message, delivered, error, and the file-* events (see the
-README). Messages are stored in the outbox before
+key-changed, sent, message, delivered, error, the file-* events and the
+groups' events (see the README). Messages are stored in the outbox before
 "sent", so a pipe killed before delivery sends them in its next run. The exit
 status is 0 when every message sent (this run or an earlier one) was
 delivered, 1 otherwise.
@@ -34,6 +34,7 @@ from p2ptui.net import (
 
 from .errors import signalling_advice
 from .pipe_files import PipeFiles, parse_line
+from .pipe_groups import PipeGroups
 
 
 @dataclass
@@ -47,6 +48,9 @@ class PipeOptions:
     """After stdin ends, how long to wait for messages still undelivered."""
     accept_files: str | None = None
     """Accept every file offered into this directory."""
+    group: str | None = None
+    """--group: stdin lines go to this group (peer may then be empty)."""
+    accept_invites: bool = False
 
 
 def disconnect_reason(changed: events.PeerChanged) -> str:
@@ -134,6 +138,7 @@ class _Pipe:
     watch: PeerWatch = field(default_factory=PeerWatch)
     said_lan_only: bool = False
     files: PipeFiles | None = None
+    groups: PipeGroups | None = None
 
     def send(self, text: str, peer: str | None = None) -> None:
         """Send text to peer (by default the pipe's peer); a refusal is an error event."""
@@ -163,19 +168,22 @@ class _Pipe:
     async def read_stdin(self) -> None:
         # A blocking read in a thread that cancellation may abandon: an error or
         # timeout must end the pipe even while stdin stays open and silent.
-        while line := await trio.to_thread.run_sync(sys.stdin.readline, abandon_on_cancel=True):
-            text = line.rstrip("\n")
-            if not text:
-                continue
-            what, argument = parse_line(text)
-            if what == "text":
-                self.send(argument)
-            elif what == "send" and self.files is not None and (refused := self.files.send(argument)):
-                name, fields = refused
-                emit(name, **fields)
-            elif what == "error":
-                emit("error", message=argument)
-        self.stdin_done.set()
+        async with trio.open_nursery() as nursery:
+            while line := await trio.to_thread.run_sync(sys.stdin.readline, abandon_on_cancel=True):
+                text = line.rstrip("\n")
+                if not text or self.groups is not None and self.groups.command(text, nursery):
+                    continue
+                what, argument = parse_line(text)
+                if what == "text" and self.options.group and self.groups is not None:
+                    self.groups.send(argument)
+                elif what == "text" and self.options.peer:
+                    self.send(argument)
+                elif what == "send" and self.files is not None and (refused := self.files.send(argument)):
+                    name, fields = refused
+                    emit(name, **fields)
+                elif what == "error":
+                    emit("error", message=argument)
+            self.stdin_done.set()
 
     def signalling(self, status: events.SignalStatus, start: _Start) -> None:
         """Signalling lost for good ends the pipe; lost before we are ready ends it too, unless
@@ -196,6 +204,8 @@ class _Pipe:
 
     async def handle_events(self, start: _Start) -> None:
         async for event in self.node.events:
+            if self.groups is not None and self.groups.event(event):
+                continue
             match event:
                 case events.Ready(name=name, address=address):
                     emit("ready", name=name, address=format_address(address))
@@ -250,30 +260,39 @@ async def _run(
 async def _talk(node: Node, options: PipeOptions, started: _Start, start: trio.CancelScope) -> int:
     async with trio.open_nursery() as nursery:
         pipe = _Pipe(node, options)
+        pipe.groups = PipeGroups(node, emit, options.group, options.accept_invites)
         pipe.files = PipeFiles(node, options.peer, options.accept_files)
         nursery.start_soon(pipe.handle_events, started)
         await started.ready.wait()
-        node.open(options.peer)
-        # What an earlier run was killed before showing, it shows now.
-        for message in node.unshown(options.peer):
-            pipe.show(message.peer, message.id, message.text)
-        # What an earlier run left undelivered is this run's to deliver too.
-        pipe.undelivered |= {m.id for m in node.undelivered(options.peer)}
-        for name, fields in pipe.files.resume():
-            emit(name, **fields)
+        pipe.groups.start()
+        if options.peer:
+            node.open(options.peer)
+            # What an earlier run was killed before showing, it shows now.
+            for message in node.unshown(options.peer):
+                pipe.show(message.peer, message.id, message.text)
+            # What an earlier run left undelivered is this run's to deliver too.
+            pipe.undelivered |= {m.id for m in node.undelivered(options.peer)}
+            for name, fields in pipe.files.resume():
+                emit(name, **fields)
         nursery.start_soon(pipe.read_stdin)
-        if options.timeout is not None:
+        if options.timeout is not None and options.peer:
             nursery.start_soon(_connected_in_time, pipe, start)
+        elif options.timeout is not None:
+            start.deadline = math.inf  # Registered: with no peer to wait for, the start is over.
         await pipe.stdin_done.wait()
         with trio.move_on_after(options.linger):
             while pipe.undelivered:
                 await pipe.everything_delivered.wait()
+            while pipe.groups.undelivered:
+                await pipe.groups.everything_delivered.wait()
         # Files take what they take; --timeout, if given, bounds the wait for them too.
         with trio.move_on_after(math.inf if options.timeout is None else options.timeout):
             await pipe.files.wait()
         nursery.cancel_scope.cancel()
         if pipe.undelivered:
             raise Failure(f"{len(pipe.undelivered)} message(s) not delivered to {options.peer}")
+        if pipe.groups.undelivered:
+            raise Failure(f"{len(pipe.groups.undelivered)} group message(s) not yet held by every member")
         if pipe.files.sending or pipe.files.failed:
             unsent = len(pipe.files.sending) + pipe.files.failed
             raise Failure(f"{unsent} file(s) not sent to {options.peer}")

@@ -34,7 +34,8 @@ def parse_line(line: str) -> Line:
             return "error", "/send needs a PATH: /send PATH"
         return "send", path
     return "error", (
-        f"unknown command /{command[:40]}: pipe knows /send PATH; to send a line that starts "
+        f"unknown command /{command[:40]}: pipe knows /send PATH, /group NAME, /invite NAME PEER, "
+        "/kick NAME PEER and /leave NAME; to send a line that starts "
         "with a slash, start it with two (//text)"
     )
 
