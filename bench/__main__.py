@@ -12,7 +12,7 @@ from pathlib import Path
 
 import trio
 
-from . import groups, lab, network, signalling, tui
+from . import files, groups, lab, lab_files, network, signalling, tui
 from .report import Report
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,15 +36,18 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="smaller counts: under two minutes on 2 cores")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results", help="where latest.md/.json go")
     parser.add_argument("--firestore", metavar="HOST:PORT", help="a Firestore emulator to measure setup through")
-    parser.add_argument("--only", action="append", default=[], help="run only these parts (network, groups, server, tui, lab)")
+    parser.add_argument("--only", action="append", default=[], help="only: network, files, groups, server, tui, lab")
     args = parser.parse_args()
     report = Report(quick=args.quick)
     started = time.perf_counter()
-    parts = args.only or ["network", "groups", "lab", "tui", "server"]
+    parts = args.only or ["network", "files", "groups", "lab", "tui", "server"]
     if "network" in parts:
         print("network (loopback):", flush=True)
         with _firestore_emulator(args.firestore) as firestore:
             trio.run(network.run, report, args.quick, firestore)
+    if "files" in parts:
+        print("files (loopback):", flush=True)
+        trio.run(files.run, report, args.quick)
     if "groups" in parts:
         print("groups (loopback):", flush=True)
         trio.run(groups.run, report, args.quick)
@@ -59,6 +62,7 @@ def main() -> int:
     if "lab" in parts:
         print("NAT lab:", flush=True)
         lab.run(report, args.quick)
+        lab_files.run(report, args.quick)
     markdown, data = report.write(args.out)
     print(f"\n{report.markdown()}\nwritten to {markdown} and {data} in {time.perf_counter() - started:.0f} s")
     return 0

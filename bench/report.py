@@ -64,7 +64,7 @@ class Report:
         ]
         for r in self.results:
             reference = f"{r.reference}: {_number(r.reference_value)} {r.unit}" if r.reference else ""
-            ratio = f"{r.ratio:.2f}x" if r.ratio is not None else ""
+            ratio = "" if r.ratio is None else f"{r.ratio:.2f}x" if r.ratio >= 0.1 else f"{r.ratio:.2g}x"
             met = {True: "yes", False: "**no**", None: ""}[r.met]
             value = f"{_number(r.value)} {r.unit}" + (f" ({r.note})" if r.note else "")
             lines.append(f"| {r.name} | {value} | {reference} | {ratio} | {r.goal} | {met} |")
