@@ -147,11 +147,10 @@ class Channel(ChannelState):
         while True:
             room = wire.MAX_INNER - _PN_ROOM
             frames: list[fr.Frame] = []
-            if self._ack_needed and self._received:
+            ack = None
+            if (self._ack_needed or self._ack_due is not None) and self._received:
                 ack = fr.Ack(self._received.highest_first(fr.MAX_ACK_RANGES), int((now - self._largest_at) * 1e6))
-                frames.append(ack)
                 room -= fr.ack_size(ack.ranges)
-                self._ack_needed = False
             if self.sending:
                 room = self._take_control(frames, room)
                 may_send = probe > 0 or (cc.bytes_in_flight < cc.cwnd and self.pacer.allows(MAX_DATAGRAM_SIZE, now))
@@ -160,6 +159,10 @@ class Channel(ChannelState):
                 if probe > 0 and not any(not isinstance(f, fr.NOT_ACK_ELICITING) for f in frames):
                     frames.append(fr.Ping())
                     room -= 1
+            due = self._ack_needed or (self._ack_due is not None and now >= self._ack_due)
+            if ack is not None and (frames or due):
+                frames.insert(0, ack)
+                self._ack_needed, self._ack_due = False, None
             if not frames:
                 return out
             probe -= 1
@@ -228,8 +231,8 @@ class Channel(ChannelState):
 
     def next_timeout(self) -> float | None:
         if not self.sending:
-            return None
-        times = [self.recovery.next_timeout()]
+            return None  # A delayed ack waits for the path (datagrams_to_send takes it then).
+        times = [self.recovery.next_timeout(), self._ack_due]
         cc = self.recovery.cc
         if self._has_data() and cc.bytes_in_flight < cc.cwnd:
             times.append(self.pacer.next_send_time(MAX_DATAGRAM_SIZE))

@@ -17,7 +17,7 @@ from . import frames as fr
 from .congestion import Pacer
 from .ranges import RangeSet
 from .records import MAX_MESSAGE_BYTES, RecordReader
-from .recovery import Recovery, SentPacket
+from .recovery import MAX_ACK_DELAY, Recovery, SentPacket
 from .session_events import (
     MAX_CONTROL_BYTES,
     ControlReceived,
@@ -67,7 +67,8 @@ class ChannelState:
         """Every stream and number anew (a new session, or the peer restarted)."""
         self._next_pn = 0
         self._received = RangeSet()  # Packet numbers that arrived (the newest MAX_ACK_RANGES runs).
-        self._ack_needed = False
+        self._ack_needed = False  # Stream data arrived: acknowledge with the next datagrams.
+        self._ack_due: float | None = None  # Only other frames: the ack may wait to ride along.
         self._largest_at = 0.0
         self._out: dict[int, SendStream] = {CHAT: SendStream(CHAT_WINDOW), CONTROL: SendStream(CHAT_WINDOW)}
         self._in: dict[int, RecvStream] = {CHAT: RecvStream(CHAT_WINDOW), CONTROL: RecvStream(CHAT_WINDOW)}
@@ -101,9 +102,15 @@ class ChannelState:
         self._received.add(pn, pn + 1)
         if len(self._received) > fr.MAX_ACK_RANGES:
             self._received.drop_lowest()
-        if any(not isinstance(f, fr.NOT_ACK_ELICITING) for f in frames):
+        if any(isinstance(f, fr.Stream) for f in frames):
             self._ack_needed = True
             self._largest_at = now
+        elif any(not isinstance(f, fr.NOT_ACK_ELICITING) for f in frames):
+            # An ack or DELIVERED alone need not be answered at once: the ack rides with
+            # the next datagram we send, or goes alone after MAX_ACK_DELAY (RFC 9000, 13.2.1).
+            self._largest_at = now
+            if self._ack_due is None:
+                self._ack_due = now + MAX_ACK_DELAY
         for frame in frames:
             try:
                 self._frame_received(frame, now)
