@@ -38,6 +38,21 @@ def test_two_pipes_exchange_messages_both_ways_through_the_server(processes):
     assert alice.wait() == 0 and bob.wait() == 0
 
 
+def test_a_burst_written_at_once_arrives_whole_and_in_order(processes):
+    url = processes.server()
+    alice = processes.pipe("alice", "bob", url)
+    bob = processes.pipe("bob", "alice", url)
+    alice.event("connected")
+    lines = [f"line {n:03d} of a paste" for n in range(300)]
+    assert alice.popen.stdin is not None
+    alice.popen.stdin.write("".join(line + "\n" for line in lines))  # one write: a burst
+    alice.popen.stdin.flush()
+    assert [bob.event("message")["text"] for _ in lines] == lines
+    alice.close_stdin()
+    bob.close_stdin()
+    assert alice.wait() == 0  # every one delivered
+
+
 def test_two_pipes_exchange_messages_through_firestore(processes, firestore_host):
     # The project the issue names. Names of their own, so that a rerun against a
     # user's long-running emulator does not meet names bound to earlier keys.

@@ -35,6 +35,7 @@ from p2ptui.net import (
 from .errors import signalling_advice
 from .pipe_files import PipeFiles, parse_line
 from .pipe_groups import PipeGroups
+from .pipe_stdin import read_bursts
 
 
 @dataclass
@@ -151,6 +152,24 @@ class _Pipe:
         self.undelivered.add(message_id)
         self.everything_delivered = trio.Event()
 
+    def send_all(self, texts: list[str]) -> None:
+        """Send the texts to the pipe's peer, stored in one transaction; emptied after.
+        If the burst is refused (one text too long, say), each goes on its own, so
+        only the bad one is an error event."""
+        if not texts:
+            return
+        try:
+            ids = self.node.send_many(self.options.peer, texts)
+        except P2PError:
+            for text in texts:
+                self.send(text)
+        else:
+            for message_id in ids:
+                emit("sent", peer=self.options.peer, id=message_id)
+            self.undelivered.update(ids)
+            self.everything_delivered = trio.Event()
+        texts.clear()
+
     def show(self, peer: str, message_id: str, text: str) -> None:
         if (peer, message_id) in self.shown:
             return  # Caught up from the store, and its event was still queued.
@@ -166,24 +185,37 @@ class _Pipe:
             self.everything_delivered.set()
 
     async def read_stdin(self) -> None:
-        # A blocking read in a thread that cancellation may abandon: an error or
-        # timeout must end the pipe even while stdin stays open and silent.
+        send, bursts = trio.open_memory_channel[list[str]](1)
         async with trio.open_nursery() as nursery:
-            while line := await trio.to_thread.run_sync(sys.stdin.readline, abandon_on_cancel=True):
-                text = line.rstrip("\n")
-                if not text or self.groups is not None and self.groups.command(text, nursery):
-                    continue
-                what, argument = parse_line(text)
-                if what == "text" and self.options.group and self.groups is not None:
-                    self.groups.send(argument)
-                elif what == "text" and self.options.peer:
-                    self.send(argument)
-                elif what == "send" and self.files is not None and (refused := self.files.send(argument)):
-                    name, fields = refused
-                    emit(name, **fields)
-                elif what == "error":
-                    emit("error", message=argument)
-            self.stdin_done.set()
+            nursery.start_soon(read_bursts, send)
+            async for burst in bursts:
+                self.take(burst, nursery)
+        self.stdin_done.set()
+
+    def take(self, burst: list[str], nursery: trio.Nursery) -> None:
+        """Act on the lines of one burst, in order; consecutive texts to the peer are
+        stored together (`Node.send_many`)."""
+        texts: list[str] = []
+        for text in burst:
+            if not text:
+                continue
+            if self.groups is not None and self.groups.command(text, nursery):
+                self.send_all(texts)
+                continue
+            what, argument = parse_line(text)
+            if what == "text" and self.options.group and self.groups is not None:
+                self.groups.send(argument)
+                continue
+            if what == "text" and self.options.peer:
+                texts.append(argument)
+                continue
+            self.send_all(texts)
+            if what == "send" and self.files is not None and (refused := self.files.send(argument)):
+                name, fields = refused
+                emit(name, **fields)
+            elif what == "error":
+                emit("error", message=argument)
+        self.send_all(texts)
 
     def signalling(self, status: events.SignalStatus, start: _Start) -> None:
         """Signalling lost for good ends the pipe; lost before we are ready ends it too, unless
