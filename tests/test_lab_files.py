@@ -78,6 +78,8 @@ def _sha256(path) -> str:
 
 
 SIZE = 4 << 20
+#: What a resumed transfer may cost on the wire, as a multiple of the part that was missing.
+RESENT_OVERHEAD = 1.2
 
 
 @pytest.mark.lab
@@ -114,9 +116,12 @@ def test_a_transfer_resumes_after_the_receiver_is_killed_mid_transfer(shaping, p
     # The new process took up the .part where it was: its first word on the transfer.
     resumed = bob.events_seen("file-progress")[0]
     assert resumed["id"] == offered["id"] and SIZE // 2 <= resumed["bytes"] < SIZE
-    # And fewer bytes than the whole file went again (the rest, with the channel's overhead).
+    # And only the rest went again, with the channel's overhead: headers, acks, the new
+    # slow start's losses at the bottleneck (about 1.11 here; 1.87 while the restarted
+    # channel judged its new packets by the old session's numbers).
     sent_after = _forwarded_bytes(path.routers[0])
-    assert SIZE - resumed["bytes"] < sent_after < SIZE, sent_after
+    missing = SIZE - resumed["bytes"]
+    assert missing < sent_after < missing * RESENT_OVERHEAD, sent_after / missing
     assert not list(inbox.glob("*.part"))
 
 
