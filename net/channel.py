@@ -39,7 +39,7 @@ from .channel_state import (
 from .congestion import MAX_DATAGRAM_SIZE, Pacer
 from .errors import LocalProtocolError
 from .records import MAX_MESSAGE_BYTES, MessageTooLong, encode_control, encode_message
-from .recovery import SentPacket
+from .recovery import Recovery, SentPacket
 from .session_events import MAX_CONTROL_BYTES, StreamReset
 from .streams import SendStream
 
@@ -268,7 +268,11 @@ class Channel(ChannelState):
         """The peer restarted with no memory of us: every stream but the chat is gone
         (StreamReset for each bulk one); every message not kept goes again, in order."""
         self.end_streams()
-        self.recovery.discard_all()
+        # Its packet numbers start again at 0: loss detection and congestion control start
+        # over too, or every new packet sits below the old largest acknowledged and is
+        # declared lost at the next ack (sent twice, the window halved again and again).
+        self.recovery = Recovery(self.recovery.rtt.initial, self.recovery.max_pto)
+        self.pacer = Pacer()
         chats = list(self._chats)
         self._chats.clear()
         self._fresh()

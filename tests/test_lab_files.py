@@ -5,6 +5,7 @@ import os
 import shutil
 import statistics
 import struct
+import time
 from pathlib import Path
 
 import pytest
@@ -78,6 +79,8 @@ def _sha256(path) -> str:
 
 
 SIZE = 4 << 20
+#: What a resumed transfer may cost on the wire, as a multiple of the part that was missing.
+RESENT_OVERHEAD = 1.2
 
 
 @pytest.mark.lab
@@ -114,10 +117,57 @@ def test_a_transfer_resumes_after_the_receiver_is_killed_mid_transfer(shaping, p
     # The new process took up the .part where it was: its first word on the transfer.
     resumed = bob.events_seen("file-progress")[0]
     assert resumed["id"] == offered["id"] and SIZE // 2 <= resumed["bytes"] < SIZE
-    # And fewer bytes than the whole file went again (the rest, with the channel's overhead).
+    # And only the rest went again, with the channel's overhead: headers, acks, the new
+    # slow start's losses at the bottleneck (about 1.11 here; 1.87 while the restarted
+    # channel judged its new packets by the old session's numbers).
     sent_after = _forwarded_bytes(path.routers[0])
-    assert SIZE - resumed["bytes"] < sent_after < SIZE, sent_after
+    missing = SIZE - resumed["bytes"]
+    assert missing < sent_after < missing * RESENT_OVERHEAD, sent_after / missing
     assert not list(inbox.glob("*.part"))
+
+
+@pytest.mark.lab
+def test_a_transfer_resumes_after_the_sender_is_killed_mid_transfer(shaping, peers, tmp_path):  # noqa: F811
+    path = shaped_path(shaping, mbit=8)
+    alice_host, bob_host = path.hosts
+    source = tmp_path / "photo.bin"
+    source.write_bytes(os.urandom(SIZE))
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    alice = peers.pipe(alice_host, "alice", "bob")
+    bob = peers.pipe(bob_host, "bob", "alice", "--accept-files", str(inbox))
+    alice.event("connected", timeout=30)
+    bob.event("connected", timeout=30)
+    alice.send(f"/send {source}")
+    offered = bob.event("file-offered")
+    while (progress := bob.event("file-progress", timeout=30))["bytes"] < SIZE // 2:
+        assert progress["id"] == offered["id"]
+    assert progress["bytes"] < SIZE, "the transfer ended before the kill: the bottleneck is too wide"
+    alice.popen.kill()  # SIGKILL: the sender's stream ends mid-flight, no goodbye
+    alice.popen.wait(timeout=10)
+    have = _settled_size(inbox / "photo.bin.part")  # What was in flight lands, then nothing more.
+    counter = ["-o", "wan", "-p", "udp"]
+    path.routers[0].run("iptables", "-I", "FORWARD", "1", *counter)
+
+    alice = peers.pipe(alice_host, "alice", "bob")  # The same config dir: it takes the transfer up.
+    received = bob.event("file-received", timeout=60)
+    assert received["id"] == offered["id"] and received["sha256"] == _sha256(source) == _sha256(path_of(received))
+    assert alice.event("file-sent", timeout=30)["id"] == offered["id"]
+    sent_after = _forwarded_bytes(path.routers[0])
+    missing = SIZE - have
+    assert missing < sent_after < missing * RESENT_OVERHEAD, sent_after / missing
+
+
+def _settled_size(part: Path) -> int:
+    """The size of a file once it stopped growing: two readings 0.5 s apart agree (at most 10 s).
+    Nothing tells when the last datagram in flight has landed, so the file is watched."""
+    size = part.stat().st_size
+    for _ in range(20):
+        time.sleep(0.5)
+        previous, size = size, part.stat().st_size
+        if size == previous:
+            return size
+    raise AssertionError(f"{part} still grows after 10 s")
 
 
 def path_of(event) -> Path:
