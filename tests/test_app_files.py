@@ -1,5 +1,8 @@
 """Files in the TUI, driven by Textual's pilot with a fake core: what the screen shows, what is submitted."""
 
+import html
+import re
+
 import pytest
 
 from p2ptui.core_thread import AcceptFile, CancelFile, DeclineFile, OpenPeer, SendFile, SendText
@@ -320,3 +323,25 @@ async def test_a_line_above_the_view_that_grows_does_not_move_what_is_read():
         await pilot.press("end")
         await pilot.pause()
         assert "message 59" in log_text(app) and log.scroll_offset.y == log.max_scroll_y
+
+
+def on_screen(app) -> str:
+    """What the terminal was last sent, as text (the log's own visible_text would draw it afresh)."""
+    svg = app.export_screenshot()
+    return html.unescape(re.sub(r"<[^>]+>", "", svg)).replace("\u00a0", " ")
+
+
+async def test_progress_that_keeps_the_line_one_row_high_is_redrawn_on_the_screen():
+    core = FakeCore()
+    app = make_app(core)
+    async with app.run_test(size=(80, 24)) as pilot:
+        core.emit(events.FileOffered("carol", ID, "report.pdf", 3_200_000))
+        await pilot.pause()
+        await pilot.press("enter")
+        core.emit(events.FileProgress("carol", ID, 320_000, 3_200_000, 4_100_000.0, False))
+        await pilot.pause()
+        assert "10%" in on_screen(app)
+        core.emit(events.FileProgress("carol", ID, 1_984_000, 3_200_000, 4_100_000.0, False))
+        await pilot.pause()
+        screen = on_screen(app)
+        assert "62%" in screen and "10%" not in screen
