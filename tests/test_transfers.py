@@ -230,6 +230,20 @@ def test_several_matches_complete_their_common_prefix_and_are_listed(tree):
     )
 
 
+def test_a_name_that_would_act_on_the_terminal_is_never_put_in_the_input(tmp_path):
+    # The input draws what it holds as it is: an escape or a bidi override there would reach
+    # the terminal. Completion stops before it; the name is listed (shown safely).
+    hostile = "a\x1b[31mred\u202etxt.exe"
+    (tmp_path / hostile).write_text("x")
+    assert complete_path(f"{tmp_path}/a") == PathCompletion(f"{tmp_path}/a", (hostile,))
+    (tmp_path / "a\x1b]0;title\x07").write_text("x")
+    (tmp_path / "ab\u2066.txt").write_text("x")
+    found = complete_path(f"{tmp_path}/")
+    assert found is not None and found.text == f"{tmp_path}/a" and len(found.choices) == 3
+    (tmp_path / "emoji \u2764\ufe0f.txt").write_text("x")  # only drawn a cell off, not acting: kept
+    assert complete_path(f"{tmp_path}/e") == PathCompletion(f"{tmp_path}/emoji \u2764\ufe0f.txt")
+
+
 def test_hidden_files_only_after_a_dot(tree):
     listed = complete_path(f"{tree}/")
     assert listed is not None and ".hidden" not in listed.choices and "notes.md" in listed.choices
