@@ -195,6 +195,16 @@ async def test_a_transfer_whose_peer_goes_away_shows_it_waits_not_a_stale_rate()
         core.emit(events.PeerChanged("carol", PeerStatus.OFFLINE, reason="lost the path"))
         await pilot.pause()
         assert "5.6 MB/s" not in log_text(app) and "waiting for carol to connect, 30% done" in folded(app)
+        # The core's last progress, told after the path went, does not bring back a rate.
+        core.emit(events.FileProgress("carol", ID, 7_000_000, 20_000_000, 5_600_000.0, True))
+        await pilot.pause()
+        assert "5.6 MB/s" not in log_text(app) and "waiting for carol to connect, 35% done" in folded(app)
+        core.emit(
+            events.PeerChanged("carol", PeerStatus.CONNECTED, path="direct", network="local", remote=("127.0.0.1", 9)),
+            events.FileProgress("carol", ID, 8_000_000, 20_000_000, 4_000_000.0, True),
+        )
+        await pilot.pause()
+        assert "40%  4.0 MB/s" in log_text(app) and "waiting" not in log_text(app)
 
 
 async def test_both_sides_see_the_end_of_our_own_transfer():

@@ -140,6 +140,10 @@ def test_what_was_moving_waits_while_the_peer_is_away():
     transfers.progressed(events.FileProgress("alice", ID, 30, 100, 5e6, False))
     assert transfers.peer_away("alice") == [view] and transfers.peer_away("bob") == []
     assert view.status() == "waiting for alice to connect, 30% done" and offered.state == "offered"
+    # What the core had on its way when the path went: counted, but the transfer still waits.
+    transfers.progressed(events.FileProgress("alice", ID, 35, 100, 5e6, False))
+    assert view.status() == "waiting for alice to connect, 35% done"
+    transfers.peer_back("alice")
     transfers.progressed(events.FileProgress("alice", ID, 40, 100, 1e6, False))
     assert view.state == "receiving"
 
