@@ -315,6 +315,19 @@ async def test_tab_completes_the_name_of_a_transfer_and_the_palette_starts_a_sen
         assert app.message_input.text == "/send " and "Tab completes the path" in hint(app)
 
 
+async def test_tab_completes_a_transfers_name_with_spaces_in_it():
+    core = FakeCore()
+    app = make_app(core)
+    async with app.run_test(size=(80, 24)) as pilot:
+        core.emit(events.FileOffered("carol", ID, "name with spaces.txt", 10))
+        await pilot.pause()
+        await pilot.press(*"/decline n", "tab")
+        assert app.message_input.text == "/decline name with spaces.txt "
+        app.message_input.clear()
+        await pilot.press(*"/decline name w", "tab", "enter")
+        assert file_commands(core) == [DeclineFile("carol", ID)]
+
+
 async def test_a_line_above_the_view_that_grows_does_not_move_what_is_read():
     core = FakeCore()
     app = make_app(core)
