@@ -1,5 +1,8 @@
 """Files in the TUI, driven by Textual's pilot with a fake core: what the screen shows, what is submitted."""
 
+import html
+import re
+
 import pytest
 
 from p2ptui.core_thread import AcceptFile, CancelFile, DeclineFile, OpenPeer, SendFile, SendText
@@ -192,6 +195,16 @@ async def test_a_transfer_whose_peer_goes_away_shows_it_waits_not_a_stale_rate()
         core.emit(events.PeerChanged("carol", PeerStatus.OFFLINE, reason="lost the path"))
         await pilot.pause()
         assert "5.6 MB/s" not in log_text(app) and "waiting for carol to connect, 30% done" in folded(app)
+        # The core's last progress, told after the path went, does not bring back a rate.
+        core.emit(events.FileProgress("carol", ID, 7_000_000, 20_000_000, 5_600_000.0, True))
+        await pilot.pause()
+        assert "5.6 MB/s" not in log_text(app) and "waiting for carol to connect, 35% done" in folded(app)
+        core.emit(
+            events.PeerChanged("carol", PeerStatus.CONNECTED, path="direct", network="local", remote=("127.0.0.1", 9)),
+            events.FileProgress("carol", ID, 8_000_000, 20_000_000, 4_000_000.0, True),
+        )
+        await pilot.pause()
+        assert "40%  4.0 MB/s" in log_text(app) and "waiting" not in log_text(app)
 
 
 async def test_both_sides_see_the_end_of_our_own_transfer():
@@ -302,6 +315,19 @@ async def test_tab_completes_the_name_of_a_transfer_and_the_palette_starts_a_sen
         assert app.message_input.text == "/send " and "Tab completes the path" in hint(app)
 
 
+async def test_tab_completes_a_transfers_name_with_spaces_in_it():
+    core = FakeCore()
+    app = make_app(core)
+    async with app.run_test(size=(80, 24)) as pilot:
+        core.emit(events.FileOffered("carol", ID, "name with spaces.txt", 10))
+        await pilot.pause()
+        await pilot.press(*"/decline n", "tab")
+        assert app.message_input.text == "/decline name with spaces.txt "
+        app.message_input.clear()
+        await pilot.press(*"/decline name w", "tab", "enter")
+        assert file_commands(core) == [DeclineFile("carol", ID)]
+
+
 async def test_a_line_above_the_view_that_grows_does_not_move_what_is_read():
     core = FakeCore()
     app = make_app(core)
@@ -320,3 +346,25 @@ async def test_a_line_above_the_view_that_grows_does_not_move_what_is_read():
         await pilot.press("end")
         await pilot.pause()
         assert "message 59" in log_text(app) and log.scroll_offset.y == log.max_scroll_y
+
+
+def on_screen(app) -> str:
+    """What the terminal was last sent, as text (the log's own visible_text would draw it afresh)."""
+    svg = app.export_screenshot()
+    return html.unescape(re.sub(r"<[^>]+>", "", svg)).replace("\u00a0", " ")
+
+
+async def test_progress_that_keeps_the_line_one_row_high_is_redrawn_on_the_screen():
+    core = FakeCore()
+    app = make_app(core)
+    async with app.run_test(size=(80, 24)) as pilot:
+        core.emit(events.FileOffered("carol", ID, "report.pdf", 3_200_000))
+        await pilot.pause()
+        await pilot.press("enter")
+        core.emit(events.FileProgress("carol", ID, 320_000, 3_200_000, 4_100_000.0, False))
+        await pilot.pause()
+        assert "10%" in on_screen(app)
+        core.emit(events.FileProgress("carol", ID, 1_984_000, 3_200_000, 4_100_000.0, False))
+        await pilot.pause()
+        screen = on_screen(app)
+        assert "62%" in screen and "10%" not in screen

@@ -140,6 +140,10 @@ def test_what_was_moving_waits_while_the_peer_is_away():
     transfers.progressed(events.FileProgress("alice", ID, 30, 100, 5e6, False))
     assert transfers.peer_away("alice") == [view] and transfers.peer_away("bob") == []
     assert view.status() == "waiting for alice to connect, 30% done" and offered.state == "offered"
+    # What the core had on its way when the path went: counted, but the transfer still waits.
+    transfers.progressed(events.FileProgress("alice", ID, 35, 100, 5e6, False))
+    assert view.status() == "waiting for alice to connect, 35% done"
+    transfers.peer_back("alice")
     transfers.progressed(events.FileProgress("alice", ID, 40, 100, 1e6, False))
     assert view.state == "receiving"
 
@@ -228,6 +232,20 @@ def test_several_matches_complete_their_common_prefix_and_are_listed(tree):
     assert complete_path(f"{tree}/re") == PathCompletion(
         f"{tree}/report", ("report.pdf", "report.txt", "reports/")
     )
+
+
+def test_a_name_that_would_act_on_the_terminal_is_never_put_in_the_input(tmp_path):
+    # The input draws what it holds as it is: an escape or a bidi override there would reach
+    # the terminal. Completion stops before it; the name is listed (shown safely).
+    hostile = "a\x1b[31mred\u202etxt.exe"
+    (tmp_path / hostile).write_text("x")
+    assert complete_path(f"{tmp_path}/a") == PathCompletion(f"{tmp_path}/a", (hostile,))
+    (tmp_path / "a\x1b]0;title\x07").write_text("x")
+    (tmp_path / "ab\u2066.txt").write_text("x")
+    found = complete_path(f"{tmp_path}/")
+    assert found is not None and found.text == f"{tmp_path}/a" and len(found.choices) == 3
+    (tmp_path / "emoji \u2764\ufe0f.txt").write_text("x")  # only drawn a cell off, not acting: kept
+    assert complete_path(f"{tmp_path}/e") == PathCompletion(f"{tmp_path}/emoji \u2764\ufe0f.txt")
 
 
 def test_hidden_files_only_after_a_dot(tree):

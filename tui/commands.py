@@ -132,7 +132,8 @@ def completions(
     if not space:
         return 0, [command.name for command in COMMANDS if command.name.startswith(name.lower())]
     command = BY_NAME.get(name)
-    if command is None or " " in word:
+    # A file's name may hold spaces: it is the whole rest, where other names are one word.
+    if command is None or (" " in word and command.completes is not Completes.TRANSFER):
         return len(before), []
     pools = {**(more or {}), Completes.PEER: peers, Completes.THEME: themes, Completes.TRANSFER: files}
     pool = pools.get(command.completes, ())

@@ -78,7 +78,9 @@ class FileFollower(CoreFollower):
     @on(messages.PeerChanged)
     def _when_peer_changed_files(self, message: messages.PeerChanged) -> None:
         # (CoreFollower's own handler of PeerChanged runs too, after this one.)
-        if message.event.status != PeerStatus.CONNECTED:
+        if message.event.status == PeerStatus.CONNECTED:
+            self.transfers.peer_back(message.event.peer)
+        else:
             for view in self.transfers.peer_away(message.event.peer):
                 self._transfer_changed(view)
 

@@ -2,7 +2,9 @@
 
 Pure but for reading one directory. `~` is the home directory (kept as `~` in
 what is typed); hidden names only once a dot is typed; a directory completes
-with its `/`; several matches complete their common prefix and are listed.
+with its `/`; several matches complete their common prefix and are listed. A
+name that would act on the terminal (an escape, a bidi override) completes only
+up to that character: the input draws what it holds as it is.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 from itertools import islice
 
 from .rows import cells
+from .sanitize import first_acting
 
 #: A directory is read no further than this (a huge one must not stall a key press).
 MAX_ENTRIES = 5000
@@ -45,11 +48,19 @@ def complete_path(typed: str, *, cwd: str | None = None) -> PathCompletion | Non
     if not names:
         return None
     names.sort()
-    if len(names) == 1:
+    typeable = [_typeable(name) for name, _ in names]
+    if len(names) == 1 and typeable[0] == names[0][0]:
         name, is_dir = names[0]
         return PathCompletion(folder + name + ("/" if is_dir else ""))
-    prefix = os.path.commonprefix([name for name, _ in names])
+    prefix = os.path.commonprefix(typeable)
     return PathCompletion(folder + prefix, tuple(name + ("/" if is_dir else "") for name, is_dir in names))
+
+
+def _typeable(name: str) -> str:
+    """name up to what would act on the terminal from the input (an escape, a bidi override):
+    such a name is only listed, shown safely, and the user renames it to send it."""
+    at = first_acting(name)
+    return name if at < 0 else name[:at]
 
 
 def _is_dir(entry: os.DirEntry[str]) -> bool:

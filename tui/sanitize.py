@@ -59,6 +59,16 @@ _REPLACEMENTS: dict[int, str | None] = {
 }
 
 
+_ACTING = re.compile(f"[\\x00-\\x1f\\x7f-\\x9f{_BIDI_CONTROLS}]")
+
+
+def first_acting(text: str) -> int:
+    """Where text's first character that acts on the terminal (ESC, another control, a bidi
+    override) is, or -1: text drawn as it is, as an input draws what it holds, stops before it."""
+    found = _ACTING.search(text)
+    return found.start() if found else -1
+
+
 def sanitize(text: str) -> str:
     """text safe to show: escape sequences marked `␛`, other controls made visible; newlines kept."""
     return _ESCAPE_SEQUENCE.sub(ESCAPE_MARK, text).translate(_REPLACEMENTS)

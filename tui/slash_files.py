@@ -64,7 +64,7 @@ class FileCommands(Actions):
         if self.selected is None:
             return []
         views = [view for view in self.transfers.of(self.selected) if view.state in UNDER_WAY]
-        return list(dict.fromkeys(view.name for view in reversed(views) if " " not in view.name))
+        return list(dict.fromkeys(view.name for view in reversed(views)))
 
     # --- The commands ---------------------------------------------------------------------------
 

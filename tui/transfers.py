@@ -202,6 +202,7 @@ class Transfers:
     """Every transfer the UI has heard of, by peer and id, in the order they came."""
 
     _all: dict[tuple[str, str], TransferView] = field(default_factory=dict)
+    _away: set[str] = field(default_factory=set)
 
     def get(self, peer: str, transfer_id: str) -> TransferView | None:
         return self._all.get((peer, transfer_id))
@@ -253,6 +254,9 @@ class Transfers:
         view = self.get(event.peer, event.id)
         if view is None or view.state in SETTLED:
             return None
+        if view.peer in self._away:  # What the core had on its way as the path went: it still waits.
+            view.state, view.bytes = "waiting", max(0, event.bytes)
+            return view
         view.state = "sending" if event.outgoing else "receiving"
         view.bytes, view.rate = max(0, event.bytes), max(0.0, event.rate)
         view.size = max(view.size, event.size)
@@ -291,10 +295,15 @@ class Transfers:
     def peer_away(self, peer: str) -> list[TransferView]:
         """The path to the peer is gone: what was moving waits for it (no rate, no time left,
         which would be stale); the core's progress moves it on when the peer is back."""
+        self._away.add(peer)
         moving = [view for view in self.of(peer) if view.state in ("sending", "receiving")]
         for view in moving:
             view.state, view.rate = "waiting", 0.0
         return moving
+
+    def peer_back(self, peer: str) -> None:
+        """The peer is connected again: its transfers move on with the core's next progress."""
+        self._away.discard(peer)
 
     def answered(self, view: TransferView, state: str) -> None:
         """The user accepted, declined or cancelled it: shown at once. (Declined and cancelled

@@ -165,6 +165,7 @@ class ConversationLog(ScrollView, can_focus=False):
                     self._scroll_to_row(self.max_scroll_y)
                 elif above:
                     self._scroll_to_row(top + delta)
+        self.refresh()  # Textual keeps the rows it drew: same height or not, they must be drawn again.
 
     def inserted(self, index: int, line: Line) -> None:
         """`line` went in at `index` of the conversation shown (a group's late message), or moved
