@@ -46,6 +46,10 @@ class GroupsApp:
                     groups.connected(peer.name, peer.key)
                 case sess.ControlReceived(app=sess.APP_GROUPS, payload=payload) if peer.key:
                     groups.received(peer.name, peer.key, payload)
+                case sess.MessageReceived() if peer.member_only:
+                    # It wrote to us: a conversation now, whose state is told again (after
+                    # the message), or the application would show it offline until it changed.
+                    peer.member_only, peer.announced = False, False
         except EnvironmentFailure as exc:
             # A full disk: what was not stored comes again with the next reconciliation.
             log.warning("%s", exc)

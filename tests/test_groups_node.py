@@ -92,3 +92,20 @@ async def test_members_are_never_let_go_as_strangers(nursery, signal_url, tmp_pa
             async for event in node.events:
                 if isinstance(event, events.MessageDelivered) and event.peer == "#team":
                     break
+
+
+async def test_a_member_only_peer_who_writes_directly_is_announced_as_a_conversation(nursery, signal_url, tmp_path):
+    alice, bob, carol = await form(nursery, loopback(signal_url, tmp_path), ["alice", "bob", "carol"])
+    await carol.wait_for(
+        lambda: any(e.peer == "bob" and e.member_only for e in carol.received.get("PeerChanged", []))
+    )
+    bob.node.open("carol")
+    sent = bob.node.send("carol", "hi carol, just you")
+    await carol.wait_for(lambda: any(e.id == sent for e in carol.received.get("MessageReceived", [])))
+    # Its state comes with it, no more member-only: the application shows a connected conversation.
+    await carol.wait_for(
+        lambda: any(
+            e.peer == "bob" and not e.member_only and e.status == PeerStatus.CONNECTED
+            for e in carol.received.get("PeerChanged", [])
+        )
+    )
