@@ -2,6 +2,7 @@
 
 import pytest
 import trio
+import trio.testing
 
 from p2ptui.net import ConfigError, Identity, NodeConfig, PeerStatus, events, open_node
 from p2ptui.net.signalling import server
@@ -108,4 +109,27 @@ async def test_a_member_only_peer_who_writes_directly_is_announced_as_a_conversa
             e.peer == "bob" and not e.member_only and e.status == PeerStatus.CONNECTED
             for e in carol.received.get("PeerChanged", [])
         )
+    )
+
+
+async def test_a_member_only_peer_the_user_opens_is_announced_as_a_conversation_at_once(
+    nursery, signal_url, tmp_path
+):
+    def quiet(name, identity):  # no presence rounds: nothing but the open may tell the state again
+        config = NodeConfig(name, signal_url, bind=LOOPBACK, state_dir=tmp_path / name, presence_interval=3600.0)
+        return open_node(config, identity)
+
+    alice, bob, carol = await form(nursery, quiet, ["alice", "bob", "carol"])
+    await carol.wait_for(
+        lambda: any(
+            e.peer == "bob" and e.member_only and e.status == PeerStatus.CONNECTED
+            for e in carol.received.get("PeerChanged", [])
+        )
+    )
+    await trio.testing.wait_all_tasks_blocked(cushion=0.5)  # the group's records are all in
+    carol.node.open("bob")
+    await trio.testing.wait_all_tasks_blocked()
+    assert any(
+        e.peer == "bob" and not e.member_only and e.status == PeerStatus.CONNECTED
+        for e in carol.received.get("PeerChanged", [])
     )
