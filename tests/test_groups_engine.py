@@ -338,3 +338,16 @@ def test_a_member_who_left_while_its_inviter_was_away_is_not_invited_again_by_th
     mesh.deliver()
     assert len(mesh.of("bob", events.GroupInvited)) == 1
     assert mesh.nodes["bob"].group("team").row.state == "left"
+
+
+def test_joining_tells_the_members_added_while_the_invitation_waited():
+    mesh = Mesh(["frank", "alice", "bob"])
+    mesh.nodes["frank"].create("crew")
+    mesh.nodes["frank"].invite("crew", "alice", mesh.key("alice"))
+    mesh.deliver()
+    mesh.nodes["frank"].invite("crew", "bob", mesh.key("bob"))  # alice has not answered yet
+    mesh.deliver()
+    mesh.nodes["alice"].join("crew")
+    mesh.deliver()
+    changed = mesh.of("alice", events.GroupChanged)
+    assert changed and [m.name for m in changed[-1].info.members] == ["frank", "alice", "bob"]
