@@ -7,7 +7,7 @@ import trio.testing
 from p2ptui.net import ConfigError, Identity, NodeConfig, PeerStatus, events, open_node
 from p2ptui.net.signalling import server
 
-from .groupnodes import DEADLINE, form
+from .groupnodes import DEADLINE, Member, connect, form
 
 LOOPBACK = ("127.0.0.1", 0)
 
@@ -132,4 +132,21 @@ async def test_a_member_only_peer_the_user_opens_is_announced_as_a_conversation_
     assert any(
         e.peer == "bob" and not e.member_only and e.status == PeerStatus.CONNECTED
         for e in carol.received.get("PeerChanged", [])
+    )
+
+
+async def test_members_who_reached_us_before_we_joined_are_the_groups_once_we_join(nursery, signal_url, tmp_path):
+    alice, bob = await form(nursery, loopback(signal_url, tmp_path), ["alice", "bob"])
+    carol = Member("carol", loopback(signal_url, tmp_path))
+    await carol.start(nursery)
+    await connect(alice, carol)
+    alice.node.invite("team", "carol")
+    await carol.wait_for(lambda: "GroupInvited" in carol.received)
+    # bob knows carol is a member and reaches her: to her, not yet in the group, a stranger.
+    await carol.wait_for(
+        lambda: any(e.peer == "bob" and not e.member_only for e in carol.received.get("PeerChanged", []))
+    )
+    carol.node.join("team")
+    await carol.wait_for(
+        lambda: any(e.peer == "bob" and e.member_only for e in carol.received.get("PeerChanged", []))
     )
