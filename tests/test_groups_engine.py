@@ -323,10 +323,12 @@ def test_an_invitation_sent_while_the_peer_was_away_reaches_it_when_it_connects(
     mesh.nodes["bob"].join("team")
     mesh.deliver()
     assert [m.text for m in mesh.nodes["bob"].history("team").messages] == ["while you were away"]
+    refused = mesh.nodes["bob"].group("team").counters()
     mesh.stop("bob")
-    mesh.restart("bob")  # a member reconnecting is not invited again
+    mesh.restart("bob")  # a member reconnecting is not invited again, nor counts it as refused input
     mesh.deliver()
     assert len(mesh.of("bob", events.GroupInvited)) == 1 and "team" in mesh.nodes["bob"].names()
+    assert mesh.nodes["bob"].group("team").counters() == refused
 
 
 def test_a_member_who_left_while_its_inviter_was_away_is_not_invited_again_by_the_reconnection():

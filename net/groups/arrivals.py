@@ -154,7 +154,8 @@ class Arrivals:
         known = self._by_id.get(invite.group)
         if known is not None and known.row.state != "left":
             before = known.snapshot()
-            known.take_changes(list(invite.changes))
+            # Only what is new: an invitation sent again on reconnecting is no duplicate input.
+            known.take_changes([change for change in invite.changes if change.hash not in known.membership])
             self._tell_changes(known, before)
             return
         if known is not None and all(change.hash in known.membership for change in invite.changes):
