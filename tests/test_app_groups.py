@@ -380,3 +380,18 @@ async def test_a_member_that_knocked_before_we_joined_leaves_the_sidebar_once_it
         assert "erin" in sidebar_text(app)  # it wrote to us: a conversation all the same
         await pilot.press(*"/members", "enter")
         assert "● bob: connected" in log_text(app)
+
+
+async def test_a_group_command_the_core_refuses_is_an_answer_not_a_lasting_problem():
+    core = FakeCore()
+    app = make_app(core, peers=("alice",))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await in_team(app, core, pilot)
+        await pilot.press(*"/invite carol", "enter")
+        refusal = "carol's key is not known yet: open a conversation with carol first"
+        core.emit(events.Error(refusal, peer="#team"))
+        await pilot.pause()
+        assert refusal in log_text(app)
+        (toast,) = [n for n in app._notifications if n.message == refusal]
+        assert toast.severity == "warning"  # a complaint: the header shows it for a while only
+        assert "carol's key is not known yet" in str(app.query_one("#status").render())

@@ -93,6 +93,18 @@ class GroupFollower(SlashCommands):
         index = next(i for i, line in enumerate(conversation.lines) if line.own and line.id == sent.id)
         self._show_placed(conversation, index)
 
+    @on(messages.CoreError)
+    def _when_group_command_refused(self, message: messages.CoreError) -> None:
+        error = message.event
+        if not is_group(error.peer) or error.message_id:
+            return  # Not a group's, or a message it did not send: CoreFollower's handler.
+        # The core refused a group command just typed (a peer whose key it does not know, say):
+        # an answer to it, in the group's log and for a while in the header, not a lasting problem.
+        message.prevent_default()
+        if (conversation := self.model.get(error.peer or "")) is not None:
+            self.add_system_line(conversation, error.message)
+        self.complain(error.message)
+
     @on(messages.PeerChanged)
     def _when_member_changed(self, message: messages.PeerChanged) -> None:
         changed = message.event
