@@ -46,6 +46,10 @@ class GroupsApp:
                     groups.connected(peer.name, peer.key)
                 case sess.ControlReceived(app=sess.APP_GROUPS, payload=payload) if peer.key:
                     groups.received(peer.name, peer.key, payload)
+                case sess.MessageReceived() if peer.member_only:
+                    # It wrote to us: a conversation now, whose state is told again (after
+                    # the message), or the application would show it offline until it changed.
+                    peer.member_only, peer.announced = False, False
         except EnvironmentFailure as exc:
             # A full disk: what was not stored comes again with the next reconciliation.
             log.warning("%s", exc)
@@ -122,6 +126,14 @@ class NodeGroups:
         """Accept the invitation to group."""
         self._groups.join(group)
         self._carry_out()
+        for member in self._groups.group(group).membership.members.values():
+            peer = self._peers.get(member.name)
+            if peer is not None and not peer.opened and not peer.member_only and peer.announced:
+                # A member that reached us before we joined came as a stranger: the group's
+                # only now, told again as such (the application takes it out of the sidebar).
+                peer.member_only, peer.announced = True, False
+                if self._nursery is not None:
+                    self._nursery.start_soon(self._peers.update_status, peer)
 
     def ignore_invite(self, group: str) -> None:
         self._groups.ignore_invite(group)

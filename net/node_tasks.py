@@ -144,7 +144,11 @@ class NodeTasks:
         """The user opened (or verified) a conversation the node already holds: a
         stranger until now is watched from now on (rendezvous.Rendezvous.watch)."""
         stranger = not self._peers.chosen(peer)
+        member_only = peer.member_only
         self._peers.opened(peer)
+        if member_only:  # Told as a group's member only until now: told again, as a conversation.
+            assert self._nursery is not None
+            self._nursery.start_soon(self._peers.update_status, peer)
         if stranger:
             assert self._nursery is not None
             self._nursery.start_soon(self._rendezvous.watch, peer)

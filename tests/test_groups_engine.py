@@ -307,3 +307,49 @@ def test_messages_never_shown_before_a_kill_are_shown_after_it_and_pages_go_back
     assert [e.id for e in mesh.nodes["bob"].unshown("team")] == ids[1:]
     page = mesh.nodes["bob"].history("team", limit=2, before=ids[3])
     assert [m.id for m in page.messages] == ids[1:3] and page.older and not page.complete
+
+
+def test_an_invitation_sent_while_the_peer_was_away_reaches_it_when_it_connects():
+    mesh = Mesh(["alice", "bob"])
+    mesh.nodes["alice"].create("team")
+    mesh.stop("bob")  # its session is gone: the invitation is lost in flight
+    mesh.nodes["alice"].invite("team", "bob", mesh.key("bob"))
+    mesh.nodes["alice"].send("team", "while you were away")
+    mesh.deliver()
+    assert mesh.of("bob", events.GroupInvited) == []
+    mesh.restart("bob")
+    mesh.deliver()
+    assert [e.group for e in mesh.of("bob", events.GroupInvited)] == ["team"]
+    mesh.nodes["bob"].join("team")
+    mesh.deliver()
+    assert [m.text for m in mesh.nodes["bob"].history("team").messages] == ["while you were away"]
+    refused = mesh.nodes["bob"].group("team").counters()
+    mesh.stop("bob")
+    mesh.restart("bob")  # a member reconnecting is not invited again, nor counts it as refused input
+    mesh.deliver()
+    assert len(mesh.of("bob", events.GroupInvited)) == 1 and "team" in mesh.nodes["bob"].names()
+    assert mesh.nodes["bob"].group("team").counters() == refused
+
+
+def test_a_member_who_left_while_its_inviter_was_away_is_not_invited_again_by_the_reconnection():
+    mesh = formed(["alice", "bob"])
+    mesh.stop("alice")
+    mesh.nodes["bob"].leave("team")  # alice never hears of it
+    mesh.deliver()
+    mesh.restart("alice")
+    mesh.deliver()
+    assert len(mesh.of("bob", events.GroupInvited)) == 1
+    assert mesh.nodes["bob"].group("team").row.state == "left"
+
+
+def test_joining_tells_the_members_added_while_the_invitation_waited():
+    mesh = Mesh(["frank", "alice", "bob"])
+    mesh.nodes["frank"].create("crew")
+    mesh.nodes["frank"].invite("crew", "alice", mesh.key("alice"))
+    mesh.deliver()
+    mesh.nodes["frank"].invite("crew", "bob", mesh.key("bob"))  # alice has not answered yet
+    mesh.deliver()
+    mesh.nodes["alice"].join("crew")
+    mesh.deliver()
+    changed = mesh.of("alice", events.GroupChanged)
+    assert changed and [m.name for m in changed[-1].info.members] == ["frank", "alice", "bob"]

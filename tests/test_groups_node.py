@@ -2,11 +2,12 @@
 
 import pytest
 import trio
+import trio.testing
 
 from p2ptui.net import ConfigError, Identity, NodeConfig, PeerStatus, events, open_node
 from p2ptui.net.signalling import server
 
-from .groupnodes import DEADLINE, form
+from .groupnodes import DEADLINE, Member, connect, form
 
 LOOPBACK = ("127.0.0.1", 0)
 
@@ -92,3 +93,60 @@ async def test_members_are_never_let_go_as_strangers(nursery, signal_url, tmp_pa
             async for event in node.events:
                 if isinstance(event, events.MessageDelivered) and event.peer == "#team":
                     break
+
+
+async def test_a_member_only_peer_who_writes_directly_is_announced_as_a_conversation(nursery, signal_url, tmp_path):
+    alice, bob, carol = await form(nursery, loopback(signal_url, tmp_path), ["alice", "bob", "carol"])
+    await carol.wait_for(
+        lambda: any(e.peer == "bob" and e.member_only for e in carol.received.get("PeerChanged", []))
+    )
+    bob.node.open("carol")
+    sent = bob.node.send("carol", "hi carol, just you")
+    await carol.wait_for(lambda: any(e.id == sent for e in carol.received.get("MessageReceived", [])))
+    # Its state comes with it, no more member-only: the application shows a connected conversation.
+    await carol.wait_for(
+        lambda: any(
+            e.peer == "bob" and not e.member_only and e.status == PeerStatus.CONNECTED
+            for e in carol.received.get("PeerChanged", [])
+        )
+    )
+
+
+async def test_a_member_only_peer_the_user_opens_is_announced_as_a_conversation_at_once(
+    nursery, signal_url, tmp_path
+):
+    def quiet(name, identity):  # no presence rounds: nothing but the open may tell the state again
+        config = NodeConfig(name, signal_url, bind=LOOPBACK, state_dir=tmp_path / name, presence_interval=3600.0)
+        return open_node(config, identity)
+
+    alice, bob, carol = await form(nursery, quiet, ["alice", "bob", "carol"])
+    await carol.wait_for(
+        lambda: any(
+            e.peer == "bob" and e.member_only and e.status == PeerStatus.CONNECTED
+            for e in carol.received.get("PeerChanged", [])
+        )
+    )
+    await trio.testing.wait_all_tasks_blocked(cushion=0.5)  # the group's records are all in
+    carol.node.open("bob")
+    await trio.testing.wait_all_tasks_blocked()
+    assert any(
+        e.peer == "bob" and not e.member_only and e.status == PeerStatus.CONNECTED
+        for e in carol.received.get("PeerChanged", [])
+    )
+
+
+async def test_members_who_reached_us_before_we_joined_are_the_groups_once_we_join(nursery, signal_url, tmp_path):
+    alice, bob = await form(nursery, loopback(signal_url, tmp_path), ["alice", "bob"])
+    carol = Member("carol", loopback(signal_url, tmp_path))
+    await carol.start(nursery)
+    await connect(alice, carol)
+    alice.node.invite("team", "carol")
+    await carol.wait_for(lambda: "GroupInvited" in carol.received)
+    # bob knows carol is a member and reaches her: to her, not yet in the group, a stranger.
+    await carol.wait_for(
+        lambda: any(e.peer == "bob" and not e.member_only for e in carol.received.get("PeerChanged", []))
+    )
+    carol.node.join("team")
+    await carol.wait_for(
+        lambda: any(e.peer == "bob" and e.member_only for e in carol.received.get("PeerChanged", []))
+    )

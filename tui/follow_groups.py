@@ -20,7 +20,7 @@ from p2ptui.net import PeerStatus
 from . import messages
 from .core_thread import OpenPeer
 from .groups import LEFT, REMOVED, YOU, is_group, key_of
-from .model import Conversation, Line
+from .model import Conversation, Line, LineKind
 from .sanitize import sanitize
 from .slash import SlashCommands
 
@@ -93,19 +93,40 @@ class GroupFollower(SlashCommands):
         index = next(i for i, line in enumerate(conversation.lines) if line.own and line.id == sent.id)
         self._show_placed(conversation, index)
 
+    @on(messages.CoreError)
+    def _when_group_command_refused(self, message: messages.CoreError) -> None:
+        error = message.event
+        if not is_group(error.peer) or error.message_id:
+            return  # Not a group's, or a message it did not send: CoreFollower's handler.
+        # The core refused a group command just typed (a peer whose key it does not know, say):
+        # an answer to it, in the group's log and for a while in the header, not a lasting problem.
+        message.prevent_default()
+        if (conversation := self.model.get(error.peer or "")) is not None:
+            self.add_system_line(conversation, error.message)
+        self.complain(error.message)
+
     @on(messages.PeerChanged)
     def _when_member_changed(self, message: messages.PeerChanged) -> None:
         changed = message.event
         groups = [c for c in self.model.open.values() if c.group is not None]
         touched = [c for c in groups if c.group and c.group.peer_changed(changed.peer, changed.status)]
-        if changed.member_only and self.model.get(changed.peer) is None and changed.status != PeerStatus.KEY_CHANGED:
-            # Connected only for a group: listed under it (/members, F3), not in the sidebar;
-            # unless its key changed, which the user must see and may accept (/accept-key).
+        if not changed.member_only or changed.status == PeerStatus.KEY_CHANGED:
+            return  # A key change the user must see and may accept (/accept-key), member or not.
+        known = self.model.get(changed.peer)
+        if known is not None and self._only_knocked(known) and self.model.forget(changed.peer):
+            known = None  # It reached us as a stranger before we joined its group, and never wrote.
+            self.publish()
+        if known is None:
+            # Connected only for a group: listed under it (/members, F3), not in the sidebar.
             message.prevent_default()
             if touched:
                 self.publish()
                 if self.model.selected in {c.peer for c in touched}:
                     self.log_widget.update_title()
+
+    @staticmethod
+    def _only_knocked(conversation: Conversation) -> bool:
+        return not any(line.kind is LineKind.MESSAGE for line in conversation.lines)
 
     @on(messages.GroupInvited)
     def _when_invited(self, message: messages.GroupInvited) -> None:

@@ -19,7 +19,9 @@ from .codec import (
     GroupMessage,
     GroupWireError,
     Invite,
+    Op,
     Summary,
+    encode_invite,
     encode_summary,
     parse_untrusted,
 )
@@ -46,6 +48,7 @@ class Arrivals:
 
     # What `Groups` holds.
     key: bytes
+    name: str
     store: GroupStore
     _dropped: Counter[str]
     _by_id: dict[bytes, Group]
@@ -61,11 +64,19 @@ class Arrivals:
         def _unique_name(self, wanted: str) -> str: ...
 
     def connected(self, peer: str, key: str) -> None:
-        """A session to peer is (again) up: summaries for every group we share."""
+        """A session to peer is (again) up: summaries for every group we share. A member we
+        added gets its invitation again first: the one sent may have been lost with a session
+        that ended (the peer was away); one it holds already changes nothing there."""
         raw = _key(key)
         for group in self._by_id.values():
             if group.member and is_member(group.membership, peer, raw):
+                if self._added(group, raw):
+                    invite = Invite(group.id, self.name, group.row.name, tuple(group.membership.changes()))
+                    self.sends.append(Send(peer, raw, encode_invite(invite)))
                 self.sends.append(Send(peer, raw, encode_summary(group.summary(reply=False))))
+
+    def _added(self, group: Group, member: bytes) -> bool:
+        return any(c.op == Op.ADD and c.target == member and c.author == self.key for c in group.membership.changes())
 
     def received(self, peer: str, key: str, payload: bytes) -> None:
         """A groups record from peer, whose session proved key."""
@@ -143,8 +154,13 @@ class Arrivals:
         known = self._by_id.get(invite.group)
         if known is not None and known.row.state != "left":
             before = known.snapshot()
-            known.take_changes(list(invite.changes))
+            # Only what is new: an invitation sent again on reconnecting is no duplicate input.
+            known.take_changes([change for change in invite.changes if change.hash not in known.membership])
             self._tell_changes(known, before)
+            return
+        if known is not None and all(change.hash in known.membership for change in invite.changes):
+            # An invitation sent again on reconnecting, which we answered by leaving: void.
+            self._dropped["invitation already answered"] += 1
             return
         log = Membership(invite.group)
         log.add_all(invite.changes)

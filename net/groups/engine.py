@@ -188,6 +188,8 @@ class Groups(Arrivals):
             raise ConfigError(f"the invitation to #{name} no longer holds: you were removed")
         group.set_state("member")
         self.events.append(ev.GroupJoined(name, self._member_names(group)))
+        # Who was added or left while the invitation waited was not told: the group as it is now.
+        self.events.append(ev.GroupChanged(self.info(group)))
         self._ask_all(group)
 
     def ignore_invite(self, name: str) -> None:
