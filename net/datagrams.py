@@ -90,6 +90,11 @@ class Datagrams:
         self.lan: Callable[[bytes, Address], bool] | None = None
         self.stun = stun.StunClient(self.send_direct)
         self._handshake_limit = secure.RateLimiter()
+        # The family never changes; asking the socket costs an enum conversion per datagram.
+        self._ipv6 = bool(sock.family == trio.socket.AF_INET6)
+        #: The reader's non-blocking handle on the socket, while it reads: sends go
+        #: through it at once, with no trip through trio's scheduler for each.
+        self._now: socket.socket | None = None
 
     async def bind(self, address: Address) -> None:
         """Listen at address (ANY_ADDRESS: every address the socket's family has).
@@ -109,7 +114,7 @@ class Datagrams:
     @property
     def ipv6(self) -> bool:
         """Whether the socket can reach IPv6 addresses."""
-        return bool(self.socket.family == trio.socket.AF_INET6)
+        return self._ipv6
 
     # --- Out ------------------------------------------------------------------------
 
@@ -129,11 +134,21 @@ class Datagrams:
         await self.send_direct(data, route)
 
     async def send_direct(self, data: bytes, address: Address) -> None:
-        if is_ipv6(address) and not self.ipv6:
+        if is_ipv6(address) and not self._ipv6:
             self.dropped["no IPv6"] += 1  # A peer's IPv6 candidate, on an IPv4-only host.
             return
+        target = to_socket(address, ipv6_socket=self._ipv6)
+        if self._now is not None:
+            try:
+                self._now.sendto(data, target)
+                return
+            except BlockingIOError:
+                pass  # The socket's buffer is full: wait for room as trio does.
+            except OSError as exc:
+                self.dropped[f"send failed: {exc.strerror or exc}"] += 1
+                return
         try:
-            await self.socket.sendto(data, to_socket(address, ipv6_socket=self.ipv6))
+            await self.socket.sendto(data, target)
         except OSError as exc:
             # An unreachable candidate is normal while punching; never fatal.
             self.dropped[f"send failed: {exc.strerror or exc}"] += 1
@@ -142,7 +157,7 @@ class Datagrams:
 
     async def receive(self) -> None:
         """Read the socket until cancelled, routing every datagram."""
-        burst = _nonblocking_view(self.socket)
+        burst = self._now = _nonblocking_view(self.socket)
         try:
             while True:
                 try:
@@ -155,6 +170,7 @@ class Datagrams:
                 if burst is not None:
                     self._drain(burst)
         finally:
+            self._now = None
             if burst is not None:
                 burst.close()
 
