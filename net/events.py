@@ -11,6 +11,49 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .address import Address
+from .file_events import FileFailed, FileOffered, FileProgress, FileReceived, FileSent, Transfer
+from .group_events import (
+    GroupChanged,
+    GroupInfo,
+    GroupInvited,
+    GroupJoined,
+    GroupMessageSent,
+    Member,
+    MemberJoined,
+    MemberLeft,
+)
+
+# Every event, the file and group ones too: the application reads them all from here.
+__all__ = [
+    "Details",
+    "Error",
+    "FileFailed",
+    "FileOffered",
+    "FileProgress",
+    "FileReceived",
+    "FileSent",
+    "GroupChanged",
+    "GroupInfo",
+    "GroupInvited",
+    "GroupJoined",
+    "GroupMessageSent",
+    "History",
+    "Member",
+    "MemberJoined",
+    "MemberLeft",
+    "MessageDelivered",
+    "MessageReceived",
+    "NodeEvent",
+    "PathKind",
+    "PeerChanged",
+    "PeerForgotten",
+    "PeerStatus",
+    "Ready",
+    "RelayInfo",
+    "SafetyNumber",
+    "SignalStatus",
+    "Transfer",
+]
 
 if TYPE_CHECKING:  # Not imported for real: the TUI's first frame does without sqlite3.
     from .netreport import NetReport
@@ -223,159 +266,6 @@ class PeerForgotten:
     Its history stays; if it offers again, it comes back as new."""
 
     peer: str
-
-
-@dataclass(frozen=True)
-class Transfer:
-    """One file transfer as it stands (`Node.transfers`, `Details.transfers`)."""
-
-    peer: str
-    id: str
-    """32 hex digits."""
-    name: str
-    """The file's name: ours (sending), or the offered one made safe (receiving)."""
-    size: int
-    outgoing: bool
-    state: str
-    """"offered" | "waiting" (hashing, or for the peer) | "sending" | "receiving" | "verifying"
-    | "done" | "failed" | "declined" | "cancelled"."""
-    bytes: int = 0
-    """Acknowledged by the peer (sending) or on disk (receiving)."""
-    rate: float = 0.0
-    """Bytes a second, smoothed."""
-    path: str = ""
-    """Where the file is (sending), or will be or was saved (receiving, once accepted)."""
-    reason: str = ""
-    """Why it failed, or stalls."""
-
-
-@dataclass(frozen=True)
-class FileOffered:
-    """A file offered to us (outgoing=False: accept or decline it), or by us (outgoing=True,
-    once hashed). name is made safe by the core (no separators, controls or bidi)."""
-
-    peer: str
-    id: str
-    name: str
-    size: int
-    outgoing: bool = False
-
-
-@dataclass(frozen=True)
-class FileProgress:
-    """At most 4 a second per transfer, and always one at 100%."""
-
-    peer: str
-    id: str
-    bytes: int
-    size: int
-    rate: float
-    outgoing: bool
-
-
-@dataclass(frozen=True)
-class FileReceived:
-    """A file arrived whole, its SHA-256 checked, under its final name."""
-
-    peer: str
-    id: str
-    path: str
-    size: int
-    sha256: str
-
-
-@dataclass(frozen=True)
-class FileSent:
-    """The peer has the whole file and checked its hash."""
-
-    peer: str
-    id: str
-
-
-@dataclass(frozen=True)
-class FileFailed:
-    """A transfer ended without the file: declined, cancelled (by either side) or failed."""
-
-    peer: str
-    id: str
-    reason: str
-    outgoing: bool
-# --- Groups (net/node_groups.py) -----------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Member:
-    """One member of a group, as this node sees it."""
-
-    name: str
-    fingerprint: str
-    admin: bool
-    status: PeerStatus
-    """The state of our path to it (CONNECTED for ourselves)."""
-
-
-@dataclass(frozen=True)
-class GroupInfo:
-    """How a group stands (`Node.group_details`, `Node.groups`, `GroupChanged`)."""
-
-    group: str
-    """Its name on this node (shown as #NAME)."""
-    id: str
-    """Its id everywhere: 32 hex digits."""
-    members: tuple[Member, ...]
-    admin: bool
-    """We are an admin."""
-    rejected: tuple[tuple[str, int], ...] = ()
-    """What of the group's input was refused or ignored, by reason."""
-
-
-@dataclass(frozen=True)
-class GroupInvited:
-    """A member invited us: `Node.join(group)` or `Node.ignore_invite(group)`."""
-
-    group: str
-    id: str
-    inviter: str
-    members: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class GroupJoined:
-    """We joined (or created) the group."""
-
-    group: str
-    members: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class MemberJoined:
-    group: str
-    peer: str
-
-
-@dataclass(frozen=True)
-class MemberLeft:
-    """peer left or was removed (kicked); peer is our own name when it was us."""
-
-    group: str
-    peer: str
-    kicked: bool = False
-
-
-@dataclass(frozen=True)
-class GroupChanged:
-    """Members, admins or their path states changed."""
-
-    info: GroupInfo
-
-
-@dataclass(frozen=True)
-class GroupMessageSent:
-    """Our own group message, stored and sent: placed by its order like any other."""
-
-    group: str
-    id: str
-    order: tuple[int, str]
 
 
 NodeEvent = (
