@@ -24,12 +24,12 @@ import errno
 import sqlite3
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import EnvironmentFailure
-from .files import private_directory, private_file
+from .sqlite_file import connect, transaction
 
 FILE_NAME = "history.sqlite3"
 
@@ -81,17 +81,7 @@ class MessageStore:
         """
         self.path = "in memory" if directory is None else str(directory / FILE_NAME)
         with self._failures():
-            if directory is None:
-                self._db = sqlite3.connect(":memory:", isolation_level=None)
-            else:
-                private_directory(directory)
-                # SQLite gives its -wal and -shm the database file's mode: 0600 here.
-                private_file(directory / FILE_NAME)
-                self._db = sqlite3.connect(self.path, isolation_level=None)  # autocommit: each write is durable
-            # WAL: a write is one append, and survives the process being killed.
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA busy_timeout=5000")
+            self._db = connect(directory, FILE_NAME)
             if max_pages is not None:
                 self._db.execute(f"PRAGMA max_page_count={int(max_pages)}")
             self._db.executescript(_SCHEMA)
@@ -99,25 +89,9 @@ class MessageStore:
     def close(self) -> None:
         self._db.close()
 
-    @contextmanager
-    def batch(self) -> Iterator[None]:
+    def batch(self) -> AbstractContextManager[None]:
         """Several writes as one transaction: one commit instead of one each."""
-        with self._failures():
-            self._db.execute("BEGIN")
-        try:
-            yield
-        except BaseException:
-            if self._db.in_transaction:  # SQLite may have rolled back already (a full disk).
-                with self._failures():
-                    self._db.execute("ROLLBACK")
-            raise
-        with self._failures():
-            try:
-                self._db.execute("COMMIT")
-            except BaseException:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                raise
+        return transaction(self._db, self._failures)
 
     @contextmanager
     def _failures(self) -> Iterator[None]:

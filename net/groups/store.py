@@ -13,12 +13,12 @@ import errno
 import sqlite3
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import EnvironmentFailure
-from ..files import private_directory, private_file
+from ..sqlite_file import connect, transaction
 from ..store import FILE_NAME, DiskFull, StoreDamaged
 from ..trust import fingerprint
 from .codec import Change, GroupMessage, encode_changes, parse_untrusted
@@ -69,33 +69,15 @@ class GroupStore:
     def __init__(self, directory: Path | None = None) -> None:
         self.path = "in memory" if directory is None else str(directory / FILE_NAME)
         with self._failures():
-            if directory is None:
-                self._db = sqlite3.connect(":memory:", isolation_level=None)
-            else:
-                private_directory(directory)
-                private_file(directory / FILE_NAME)
-                self._db = sqlite3.connect(self.path, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA busy_timeout=5000")
+            self._db = connect(directory, FILE_NAME)
             self._db.executescript(_SCHEMA)
 
     def close(self) -> None:
         self._db.close()
 
-    @contextmanager
-    def batch(self) -> Iterator[None]:
+    def batch(self) -> AbstractContextManager[None]:
         """Several writes as one transaction (a catch-up of thousands of messages)."""
-        with self._failures():
-            self._db.execute("BEGIN")
-        try:
-            yield
-        except BaseException:
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
-            raise
-        with self._failures():
-            self._db.execute("COMMIT")
+        return transaction(self._db, self._failures)
 
     # --- Groups ---------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import EnvironmentFailure
-from ..files import private_directory, private_file
+from ..sqlite_file import connect
 
 FILE_NAME = "transfers.sqlite3"
 #: How long a finished transfer's row is kept: a week.
@@ -74,15 +74,7 @@ class TransferStore:
     def __init__(self, directory: Path | None = None) -> None:
         self.path = "in memory" if directory is None else str(directory / FILE_NAME)
         with self._failures():
-            if directory is None:
-                self._db = sqlite3.connect(":memory:", isolation_level=None)
-            else:
-                private_directory(directory)
-                private_file(directory / FILE_NAME)
-                self._db = sqlite3.connect(self.path, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA busy_timeout=5000")
+            self._db = connect(directory, FILE_NAME)
             self._db.executescript(_SCHEMA)
             self._db.execute("DELETE FROM transfers WHERE state IN ('done', 'declined', 'cancelled', 'failed')"
                              " AND at < ?", (time.time() - KEEP_FINISHED,))
