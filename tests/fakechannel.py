@@ -11,6 +11,7 @@ stall, or replaces a session to act out a restart.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import trio
@@ -163,6 +164,10 @@ class Link:
             if done():
                 return
             self.step()
+            # Real time for the apps' worker threads (hashing, syncing): on the autojump
+            # clock the virtual sleep below passes at once, and on an idle machine the
+            # steps could run out before a thread is even scheduled.
+            time.sleep(0.0002)
             await trio.sleep(0.001)
         raise AssertionError("the transfer never got there")
 
