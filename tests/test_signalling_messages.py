@@ -1,11 +1,11 @@
 """Offers, answers and presence from untrusted dicts; the line framing."""
 
-import pytest
-
-from p2ptui.net.signalling import parse_signal_url
 from dataclasses import replace
 
+import pytest
+
 from p2ptui.net import Identity, LocalProtocolError, wire
+from p2ptui.net.signalling import parse_signal_url
 from p2ptui.net.signalling.messages import (
     Answer,
     Offer,
@@ -161,3 +161,23 @@ def test_a_tag_in_a_record_is_as_long_as_on_the_wire():
     from p2ptui.net.signalling.messages import TAG_HEX_LENGTH
 
     assert TAG_HEX_LENGTH == wire.TAG_SIZE * 2
+
+
+def test_the_records_wire_version_is_the_datagrams():
+    from p2ptui.net import wire
+    from p2ptui.net.signalling.messages import WIRE_VERSION
+
+    assert WIRE_VERSION == wire.VERSION
+
+
+def test_the_tuis_first_frame_imports_no_core():
+    """The app's module loads without the datagram format, trio or sqlite3 (they come
+    with the core, in its thread, after the first frame): a `wire` import here once
+    cost the first frame 11 ms."""
+    import subprocess
+    import sys
+
+    heavy = ("trio", "sqlite3", "p2ptui.net.wire", "p2ptui.net.frames", "p2ptui.net.node")
+    code = f"import sys, p2ptui.app; print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"
