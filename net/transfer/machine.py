@@ -20,6 +20,9 @@ missing is sent again.
 A failure the other side can fix (a full disk, an unreadable file, data that
 broke the rules) is *resumable*: the `.part` stays, and an `Accept` (the
 receiver accepting again) takes it up where it stopped.
+
+Both halves stay in one module (just over 400 lines): they answer each other's
+records, and the table of states above is read against both.
 """
 
 from __future__ import annotations

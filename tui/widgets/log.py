@@ -1,4 +1,9 @@
-"""The conversation log: the selected conversation, drawn row by row (Textual's line API)."""
+"""The conversation log: the selected conversation, drawn row by row (Textual's line API).
+
+One class over 400 lines on purpose: adding, changing in place (a transfer's
+line) and inserting (a group's late message) all move the same row index,
+scroll position and read marker, which a split would have to share.
+"""
 
 from __future__ import annotations
 
